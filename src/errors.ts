@@ -1,0 +1,161 @@
+/**
+ * Every failure LEFT reports on purpose is a LeftError with a stable `code`.
+ * The message is for people and may change between versions; the code is the
+ * contract (docs/errors.md lists them all). This module imports nothing.
+ */
+
+/** Base class of all deliberate LEFT errors. */
+export class LeftError extends Error {
+  /** Stable, machine-readable identifier such as `LEFT_NOT_A_REPO`. */
+  readonly code: string
+  /** Extra facts about the failure (paths, CIDs, peers), safe to print. */
+  readonly data: Readonly<Record<string, unknown>>
+
+  constructor(code: string, message: string, options: { cause?: unknown; data?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = code
+    this.data = Object.freeze({ ...(options.data ?? {}) })
+  }
+}
+
+/** A command-line argument, address, option or commit reference is malformed. */
+export class UsageError extends LeftError {
+  constructor(message: string, data?: Record<string, unknown>) {
+    super('LEFT_USAGE', message, { data: data ?? {} })
+  }
+}
+
+/** No `.left/` directory was found where one was expected. */
+export class NotARepoError extends LeftError {
+  constructor(dir: string) {
+    super('LEFT_NOT_A_REPO', `not a LEFT folder (no .left/ in ${dir} or above); run 'left init' first`, { data: { dir } })
+  }
+}
+
+/** `left init` found an existing `.left/`. */
+export class AlreadyInitializedError extends LeftError {
+  constructor(dir: string) {
+    super('LEFT_ALREADY_INITIALIZED', `already a LEFT folder: ${dir}`, { data: { dir } })
+  }
+}
+
+/** The store is opened by another LEFT process (LevelDB allows one writer). */
+export class StoreLockedError extends LeftError {
+  constructor(path: string, cause?: unknown) {
+    super('LEFT_STORE_LOCKED', `the store at ${path} is in use by another left process (is 'left watch' or 'left serve' running?)`, { cause, data: { path } })
+  }
+}
+
+/** A commit reference does not name exactly one commit. */
+export class UnknownRevisionError extends LeftError {
+  constructor(rev: string, reason: 'unknown' | 'ambiguous' = 'unknown') {
+    super(reason === 'ambiguous' ? 'LEFT_AMBIGUOUS_REVISION' : 'LEFT_UNKNOWN_REVISION',
+      reason === 'ambiguous' ? `ambiguous commit prefix: ${rev}` : `unknown commit: ${rev}`, { data: { rev } })
+  }
+}
+
+/** Bytes do not decode to a valid LEFT object (bad CBOR, bad shape, bad name). */
+export class InvalidObjectError extends LeftError {
+  constructor(message: string, cause?: unknown) {
+    super('LEFT_INVALID_OBJECT', message, { cause })
+  }
+}
+
+/** An entry name is unsafe: empty, `.`, `..`, or contains `/` or NUL. */
+export class InvalidNameError extends LeftError {
+  constructor(name: string) {
+    super('LEFT_INVALID_NAME', `invalid entry name: ${JSON.stringify(name)}`, { data: { name } })
+  }
+}
+
+/** An object the operation needs is not in the store. */
+export class MissingObjectError extends LeftError {
+  constructor(cid: string) {
+    super('LEFT_MISSING_OBJECT', `object not in store: ${cid}`, { data: { cid } })
+  }
+}
+
+/** Bytes do not hash to the CID they were stored or sent under. */
+export class HashMismatchError extends LeftError {
+  constructor(cid: string) {
+    super('LEFT_HASH_MISMATCH', `object does not match its CID: ${cid}`, { data: { cid } })
+  }
+}
+
+/** A file in the share folder could not be read or written. */
+export class FileAccessError extends LeftError {
+  constructor(path: string, cause?: unknown) {
+    const why = cause instanceof Error && 'code' in cause ? ` (${String((cause as NodeJS.ErrnoException).code)})` : ''
+    super('LEFT_FILE_ACCESS', `cannot access ${path}${why}`, { cause, data: { path } })
+  }
+}
+
+/** A file kept changing while LEFT read it, so no consistent snapshot exists. */
+export class FileChangedError extends LeftError {
+  constructor(path: string) {
+    super('LEFT_FILE_CHANGED', `file changed while being read: ${path}; try again when it is quiet`, { data: { path } })
+  }
+}
+
+/** The share folder has uncommitted changes and the command would overwrite them. */
+export class DirtyWorktreeError extends LeftError {
+  constructor(count: number) {
+    super('LEFT_DIRTY_WORKTREE', `the share folder has ${count} uncommitted change(s); commit them or use --force`, { data: { count } })
+  }
+}
+
+/** A path given on the command line is not in the snapshot. */
+export class PathNotFoundError extends LeftError {
+  constructor(path: string, rev: string) {
+    super('LEFT_PATH_NOT_FOUND', `no such path in ${rev}: ${path}`, { data: { path, rev } })
+  }
+}
+
+/** A configuration file or value is invalid. */
+export class ConfigError extends LeftError {
+  constructor(message: string, cause?: unknown) {
+    super('LEFT_CONFIG', message, { cause })
+  }
+}
+
+/** The peer broke the protocol: bad frame, bad message, wrong state, bad object. */
+export class ProtocolError extends LeftError {
+  constructor(message: string, cause?: unknown) {
+    super('LEFT_PROTOCOL', message, { cause })
+  }
+}
+
+/** The peer could not be reached over TCP. */
+export class PeerUnreachableError extends LeftError {
+  constructor(address: string, cause?: unknown) {
+    const why = cause instanceof Error && 'code' in cause ? ` (${String((cause as NodeJS.ErrnoException).code)})` : ''
+    super('LEFT_PEER_UNREACHABLE', `cannot reach peer ${address}${why}`, { cause, data: { address } })
+  }
+}
+
+/** The TLS handshake failed, which with PSK means the folder keys differ. */
+export class AuthError extends LeftError {
+  constructor(address: string, cause?: unknown) {
+    super('LEFT_AUTH', `peer ${address} rejected the handshake: the folder keys differ`, { cause, data: { address } })
+  }
+}
+
+/** The peer went silent for longer than the protocol allows. */
+export class TimeoutError extends LeftError {
+  constructor(what: string) {
+    super('LEFT_TIMEOUT', `timed out: ${what}`, { data: { what } })
+  }
+}
+
+/** The network session ended before the operation completed. */
+export class SessionClosedError extends LeftError {
+  constructor(reason: string) {
+    super('LEFT_SESSION_CLOSED', `connection closed: ${reason}`, { data: { reason } })
+  }
+}
+
+/** Returns true when `err` is a LeftError carrying `code`. */
+export function hasCode(err: unknown, code: string): boolean {
+  return err instanceof LeftError && err.code === code
+}

@@ -1,0 +1,6 @@
+/** The object model: pure types, CIDs, names and canonical codecs. */
+export * from './cid.js'
+export * from './codec.js'
+export * from './file-layout.js'
+export * from './name.js'
+export type * from './types.js'

@@ -1,0 +1,32 @@
+/**
+ * Entry-name safety. A name from a directory node becomes one path segment
+ * on disk, so anything that could climb or split a path is rejected here,
+ * whenever an object is decoded and before any name reaches the filesystem.
+ */
+import { InvalidNameError } from '../errors.js'
+
+const encoder = new TextEncoder()
+
+/** The longest name in UTF-8 bytes; the usual filesystem limit. */
+export const MAX_NAME_BYTES = 255
+
+/** True when `name` is one safe path segment. */
+export function isValidName(name: unknown): name is string {
+  if (typeof name !== 'string' || name.length === 0) return false
+  if (name === '.' || name === '..') return false
+  if (name.includes('/') || name.includes('\0')) return false
+  // Lone surrogates cannot round-trip through UTF-8 and so cannot be filenames.
+  if (!name.isWellFormed()) return false
+  return encoder.encode(name).length <= MAX_NAME_BYTES
+}
+
+/** Throws InvalidNameError unless `name` is one safe path segment. */
+export function assertValidName(name: unknown): asserts name is string {
+  if (!isValidName(name)) throw new InvalidNameError(String(name))
+}
+
+/** Orders names by their UTF-8 bytes, the canonical order of directory entries. */
+export function compareNames(a: string, b: string): number {
+  if (a === b) return 0
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+}

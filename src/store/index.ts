@@ -1,0 +1,2 @@
+/** The LevelDB-backed store of objects, refs and caches. */
+export * from './store.js'

@@ -1,0 +1,212 @@
+/**
+ * The object store: the only module that imports `level`. It owns the
+ * LevelDB under `.left/store` and its sublevels:
+ *
+ *   o  objects, keyed by CID bytes, valued by the object's exact bytes
+ *   c  commit index, keyed by CID string (for prefix lookup and `log`)
+ *   r  refs: HEAD, and peer/<id> for heads learned from peers
+ *   s  stat cache: share-relative path -> StatEntry (git's index, in spirit)
+ *   p  staging: structure nodes fetched from a peer whose children are not all
+ *      stored yet (see sync/fetch.ts)
+ *
+ * Invariant, kept by every writer: an object is in `o` only when every object
+ * it links to is in `o` too. So "I have this CID" means "I have all of it",
+ * HEAD always points at a complete snapshot, and a kill -9 at any instant
+ * leaves a store that fsck finds whole.
+ */
+import { Level } from 'level'
+import type { CID } from 'multiformats/cid'
+import { LeftError, StoreLockedError } from '../errors.js'
+import { type Block, cidFromBytes } from '../object/index.js'
+
+type Bytes = Uint8Array
+import type { AbstractSublevel } from 'abstract-level'
+type Sub = AbstractSublevel<Level<Bytes, Bytes>, string | Bytes, Bytes, Bytes>
+
+/** What the stat cache remembers about one file, to skip re-reading it. */
+export interface StatEntry {
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ctimeMs: number
+  readonly ino: number
+  /** Root CID of the file content, as a string. */
+  readonly cid: string
+}
+
+/** One atomic change to the store. Everything in it lands or nothing does. */
+export interface StoreWrite {
+  /** Objects to store. Their links must already be stored or be in this write. */
+  readonly blocks?: readonly Block[]
+  /** CIDs among `blocks` (or already stored) that are commits, for the index. */
+  readonly commits?: readonly CID[]
+  /** Refs to set, or to delete when null. */
+  readonly refs?: Readonly<Record<string, CID | null>>
+  /** Stat cache entries to set, or to delete when null. */
+  readonly stat?: ReadonlyMap<string, StatEntry | null>
+  /** Drop the whole stat cache first (checkout rewrites the folder). */
+  readonly clearStat?: boolean
+  /** Staged nodes to delete (they were promoted into `blocks`). */
+  readonly unstage?: readonly CID[]
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+/** Options for opening a store. */
+export interface StoreOptions {
+  /** LevelDB write buffer in bytes; larger means fewer compactions during big commits. */
+  readonly writeBufferSize?: number
+}
+
+/** A LevelDB-backed content-addressed store. Open with `Store.open`. */
+export class Store {
+  private constructor(
+    private readonly db: Level<Bytes, Bytes>,
+    private readonly objects: Sub,
+    private readonly commitIndex: Sub,
+    private readonly refs: Sub,
+    private readonly stats: Sub,
+    private readonly staging: Sub,
+    /** Filesystem path of the LevelDB directory. */
+    readonly path: string
+  ) {}
+
+  /** Opens (creating if needed) the store at `path`. Throws StoreLockedError when another process holds it. */
+  static async open(path: string, options: StoreOptions = {}): Promise<Store> {
+    const db = new Level<Bytes, Bytes>(path, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+      writeBufferSize: options.writeBufferSize ?? 64 * 1024 * 1024,
+      // Chunks are mostly already-compressed media or random data; snappy
+      // would spend CPU to save little. The wire compresses where it pays.
+      compression: false
+    })
+    try {
+      await db.open()
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause
+      if (String(cause?.message ?? '').includes('lock') || cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path, err)
+      throw new LeftError('LEFT_STORE_OPEN', `cannot open the store at ${path}`, { cause: err })
+    }
+    const sub = (name: string): Sub => db.sublevel<Bytes, Bytes>(name, { keyEncoding: 'view', valueEncoding: 'view' })
+    return new Store(db, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), path)
+  }
+
+  /** Closes the database; the store is unusable afterwards. */
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+
+  /** True when the object and (by the invariant) everything it reaches is stored. */
+  async has(cid: CID): Promise<boolean> {
+    return (await this.objects.get(cid.bytes)) !== undefined
+  }
+
+  /** `has` for many CIDs in one round trip to LevelDB. */
+  async hasMany(cids: readonly CID[]): Promise<boolean[]> {
+    if (cids.length === 0) return []
+    const values = await this.objects.getMany(cids.map((c) => c.bytes))
+    return values.map((v) => v !== undefined)
+  }
+
+  /** The object's bytes, or undefined when it is not stored. */
+  async get(cid: CID): Promise<Bytes | undefined> {
+    return (await this.objects.get(cid.bytes)) ?? undefined
+  }
+
+  /** Applies one atomic write (objects, commit index, refs, stat cache, staging). */
+  async write(w: StoreWrite): Promise<void> {
+    if (w.clearStat) await this.stats.clear()
+    const batch = this.db.batch()
+    for (const b of w.blocks ?? []) batch.put(b.cid.bytes, b.bytes, { sublevel: this.objects })
+    for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })
+    for (const [name, cid] of Object.entries(w.refs ?? {})) {
+      if (cid === null) batch.del(enc.encode(name), { sublevel: this.refs })
+      else batch.put(enc.encode(name), cid.bytes, { sublevel: this.refs })
+    }
+    for (const [path, entry] of w.stat ?? []) {
+      if (entry === null) batch.del(enc.encode(path), { sublevel: this.stats })
+      else batch.put(enc.encode(path), enc.encode(JSON.stringify(entry)), { sublevel: this.stats })
+    }
+    for (const c of w.unstage ?? []) batch.del(c.bytes, { sublevel: this.staging })
+    await batch.write()
+  }
+
+  /** Stores blocks whose links are all stored already (chunks, bottom-up nodes). */
+  async putBlocks(blocks: readonly Block[]): Promise<void> {
+    if (blocks.length > 0) await this.write({ blocks })
+  }
+
+  /** The CID a ref points at, or undefined. */
+  async getRef(name: string): Promise<CID | undefined> {
+    const v = await this.refs.get(enc.encode(name))
+    return v === undefined ? undefined : cidFromBytes(v)
+  }
+
+  /** All refs whose names start with `prefix`, in name order. */
+  async listRefs(prefix = ''): Promise<Array<[string, CID]>> {
+    const out: Array<[string, CID]> = []
+    const gte = enc.encode(prefix)
+    const lt = enc.encode(prefix + '\uffff')
+    for await (const [k, v] of this.refs.iterator({ gte, lt })) {
+      const cid = cidFromBytes(v)
+      if (cid !== undefined) out.push([dec.decode(k), cid])
+    }
+    return out
+  }
+
+  /** Commit CID strings that start with `prefix` (at most `limit`). */
+  async findCommits(prefix: string, limit = 2): Promise<string[]> {
+    const out: string[] = []
+    const gte = enc.encode(prefix)
+    const lt = enc.encode(prefix + '\uffff')
+    for await (const k of this.commitIndex.keys({ gte, lt, limit })) out.push(dec.decode(k))
+    return out
+  }
+
+  /** The whole stat cache, loaded at once: one sequential scan beats many gets. */
+  async loadStatCache(): Promise<Map<string, StatEntry>> {
+    const out = new Map<string, StatEntry>()
+    for await (const [k, v] of this.stats.iterator()) {
+      try {
+        out.set(dec.decode(k), JSON.parse(dec.decode(v)) as StatEntry)
+      } catch {
+        // A damaged cache entry only costs a re-read of that file.
+      }
+    }
+    return out
+  }
+
+  /** Keeps a fetched structure node until its children arrive (see sync/fetch.ts). */
+  async stage(block: Block): Promise<void> {
+    await this.staging.put(block.cid.bytes, block.bytes)
+  }
+
+  /** A staged node's bytes, or undefined. */
+  async getStaged(cid: CID): Promise<Bytes | undefined> {
+    return (await this.staging.get(cid.bytes)) ?? undefined
+  }
+
+  /** Every stored object CID, in key order (for gc and fsck). */
+  async *objectCids(): AsyncGenerator<CID> {
+    for await (const k of this.objects.keys()) {
+      const cid = cidFromBytes(k)
+      if (cid !== undefined) yield cid
+    }
+  }
+
+  /** Deletes objects (and their commit index rows) in one atomic batch; used by gc only. */
+  async deleteObjects(cids: readonly CID[]): Promise<void> {
+    const batch = this.db.batch()
+    for (const c of cids) {
+      batch.del(c.bytes, { sublevel: this.objects })
+      batch.del(enc.encode(c.toString()), { sublevel: this.commitIndex })
+    }
+    await batch.write()
+  }
+
+  /** Drops every staged node (gc: a later sync re-fetches what it needs). */
+  async clearStaging(): Promise<void> {
+    await this.staging.clear()
+  }
+}
