@@ -19,7 +19,9 @@ export { CID }
 
 /** Returns the sha2-256 digest of `bytes`. */
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return createHash('sha256').update(bytes).digest()
+  const d = createHash('sha256').update(bytes).digest()
+  // A plain Uint8Array view, so CIDs made here equal decoded ones structurally.
+  return new Uint8Array(d.buffer, d.byteOffset, d.length)
 }
 
 /** Returns the CIDv1 of `bytes` under `codec`, hashing with sha2-256. */

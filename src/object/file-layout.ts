@@ -50,8 +50,9 @@ export class FileLayout {
       }
       if (pending.length > 0) this.close(height, out)
     }
-    // Only an empty file reaches here: no chunk was ever added.
-    return { blocks: out, root: { cid: EMPTY_CID, size: 0 } }
+    // Only an empty file reaches here: no chunk was ever added. Its root is
+    // the empty chunk, which the caller must store like any other.
+    return { blocks: [{ cid: EMPTY_CID, bytes: new Uint8Array(0) }], root: { cid: EMPTY_CID, size: 0 } }
   }
 
   private push(height: number, link: FileLink, out: Block[]): void {

@@ -2,5 +2,6 @@
 export * from './cid.js'
 export * from './codec.js'
 export * from './file-layout.js'
+export * from './links.js'
 export * from './name.js'
 export type * from './types.js'

@@ -1,0 +1,122 @@
+/**
+ * Comparing two snapshots. A diff walks both Merkle trees side by side and
+ * never opens a subtree whose CID is the same on both sides, so its cost
+ * follows the size of the change, not the size of the folder.
+ */
+import type { CID } from 'multiformats/cid'
+import { compareNames } from '../object/index.js'
+import type { DirEntry } from '../object/index.js'
+import { type ObjectSource, loadDir } from './source.js'
+
+/**
+ * One path that differs between two snapshots.
+ *
+ * - `added`: only `after` is set. `deleted`: only `before` is set.
+ * - `modified`: both are set and differ in kind, cid, exec or mtime. A kind
+ *   change (a directory replaced by a file or the reverse) is one `modified`
+ *   change at the path itself, followed by `deleted` changes for every path
+ *   below the old directory or `added` changes for every path below the new
+ *   one; so there is exactly one change per path.
+ * - Directories appear only when they are added or deleted (or change kind):
+ *   empty directories are first-class, so an applier must mkdir/rmdir them.
+ *   A directory whose contents changed is not itself reported.
+ */
+export interface Change {
+  /** Share-relative posix path (`a/b/c`), prefixed by the diff's `prefix`. */
+  readonly path: string
+  readonly kind: 'added' | 'deleted' | 'modified'
+  readonly before?: DirEntry
+  readonly after?: DirEntry
+}
+
+/**
+ * Yields every change from tree `a` to tree `b` (either may be undefined,
+ * meaning an empty tree), in pre-order: a path comes before the paths below
+ * it, and siblings come in canonical name order (UTF-8 bytes). Subtrees with
+ * equal CIDs are skipped without being loaded. `prefix` is prepended to
+ * every path, so a subtree can be diffed in place (`prefix` = its path).
+ * Throws MissingObjectError when a directory it must open is not in `src`.
+ */
+export async function* diffTrees(src: ObjectSource, a: CID | undefined, b: CID | undefined, prefix = ''): AsyncGenerator<Change> {
+  if (a !== undefined && b !== undefined && a.equals(b)) return
+  const [left, right] = await Promise.all([entriesOf(src, a), entriesOf(src, b)])
+  let i = 0
+  let j = 0
+  while (i < left.length || j < right.length) {
+    const l = left[i]
+    const r = right[j]
+    // A merge join over two name-sorted lists.
+    const order = l === undefined ? 1 : r === undefined ? -1 : compareNames(l.name, r.name)
+    if (order < 0) {
+      yield* deleted(src, l!, join(prefix, l!.name))
+      i++
+    } else if (order > 0) {
+      yield* added(src, r!, join(prefix, r!.name))
+      j++
+    } else {
+      yield* changed(src, l!, r!, join(prefix, l!.name))
+      i++
+      j++
+    }
+  }
+}
+
+/** Counts of changed files and symlinks; directories are not counted. */
+export interface DiffSummary {
+  readonly added: number
+  readonly modified: number
+  readonly deleted: number
+}
+
+/**
+ * Counts the non-directory entries among `changes`. A kind change counts by
+ * its non-directory side: dir → file is one added file, file → dir one
+ * deleted file, file → link one modified entry.
+ */
+export function summarize(changes: Iterable<Change>): DiffSummary {
+  let added = 0
+  let modified = 0
+  let deleted = 0
+  for (const c of changes) {
+    const had = c.before !== undefined && c.before.kind !== 'dir'
+    const has = c.after !== undefined && c.after.kind !== 'dir'
+    if (had && has) modified++
+    else if (has) added++
+    else if (had) deleted++
+  }
+  return { added, modified, deleted }
+}
+
+/** True when two entries with the same name hold the same thing; dirs compare by CID alone. */
+export function sameEntry(a: DirEntry, b: DirEntry): boolean {
+  return a.kind === b.kind && a.cid.equals(b.cid) && a.exec === b.exec && a.mtime === b.mtime
+}
+
+async function* changed(src: ObjectSource, before: DirEntry, after: DirEntry, path: string): AsyncGenerator<Change> {
+  if (before.kind === 'dir' && after.kind === 'dir') {
+    yield* diffTrees(src, before.cid, after.cid, path)
+    return
+  }
+  if (sameEntry(before, after)) return
+  yield { path, kind: 'modified', before, after }
+  if (before.kind === 'dir') yield* diffTrees(src, before.cid, undefined, path)
+  if (after.kind === 'dir') yield* diffTrees(src, undefined, after.cid, path)
+}
+
+async function* added(src: ObjectSource, after: DirEntry, path: string): AsyncGenerator<Change> {
+  yield { path, kind: 'added', after }
+  if (after.kind === 'dir') yield* diffTrees(src, undefined, after.cid, path)
+}
+
+async function* deleted(src: ObjectSource, before: DirEntry, path: string): AsyncGenerator<Change> {
+  yield { path, kind: 'deleted', before }
+  if (before.kind === 'dir') yield* diffTrees(src, before.cid, undefined, path)
+}
+
+async function entriesOf(src: ObjectSource, cid: CID | undefined): Promise<readonly DirEntry[]> {
+  return cid === undefined ? [] : (await loadDir(src, cid)).entries
+}
+
+function join(prefix: string, name: string): string {
+  return prefix === '' ? name : `${prefix}/${name}`
+}

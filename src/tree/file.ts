@@ -1,0 +1,25 @@
+/**
+ * Reading a file back out of its chunk tree, in order, one chunk at a time,
+ * so a 1 GiB file never sits in memory.
+ */
+import type { CID } from 'multiformats/cid'
+import { RAW } from '../object/index.js'
+import { type ObjectSource, loadFileNode, mustGet } from './source.js'
+
+/** Yields the content of the file rooted at `cid`, chunk by chunk. */
+export async function* fileChunks(src: ObjectSource, cid: CID): AsyncGenerator<Uint8Array> {
+  if (cid.code === RAW) {
+    yield await mustGet(src, cid)
+    return
+  }
+  const node = await loadFileNode(src, cid)
+  for (const link of node.links) yield* fileChunks(src, link.cid)
+}
+
+/** Every CID that a file root reaches, itself included (for fsck and gc). */
+export async function* fileObjects(src: ObjectSource, cid: CID): AsyncGenerator<CID> {
+  yield cid
+  if (cid.code === RAW) return
+  const node = await loadFileNode(src, cid)
+  for (const link of node.links) yield* fileObjects(src, link.cid)
+}

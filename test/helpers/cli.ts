@@ -1,0 +1,42 @@
+/** Running the real `left` binary in temp directories, as a user would. */
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** Absolute path of the built CLI entry point. */
+export const LEFT_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js')
+
+/** What one CLI run printed and how it exited. */
+export interface RunResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `left ...args` in `cwd` and waits for it to exit. */
+export function left(cwd: string, args: readonly string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [LEFT_BIN, ...args], { cwd, env: { ...process.env, LEFT_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** Runs `left` and fails the test unless it exits 0; returns trimmed stdout. */
+export async function leftOk(cwd: string, args: readonly string[], env: Record<string, string> = {}): Promise<string> {
+  const r = await left(cwd, args, env)
+  if (r.code !== 0) throw new Error(`left ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
+  return r.stdout.trim()
+}
+
+/** A fresh temp directory, removed by the returned cleanup. */
+export async function tempDir(prefix = 'left-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}

@@ -1,0 +1,144 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import type { CID } from 'multiformats/cid'
+import { RAW, cidOf, encodeNode } from '../../src/object/index.js'
+import type { DirEntry } from '../../src/object/index.js'
+import { type Change, diffTrees, summarize } from '../../src/tree/diff.js'
+import type { ObjectSource } from '../../src/tree/source.js'
+
+/** An in-memory object source that counts which directories were loaded. */
+class Mem implements ObjectSource {
+  readonly objects = new Map<string, Uint8Array>()
+  readonly loads: string[] = []
+  async get(cid: CID): Promise<Uint8Array | undefined> {
+    this.loads.push(cid.toString())
+    return this.objects.get(cid.toString())
+  }
+}
+
+/** A tree spec: a string is a file's content, an object a directory, `link()` a symlink. */
+type Spec = { readonly [name: string]: string | Spec | Leaf }
+interface Leaf { readonly leaf: 'file' | 'link'; readonly content: string; readonly mtime?: number; readonly exec?: boolean }
+const file = (content: string, opts: { mtime?: number; exec?: boolean } = {}): Leaf => ({ leaf: 'file', content, ...opts })
+const link = (target: string): Leaf => ({ leaf: 'link', content: target })
+
+function build(mem: Mem, spec: Spec): CID {
+  const entries: DirEntry[] = Object.keys(spec).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map((name) => {
+    const v = spec[name]!
+    if (typeof v === 'object' && !('leaf' in v)) return { name, kind: 'dir', cid: build(mem, v as Spec), size: 0, mtime: 0, exec: false }
+    const leaf: Leaf = typeof v === 'string' ? file(v) : (v as Leaf)
+    const cid = cidOf(RAW, Buffer.from(leaf.content))
+    if (leaf.leaf === 'link') return { name, kind: 'link', cid, size: leaf.content.length, mtime: 0, exec: false }
+    return { name, kind: 'file', cid, size: leaf.content.length, mtime: leaf.mtime ?? 1000, exec: leaf.exec ?? false }
+  })
+  const block = encodeNode({ type: 'dir', entries })
+  mem.objects.set(block.cid.toString(), block.bytes)
+  return block.cid
+}
+
+async function diff(mem: Mem, a: CID | undefined, b: CID | undefined, prefix?: string): Promise<Change[]> {
+  const out: Change[] = []
+  for await (const c of diffTrees(mem, a, b, prefix)) out.push(c)
+  return out
+}
+
+const brief = (changes: Change[]): string[] =>
+  changes.map((c) => `${c.kind} ${c.path} ${c.before?.kind ?? '-'}>${c.after?.kind ?? '-'}`)
+
+describe('tree/diff', () => {
+  it('reports added, deleted and modified files in pre-order, parents before children', async () => {
+    const mem = new Mem()
+    const a = build(mem, { 'keep.txt': 'same', 'gone.txt': 'x', sub: { 'edit.txt': 'old' } })
+    const b = build(mem, { 'keep.txt': 'same', 'new.txt': 'y', sub: { 'edit.txt': 'new', deep: { 'f': 'z' } }, 'sub.txt': 'w' })
+    assert.deepEqual(brief(await diff(mem, a, b)), [
+      'deleted gone.txt file>-',
+      'added new.txt ->file',
+      'added sub/deep ->dir',
+      'added sub/deep/f ->file',
+      'modified sub/edit.txt file>file',
+      'added sub.txt ->file'
+    ])
+  })
+
+  it('yields nothing and loads nothing for equal trees', async () => {
+    const mem = new Mem()
+    const a = build(mem, { a: { b: 'c' } })
+    assert.deepEqual(await diff(mem, a, a), [])
+    assert.equal(mem.loads.length, 0)
+  })
+
+  it('loads only the directories on the changed path, skipping equal subtrees', async () => {
+    const mem = new Mem()
+    const wide = (leaf: string): Spec => {
+      const spec: Record<string, Spec | string> = {}
+      for (let i = 0; i < 20; i++) spec[`d${i}`] = { inner: { 'f.bin': `content ${i}` }, 'g.bin': `g ${i}` }
+      spec['d7'] = { inner: { 'f.bin': leaf }, 'g.bin': 'g 7' }
+      return spec
+    }
+    const a = build(mem, wide('before'))
+    const b = build(mem, wide('after'))
+    const changes = await diff(mem, a, b)
+    assert.deepEqual(changes.map((c) => c.path), ['d7/inner/f.bin'])
+    // Root, d7 and d7/inner on each side: 6 loads out of 42 directories.
+    assert.equal(mem.loads.length, 6)
+  })
+
+  it('reports empty directories that appear or vanish', async () => {
+    const mem = new Mem()
+    const a = build(mem, { old: {} })
+    const b = build(mem, { fresh: {} })
+    assert.deepEqual(brief(await diff(mem, a, b)), ['added fresh ->dir', 'deleted old dir>-'])
+  })
+
+  it('treats an undefined tree as empty, listing every path of the other', async () => {
+    const mem = new Mem()
+    const t = build(mem, { a: { b: 'x', c: {} }, l: link('a/b') })
+    assert.deepEqual(brief(await diff(mem, undefined, t)), ['added a ->dir', 'added a/b ->file', 'added a/c ->dir', 'added l ->link'])
+    assert.deepEqual(brief(await diff(mem, t, undefined)), ['deleted a dir>-', 'deleted a/b file>-', 'deleted a/c dir>-', 'deleted l link>-'])
+  })
+
+  it('reports a directory replaced by a file as one modified path plus deletions below it', async () => {
+    const mem = new Mem()
+    const a = build(mem, { x: { y: 'one', z: { w: 'two' } } })
+    const b = build(mem, { x: 'now a file' })
+    assert.deepEqual(brief(await diff(mem, a, b)), ['modified x dir>file', 'deleted x/y file>-', 'deleted x/z dir>-', 'deleted x/z/w file>-'])
+    assert.deepEqual(brief(await diff(mem, b, a)), ['modified x file>dir', 'added x/y ->file', 'added x/z ->dir', 'added x/z/w ->file'])
+  })
+
+  it('counts a change of mtime, exec bit or kind as a modification', async () => {
+    const mem = new Mem()
+    const a = build(mem, { m: file('c', { mtime: 1 }), e: file('c'), k: file('target') })
+    const b = build(mem, { m: file('c', { mtime: 2 }), e: file('c', { exec: true }), k: link('target') })
+    assert.deepEqual(brief(await diff(mem, a, b)), ['modified e file>file', 'modified k file>link', 'modified m file>file'])
+  })
+
+  it('orders siblings by UTF-8 bytes of their names', async () => {
+    const mem = new Mem()
+    const b = build(mem, { 'é': 'x', 'z': 'x', 'A': 'x', 'a.b': 'x', 'a': { c: 'x' } })
+    assert.deepEqual((await diff(mem, undefined, b)).map((c) => c.path), ['A', 'a', 'a/c', 'a.b', 'z', 'é'])
+  })
+
+  it('prepends the prefix to every path', async () => {
+    const mem = new Mem()
+    const a = build(mem, { f: 'x' })
+    const b = build(mem, { f: 'y', d: {} })
+    assert.deepEqual((await diff(mem, a, b, 'some/dir')).map((c) => c.path), ['some/dir/d', 'some/dir/f'])
+  })
+
+  it('throws LEFT_MISSING_OBJECT when a directory is not in the source', async () => {
+    const mem = new Mem()
+    const a = build(mem, { f: 'x' })
+    const missing = encodeNode({ type: 'dir', entries: [] }).cid
+    await assert.rejects(diff(mem, a, missing), (err: { code?: string }) => err.code === 'LEFT_MISSING_OBJECT')
+  })
+})
+
+describe('tree/diff summarize', () => {
+  it('counts files and links, not directories, and counts a kind change by its non-directory side', async () => {
+    const mem = new Mem()
+    const a = build(mem, { gone: 'x', edit: 'old', swap: { inner: 'y' }, link: link('t'), empty: {} })
+    const b = build(mem, { edit: 'new', swap: 'now a file', link: link('u'), added: { one: '1', two: '2' } })
+    // added: added/one, added/two, swap (a file replacing a dir); deleted: gone, swap/inner; modified: edit, link
+    assert.deepEqual(summarize(await diff(mem, a, b)), { added: 3, modified: 2, deleted: 2 })
+  })
+})
