@@ -1,0 +1,74 @@
+/**
+ * How the CLI talks to people and scripts: one-line errors on stderr, and a
+ * few shared formats (change lines, dates, sizes).
+ */
+import { LeftError } from '../src/index.js'
+import type { Change } from '../src/index.js'
+
+/** Exit code for a failed command. */
+export const EXIT_FAILURE = 1
+/** Exit code for a malformed command line. */
+export const EXIT_USAGE = 2
+
+/** Prints one line to stdout. */
+export function say(line: string): void {
+  process.stdout.write(line + '\n')
+}
+
+/** Prints one line to stderr. */
+export function warn(line: string): void {
+  process.stderr.write(line + '\n')
+}
+
+/** Prints a value as JSON on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+}
+
+/**
+ * Reports a failure as one line on stderr (plus the stack with LEFT_DEBUG=1)
+ * and returns the exit code to use.
+ */
+export function reportError(err: unknown): number {
+  const debug = process.env['LEFT_DEBUG'] === '1'
+  if (err instanceof LeftError) {
+    warn(`left: ${err.message}`)
+    if (debug) warn(String(err.stack ?? '') + (err.cause ? `\ncause: ${String((err.cause as Error).stack ?? err.cause)}` : ''))
+    return err.code === 'LEFT_USAGE' ? EXIT_USAGE : EXIT_FAILURE
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  warn(`left: unexpected error: ${message.split('\n')[0]} (run with LEFT_DEBUG=1 for details)`)
+  if (debug && err instanceof Error) warn(String(err.stack))
+  return EXIT_FAILURE
+}
+
+const LETTER = { added: 'A', modified: 'M', deleted: 'D' } as const
+
+/** `A path`, `M path`, `D dir/`: the name-status format of status and diff. */
+export function changeLine(c: Change): string {
+  const entry = c.after ?? c.before
+  return `${LETTER[c.kind]} ${c.path}${entry?.kind === 'dir' ? '/' : ''}`
+}
+
+/** A change as JSON. */
+export function changeJson(c: Change): Record<string, unknown> {
+  const entry = c.after ?? c.before
+  return { path: c.path, change: c.kind, kind: entry?.kind, size: c.after?.size ?? null }
+}
+
+/** `2026-11-24 13:05:09 UTC`. */
+export function formatDate(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
+}
+
+/** Human byte counts: `1.5 MiB`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`
+}

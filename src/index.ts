@@ -1,0 +1,12 @@
+/**
+ * LEFT's public library API: the repository facade plus the pieces a tool
+ * built on LEFT may want (errors, object codecs, chunker).
+ */
+export * from './errors.js'
+export * from './object/index.js'
+export { chunkStream, chunkLengths, cutPoint, DEFAULT_PARAMS, type ChunkParams } from './chunk/fastcdc.js'
+export { Store, type StatEntry, type StoreWrite } from './store/index.js'
+export { type Change, diffTrees, summarize } from './tree/diff.js'
+export { Repo, collect, normalizeRel, type ChangeSummary, type CommitResult, type LogEntry, type Progress } from './repo/repo.js'
+export { fsck, gc, type FsckReport } from './repo/maintenance.js'
+export { generateKey, type Config } from './repo/config.js'

@@ -1,0 +1,75 @@
+/**
+ * `.left/config`: the folder key, this peer's id, where the share folder is,
+ * and what `left watch` remembers (listen address and peers). JSON, written
+ * atomically (temp file + rename) with mode 0600 because it holds the key.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ConfigError } from '../errors.js'
+
+/** The contents of `.left/config`. */
+export interface Config {
+  readonly version: 1
+  /** The folder key: every peer of the folder holds the same one. Secret. */
+  readonly key: string
+  /** This peer's id: the author of its commits. */
+  readonly peerId: string
+  /** The share folder, relative to the directory holding `.left/`, or absolute. */
+  readonly share: string
+  /** `left watch --listen`, remembered. */
+  readonly listen?: string
+  /** `left watch --peers`, remembered. */
+  readonly peers?: readonly string[]
+}
+
+/** Shortest folder key accepted: a key is a password for the whole folder. */
+export const MIN_KEY_LENGTH = 16
+
+/** A fresh random folder key: 32 bytes, base64url. */
+export function generateKey(): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** A fresh random peer id: 8 bytes, hex. */
+export function generatePeerId(): string {
+  return randomBytes(8).toString('hex')
+}
+
+/** Throws ConfigError unless `key` is usable as a folder key. */
+export function checkKey(key: string): void {
+  if (key.length < MIN_KEY_LENGTH || key.length > 1024 || !/^[\x21-\x7e]+$/.test(key)) {
+    throw new ConfigError(`a folder key must be ${MIN_KEY_LENGTH} to 1024 printable ASCII characters without spaces`)
+  }
+}
+
+/** Reads and validates `<leftDir>/config`. */
+export async function readConfig(leftDir: string): Promise<Config> {
+  let text: string
+  try {
+    text = await readFile(join(leftDir, 'config'), 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read ${join(leftDir, 'config')}`, err)
+  }
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`${join(leftDir, 'config')} is not valid JSON`, err)
+  }
+  const c = data as Partial<Config>
+  if (typeof c !== 'object' || c === null || c.version !== 1 || typeof c.key !== 'string' ||
+    typeof c.peerId !== 'string' || typeof c.share !== 'string' ||
+    (c.listen !== undefined && typeof c.listen !== 'string') ||
+    (c.peers !== undefined && !(Array.isArray(c.peers) && c.peers.every((p) => typeof p === 'string')))) {
+    throw new ConfigError(`${join(leftDir, 'config')} is damaged: missing or mistyped fields`)
+  }
+  return c as Config
+}
+
+/** Writes `<leftDir>/config` atomically, readable only by its owner. */
+export async function writeConfig(leftDir: string, config: Config): Promise<void> {
+  const tmp = join(leftDir, 'tmp', `config.${randomBytes(4).toString('hex')}.tmp`)
+  await writeFile(tmp, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
+  await rename(tmp, join(leftDir, 'config'))
+}

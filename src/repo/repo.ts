@@ -1,0 +1,289 @@
+/**
+ * The repository facade: opens a LEFT folder and offers every local
+ * operation (commit, status, log, diff, checkout, restore, fsck, gc). It wires
+ * the store, worktree, tree and history modules together and serializes every
+ * operation that moves HEAD or writes the share folder.
+ */
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError } from '../errors.js'
+import { type Block, type Commit, encodeNode, parseCid } from '../object/index.js'
+import { Store } from '../store/index.js'
+import { type Change, diffTrees, summarize } from '../tree/diff.js'
+import { lookupPath } from '../tree/lookup.js'
+import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
+import { walkLog } from '../history/ancestry.js'
+import { loadIgnoreRules } from '../worktree/ignore.js'
+import { type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
+import { type Snapshot, snapshot } from '../worktree/snapshot.js'
+import type { Config } from './config.js'
+import { type InitOptions, type Layout, initLayout, openLayout } from './layout.js'
+import { Mutex } from './mutex.js'
+
+/** Counts of changed files, links and (empty or not) directories excluded. */
+export interface ChangeSummary {
+  readonly added: number
+  readonly modified: number
+  readonly deleted: number
+}
+
+/** One commit as `log` shows it. */
+export interface LogEntry {
+  readonly cid: CID
+  readonly commit: Commit
+  /** Against the first parent (or an empty tree for the first commit). */
+  readonly summary: ChangeSummary
+}
+
+/** What `commit` made. */
+export interface CommitResult {
+  readonly cid: CID
+  readonly summary: ChangeSummary
+  readonly filesHashed: number
+  readonly bytesHashed: number
+}
+
+/** Progress hooks for long operations. */
+export interface Progress {
+  onHash?: (path: string, size: number) => void
+  onSkip?: (path: string, why: string) => void
+}
+
+/** An open LEFT folder. Close it to release the store lock. */
+export class Repo {
+  /** Serializes operations that move HEAD or write the share folder. */
+  readonly mutex = new Mutex()
+
+  private constructor(readonly layout: Layout, readonly config: Config, readonly store: Store) {}
+
+  /** Creates a LEFT folder in `dir` (see `left init`). */
+  static async init(dir: string, options: InitOptions = {}): Promise<Repo> {
+    const { layout, config } = await initLayout(dir, options)
+    return new Repo(layout, config, await Store.open(layout.storeDir))
+  }
+
+  /** Opens the LEFT folder at or above `dir`. */
+  static async open(dir: string): Promise<Repo> {
+    const { layout, config } = await openLayout(dir)
+    const store = await Store.open(layout.storeDir)
+    // Holding the store lock means no other left process is writing temp files.
+    for (const name of await readdir(layout.tmpDir)) await rm(join(layout.tmpDir, name), { recursive: true, force: true })
+    return new Repo(layout, config, store)
+  }
+
+  /** Releases the store. */
+  async close(): Promise<void> {
+    await this.store.close()
+  }
+
+  /** The absolute path of the share folder. */
+  get share(): string {
+    return this.layout.share
+  }
+
+  /** The current head commit, or undefined before the first commit. */
+  head(): Promise<CID | undefined> {
+    return this.store.getRef('HEAD')
+  }
+
+  /**
+   * Resolves a revision: `HEAD`, `HEAD~N`, `HEAD^`, a full commit CID, or
+   * any unique prefix of one.
+   */
+  async resolve(rev: string): Promise<CID> {
+    const m = /^(.*?)((?:[~^]\d*)*)$/.exec(rev.trim())!
+    const base = m[1]!
+    let cid: CID | undefined
+    if (base === 'HEAD' || base === '@') {
+      cid = await this.head()
+    } else if (base.length > 0) {
+      const full = parseCid(base)
+      if (full !== undefined && (await this.store.findCommits(full.toString(), 1)).length === 1) cid = full
+      else {
+        const found = await this.store.findCommits(base, 2)
+        if (found.length > 1) throw new UnknownRevisionError(rev, 'ambiguous')
+        cid = found.length === 1 ? parseCid(found[0]!) : undefined
+      }
+    }
+    if (cid === undefined) throw new UnknownRevisionError(rev)
+    for (const step of m[2]!.match(/[~^]\d*/g) ?? []) {
+      const n = step.length > 1 ? Number(step.slice(1)) : 1
+      for (let i = 0; i < n; i++) {
+        const parent: CID | undefined = (await loadCommit(this.store, cid)).parents[0]
+        if (parent === undefined) throw new UnknownRevisionError(rev)
+        cid = parent
+      }
+    }
+    return cid
+  }
+
+  /** Snapshots the share folder; with `store` false nothing is written. */
+  async scan(store: boolean, progress: Progress = {}): Promise<Snapshot> {
+    return snapshot({
+      share: this.share,
+      store: store ? this.store : undefined,
+      statCache: await this.store.loadStatCache(),
+      ignore: await loadIgnoreRules(this.share),
+      ...(progress.onHash ? { onHash: progress.onHash } : {}),
+      ...(progress.onSkip ? { onSkip: progress.onSkip } : {})
+    })
+  }
+
+  /** Commits the share folder. Returns undefined when nothing changed since HEAD. */
+  commit(message?: string, progress: Progress = {}): Promise<CommitResult | undefined> {
+    return this.mutex.run(() => this.commitLocked(message, progress))
+  }
+
+  /** `commit` for callers that already hold the mutex. */
+  async commitLocked(message?: string, progress: Progress = {}): Promise<CommitResult | undefined> {
+    const head = await this.head()
+    const parent = head === undefined ? undefined : await loadCommit(this.store, head)
+    const snap = await this.scan(true, progress)
+    const summary = summarize(await collect(diffTrees(this.store, parent?.tree, snap.root)))
+    const unchanged = parent === undefined ? summary.added + summary.deleted + summary.modified === 0 && (await isEmptyTree(this.store, snap.root)) : parent.tree.equals(snap.root)
+    if (unchanged) {
+      await this.store.write({ stat: snap.stat })
+      return undefined
+    }
+    const block = encodeNode({
+      type: 'commit',
+      tree: snap.root,
+      parents: head === undefined ? [] : [head],
+      author: this.config.peerId,
+      time: Math.max(Date.now(), (parent?.time ?? 0) + 1),
+      message: message ?? describe(summary)
+    })
+    await this.moveHead(block.cid, { blocks: [block], commits: [block.cid], stat: snap.stat })
+    return { cid: block.cid, summary, filesHashed: snap.filesHashed, bytesHashed: snap.bytesHashed }
+  }
+
+  /**
+   * Points HEAD at `cid` in one atomic write with whatever else must land
+   * with it, and records the move in the reflog so no commit ever becomes
+   * unreachable (gc keeps everything the reflog names).
+   */
+  async moveHead(cid: CID, extra: { blocks?: Block[]; commits?: CID[]; stat?: Map<string, unknown> } = {}): Promise<void> {
+    const reflogName = `reflog/${String(Date.now()).padStart(15, '0')}-${cid.toString().slice(-8)}`
+    await this.store.write({
+      ...(extra.blocks ? { blocks: extra.blocks } : {}),
+      ...(extra.commits ? { commits: extra.commits } : {}),
+      ...(extra.stat ? { stat: extra.stat as ApplyResult['stat'] } : {}),
+      refs: { HEAD: cid, [reflogName]: cid }
+    })
+  }
+
+  /** Changes in the share folder since HEAD (nothing is stored). */
+  async status(): Promise<Change[]> {
+    const head = await this.head()
+    const tree = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
+    const snap = await this.scan(false)
+    return collect(diffTrees(overlaySource(this.store, snap.dirs), tree, snap.root))
+  }
+
+  /** Compares two commits, or a commit (default HEAD) and the share folder. */
+  async diff(from?: string, to?: string): Promise<Change[]> {
+    const fromTree = from === undefined ? await this.headTree() : (await loadCommit(this.store, await this.resolve(from))).tree
+    if (to !== undefined) {
+      return collect(diffTrees(this.store, fromTree, (await loadCommit(this.store, await this.resolve(to))).tree))
+    }
+    const snap = await this.scan(false)
+    return collect(diffTrees(overlaySource(this.store, snap.dirs), fromTree, snap.root))
+  }
+
+  /** Commits newest first, each with its change summary. */
+  async log(limit = Infinity): Promise<LogEntry[]> {
+    const head = await this.head()
+    if (head === undefined) return []
+    const out: LogEntry[] = []
+    for await (const { cid, commit } of walkLog(this.store, head, Number.isFinite(limit) ? limit : undefined)) {
+      const parentTree = commit.parents[0] === undefined ? undefined : (await loadCommit(this.store, commit.parents[0])).tree
+      out.push({ cid, commit, summary: summarize(await collect(diffTrees(this.store, parentTree, commit.tree))) })
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  /**
+   * Makes the share folder exactly the snapshot `rev` and points HEAD at it.
+   * Refuses while the folder has uncommitted changes unless `force`.
+   */
+  checkout(rev: string, force = false): Promise<{ cid: CID; changes: number }> {
+    return this.mutex.run(async () => {
+      const target = await this.resolve(rev)
+      const targetTree = (await loadCommit(this.store, target)).tree
+      const snap = await this.scan(false)
+      const src = overlaySource(this.store, snap.dirs)
+      if (!force) {
+        const dirty = await collect(diffTrees(src, await this.headTree(), snap.root))
+        if (dirty.length > 0) throw new DirtyWorktreeError(dirty.length)
+      }
+      const changes = await collect(diffTrees(src, snap.root, targetTree))
+      const applied = await this.apply(changes, false)
+      await this.moveHead(target, { stat: applied.stat })
+      return { cid: target, changes: changes.length }
+    })
+  }
+
+  /** Brings back one path (file or directory) as it is in `source` (default HEAD). */
+  restore(path: string, source = 'HEAD'): Promise<number> {
+    return this.mutex.run(async () => {
+      const rel = normalizeRel(path)
+      const commit = await this.resolve(source)
+      const tree = (await loadCommit(this.store, commit)).tree
+      const wanted = await lookupPath(this.store, tree, rel)
+      if (wanted === undefined || rel === '') throw new PathNotFoundError(path, source)
+      const snap = await this.scan(false)
+      const src = overlaySource(this.store, snap.dirs)
+      const current = await lookupPath(src, snap.root, rel)
+      let changes: PathChange[]
+      if (wanted.kind === 'dir' && current?.kind === 'dir') {
+        changes = await collect(diffTrees(src, current.cid, wanted.cid, rel))
+      } else {
+        changes = [{ path: rel, before: current, after: wanted }]
+        if (wanted.kind === 'dir') changes.push(...(await collect(diffTrees(src, undefined, wanted.cid, rel))))
+      }
+      const applied = await this.apply(changes, false)
+      await this.store.write({ stat: applied.stat })
+      return changes.length
+    })
+  }
+
+  /** Applies changes to the share folder (see worktree/materialize.ts). */
+  apply(changes: readonly PathChange[], guard: boolean, onWrite?: (path: string, size: number) => void): Promise<ApplyResult> {
+    return applyChanges(changes, {
+      share: this.share, tmp: this.layout.tmpDir, src: this.store, guard,
+      ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
+    })
+  }
+
+  /** The tree of HEAD, or undefined before the first commit. */
+  async headTree(): Promise<CID | undefined> {
+    const head = await this.head()
+    return head === undefined ? undefined : (await loadCommit(this.store, head)).tree
+  }
+}
+
+/** A share-relative posix path from user input (`./a/b/`, `a\\b` stays a name). */
+export function normalizeRel(path: string): string {
+  return path.split('/').filter((p) => p !== '' && p !== '.').join('/')
+}
+
+async function isEmptyTree(src: ObjectSource, root: CID): Promise<boolean> {
+  return (await collect(diffTrees(src, undefined, root))).length === 0
+}
+
+function describe(s: ChangeSummary): string {
+  const parts: string[] = []
+  if (s.added) parts.push(`${s.added} added`)
+  if (s.modified) parts.push(`${s.modified} modified`)
+  if (s.deleted) parts.push(`${s.deleted} deleted`)
+  return parts.length === 0 ? 'update folders' : parts.join(', ')
+}
+
+/** Drains an async iterable into an array. */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const x of it) out.push(x)
+  return out
+}

@@ -1,0 +1,185 @@
+/**
+ * Writing snapshots into the share folder. Every file is written to a temp
+ * file under `.left/tmp`, fsynced, given its mode and mtime, and renamed into
+ * place, so a reader (or a crash) sees the old file or the new one, never a
+ * mix. Nothing is ever written through a symlink: every parent directory on
+ * the way is checked with lstat first.
+ */
+import { randomBytes } from 'node:crypto'
+import { lstat, mkdir, open, rename, rm, rmdir, symlink, unlink, utimes, chmod } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { join } from 'node:path'
+import { FileAccessError } from '../errors.js'
+import type { DirEntry } from '../object/index.js'
+import type { StatEntry } from '../store/index.js'
+import { fileChunks } from '../tree/file.js'
+import { type ObjectSource, mustGet } from '../tree/source.js'
+import { toStatEntry } from './snapshot.js'
+
+/** One path that differs between what the folder has and what it should have. */
+export interface PathChange {
+  /** Share-relative posix path. */
+  readonly path: string
+  /** What the folder is expected to hold now (undefined: nothing). */
+  readonly before?: DirEntry | undefined
+  /** What it should hold afterwards (undefined: nothing). */
+  readonly after?: DirEntry | undefined
+}
+
+/** Where and how to apply changes. */
+export interface ApplyOptions {
+  readonly share: string
+  /** A directory on the same filesystem as the share, outside it (`.left/tmp`). */
+  readonly tmp: string
+  readonly src: ObjectSource
+  /**
+   * Leave alone any path whose current state is not `before`: it holds an
+   * edit made since the last commit, which the next commit will pick up.
+   */
+  readonly guard: boolean
+  /** Called after each file is written. */
+  readonly onWrite?: (path: string, entry: DirEntry) => void
+}
+
+/** What applying changed. */
+export interface ApplyResult {
+  /** Stat cache entries for files written. */
+  readonly stat: Map<string, StatEntry | null>
+  /** Paths left alone because they held local edits (guard mode). */
+  readonly skipped: string[]
+}
+
+/** Applies `changes` to the share folder: removals deepest first, then creations shallowest first. */
+export async function applyChanges(changes: readonly PathChange[], opts: ApplyOptions): Promise<ApplyResult> {
+  const result: ApplyResult = { stat: new Map(), skipped: [] }
+  const removals = changes.filter((c) => c.before !== undefined && (c.after === undefined || c.after.kind !== c.before.kind))
+  removals.sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0))
+  for (const c of removals) await removeOne(c, opts, result)
+  const creations = changes.filter((c) => c.after !== undefined)
+  creations.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  for (const c of creations) await createOne(c, opts, result)
+  return result
+}
+
+async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+  const abs = join(opts.share, c.path)
+  const st = await lstatOrUndefined(abs)
+  if (st === undefined) return
+  if (opts.guard && !matches(st, c.before)) {
+    result.skipped.push(c.path)
+    return
+  }
+  try {
+    if (st.isDirectory()) {
+      // Guarded: only an empty directory goes, so untracked new files survive.
+      if (opts.guard) await rmdir(abs).catch(() => result.skipped.push(c.path))
+      else await rm(abs, { recursive: true, force: true })
+    } else {
+      await unlink(abs)
+    }
+  } catch (err) {
+    throw new FileAccessError(c.path, err)
+  }
+  result.stat.set(c.path, null)
+}
+
+async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+  const after = c.after!
+  const abs = join(opts.share, c.path)
+  if (!(await ensureParents(opts.share, c.path, opts.guard))) {
+    result.skipped.push(c.path)
+    return
+  }
+  const st = await lstatOrUndefined(abs)
+  const replacingKind = c.before !== undefined && c.before.kind !== after.kind
+  const expected = replacingKind ? undefined : c.before
+  if (after.kind === 'dir') {
+    if (st?.isDirectory()) return
+    if (st !== undefined) {
+      if (opts.guard) { result.skipped.push(c.path); return }
+      await rm(abs, { recursive: true, force: true })
+    }
+    await mkdir(abs).catch((err) => { throw new FileAccessError(c.path, err) })
+    return
+  }
+  if (opts.guard && !matches(st, expected)) {
+    result.skipped.push(c.path)
+    return
+  }
+  if (st?.isDirectory()) await rm(abs, { recursive: true, force: true })
+  const tmp = join(opts.tmp, `${randomBytes(8).toString('hex')}.tmp`)
+  try {
+    if (after.kind === 'link') {
+      const target = Buffer.from(await mustGet(opts.src, after.cid))
+      await symlink(target, tmp)
+      await rename(tmp, abs)
+      return
+    }
+    await writeFileTo(tmp, after, opts.src)
+    await rename(tmp, abs)
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {})
+    if (err instanceof FileAccessError) throw err
+    throw new FileAccessError(c.path, err)
+  }
+  const written = await lstat(abs)
+  result.stat.set(c.path, toStatEntry(written, after.cid))
+  opts.onWrite?.(c.path, after)
+}
+
+async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource): Promise<void> {
+  const fh = await open(tmp, 'wx', entry.exec ? 0o755 : 0o644)
+  try {
+    for await (const chunk of fileChunks(src, entry.cid)) await fh.write(chunk)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  // open()'s mode is filtered by the umask; the exec bit must survive it.
+  await chmod(tmp, entry.exec ? 0o755 : 0o644)
+  // Half a millisecond in, so float rounding of seconds cannot land the
+  // timestamp on the millisecond before: entries store whole milliseconds.
+  const mtime = (entry.mtime + 0.5) / 1000
+  await utimes(tmp, mtime, mtime)
+}
+
+/**
+ * Makes every parent of `rel` a real directory. A symlink or file in the way
+ * is replaced (unguarded) or makes the change skip (guarded): following it
+ * could write outside the share folder.
+ */
+async function ensureParents(share: string, rel: string, guard: boolean): Promise<boolean> {
+  const parts = rel.split('/')
+  let abs = share
+  for (const part of parts.slice(0, -1)) {
+    abs = join(abs, part)
+    const st = await lstatOrUndefined(abs)
+    if (st?.isDirectory()) continue
+    if (st !== undefined) {
+      if (guard) return false
+      await rm(abs, { recursive: true, force: true })
+    }
+    await mkdir(abs)
+  }
+  return true
+}
+
+/** True when what is on disk is what `entry` describes (undefined: nothing there). */
+function matches(st: Stats | undefined, entry: DirEntry | undefined): boolean {
+  if (entry === undefined) return st === undefined
+  if (st === undefined) return false
+  switch (entry.kind) {
+    case 'dir': return st.isDirectory()
+    case 'link': return st.isSymbolicLink()
+    case 'file': return st.isFile() && st.size === entry.size && Math.floor(st.mtimeMs) === entry.mtime
+  }
+}
+
+async function lstatOrUndefined(abs: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(abs)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
+    throw err
+  }
+}

@@ -1,0 +1,321 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { chmod, mkdir, readFile, readdir, rm, stat, symlink, utimes, writeFile, open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Store, cidOf, RAW } from '../../src/index.js'
+import { LEFT_BIN, left, leftOk, tempDir } from '../helpers/cli.js'
+import { seededBytes } from '../helpers/data.js'
+import { describeTree } from '../helpers/tree.js'
+
+/** Asserts a failed run: non-zero exit, exactly one line on stderr, no stack trace. */
+function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  assert.notEqual(r.code, 0)
+  const lines = r.stderr.trim().split('\n')
+  assert.equal(lines.length, 1, `stderr: ${r.stderr}`)
+  assert.match(lines[0]!, pattern)
+  assert.doesNotMatch(r.stderr, /\n\s+at /)
+}
+
+async function fillShare(share: string): Promise<void> {
+  await mkdir(join(share, 'docs/deep/er'), { recursive: true })
+  await mkdir(join(share, '.hidden-dir'), { recursive: true })
+  await mkdir(join(share, 'empty-dir'), { recursive: true })
+  await writeFile(join(share, 'readme.txt'), 'hello\n')
+  await writeFile(join(share, '.dotfile'), 'secret')
+  await writeFile(join(share, '.hidden-dir/inside'), 'hidden content')
+  await writeFile(join(share, 'docs/deep/er/data.bin'), seededBytes('data', 300_000))
+  await writeFile(join(share, 'empty-file'), '')
+  await writeFile(join(share, 'run.sh'), '#!/bin/sh\necho hi\n')
+  await chmod(join(share, 'run.sh'), 0o755)
+  await symlink('docs/deep/er/data.bin', join(share, 'link-to-data'))
+  await symlink('/etc/passwd', join(share, 'abs-link'))
+}
+
+describe('cli: init and key', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  before(async () => ({ dir, cleanup } = await tempDir()))
+  after(() => cleanup())
+
+  it('creates .left/ and share/ beside it, and refuses a second init without changing anything', async () => {
+    await leftOk(dir, ['init'])
+    assert.ok((await stat(join(dir, '.left/store'))).isDirectory())
+    assert.ok((await stat(join(dir, 'share'))).isDirectory())
+    assert.equal((await stat(join(dir, '.left/config'))).mode & 0o777, 0o600)
+    const config = await readFile(join(dir, '.left/config'), 'utf8')
+    assertOneLineError(await left(dir, ['init']), /already a LEFT folder/)
+    assert.equal(await readFile(join(dir, '.left/config'), 'utf8'), config)
+  })
+
+  it('prints the generated key, and init --key uses a given one', async () => {
+    const key = await leftOk(dir, ['key'])
+    assert.match(key, /^[A-Za-z0-9_-]{43}$/)
+    const { dir: other, cleanup: c2 } = await tempDir()
+    try {
+      await leftOk(other, ['init', '--key', key])
+      assert.equal(await leftOk(other, ['key']), key)
+      assertOneLineError(await left(join(other, 'share'), ['init', '--key', 'short']), /folder key must be/)
+    } finally {
+      await c2()
+    }
+  })
+
+  it('works from another directory with -C, and fails clearly outside a LEFT folder', async () => {
+    const { dir: outside, cleanup: c2 } = await tempDir()
+    try {
+      assert.equal(await leftOk(outside, ['-C', dir, 'key']), await leftOk(dir, ['key']))
+      assertOneLineError(await left(outside, ['status']), /not a LEFT folder/)
+      assertOneLineError(await left(outside, ['frobnicate']), /unknown command/)
+      assertOneLineError(await left(outside, ['-C', dir, 'log', '-n', 'x']), /positive whole number/)
+    } finally {
+      await c2()
+    }
+  })
+
+  it('accepts an existing share folder with files via --share', async () => {
+    const { dir: d, cleanup: c2 } = await tempDir()
+    try {
+      await mkdir(join(d, 'photos'))
+      await writeFile(join(d, 'photos/a.jpg'), 'jpeg')
+      await leftOk(d, ['init', '--share', 'photos'])
+      assert.match(await leftOk(d, ['status']), /^A a\.jpg$/m)
+      assert.match(await leftOk(d, ['commit']), /^bafyrei/)
+    } finally {
+      await c2()
+    }
+  })
+})
+
+describe('cli: commit, log, status, diff', () => {
+  let dir: string
+  let share: string
+  let cleanup: () => Promise<void>
+  before(async () => {
+    ({ dir, cleanup } = await tempDir())
+    await leftOk(dir, ['init'])
+    share = join(dir, 'share')
+  })
+  after(() => cleanup())
+
+  it('says nothing to commit for an empty folder, then commits hidden files, empty dirs, links and exec bits', async () => {
+    assert.equal(await leftOk(dir, ['commit']), 'nothing to commit')
+    await fillShare(share)
+    const id = await leftOk(dir, ['commit', '-m', 'first'])
+    assert.match(id, /^bafyrei[a-z2-7]+$/)
+    assert.equal(await leftOk(dir, ['commit']), 'nothing to commit')
+    assert.equal(await leftOk(dir, ['status']), 'nothing to commit, share folder clean')
+    const log = JSON.parse(await leftOk(dir, ['log', '--json']))
+    assert.equal(log.length, 1)
+    assert.equal(log[0].id, id)
+    assert.deepEqual(log[0].parents, [])
+    assert.equal(log[0].message, 'first')
+    assert.equal(log[0].added, 8) // files and links; directories are not counted
+    assert.match(log[0].time, /^\d{4}-\d\d-\d\dT/)
+    assert.equal(typeof log[0].author, 'string')
+  })
+
+  it('shows added, modified and deleted paths in status and diff, then commits them', async () => {
+    await writeFile(join(share, 'readme.txt'), 'hello again\n')
+    await rm(join(share, '.dotfile'))
+    await writeFile(join(share, 'new.txt'), 'new')
+    await mkdir(join(share, 'new-empty'))
+    const status = (await leftOk(dir, ['status'])).split('\n')
+    assert.deepEqual(status, ['D .dotfile', 'A new-empty/', 'A new.txt', 'M readme.txt'])
+    const json = JSON.parse(await leftOk(dir, ['status', '--json']))
+    assert.deepEqual(json.map((c: { change: string }) => c.change), ['deleted', 'added', 'added', 'modified'])
+    const second = await leftOk(dir, ['commit', '-m', 'second'])
+    const log = JSON.parse(await leftOk(dir, ['log', '--json']))
+    assert.equal(log[0].id, second)
+    assert.deepEqual([log[0].added, log[0].modified, log[0].deleted], [1, 1, 1])
+    assert.deepEqual(log[0].parents, [log[1].id])
+    const diff = await leftOk(dir, ['diff', log[1].id.slice(0, 20), 'HEAD'])
+    assert.deepEqual(diff.split('\n'), status)
+    assert.equal(JSON.parse(await leftOk(dir, ['log', '-n', '1', '--json'])).length, 1)
+    assert.match(await leftOk(dir, ['log']), /Author: .*\nDate: .*UTC\nChange: 1 added, 1 modified, 1 deleted\n\n {4}second/)
+  })
+
+  it('treats a touched file as modified (mtime is part of the snapshot)', async () => {
+    const future = new Date(Date.now() + 60_000)
+    await utimes(join(share, 'new.txt'), future, future)
+    assert.equal(await leftOk(dir, ['status']), 'M new.txt')
+    await leftOk(dir, ['commit'])
+  })
+
+  it('rejects unknown, malformed and ambiguous commit ids with one line', async () => {
+    assertOneLineError(await left(dir, ['diff', 'bafyreinotacommit']), /unknown commit/)
+    assertOneLineError(await left(dir, ['checkout', 'zzz']), /unknown commit/)
+    assertOneLineError(await left(dir, ['diff', 'bafyrei']), /ambiguous commit prefix/)
+    assertOneLineError(await left(dir, ['checkout', 'HEAD~9']), /unknown commit/)
+  })
+})
+
+describe('cli: checkout and restore', () => {
+  let dir: string
+  let share: string
+  let cleanup: () => Promise<void>
+  let first: string
+  let second: string
+  before(async () => {
+    ({ dir, cleanup } = await tempDir())
+    await leftOk(dir, ['init'])
+    share = join(dir, 'share')
+    await fillShare(share)
+    first = await leftOk(dir, ['commit', '-m', 'one'])
+  })
+  after(() => cleanup())
+
+  it('goes back and forth between commits, restoring content, exec bits, links, empty dirs and mtimes', async () => {
+    const snapshotOne = await describeTree(share, { mtimes: true })
+    await writeFile(join(share, 'readme.txt'), 'changed')
+    await rm(join(share, 'docs'), { recursive: true })
+    await rm(join(share, 'empty-dir'), { recursive: true })
+    await chmod(join(share, 'run.sh'), 0o644)
+    await writeFile(join(share, 'added.bin'), seededBytes('added', 100_000))
+    second = await leftOk(dir, ['commit', '-m', 'two'])
+    const snapshotTwo = await describeTree(share, { mtimes: true })
+    assert.match(await leftOk(dir, ['checkout', first.slice(0, 12)]), /^HEAD is now bafyrei/)
+    assert.deepEqual(await describeTree(share, { mtimes: true }), snapshotOne)
+    assert.equal(await leftOk(dir, ['status']), 'nothing to commit, share folder clean')
+    await leftOk(dir, ['checkout', second])
+    assert.deepEqual(await describeTree(share, { mtimes: true }), snapshotTwo)
+    await leftOk(dir, ['checkout', first])
+    assert.deepEqual(await describeTree(share, { mtimes: true }), snapshotOne)
+    assert.deepEqual(await readdir(join(dir, '.left/tmp')), [], 'temp files are cleaned up')
+  })
+
+  it('refuses to overwrite uncommitted changes unless forced', async () => {
+    await writeFile(join(share, 'readme.txt'), 'precious local edit')
+    assertOneLineError(await left(dir, ['checkout', second]), /uncommitted change/)
+    assert.equal(await readFile(join(share, 'readme.txt'), 'utf8'), 'precious local edit')
+    await leftOk(dir, ['checkout', '--force', second])
+    assert.equal(await readFile(join(share, 'readme.txt'), 'utf8'), 'changed')
+  })
+
+  it('restores one file and one folder from HEAD or another commit', async () => {
+    await writeFile(join(share, 'readme.txt'), 'scribble')
+    await leftOk(dir, ['restore', 'readme.txt'])
+    assert.equal(await readFile(join(share, 'readme.txt'), 'utf8'), 'changed')
+    await leftOk(dir, ['restore', 'docs', '--source', first])
+    assert.deepEqual(await readFile(join(share, 'docs/deep/er/data.bin')), seededBytes('data', 300_000))
+    assert.equal(await leftOk(dir, ['status']), 'A docs/\nA docs/deep/\nA docs/deep/er/\nA docs/deep/er/data.bin')
+    assertOneLineError(await left(dir, ['restore', 'no/such/file']), /no such path/)
+  })
+})
+
+describe('cli: fsck and gc', () => {
+  it('finds a clean store clean, reports a corrupt object, and gc removes unreachable objects', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await leftOk(dir, ['init'])
+      await fillShare(join(dir, 'share'))
+      await leftOk(dir, ['commit'])
+      assert.match(await leftOk(dir, ['fsck']), /: ok$/)
+      const orphan = Buffer.from('nobody links to me')
+      const corrupted = Buffer.from('hello\n')
+      const store = await Store.open(join(dir, '.left/store'))
+      await store.putBlocks([{ cid: cidOf(RAW, orphan), bytes: orphan }])
+      assert.ok(await store.has(cidOf(RAW, corrupted)))
+      await store.putBlocks([{ cid: cidOf(RAW, corrupted), bytes: Buffer.from('HELLO\n') }])
+      await store.close()
+      const bad = await left(dir, ['fsck'])
+      assert.equal(bad.code, 1)
+      assert.match(bad.stdout, new RegExp(`corrupt ${cidOf(RAW, corrupted)}`))
+      assert.match(await leftOk(dir, ['gc']), /removed 1 unreachable objects/)
+      const again = await Store.open(join(dir, '.left/store'))
+      assert.equal(await again.has(cidOf(RAW, orphan)), false)
+      await again.close()
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
+describe('cli: big files and crashes', () => {
+  it('commits and checks out a file of several hundred MB', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await leftOk(dir, ['init'])
+      const big = join(dir, 'share/big.bin')
+      const fh = await open(big, 'w')
+      const block = seededBytes('big', 8 << 20)
+      for (let i = 0; i < 40; i++) { block[0] = i; await fh.write(block) }
+      await fh.close()
+      const before = await describeTree(join(dir, 'share'))
+      const first = await leftOk(dir, ['commit'])
+      await writeFile(big, 'small now')
+      await leftOk(dir, ['commit'])
+      await leftOk(dir, ['checkout', first])
+      assert.deepEqual(await describeTree(join(dir, 'share')), before)
+      assert.match(await leftOk(dir, ['fsck']), /: ok$/)
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('survives kill -9 in the middle of a commit: fsck is clean and the next commit works', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await leftOk(dir, ['init'])
+      await writeFile(join(dir, 'share/a.txt'), 'a')
+      const first = await leftOk(dir, ['commit'])
+      const fh = await open(join(dir, 'share/big.bin'), 'w')
+      const block = seededBytes('crash', 8 << 20)
+      for (let i = 0; i < 48; i++) { block[0] = i; await fh.write(block) }
+      await fh.close()
+      const child = spawn(process.execPath, [LEFT_BIN, 'commit'], { cwd: dir, stdio: 'ignore' })
+      const closed = new Promise((r) => child.once('close', r))
+      // Kill once the store has visibly grown: the commit is mid-flight.
+      const storeDir = join(dir, '.left/store')
+      const sizeOf = async () => (await Promise.all((await readdir(storeDir)).map(async (f) => (await stat(join(storeDir, f)).catch(() => ({ size: 0 }))).size))).reduce((a, b) => a + b, 0)
+      const start = await sizeOf()
+      while ((await sizeOf()) < start + (1 << 20) && child.exitCode === null) await new Promise((r) => setTimeout(r, 5))
+      const killedMidway = child.exitCode === null
+      child.kill('SIGKILL')
+      await closed
+      assert.ok(killedMidway, 'the commit finished before it could be killed')
+      const log = JSON.parse(await leftOk(dir, ['log', '--json']))
+      assert.equal(log[0].id, first, 'HEAD did not move')
+      assert.match(await leftOk(dir, ['fsck']), /: ok$/)
+      const second = await leftOk(dir, ['commit'])
+      assert.notEqual(second, first)
+      assert.match(await leftOk(dir, ['fsck']), /: ok$/)
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('names an unreadable file and records nothing', { skip: process.getuid?.() === undefined }, async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await leftOk(dir, ['init'])
+      await writeFile(join(dir, 'share/ok.txt'), 'ok')
+      await writeFile(join(dir, 'share/locked.txt'), 'locked')
+      await chmod(join(dir, 'share/locked.txt'), 0o000)
+      // Root reads anything, so run the CLI as an unprivileged user when we are root.
+      const asUser = process.getuid!() === 0 ? { uid: 65534, gid: 65534 } : {}
+      if (process.getuid!() === 0) await chmodTree(dir)
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [LEFT_BIN, 'commit'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], ...asUser })
+        let stderr = ''
+        child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+        child.on('close', (code) => resolve({ code, stderr }))
+      })
+      assertOneLineError(r, /cannot access locked\.txt \(EACCES\)/)
+      assert.deepEqual(JSON.parse(await leftOk(dir, ['log', '--json'])), [])
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
+/** Opens a test tree to everyone (but the locked file), so an unprivileged user can run left in it. */
+async function chmodTree(root: string): Promise<void> {
+  await chmod(root, 0o777)
+  for (const name of await readdir(root, { recursive: true })) {
+    const p = join(root, name)
+    const st = await stat(p)
+    if (name.endsWith('locked.txt')) continue
+    await chmod(p, st.isDirectory() ? 0o777 : 0o666)
+  }
+}
