@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { registerLocalCommands } from './commands/local.js'
+import { registerNetworkCommands } from './commands/network.js'
 import { EXIT_USAGE, reportError } from './output.js'
 
 /** Builds the program (exported for tests that want to inspect it). */
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`left: ${str.replace(/^error: /, '').trim()}\n`) })
   registerLocalCommands(program)
+  registerNetworkCommands(program)
   for (const cmd of program.commands) cmd.exitOverride()
   return program
 }

@@ -148,6 +148,13 @@ export class TimeoutError extends LeftError {
   }
 }
 
+/** `left sync` failed with more than one peer (each failure is reported on its own line first). */
+export class SyncFailedError extends LeftError {
+  constructor(count: number) {
+    super('LEFT_SYNC_FAILED', `sync failed with ${count} peers`, { data: { count } })
+  }
+}
+
 /** The network session ended before the operation completed. */
 export class SessionClosedError extends LeftError {
   constructor(reason: string) {

@@ -17,7 +17,7 @@ import { walkLog } from '../history/ancestry.js'
 import { loadIgnoreRules } from '../worktree/ignore.js'
 import { type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
 import { type Snapshot, snapshot } from '../worktree/snapshot.js'
-import type { Config } from './config.js'
+import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, initLayout, openLayout } from './layout.js'
 import { Mutex } from './mutex.js'
 
@@ -55,7 +55,19 @@ export class Repo {
   /** Serializes operations that move HEAD or write the share folder. */
   readonly mutex = new Mutex()
 
-  private constructor(readonly layout: Layout, readonly config: Config, readonly store: Store) {}
+  private constructor(readonly layout: Layout, private current: Config, readonly store: Store) {}
+
+  /** The folder's configuration (key, peer id, remembered listen address and peers). */
+  get config(): Config {
+    return this.current
+  }
+
+  /** Remembers settings in `.left/config` (atomically) for the next run. */
+  async remember(patch: Pick<Config, 'listen' | 'peers'>): Promise<void> {
+    const next: Config = { ...this.current, ...patch }
+    await writeConfig(this.layout.leftDir, next)
+    this.current = next
+  }
 
   /** Creates a LEFT folder in `dir` (see `left init`). */
   static async init(dir: string, options: InitOptions = {}): Promise<Repo> {

@@ -1,0 +1,149 @@
+/**
+ * The network commands: serve (answer peers until stopped), sync (one-shot,
+ * both directions) and watch (serve + dial + commit on change). Logs go to
+ * stdout, one line per event; progress goes to a terminal on stderr only.
+ */
+import type { Command } from 'commander'
+import { DEFAULT_PORT, FolderService, type PeerAddress, Repo, SyncFailedError, UsageError, formatAddress, parseAddress } from '../../src/index.js'
+import { workDir } from '../context.js'
+import { reportError, say } from '../output.js'
+import { ProgressLine } from '../progress.js'
+
+interface NetworkFlags {
+  quiet?: boolean
+  timeout?: string
+}
+
+/** Registers serve, sync and watch on `program`. */
+export function registerNetworkCommands(program: Command): void {
+  program.command('serve')
+    .description('serve this folder to peers that hold its key, until SIGINT or SIGTERM')
+    .option('--listen <host:port>', `address to listen on (default: the remembered one, else 0.0.0.0:${DEFAULT_PORT})`)
+    .option('-q, --quiet', 'no progress display')
+    .option('--timeout <seconds>', 'drop a peer that stalls this long (default 30)')
+    .action(async (opts: NetworkFlags & { listen?: string }, cmd: Command) => {
+      const repo = await Repo.open(workDir(cmd))
+      await runService(repo, opts, listenAddress(opts.listen ?? repo.config.listen), [], false)
+    })
+
+  program.command('sync')
+    .description('sync once with each peer, both ways: fetch, merge, update the folder; exit 0 when in sync')
+    .argument('<peer...>', `peer address host[:port] (default port ${DEFAULT_PORT})`)
+    .option('-q, --quiet', 'no progress display')
+    .option('--timeout <seconds>', 'give up on a peer that stalls this long (default 30)')
+    .action(async (peers: string[], opts: NetworkFlags, cmd: Command) => {
+      const addresses = peers.map((p) => parseAddress(p))
+      const repo = await Repo.open(workDir(cmd))
+      const progress = new ProgressLine(!opts.quiet)
+      let service: FolderService | undefined
+      try {
+        service = await FolderService.start({ repo, ...events(progress, opts.quiet === true), ...timeout(opts) })
+        await service.commitAndAnnounce()
+        const failures: unknown[] = []
+        for (const address of addresses) {
+          try {
+            const session = await service.connectOnce(address)
+            await service.network.waitInSync(session)
+            await session.close()
+            if (!opts.quiet) progress.log(`in sync with ${formatAddress(address)}`)
+          } catch (err) {
+            failures.push(err)
+          }
+        }
+        throwFailures(failures)
+        const head = await repo.head()
+        say(head === undefined ? 'in sync (no commits yet)' : `in sync at ${head}`)
+      } finally {
+        progress.clear()
+        await service?.stop()
+        await repo.close()
+      }
+    })
+
+  program.command('watch')
+    .description('serve, keep connected to peers, and commit and sync every change as it happens')
+    .option('--listen <host:port>', `address to listen on (remembered; default 0.0.0.0:${DEFAULT_PORT})`)
+    .option('--peers <list>', 'comma-separated peer addresses host[:port] (remembered)')
+    .option('-q, --quiet', 'no progress display')
+    .option('--timeout <seconds>', 'drop a peer that stalls this long (default 30)')
+    .action(async (opts: NetworkFlags & { listen?: string; peers?: string }, cmd: Command) => {
+      // Check every address before touching the config.
+      const peerTexts = opts.peers?.split(',').map((p) => p.trim()).filter((p) => p.length > 0)
+      peerTexts?.forEach((p) => parseAddress(p))
+      if (opts.listen !== undefined) listenAddress(opts.listen)
+      const repo = await Repo.open(workDir(cmd))
+      try {
+        if (opts.listen !== undefined || peerTexts !== undefined) {
+          await repo.remember({ listen: opts.listen ?? repo.config.listen, peers: peerTexts ?? repo.config.peers })
+        }
+      } catch (err) {
+        await repo.close()
+        throw err
+      }
+      const peers = (repo.config.peers ?? []).map((p) => parseAddress(p))
+      await runService(repo, opts, listenAddress(repo.config.listen), peers, true)
+    })
+}
+
+/** Runs serve or watch until a signal; closes `repo` when done. */
+async function runService(repo: Repo, opts: NetworkFlags, listen: PeerAddress, peers: readonly PeerAddress[], watch: boolean): Promise<void> {
+  const progress = new ProgressLine(!opts.quiet)
+  let service: FolderService | undefined
+  try {
+    service = await FolderService.start({ repo, listen, peers, commitOnConnect: !watch, ...events(progress, false), ...timeout(opts) })
+    const bound = service.listenAddress!
+    if (watch) await service.startWatch()
+    progress.log(`${watch ? 'watching' : 'serving'} ${repo.share} as peer ${repo.config.peerId} on ${formatAddress(bound)}` +
+      (peers.length > 0 ? `; peers ${peers.map(formatAddress).join(', ')}` : ''))
+  } catch (err) {
+    await service?.stop()
+    await repo.close()
+    throw err
+  }
+  const running = service
+  await new Promise<void>((resolve) => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) {
+        // A second signal: the user wants out now. The store is safe at any instant.
+        process.exit(130)
+      }
+      stopping = true
+      progress.log(`${signal}: shutting down`)
+      running.stop()
+        .then(() => repo.close())
+        .catch((err: unknown) => { process.exitCode = reportError(err) })
+        .finally(resolve)
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+}
+
+function events(progress: ProgressLine, quiet: boolean): { log: (line: string) => void; progress: ProgressLine['update']; progressDone: ProgressLine['done'] } {
+  return {
+    log: (line) => { if (!quiet) progress.log(line) },
+    progress: (peer, p) => progress.update(peer, p),
+    progressDone: (peer) => progress.done(peer)
+  }
+}
+
+function timeout(opts: NetworkFlags): { timeoutMs?: number } {
+  if (opts.timeout === undefined) return {}
+  const s = Number(opts.timeout)
+  if (!Number.isFinite(s) || s <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not ${JSON.stringify(opts.timeout)}`)
+  return { timeoutMs: Math.round(s * 1000) }
+}
+
+function listenAddress(text: string | undefined): PeerAddress {
+  return text === undefined ? { host: '0.0.0.0', port: DEFAULT_PORT } : parseAddress(text, { allowPortZero: true })
+}
+
+/** One failure is the command's error; several are listed, then the command fails. */
+function throwFailures(failures: readonly unknown[]): void {
+  if (failures.length === 1) throw failures[0]
+  if (failures.length > 1) {
+    for (const f of failures) reportError(f)
+    throw new SyncFailedError(failures.length)
+  }
+}

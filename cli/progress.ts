@@ -1,0 +1,62 @@
+/**
+ * Log lines and the live progress display. Log lines go to stdout, each
+ * prefixed with the time. On a terminal, a transfer in progress is one line
+ * on stderr, redrawn at most four times a second and erased before any log
+ * line, so the two never mix. Off a terminal there is no progress display.
+ */
+import type { FetchProgress } from '../src/index.js'
+import { formatBytes } from './output.js'
+
+const REDRAW_MS = 250
+
+/** The transfer display of one command. */
+export class ProgressLine {
+  private readonly live: boolean
+  private shown = false
+  private lastDraw = 0
+  private readonly started = new Map<string, number>()
+
+  constructor(enabled: boolean) {
+    this.live = enabled && process.stderr.isTTY === true
+  }
+
+  /** Prints a log line (time-stamped), erasing the progress line first. */
+  log(line: string): void {
+    this.clear()
+    process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
+  }
+
+  /** Reports a fetch's running totals. */
+  update(peer: string, p: FetchProgress): void {
+    const now = Date.now()
+    if (!this.started.has(peer)) this.started.set(peer, now)
+    if (!this.live || now - this.lastDraw < REDRAW_MS) return
+    this.lastDraw = now
+    const seconds = Math.max(0.001, (now - this.started.get(peer)!) / 1000)
+    const rate = p.bytes / seconds
+    const left = Math.max(0, p.expectedBytes - p.bytes)
+    const eta = rate > 0 && left > 0 ? `, ETA ${formatSeconds(left / rate)}` : ''
+    const text = `receiving from ${peer}: ${p.files} files, ${formatBytes(p.bytes)} of ~${formatBytes(p.expectedBytes)}, ${formatBytes(rate)}/s${eta}`
+    process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns ?? 100) - 1)}`)
+    this.shown = true
+  }
+
+  /** The fetch from `peer` ended. */
+  done(peer: string): void {
+    this.started.delete(peer)
+    this.clear()
+  }
+
+  /** Erases the progress line if it is shown. */
+  clear(): void {
+    if (!this.shown) return
+    process.stderr.write('\r\x1b[K')
+    this.shown = false
+  }
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${Math.ceil(s)} s`
+  const m = Math.floor(s / 60)
+  return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`
+}

@@ -1,0 +1,175 @@
+/**
+ * The peer network of one folder: every live session, what each peer last
+ * told us, and the rules that make peers converge without echo:
+ *
+ * 1. When a peer announces a head, fetch what we lack, integrate it, and
+ *    if our head moved, announce it to every peer that does not have it.
+ * 2. After every head handled, tell each peer our head unless it was the
+ *    last head we told that peer. A peer that is behind fast-forwards; a
+ *    peer that pushed to us learns that we took its head.
+ * 3. Nothing is ever announced twice in a row on one session, so when all
+ *    heads agree the exchange stops: there is no echo.
+ *
+ * Merges are deterministic, so peers that merge the same two heads make
+ * the same commit and settle on it.
+ */
+import type { CID } from 'multiformats/cid'
+import { SessionClosedError, TimeoutError } from '../errors.js'
+import type { FetchProgress } from '../sync/fetch.js'
+import type { Session } from '../sync/session.js'
+import { integrate } from './integrate.js'
+import type { Repo } from './repo.js'
+
+/** What the network reports to whoever runs it (the CLI prints these). */
+export interface NetworkEvents {
+  /** One human-readable line: peer online/offline, commit received, conflict kept. */
+  log(line: string): void
+  /** Totals of the current fetch, for progress displays. */
+  progress?(peer: string, progress: FetchProgress): void
+  /** The current fetch from `peer` ended (successfully or not). */
+  progressDone?(peer: string): void
+}
+
+/** The live sessions of one folder and the sync rules between them. */
+export class PeerNetwork {
+  private readonly sessions = new Set<Session>()
+  private readonly busy = new Set<Session>()
+  private readonly online = new Map<string, number>()
+
+  constructor(private readonly repo: Repo, private readonly events: NetworkEvents) {}
+
+  /** Number of live sessions. */
+  get size(): number {
+    return this.sessions.size
+  }
+
+  /** True while some session with peer `peerId` is live. */
+  hasPeer(peerId: string): boolean {
+    return this.online.has(peerId)
+  }
+
+  /**
+   * Starts handling a session whose hello has been exchanged; `dialed` says
+   * which side opened it. Returns false (and closes the session) for a
+   * connection to ourselves or a second connection to a peer we already have:
+   * of two sessions between the same pair, both sides keep the one that the
+   * peer with the smaller id dialed, so they agree without talking.
+   */
+  attach(session: Session, address: string, dialed: boolean): boolean {
+    const peer = session.remotePeerId
+    const self = this.repo.config.peerId
+    if (peer === self) {
+      void session.close()
+      return false
+    }
+    const existing = [...this.sessions].find((s) => s.remotePeerId === peer)
+    if (existing !== undefined) {
+      const newIsPreferred = dialed ? self < peer : peer < self
+      if (!newIsPreferred) {
+        void session.close()
+        return false
+      }
+      this.sessions.delete(existing)
+      this.release(peer, false)
+      void existing.close()
+    }
+    this.sessions.add(session)
+    const count = (this.online.get(peer) ?? 0) + 1
+    this.online.set(peer, count)
+    if (count === 1 && existing === undefined) this.events.log(`peer ${peer} online (${address})`)
+    let pending: CID | undefined
+    const drain = async (): Promise<void> => {
+      if (this.busy.has(session)) return
+      this.busy.add(session)
+      try {
+        while (pending !== undefined) {
+          const cid = pending
+          pending = undefined
+          await this.handleHead(session, cid)
+        }
+      } catch (err) {
+        this.events.log(`peer ${peer}: ${(err as Error).message}`)
+        void session.close()
+      } finally {
+        this.busy.delete(session)
+      }
+    }
+    session.on('head', (cid: CID) => {
+      pending = cid
+      void drain()
+    })
+    session.on('close', () => {
+      if (this.sessions.delete(session)) this.release(peer, true)
+    })
+    if (session.remoteHead !== null) {
+      pending = session.remoteHead
+      void drain()
+    }
+    return true
+  }
+
+  /** Forgets one session of `peer`; logs when it was the last. */
+  private release(peer: string, log: boolean): void {
+    const left = (this.online.get(peer) ?? 1) - 1
+    if (left > 0) {
+      this.online.set(peer, left)
+      return
+    }
+    this.online.delete(peer)
+    if (log) this.events.log(`peer ${peer} offline`)
+  }
+
+  private async handleHead(session: Session, remote: CID): Promise<void> {
+    const peer = session.remotePeerId
+    if (!(await this.repo.store.has(remote))) {
+      try {
+        await session.fetch(remote, { onProgress: (p) => this.events.progress?.(peer, p) })
+      } finally {
+        this.events.progressDone?.(peer)
+      }
+    }
+    const result = await integrate(this.repo, remote, (path, size) => this.events.log(`received ${path} (${size} bytes) from ${peer}`))
+    for (const c of result.conflicts) this.events.log(`conflict: kept both versions of ${c.path}; the other is ${c.copyPath}`)
+    for (const p of result.skipped) this.events.log(`kept local edit of ${p}; it will be committed and merged`)
+    if (result.mode !== 'none') this.events.log(`${result.mode === 'merge' ? 'merged' : 'fast-forwarded to'} ${String(result.after)} from ${peer}`)
+    // Every peer, this one included, learns where we are now: a peer that
+    // pushed to us waits for that answer to know we are in sync.
+    await this.broadcast()
+  }
+
+  /** Tells every peer our head, unless it was the last thing we told that peer. */
+  async broadcast(): Promise<void> {
+    const head = await this.repo.head()
+    if (head === undefined) return
+    for (const s of this.sessions) if (!(s.announcedHead?.equals(head) ?? false)) s.announce(head)
+  }
+
+  /**
+   * Waits until `session`'s peer and we have the same head (or both none)
+   * and nothing is in flight. Fails if the session closes first or nothing
+   * moves for `stallMs`.
+   */
+  async waitInSync(session: Session, stallMs = 120_000): Promise<void> {
+    let lastChange = Date.now()
+    let lastState = ''
+    for (;;) {
+      if (!this.sessions.has(session)) throw new SessionClosedError('the peer closed the connection before we were in sync')
+      const head = await this.repo.head()
+      const remote = session.remoteHead
+      const state = `${String(head)}|${String(remote)}|${this.busy.has(session)}|${session.stats.received}`
+      if (!this.busy.has(session) && (head === undefined ? remote === null : remote?.equals(head) ?? false)) return
+      if (state !== lastState) {
+        lastState = state
+        lastChange = Date.now()
+      } else if (Date.now() - lastChange > stallMs) {
+        throw new TimeoutError('waiting for the peer to reach our head')
+      }
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+
+  /** Closes every session in order (bye first). */
+  closeAll(): Promise<void> {
+    return Promise.all([...this.sessions].map((s) => s.close())).then(() => {})
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * A folder on the network: the listener, one dialer per configured peer
+ * (retrying with backoff while the peer is away), and optionally the folder
+ * watch that commits local changes and announces them. `left serve`,
+ * `left sync` and `left watch` are thin shells around this.
+ */
+import { lstat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { LeftError, hasCode } from '../errors.js'
+import { type PeerAddress, formatAddress } from '../sync/address.js'
+import type { Session } from '../sync/session.js'
+import { type Listener, type TransportSessionOptions, connect, listen } from '../sync/tls.js'
+import { type FolderWatch, watchFolder } from '../watch/watcher.js'
+import { type IgnoreRules, loadIgnoreRules } from '../worktree/ignore.js'
+import { type NetworkEvents, PeerNetwork } from './network.js'
+import type { Repo } from './repo.js'
+
+/** How a service is set up. */
+export interface ServiceOptions extends NetworkEvents {
+  readonly repo: Repo
+  /** Where to accept peers; undefined means dial only. */
+  readonly listen?: PeerAddress
+  /** Peers to keep a connection with, redialled with backoff. */
+  readonly peers?: readonly PeerAddress[]
+  /**
+   * Commit local changes whenever a peer connects, so it gets the folder as
+   * it is now. `left serve` sets this; watch commits on change instead.
+   */
+  readonly commitOnConnect?: boolean
+  /** Session stall timeout in ms. */
+  readonly timeoutMs?: number
+  /** Redial delays: the first retry waits `minRetryMs`, doubling up to `maxRetryMs`. */
+  readonly minRetryMs?: number
+  readonly maxRetryMs?: number
+}
+
+/** Options of the folder watch. */
+export interface WatchSettings {
+  /** Commit after this long without filesystem events (default 200 ms). */
+  readonly quietMs?: number
+  /** A file modified this recently is still being written; wait (default 400 ms). */
+  readonly settleMs?: number
+}
+
+/** A running folder service. */
+export class FolderService {
+  readonly network: PeerNetwork
+  private listener: Listener | undefined
+  private watch: FolderWatch | undefined
+  private stopped = false
+  private readonly wakeups = new Set<() => void>()
+  private readonly dialers: Promise<void>[] = []
+
+  private constructor(private readonly options: ServiceOptions) {
+    this.network = new PeerNetwork(options.repo, options)
+  }
+
+  /** Starts listening (if asked) and dialling every configured peer. */
+  static async start(options: ServiceOptions): Promise<FolderService> {
+    const service = new FolderService(options)
+    if (options.listen !== undefined) {
+      service.listener = await listen({
+        address: options.listen,
+        key: options.repo.config.key,
+        session: service.sessionOptions(),
+        log: options.log,
+        onSession: (session, remote) => {
+          if (service.stopped) void session.close()
+          else service.network.attach(session, remote, false)
+        }
+      })
+    }
+    for (const peer of options.peers ?? []) service.dialers.push(service.dial(peer))
+    return service
+  }
+
+  /** The bound listen address (with the real port), if listening. */
+  get listenAddress(): PeerAddress | undefined {
+    return this.listener?.address
+  }
+
+  /** Connects once to `peer` and attaches the session; errors are the caller's. */
+  async connectOnce(peer: PeerAddress): Promise<Session> {
+    const session = await connect({ address: peer, key: this.options.repo.config.key, session: this.sessionOptions() })
+    this.network.attach(session, formatAddress(peer), true)
+    return session
+  }
+
+  /**
+   * Starts watching the share folder: commits pending changes now, then after
+   * every quiet moment, and announces each new head to the peers.
+   */
+  async startWatch(settings: WatchSettings = {}): Promise<void> {
+    const settleMs = settings.settleMs ?? 400
+    let rules: IgnoreRules = await loadIgnoreRules(this.options.repo.share)
+    await this.commitAndAnnounce()
+    this.watch = watchFolder({
+      share: this.options.repo.share,
+      quietMs: settings.quietMs ?? 200,
+      maxWaitMs: 10_000,
+      ignores: (path, isDir) => rules.ignores(path, isDir),
+      onError: (err) => this.options.log(`watch error: ${describe(err)}`),
+      onQuiet: async (paths) => {
+        if (this.stopped) return true
+        if (await this.unsettled(paths, settleMs)) return false
+        try {
+          rules = await loadIgnoreRules(this.options.repo.share)
+          await this.commitAndAnnounce()
+          return true
+        } catch (err) {
+          // A file that changed while read, or vanished: it is still moving, try again soon.
+          if (hasCode(err, 'LEFT_FILE_CHANGED') || hasCode(err, 'LEFT_FILE_ACCESS')) {
+            this.options.log(`waiting: ${describe(err)}`)
+            return false
+          }
+          throw err
+        }
+      }
+    })
+    await this.watch.ready
+  }
+
+  /** Commits local changes, if any, and tells every peer. */
+  async commitAndAnnounce(): Promise<void> {
+    const result = await this.options.repo.commit()
+    if (result === undefined) return
+    const s = result.summary
+    this.options.log(`committed ${result.cid.toString().slice(-12)}: ${s.added} added, ${s.modified} modified, ${s.deleted} deleted`)
+    await this.network.broadcast()
+  }
+
+  /** Stops watching, dialling and listening, and closes every session (with bye). */
+  async stop(): Promise<void> {
+    this.stopped = true
+    for (const wake of this.wakeups) wake()
+    await this.watch?.close()
+    await this.listener?.close()
+    await this.network.closeAll()
+    await Promise.all(this.dialers)
+    // Let an in-progress commit or merge finish before the store closes.
+    await this.options.repo.mutex.run(async () => {})
+  }
+
+  private sessionOptions(): TransportSessionOptions {
+    const repo = this.options.repo
+    return {
+      store: repo.store,
+      peerId: repo.config.peerId,
+      head: async () => {
+        if (this.options.commitOnConnect === true && !this.stopped) {
+          await this.commitAndAnnounce().catch((err: unknown) => this.options.log(`cannot commit local changes: ${describe(err)}`))
+        }
+        return repo.head()
+      },
+      log: this.options.log,
+      ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {})
+    }
+  }
+
+  /** Keeps one session with `peer` while the service runs. */
+  private async dial(peer: PeerAddress): Promise<void> {
+    const label = formatAddress(peer)
+    const min = this.options.minRetryMs ?? 500
+    const max = this.options.maxRetryMs ?? 30_000
+    let delay = min
+    let lastError = ''
+    let knownId: string | undefined
+    while (!this.stopped) {
+      if (knownId !== undefined && this.network.hasPeer(knownId)) {
+        // The peer dialled us first; keep that session and check back later.
+        await this.sleep(max)
+        continue
+      }
+      try {
+        const session = await connect({ address: peer, key: this.options.repo.config.key, session: this.sessionOptions() })
+        knownId = session.remotePeerId
+        if (this.stopped) {
+          await session.close()
+          break
+        }
+        if (knownId === this.options.repo.config.peerId) {
+          this.options.log(`${label} is this peer itself; not dialling it`)
+          await session.close()
+          return
+        }
+        const closed = new Promise<void>((resolve) => session.once('close', () => resolve()))
+        if (this.network.attach(session, label, true)) {
+          delay = min
+          lastError = ''
+        }
+        await closed
+      } catch (err) {
+        const line = describe(err)
+        // Say it once, not on every retry.
+        if (line !== lastError) this.options.log(`cannot sync with ${label}: ${line}; retrying`)
+        lastError = line
+        delay = Math.min(max, delay * 2)
+      }
+      await this.sleep(delay * (0.75 + Math.random() / 2))
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve()
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer)
+        this.wakeups.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.wakeups.add(wake)
+    })
+  }
+
+  /** True when some changed file was modified within `settleMs`: it may still be being written. */
+  private async unsettled(paths: ReadonlySet<string>, settleMs: number): Promise<boolean> {
+    const now = Date.now()
+    for (const p of paths) {
+      try {
+        const st = await lstat(join(this.options.repo.share, p))
+        if (st.isFile() && now - st.mtimeMs < settleMs) return true
+      } catch {
+        // Gone again: nothing to wait for.
+      }
+    }
+    return false
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof LeftError ? err.message : err instanceof Error ? err.message : String(err)
+}

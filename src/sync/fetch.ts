@@ -1,0 +1,207 @@
+/**
+ * The closure fetch: bring a commit and everything below it (tree, dirs, file
+ * nodes, chunks, parent commits) into the store, asking the peer only for
+ * what is missing, while keeping the store's closure invariant at every
+ * instant. Transport-independent: it sees the peer only as a BlockSource.
+ *
+ * The rule that makes it both safe and resumable:
+ *  - a raw object has no links, so it is verified and stored at once;
+ *  - a structure node is verified, decoded (which validates names and shape)
+ *    and kept in staging until all its children are stored; then it moves to
+ *    the object space in one atomic write that also removes it from staging.
+ * A kill -9 at any point leaves complete objects in `o` and half-done nodes
+ * in staging, so the next fetch re-asks only for what never arrived.
+ */
+import type { CID } from 'multiformats/cid'
+import { HashMismatchError, InvalidObjectError, ProtocolError } from '../errors.js'
+import { RAW, verifyBytes } from '../object/cid.js'
+import { decodeNode } from '../object/codec.js'
+import type { Node } from '../object/types.js'
+import type { Store } from '../store/store.js'
+
+/** Where fetched objects come from: one request per CID. */
+export interface BlockSource {
+  /**
+   * Resolves with the bytes the peer sent for `cid` (inflated but not yet
+   * verified). Rejects with MissingObjectError when the peer lacks it, or with
+   * the error that ended the connection.
+   */
+  request(cid: CID): Promise<Uint8Array>
+}
+
+/** The part of the store a fetch needs. */
+export type FetchStore = Pick<Store, 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
+
+/** Running totals reported while a fetch proceeds. */
+export interface FetchProgress {
+  /** Objects written into the object space so far. */
+  readonly objects: number
+  /** Object bytes received from the peer so far (after inflation). */
+  readonly bytes: number
+  /** Files found missing so far: the fetch discovers its work as it walks down. */
+  readonly files: number
+  /** Sum of the sizes of those files: an estimate of the bytes still to come plus those received. */
+  readonly expectedBytes: number
+}
+
+/** What a finished fetch did. */
+export interface FetchResult extends FetchProgress {
+  /** Structure nodes found in staging (left by an interrupted fetch) and not asked for again. */
+  readonly resumed: number
+}
+
+/** Options for a fetch. */
+export interface FetchOptions {
+  /** Called after every object stored. */
+  readonly onProgress?: (progress: FetchProgress) => void
+  /** Structure children of one node processed at once (default 8). */
+  readonly nodeConcurrency?: number
+  /** Raw children of one node requested at once (default 64). */
+  readonly leafConcurrency?: number
+}
+
+/** What a link must point at, checked on freshly fetched nodes. */
+type Expect = 'commit' | 'dir' | 'file' | 'any'
+
+/**
+ * Fetches the closure of `root` from `source` into `store`. Resolves when
+ * `root` is in the object space (immediately if it already was). Rejects with
+ * HashMismatchError or ProtocolError when the peer sends a wrong or invalid
+ * object (which is then not stored), or with the source's error.
+ */
+export async function fetchClosure(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
+  const run = new ClosureFetch(store, source, options)
+  if (!(await store.has(root))) await run.ensure(root, 'any')
+  return { objects: run.objects, bytes: run.bytes, files: run.files, expectedBytes: run.expectedBytes, resumed: run.resumed }
+}
+
+class ClosureFetch {
+  objects = 0
+  bytes = 0
+  files = 0
+  expectedBytes = 0
+  resumed = 0
+  /** One load per CID at a time: shared chunks and subtrees are fetched once. */
+  private readonly inflight = new Map<string, Promise<void>>()
+  private failure: { error: unknown } | undefined
+
+  constructor(private readonly store: FetchStore, private readonly source: BlockSource, private readonly options: FetchOptions) {}
+
+  /** Loads `cid`, known not to be stored yet, and everything below it. */
+  ensure(cid: CID, expect: Expect): Promise<void> {
+    const key = cid.toString()
+    let p = this.inflight.get(key)
+    if (p === undefined) {
+      p = this.load(cid, expect).catch((error: unknown) => {
+        // Stop starting new requests everywhere; in-flight ones finish and
+        // their verified objects still land, which helps the next attempt.
+        this.failure ??= { error }
+        throw error
+      }).finally(() => this.inflight.delete(key))
+      this.inflight.set(key, p)
+    }
+    return p
+  }
+
+  private async load(cid: CID, expect: Expect): Promise<void> {
+    if (this.failure !== undefined) throw this.failure.error
+    if (cid.code === RAW) {
+      const bytes = await this.receive(cid)
+      await this.store.write({ blocks: [{ cid, bytes }] })
+      this.stored()
+      return
+    }
+    let bytes = await this.store.getStaged(cid)
+    // Staged bytes were verified when they arrived; checking again costs
+    // little for a node and guards against a damaged staging entry.
+    const staged = bytes !== undefined && verifyBytes(cid, bytes)
+    if (staged) this.resumed++
+    else bytes = await this.receive(cid)
+    const node = decode(cid, bytes!, expect)
+    if (!staged) await this.store.stage({ cid, bytes: bytes! })
+    await this.children(node)
+    await this.store.write({ blocks: [{ cid, bytes: bytes! }], commits: node.type === 'commit' ? [cid] : [], unstage: [cid] })
+    this.stored()
+  }
+
+  /** Ensures every child of `node` is stored, skipping those that already are. */
+  private async children(node: Node): Promise<void> {
+    const links = childLinks(node)
+    const have = await this.store.hasMany(links.map((l) => l.cid))
+    const leaves: Link[] = []
+    const nodes: Link[] = []
+    links.forEach((l, i) => {
+      if (have[i]) return
+      ;(l.cid.code === RAW ? leaves : nodes).push(l)
+      if (node.type === 'dir' && node.entries[i]!.kind === 'file') {
+        this.files++
+        this.expectedBytes += node.entries[i]!.size
+      }
+    })
+    const go = (l: Link): Promise<void> => this.ensure(l.cid, l.expect)
+    await Promise.all([
+      forEachLimit(leaves, this.options.leafConcurrency ?? 64, go),
+      forEachLimit(nodes, this.options.nodeConcurrency ?? 8, go)
+    ])
+  }
+
+  private async receive(cid: CID): Promise<Uint8Array> {
+    const bytes = await this.source.request(cid)
+    if (!verifyBytes(cid, bytes)) throw new HashMismatchError(cid.toString())
+    this.bytes += bytes.length
+    return bytes
+  }
+
+  private stored(): void {
+    this.objects++
+    this.options.onProgress?.({ objects: this.objects, bytes: this.bytes, files: this.files, expectedBytes: this.expectedBytes })
+  }
+}
+
+interface Link {
+  readonly cid: CID
+  readonly expect: Expect
+}
+
+/** A node's links with what each must be; decodeNode has already checked their codecs. */
+function childLinks(node: Node): Link[] {
+  switch (node.type) {
+    case 'commit':
+      return [{ cid: node.tree, expect: 'dir' }, ...node.parents.map((cid): Link => ({ cid, expect: 'commit' }))]
+    case 'dir':
+      return node.entries.map((e): Link => ({ cid: e.cid, expect: e.kind === 'dir' ? 'dir' : e.kind === 'file' ? 'file' : 'any' }))
+    case 'file':
+      return node.links.map((l): Link => ({ cid: l.cid, expect: 'file' }))
+  }
+}
+
+/** Decodes a verified node; anything invalid or of the wrong type is the peer's protocol error. */
+function decode(cid: CID, bytes: Uint8Array, expect: Expect): Node {
+  let node: Node
+  try {
+    node = decodeNode(bytes)
+  } catch (err) {
+    const why = err instanceof InvalidObjectError ? err.message : 'undecodable'
+    throw new ProtocolError(`peer sent an invalid object ${cid}: ${why}`, err)
+  }
+  if (expect !== 'any' && node.type !== expect) throw new ProtocolError(`peer sent a ${node.type} for ${cid} where a ${expect} belongs`)
+  return node
+}
+
+/** Runs `fn` over `items`, at most `limit` at once; stops starting new ones after the first failure, which it rethrows. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failure: { error: unknown } | undefined
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++]!
+      try {
+        await fn(item)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker))
+  if (failure !== undefined) throw failure.error
+}

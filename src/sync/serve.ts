@@ -1,0 +1,86 @@
+/**
+ * The serving half of a session: answers the peer's `want`s from the object
+ * space, one object at a time, waiting for the socket to drain whenever it
+ * reports a full buffer. So memory stays bounded (one object plus the socket
+ * buffer) however many objects the peer asks for, and the queue of unanswered
+ * wants is capped so a peer cannot make it grow without limit.
+ */
+import type { CID } from 'multiformats/cid'
+import { ProtocolError } from '../errors.js'
+import type { Store } from '../store/store.js'
+import { maxObjectSize, packBlock } from './compress.js'
+import type { Message } from './messages.js'
+
+/**
+ * Most wanted CIDs queued and not yet answered. A peer that follows the
+ * protocol keeps at most its request window (64 for LEFT) outstanding.
+ */
+export const MAX_SERVE_QUEUE = 1024
+
+/** How the server talks back: the session's framed writer. */
+export interface ServeSink {
+  /** Writes a message; false means the socket buffer is full (wait for `drain`). */
+  send(message: Message): boolean
+  /** Resolves when the socket buffer has drained; rejects if the session ends first. */
+  drain(): Promise<void>
+  /** False once the session has ended. */
+  isOpen(): boolean
+}
+
+/** Serves wanted objects in request order. Only the object space is served, never staging. */
+export class BlockServer {
+  /** Blocks sent. */
+  served = 0
+  /** `missing` answers sent. */
+  missing = 0
+  private readonly queue: CID[] = []
+  private running = false
+
+  constructor(
+    private readonly store: Pick<Store, 'get'>,
+    private readonly sink: ServeSink,
+    private readonly fail: (err: unknown) => void
+  ) {}
+
+  /** Queues validated CIDs for serving. Throws ProtocolError when the peer exceeds MAX_SERVE_QUEUE. */
+  enqueue(cids: readonly CID[]): void {
+    if (this.queue.length + cids.length > MAX_SERVE_QUEUE) {
+      throw new ProtocolError(`peer has more than ${MAX_SERVE_QUEUE} wants outstanding`)
+    }
+    this.queue.push(...cids)
+    if (!this.running) void this.run()
+  }
+
+  /** Drops everything queued (the session ended). */
+  stop(): void {
+    this.queue.length = 0
+  }
+
+  private async run(): Promise<void> {
+    this.running = true
+    try {
+      while (this.sink.isOpen() && this.queue.length > 0) {
+        const cid = this.queue.shift()!
+        const bytes = await this.store.get(cid)
+        if (!this.sink.isOpen()) return
+        let ok: boolean
+        // An object too big for the peer to accept is as good as missing;
+        // sending it would only make the peer drop the connection.
+        if (bytes === undefined || bytes.length > maxObjectSize(cid)) {
+          ok = this.sink.send({ t: 'missing', cid })
+          this.missing++
+        } else {
+          const packed = await packBlock(bytes)
+          if (!this.sink.isOpen()) return
+          ok = this.sink.send({ t: 'block', cid, data: packed.data, z: packed.z })
+          this.served++
+        }
+        if (!ok) await this.sink.drain()
+      }
+    } catch (err) {
+      this.fail(err)
+    } finally {
+      this.running = false
+    }
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The secure transport: TLS 1.3 from node:tls, authenticated by the folder
+ * key through an external pre-shared key (RFC 8446 §2.2). Both sides derive
+ * the same PSK from the key with HKDF-SHA256, so only holders of the key
+ * complete a handshake: a peer with another key fails at the binder check,
+ * before either side has sent a single application byte. There are no
+ * certificates; OpenSSL's psk_dhe_ke mode still runs an (EC)DHE exchange, so
+ * recorded traffic stays secret even if the key later leaks.
+ *
+ * This is the only module that opens sockets. Everything above it sees a
+ * Session (session.ts) whose hello has been exchanged.
+ */
+import { hkdfSync } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import * as tls from 'node:tls'
+import { AuthError, LeftError, PeerUnreachableError, TimeoutError } from '../errors.js'
+import { type PeerAddress, formatAddress } from './address.js'
+import { type Session, type SessionOptions, openSession } from './session.js'
+
+/** The PSK identity sent in the ClientHello; it names the derivation, not the folder. */
+export const PSK_IDENTITY = 'left/1'
+
+/** Only SHA-256 suites: an external PSK is bound to one hash, and HKDF here makes 32 bytes. */
+const TLS_OPTIONS = {
+  minVersion: 'TLSv1.3',
+  maxVersion: 'TLSv1.3',
+  ciphers: 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256'
+} as const satisfies tls.SecureContextOptions
+
+/** Most simultaneous inbound connections; more are refused until some close. */
+export const MAX_CONNECTIONS = 64
+
+/** Derives the 32-byte TLS PSK from a folder key (HKDF-SHA256, fixed salt and info). */
+export function derivePsk(key: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(key, 'utf8'), 'left-folder-key', 'left/1 tls13 external psk', 32))
+}
+
+/** Session settings shared by `listen` and `connect`; the label is set per connection. */
+export type TransportSessionOptions = Omit<SessionOptions, 'label'>
+
+/** Options for `listen`. */
+export interface ListenOptions {
+  readonly address: PeerAddress
+  readonly key: string
+  readonly session: TransportSessionOptions
+  /** Called with each session whose hello has been exchanged. */
+  readonly onSession: (session: Session, remote: string) => void
+  /** One line per rejected or failed inbound connection. */
+  readonly log?: (line: string) => void
+}
+
+/** A listening socket. */
+export interface Listener {
+  /** Where it actually listens (the port is real even when 0 was asked for). */
+  readonly address: PeerAddress
+  /** Stops accepting; open sessions are left to their owner. */
+  close(): Promise<void>
+}
+
+/**
+ * Listens for peers on `address`. Resolves once bound; rejects with
+ * PeerUnreachableError when the address cannot be bound (in use, not local).
+ */
+export async function listen(options: ListenOptions): Promise<Listener> {
+  const psk = derivePsk(options.key)
+  const log = options.log ?? (() => {})
+  const timeoutMs = options.session.timeoutMs
+  const server = tls.createServer({
+    ...TLS_OPTIONS,
+    pskCallback: (_socket, identity) => (identity === PSK_IDENTITY ? psk : null),
+    handshakeTimeout: timeoutMs ?? 30_000
+  })
+  server.maxConnections = MAX_CONNECTIONS
+  server.on('tlsClientError', (err, socket) => {
+    const who = socket.remoteAddress === undefined ? 'a peer' : formatAddress({ host: socket.remoteAddress, port: socket.remotePort ?? 0 })
+    log(isKeyMismatch(err) ? `refused ${who}: it does not hold this folder's key` : `TLS handshake with ${who} failed: ${tlsReason(err)}`)
+  })
+  server.on('secureConnection', (socket) => {
+    const remote = formatAddress({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })
+    socket.setNoDelay(true)
+    openSession(socket, { ...options.session, label: remote })
+      .then((session) => options.onSession(session, remote))
+      .catch((err: unknown) => log(`session with ${remote} failed to start: ${describe(err)}`))
+  })
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException): void => reject(new PeerUnreachableError(formatAddress(options.address), err))
+    server.once('error', fail)
+    server.listen(options.address.port, options.address.host, () => {
+      server.off('error', fail)
+      resolve()
+    })
+  })
+  server.on('error', (err) => log(`listener error: ${err.message}`))
+  const bound = server.address() as AddressInfo
+  return {
+    address: { host: options.address.host, port: bound.port },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+/** Options for `connect`. */
+export interface ConnectOptions {
+  readonly address: PeerAddress
+  readonly key: string
+  readonly session: TransportSessionOptions
+  /** Give up on TCP + TLS + hello after this many ms (default: the session timeout, else 30 s). */
+  readonly connectTimeoutMs?: number
+}
+
+/**
+ * Connects to a peer and exchanges hellos. Rejects with PeerUnreachableError
+ * (nothing listens, no route), AuthError (the peer holds another key) or
+ * TimeoutError.
+ */
+export async function connect(options: ConnectOptions): Promise<Session> {
+  const label = formatAddress(options.address)
+  const psk = derivePsk(options.key)
+  const limit = options.connectTimeoutMs ?? options.session.timeoutMs ?? 30_000
+  const socket = tls.connect({
+    ...TLS_OPTIONS,
+    host: options.address.host,
+    port: options.address.port,
+    // The PSK authenticates the server; there is no certificate to check.
+    checkServerIdentity: () => undefined,
+    pskCallback: () => ({ psk, identity: PSK_IDENTITY })
+  })
+  socket.setNoDelay(true)
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`connecting to ${label}`)), limit)
+      socket.once('secureConnect', resolve)
+      socket.once('error', (err) => reject(connectError(label, err)))
+      // A server that hangs up during the handshake without an alert.
+      socket.once('close', () => reject(new PeerUnreachableError(label, new Error('connection closed during the TLS handshake'))))
+    })
+    clearTimeout(timer)
+    // openSession has its own hello timeout (the session's stall timeout).
+    return await openSession(socket, { ...options.session, label })
+  } catch (err) {
+    socket.destroy()
+    throw err instanceof LeftError ? err : connectError(label, err as Error)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** OpenSSL's words for "the other side computed another PSK binder or alert". */
+function isKeyMismatch(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? ''
+  return code === 'ERR_SSL_BINDER_DOES_NOT_VERIFY' || code.startsWith('ERR_SSL_SSLV3_ALERT_ILLEGAL_PARAMETER') ||
+    code === 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR' || code === 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC'
+}
+
+function connectError(label: string, err: Error): LeftError {
+  if (isKeyMismatch(err)) return new AuthError(label, err)
+  return new PeerUnreachableError(label, err)
+}
+
+function tlsReason(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code
+  return code ?? err.message.split('\n')[0] ?? 'unknown error'
+}
+
+function describe(err: unknown): string {
+  return err instanceof LeftError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err)
+}

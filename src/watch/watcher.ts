@@ -1,0 +1,75 @@
+/**
+ * The only importer of chokidar. Watches the share folder (hidden files and
+ * folders included, symlinks not followed) and reports quiet moments after
+ * changes through a Debouncer. It knows nothing of commits or peers.
+ */
+import { relative, sep } from 'node:path'
+import { watch, type FSWatcher } from 'chokidar'
+import { Debouncer, type DebounceOptions } from './debounce.js'
+
+/** What to watch and whom to tell. */
+export interface WatchOptions extends DebounceOptions {
+  /** Absolute path of the share folder. */
+  readonly share: string
+  /** Paths (share-relative, posix) not to watch at all. */
+  readonly ignores?: (path: string, isDir: boolean) => boolean
+  /**
+   * Called when the folder went quiet after changes; `paths` are the
+   * share-relative paths that changed. Resolving false means "not yet": the
+   * paths are kept and the call is repeated after the next quiet period.
+   */
+  readonly onQuiet: (paths: ReadonlySet<string>) => Promise<boolean>
+  /** Called for watcher errors (the watch keeps going). */
+  readonly onError: (err: unknown) => void
+}
+
+/** A running folder watch. */
+export interface FolderWatch {
+  /** Resolves once the initial scan is done and events are live. */
+  readonly ready: Promise<void>
+  close(): Promise<void>
+}
+
+/** Starts watching. Events for the share root itself are ignored. */
+export function watchFolder(opts: WatchOptions): FolderWatch {
+  let changed = new Set<string>()
+  const debouncer = new Debouncer(opts, async () => {
+    const batch = changed
+    changed = new Set()
+    let done = false
+    try {
+      done = await opts.onQuiet(batch)
+    } catch (err) {
+      opts.onError(err)
+    }
+    if (!done) {
+      for (const p of batch) changed.add(p)
+      debouncer.poke()
+    }
+  })
+  const rel = (abs: string): string => relative(opts.share, abs).split(sep).join('/')
+  const watcher: FSWatcher = watch(opts.share, {
+    ignoreInitial: true,
+    followSymlinks: false,
+    persistent: true,
+    ignored: (abs, stats) => {
+      const r = rel(abs)
+      return r !== '' && opts.ignores !== undefined && opts.ignores(r, stats?.isDirectory() ?? false)
+    }
+  })
+  watcher.on('all', (_event, abs) => {
+    const r = rel(abs)
+    if (r === '') return
+    changed.add(r)
+    debouncer.poke()
+  })
+  watcher.on('error', opts.onError)
+  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()))
+  return {
+    ready,
+    async close() {
+      debouncer.close()
+      await watcher.close()
+    }
+  }
+}
