@@ -45,7 +45,8 @@ export function registerNetworkCommands(program: Command): void {
             const session = await service.connectOnce(address)
             await service.network.waitInSync(session)
             await session.close()
-            if (!opts.quiet) progress.log(`in sync with ${formatAddress(address)}`)
+            const { bytesIn, bytesOut } = session.stats
+            if (!opts.quiet) progress.log(`in sync with ${formatAddress(address)} (received ${bytesIn} bytes, sent ${bytesOut} bytes)`)
           } catch (err) {
             failures.push(err)
           }

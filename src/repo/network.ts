@@ -121,6 +121,8 @@ export class PeerNetwork {
 
   private async handleHead(session: Session, remote: CID): Promise<void> {
     const peer = session.remotePeerId
+    // Already there (a heartbeat, or the answer to our own announcement).
+    if ((await this.repo.head())?.equals(remote) ?? false) return this.broadcast()
     if (!(await this.repo.store.has(remote))) {
       try {
         await session.fetch(remote, { onProgress: (p) => this.events.progress?.(peer, p) })

@@ -26,6 +26,15 @@ export const DEFAULT_TIMEOUT_MS = 30_000
 /** Default request window: most CIDs wanted and not yet answered. */
 export const DEFAULT_WINDOW = 64
 
+/**
+ * Heartbeat: a peer with a head re-sends it after this long without sending
+ * anything, and a peer with a head that stays silent for HEARTBEAT_LIMIT
+ * heartbeats is taken for gone (power loss, pulled cable), so a dead
+ * connection never blocks a reconnect for long.
+ */
+export const DEFAULT_HEARTBEAT_MS = 15_000
+const HEARTBEAT_LIMIT = 4
+
 /** How long a graceful close waits for the peer to hang up before cutting the stream. */
 const CLOSE_GRACE_MS = 2_000
 
@@ -45,6 +54,8 @@ export interface SessionOptions {
   readonly timeoutMs?: number
   /** Request window (default DEFAULT_WINDOW). */
   readonly window?: number
+  /** Heartbeat interval in ms (default DEFAULT_HEARTBEAT_MS). */
+  readonly heartbeatMs?: number
   /** How log lines name the peer before its hello, such as its address. */
   readonly label?: string
 }
@@ -67,6 +78,9 @@ export interface SessionStats {
   readonly served: number
   /** `missing` answers sent. */
   readonly missing: number
+  /** Frame bytes received and sent (headers included, TLS records not). */
+  readonly bytesIn: number
+  readonly bytesOut: number
 }
 
 interface Request {
@@ -113,7 +127,10 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   private timer: NodeJS.Timeout | undefined
   private readonly closed: Promise<void>
   private settleReady: { resolve: () => void; reject: (err: unknown) => void } | undefined
-  private counts = { wants: 0, wanted: 0, received: 0 }
+  private counts = { wants: 0, wanted: 0, received: 0, bytesIn: 0, bytesOut: 0 }
+  private lastIn = Date.now()
+  private lastOut = Date.now()
+  private heartbeat: NodeJS.Timeout | undefined
 
   /** Prefer `openSession`; the constructor sends the hello and starts reading. */
   constructor(private readonly stream: Duplex, private readonly options: SessionOptions, ourHead: CID | null) {
@@ -135,7 +152,21 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     this.sentHead = ourHead
     this.send({ t: 'hello', v: PROTOCOL_VERSION, peer: options.peerId, head: ourHead })
     this.armTimer()
+    const beat = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    this.heartbeat = setInterval(() => this.beat(beat), beat)
+    this.heartbeat.unref()
     void this.readLoop()
+  }
+
+  /** Sends a heartbeat when we have been quiet; ends a session whose peer went silent. */
+  private beat(interval: number): void {
+    if (this.state !== 'open') return
+    const now = Date.now()
+    if (this.head !== null && now - this.lastIn > HEARTBEAT_LIMIT * interval) {
+      this.finish(new TimeoutError(`${this.label} sent nothing for ${now - this.lastIn} ms`))
+      return
+    }
+    if (this.sentHead !== null && now - this.lastOut >= interval) this.send({ t: 'head', cid: this.sentHead })
   }
 
   /** The peer's id, from its hello. */
@@ -232,6 +263,8 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
         // After an orderly close, keep reading (and ignoring) until the peer
         // hangs up: returning early would destroy the stream and could drop our bye.
         if (this.state === 'closed') continue
+        this.counts.bytesIn += (piece as Buffer).length
+        this.lastIn = Date.now()
         for (const frame of this.decoder.push(piece as Buffer)) {
           this.timer?.refresh()
           await this.handle(decodeMessage(frame))
@@ -297,7 +330,10 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
 
   private send(m: Message): boolean {
     if (this.state === 'closed' || this.stream.destroyed || this.stream.writableEnded) return false
-    return this.stream.write(encodeFrame(encodeMessage(m)))
+    const frame = encodeFrame(encodeMessage(m))
+    this.counts.bytesOut += frame.length
+    this.lastOut = Date.now()
+    return this.stream.write(frame)
   }
 
   /** Waits for the socket to drain; a peer that stops reading for the timeout ends the session. */
@@ -337,6 +373,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     const err = cause === undefined ? undefined : asLeftError(cause)
     this.state = 'closed'
     clearTimeout(this.timer)
+    clearInterval(this.heartbeat)
     this.server.stop()
     const reason = err ?? new SessionClosedError('the session was closed')
     for (const r of this.requests.values()) r.reject(reason)

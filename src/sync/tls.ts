@@ -27,6 +27,9 @@ const TLS_OPTIONS = {
   ciphers: 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256'
 } as const satisfies tls.SecureContextOptions
 
+/** TCP keepalive idle time: lets the kernel notice a peer that vanished without closing. */
+const KEEPALIVE_MS = 15_000
+
 /** Most simultaneous inbound connections; more are refused until some close. */
 export const MAX_CONNECTIONS = 64
 
@@ -78,6 +81,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   server.on('secureConnection', (socket) => {
     const remote = formatAddress({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })
     socket.setNoDelay(true)
+    socket.setKeepAlive(true, KEEPALIVE_MS)
     openSession(socket, { ...options.session, label: remote })
       .then((session) => options.onSession(session, remote))
       .catch((err: unknown) => log(`session with ${remote} failed to start: ${describe(err)}`))
@@ -120,16 +124,22 @@ export async function connect(options: ConnectOptions): Promise<Session> {
     ...TLS_OPTIONS,
     host: options.address.host,
     port: options.address.port,
-    // The PSK authenticates the server; there is no certificate to check.
-    checkServerIdentity: () => undefined,
+    // LEFT peers prove themselves with the folder key only. A server that
+    // presents a certificate instead (even a CA-signed one) is not a peer.
+    checkServerIdentity: () => new Error('the server presented a certificate; LEFT peers authenticate with the folder key'),
     pskCallback: () => ({ psk, identity: PSK_IDENTITY })
   })
   socket.setNoDelay(true)
+  socket.setKeepAlive(true, KEEPALIVE_MS)
   let timer: NodeJS.Timeout | undefined
   try {
     await new Promise<void>((resolve, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(`connecting to ${label}`)), limit)
-      socket.once('secureConnect', resolve)
+      socket.once('secureConnect', () => {
+        // Belt and braces: a handshake that used a certificate did not prove the key.
+        if (Object.keys(socket.getPeerCertificate()).length > 0) reject(new AuthError(label, new Error('the server presented a certificate instead of the folder key')))
+        else resolve()
+      })
       socket.once('error', (err) => reject(connectError(label, err)))
       // A server that hangs up during the handshake without an alert.
       socket.once('close', () => reject(new PeerUnreachableError(label, new Error('connection closed during the TLS handshake'))))
