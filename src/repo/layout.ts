@@ -71,7 +71,9 @@ export async function initLayout(root: string, options: InitOptions = {}): Promi
     share: isAbsolute(options.share ?? '') ? shareAbs : (rel.split(sep).join('/'))
   }
   try {
-    await mkdir(join(leftDir, 'tmp'), { recursive: true })
+    // Owner only: the store holds every version of every file, the config holds the key.
+    await mkdir(leftDir, { mode: 0o700 })
+    await mkdir(join(leftDir, 'tmp'), { recursive: true, mode: 0o700 })
     await mkdir(shareAbs, { recursive: true })
     await writeConfig(leftDir, config)
   } catch (err) {

@@ -250,7 +250,12 @@ export class Repo {
       const current = await lookupPath(src, snap.root, rel)
       let changes: PathChange[]
       if (wanted.kind === 'dir' && current?.kind === 'dir') {
-        changes = await collect(diffTrees(src, current.cid, wanted.cid, rel))
+        // Like `git restore`, bring back what the source has and leave files
+        // the source never had alone: deleting them would lose uncommitted work.
+        // Paths under a replaced entry (a dir that must become a file) still go.
+        const all = await collect(diffTrees(src, current.cid, wanted.cid, rel))
+        const replaced = all.filter((c) => c.before !== undefined && c.after !== undefined && c.before.kind !== c.after.kind).map((c) => c.path + '/')
+        changes = all.filter((c) => c.after !== undefined || replaced.some((r) => c.path.startsWith(r)))
       } else {
         changes = [{ path: rel, before: current, after: wanted }]
         if (wanted.kind === 'dir') changes.push(...(await collect(diffTrees(src, undefined, wanted.cid, rel))))

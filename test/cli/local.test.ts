@@ -43,6 +43,7 @@ describe('cli: init and key', () => {
     assert.ok((await stat(join(dir, '.left/store'))).isDirectory())
     assert.ok((await stat(join(dir, 'share'))).isDirectory())
     assert.equal((await stat(join(dir, '.left/config'))).mode & 0o777, 0o600)
+    assert.equal((await stat(join(dir, '.left'))).mode & 0o777, 0o700, 'history is private to its owner')
     const config = await readFile(join(dir, '.left/config'), 'utf8')
     assertOneLineError(await left(dir, ['init']), /already a LEFT folder/)
     assert.equal(await readFile(join(dir, '.left/config'), 'utf8'), config)
@@ -200,6 +201,14 @@ describe('cli: checkout and restore', () => {
     assert.deepEqual(await readFile(join(share, 'docs/deep/er/data.bin')), seededBytes('data', 300_000))
     assert.equal(await leftOk(dir, ['status']), 'A docs/\nA docs/deep/\nA docs/deep/er/\nA docs/deep/er/data.bin')
     assertOneLineError(await left(dir, ['restore', 'no/such/file']), /no such path/)
+  })
+
+  it('restores a folder without deleting new files the source never had', async () => {
+    await writeFile(join(share, 'docs/deep/er/data.bin'), 'scribble')
+    await writeFile(join(share, 'docs/new-notes.txt'), 'not committed anywhere')
+    await leftOk(dir, ['restore', 'docs', '--source', first])
+    assert.deepEqual(await readFile(join(share, 'docs/deep/er/data.bin')), seededBytes('data', 300_000))
+    assert.equal(await readFile(join(share, 'docs/new-notes.txt'), 'utf8'), 'not committed anywhere')
   })
 })
 
