@@ -24,6 +24,11 @@ export function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // `left log | head` closes the pipe early; that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0)
+    throw err
+  })
   try {
     await buildProgram().parseAsync(process.argv)
   } catch (err) {

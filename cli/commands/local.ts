@@ -32,7 +32,8 @@ export function registerLocalCommands(program: Command): void {
   program.command('key')
     .description('print the folder key; give it to peers with `left init --key`')
     .action(async (_opts: unknown, cmd: Command) => {
-      await withRepo(cmd, async (repo) => say(repo.config.key))
+      // No store lock: this works while `left watch` runs.
+      say((await Repo.readConfig(workDir(cmd))).key)
     })
 
   program.command('commit')

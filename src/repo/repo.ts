@@ -75,6 +75,11 @@ export class Repo {
     return new Repo(layout, config, await Store.open(layout.storeDir))
   }
 
+  /** Reads the config of the LEFT folder at or above `dir` without opening (or locking) the store. */
+  static async readConfig(dir: string): Promise<Config> {
+    return (await openLayout(dir)).config
+  }
+
   /** Opens the LEFT folder at or above `dir`. */
   static async open(dir: string): Promise<Repo> {
     const { layout, config } = await openLayout(dir)
