@@ -125,7 +125,7 @@ export class FolderService {
     const result = await this.options.repo.commit()
     if (result === undefined) return
     const s = result.summary
-    this.options.log(`committed ${result.cid.toString().slice(-12)}: ${s.added} added, ${s.modified} modified, ${s.deleted} deleted`)
+    this.options.log(`committed ${result.cid.toString()}: ${s.added} added, ${s.modified} modified, ${s.deleted} deleted`)
     await this.network.broadcast()
   }
 
@@ -134,8 +134,9 @@ export class FolderService {
     this.stopped = true
     for (const wake of this.wakeups) wake()
     await this.watch?.close()
-    await this.listener?.close()
+    // Sessions first: a listener only finishes closing once its connections have.
     await this.network.closeAll()
+    await this.listener?.close()
     await Promise.all(this.dialers)
     // Let an in-progress commit or merge finish before the store closes.
     await this.options.repo.mutex.run(async () => {})

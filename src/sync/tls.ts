@@ -56,7 +56,10 @@ export interface ListenOptions {
 export interface Listener {
   /** Where it actually listens (the port is real even when 0 was asked for). */
   readonly address: PeerAddress
-  /** Stops accepting; open sessions are left to their owner. */
+  /**
+   * Stops accepting. Sessions should be closed by their owner first; any
+   * connection still open after a short grace is cut.
+   */
   close(): Promise<void>
 }
 
@@ -78,7 +81,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     const who = socket.remoteAddress === undefined ? 'a peer' : formatAddress({ host: socket.remoteAddress, port: socket.remotePort ?? 0 })
     log(isKeyMismatch(err) ? `refused ${who}: it does not hold this folder's key` : `TLS handshake with ${who} failed: ${tlsReason(err)}`)
   })
+  const sockets = new Set<tls.TLSSocket>()
   server.on('secureConnection', (socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
     const remote = formatAddress({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })
     socket.setNoDelay(true)
     socket.setKeepAlive(true, KEEPALIVE_MS)
@@ -98,7 +104,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const bound = server.address() as AddressInfo
   return {
     address: { host: options.address.host, port: bound.port },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      setTimeout(() => { for (const s of sockets) s.destroy() }, 2_000).unref()
+    })
   }
 }
 
