@@ -2,7 +2,10 @@
  * The object store: the only module that imports `level`. It owns the
  * LevelDB under `.left/store` and its sublevels:
  *
- *   o  objects, keyed by CID bytes, valued by the object's exact bytes
+ *   o  objects, keyed by CID bytes. A structure node (dag-cbor) is stored
+ *      here as its exact bytes; a raw chunk is stored as an 8-byte big-endian
+ *      sequence number, its bytes living in `d` under that number
+ *   d  chunk data, keyed by sequence number, written in increasing order
  *   c  commit index, keyed by CID string (for prefix lookup and `log`)
  *   r  refs: HEAD, and peer/<id> for heads learned from peers
  *   s  stat cache: share-relative path -> StatEntry (git's index, in spirit)
@@ -13,11 +16,19 @@
  * it links to is in `o` too. So "I have this CID" means "I have all of it",
  * HEAD always points at a complete snapshot, and a kill -9 at any instant
  * leaves a store that fsck finds whole.
+ *
+ * Why chunks go to `d` under a counter rather than under their CIDs: CIDs
+ * are random, so a big commit keyed by CID makes LevelDB merge every new
+ * table with the old ones level after level, rewriting each chunk many
+ * times. Keys that only grow produce tables that never overlap, which
+ * LevelDB moves down without rewriting; only the small `o` index entries
+ * are merged. A chunk and its index entry are always written in the same
+ * atomic batch.
  */
 import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
 import { LeftError, StoreLockedError } from '../errors.js'
-import { type Block, cidFromBytes } from '../object/index.js'
+import { type Block, RAW, cidFromBytes } from '../object/index.js'
 
 type Bytes = Uint8Array
 import type { AbstractSublevel } from 'abstract-level'
@@ -67,6 +78,9 @@ export class Store {
     private readonly refs: Sub,
     private readonly stats: Sub,
     private readonly staging: Sub,
+    private readonly data: Sub,
+    /** The next free key in `d`. */
+    private nextSeq: bigint,
     /** Filesystem path of the LevelDB directory. */
     readonly path: string
   ) {}
@@ -76,7 +90,7 @@ export class Store {
     const db = new Level<Bytes, Bytes>(path, {
       keyEncoding: 'view',
       valueEncoding: 'view',
-      writeBufferSize: options.writeBufferSize ?? 64 * 1024 * 1024,
+      writeBufferSize: options.writeBufferSize ?? 16 * 1024 * 1024,
       // Chunks are mostly already-compressed media or random data; snappy
       // would spend CPU to save little. The wire compresses where it pays.
       compression: false
@@ -89,7 +103,10 @@ export class Store {
       throw new LeftError('LEFT_STORE_OPEN', `cannot open the store at ${path}`, { cause: err })
     }
     const sub = (name: string): Sub => db.sublevel<Bytes, Bytes>(name, { keyEncoding: 'view', valueEncoding: 'view' })
-    return new Store(db, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), path)
+    const data = sub('d')
+    let nextSeq = 0n
+    for await (const k of data.keys({ reverse: true, limit: 1 })) nextSeq = seqOf(k) + 1n
+    return new Store(db, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), data, nextSeq, path)
   }
 
   /** Closes the database; the store is unusable afterwards. */
@@ -111,14 +128,22 @@ export class Store {
 
   /** The object's bytes, or undefined when it is not stored. */
   async get(cid: CID): Promise<Bytes | undefined> {
-    return (await this.objects.get(cid.bytes)) ?? undefined
+    const value = await this.objects.get(cid.bytes)
+    if (value === undefined || cid.code !== RAW) return value ?? undefined
+    return (await this.data.get(value)) ?? undefined
   }
 
   /** Applies one atomic write (objects, commit index, refs, stat cache, staging). */
   async write(w: StoreWrite): Promise<void> {
     if (w.clearStat) await this.stats.clear()
     const batch = this.db.batch()
-    for (const b of w.blocks ?? []) batch.put(b.cid.bytes, b.bytes, { sublevel: this.objects })
+    for (const b of w.blocks ?? []) {
+      if (b.cid.code === RAW) {
+        const key = seqKey(this.nextSeq++)
+        batch.put(key, b.bytes, { sublevel: this.data })
+        batch.put(b.cid.bytes, key, { sublevel: this.objects })
+      } else batch.put(b.cid.bytes, b.bytes, { sublevel: this.objects })
+    }
     for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })
     for (const [name, cid] of Object.entries(w.refs ?? {})) {
       if (cid === null) batch.del(enc.encode(name), { sublevel: this.refs })
@@ -195,18 +220,40 @@ export class Store {
     }
   }
 
-  /** Deletes objects (and their commit index rows) in one atomic batch; used by gc only. */
+  /**
+   * Deletes objects (and their commit index rows and chunk data) in one
+   * atomic batch, then drops chunk data no object points at (left by two
+   * fetches storing the same chunk at once). Used by gc only.
+   */
   async deleteObjects(cids: readonly CID[]): Promise<void> {
     const batch = this.db.batch()
+    const raw = cids.filter((c) => c.code === RAW)
+    const pointers = await this.objects.getMany(raw.map((c) => c.bytes))
+    for (const p of pointers) if (p !== undefined) batch.del(p, { sublevel: this.data })
     for (const c of cids) {
       batch.del(c.bytes, { sublevel: this.objects })
       batch.del(enc.encode(c.toString()), { sublevel: this.commitIndex })
     }
     await batch.write()
+    const live = new Set<bigint>()
+    for await (const [k, v] of this.objects.iterator()) if (cidFromBytes(k)?.code === RAW) live.add(seqOf(v))
+    const orphans: Bytes[] = []
+    for await (const k of this.data.keys()) if (!live.has(seqOf(k))) orphans.push(k)
+    if (orphans.length > 0) await this.data.batch(orphans.map((key) => ({ type: 'del' as const, key })))
   }
 
   /** Drops every staged node (gc: a later sync re-fetches what it needs). */
   async clearStaging(): Promise<void> {
     await this.staging.clear()
   }
+}
+
+function seqKey(seq: bigint): Bytes {
+  const key = new Uint8Array(8)
+  new DataView(key.buffer).setBigUint64(0, seq)
+  return key
+}
+
+function seqOf(key: Bytes): bigint {
+  return key.length === 8 ? new DataView(key.buffer, key.byteOffset, 8).getBigUint64(0) : -1n
 }
