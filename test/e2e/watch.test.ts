@@ -1,0 +1,203 @@
+import { after, afterEach, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { leftOk } from '../helpers/cli.js'
+import { seededBytes } from '../helpers/data.js'
+import { DEADLINE_MS, type LeftProcess, type Peer, type PeerSet, dirSize, killAll, makePeers, sleep, waitForEqual, watch, watchArgs } from '../helpers/peers.js'
+
+/** This file's port; every peer listens on it, each on its own loopback address. */
+const PORT = 27612
+
+/** Log lines that mean a peer's head moved. */
+const HEAD_MOVED = /committed|merged|fast-forwarded/
+
+/** Commit ids newest first; the folder must not be in use by serve or watch. */
+async function logIds(peer: Peer): Promise<string[]> {
+  return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { id: string }[]).map((e) => e.id)
+}
+
+/** `bytes` of log-like text: deflate shrinks it several times, yet no two lines are equal, so chunks do not repeat. */
+async function writeCompressible(path: string, bytes: number): Promise<void> {
+  const fh = await open(path, 'w')
+  try {
+    let line = 0
+    for (let written = 0; written < bytes;) {
+      const lines: string[] = []
+      for (let size = 0; size < 1 << 20; line++) {
+        const l = `${String(line).padStart(9, '0')} the quick brown fox jumps over the lazy dog, again and again\n`
+        lines.push(l)
+        size += l.length
+      }
+      const piece = Buffer.from(lines.join('')).subarray(0, bytes - written)
+      await fh.write(piece)
+      written += piece.length
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Waits until `path` exists (in a share folder being synced into). */
+async function waitForFile(path: string): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS
+  for (;;) {
+    try {
+      await readFile(path)
+      return
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+    }
+    await sleep(100)
+  }
+}
+
+/**
+ * Waits until no process has logged a head move for `quietMs`. Peers that
+ * echoed heads to each other would keep logging and fail at the deadline.
+ */
+async function waitForQuiet(procs: readonly LeftProcess[], quietMs = 3_000): Promise<number[]> {
+  const deadline = Date.now() + DEADLINE_MS
+  let counts = procs.map((p) => p.count(HEAD_MOVED))
+  let since = Date.now()
+  for (;;) {
+    await sleep(250)
+    const now = procs.map((p) => p.count(HEAD_MOVED))
+    if (now.some((n, i) => n !== counts[i])) {
+      counts = now
+      since = Date.now()
+    } else if (Date.now() - since >= quietMs) {
+      return counts
+    }
+    if (Date.now() > deadline) throw new Error(`heads still moving after ${DEADLINE_MS} ms: ${procs.map((p) => p.output()).join('\n')}`)
+  }
+}
+
+describe('e2e: three peers running left watch', () => {
+  let set: PeerSet
+  let peers: Peer[]
+  before(async () => {
+    set = await makePeers(3, PORT)
+    peers = set.peers
+  })
+  afterEach(() => killAll())
+  after(() => set.cleanup())
+
+  it('converges through late joins, a kill -9 and restart, a big compressible file and an in-place edit, without echo', async () => {
+    const [A, B, C] = peers as [Peer, Peer, Peer]
+    const shares = peers.map((p) => p.share)
+
+    // A starts alone and gets a file; B, then C, join and receive it.
+    let watchA = await watch(A, watchArgs(A, peers))
+    const ten = seededBytes('ten', 10 << 20)
+    await writeFile(join(A.share, 'ten.bin'), ten)
+    const watchB = await watch(B, watchArgs(B, peers))
+    await waitForEqual([A.share, B.share])
+    assert.ok((await readFile(join(B.share, 'ten.bin'))).equals(ten))
+    const watchC = await watch(C, watchArgs(C, peers))
+    await waitForEqual(shares)
+
+    // B gets a big compressible file and a folder of small ones; A dies right after B commits.
+    const mark = watchB.stdout.length
+    await writeCompressible(join(B.share, 'server.log'), 50 << 20)
+    await mkdir(join(B.share, 'small'))
+    for (let i = 0; i < 50; i++) await writeFile(join(B.share, `small/file-${String(i).padStart(2, '0')}.txt`), `small file ${i}\n`)
+    await watchB.waitFor(/committed/, { from: mark })
+    await watchA.kill('SIGKILL')
+    const tree = await waitForEqual([B.share, C.share])
+    assert.equal(tree.filter((p) => p.path.startsWith('small/')).length, 50)
+    assert.ok(tree.some((p) => p.path === 'server.log'))
+
+    // A plain `left watch` remembers --listen and --peers, and catches up.
+    watchA = await watch(A)
+    assert.match(watchA.stdout, new RegExp(`on 127\\.0\\.0\\.1:${PORT}; peers 127\\.0\\.0\\.2:${PORT}, 127\\.0\\.0\\.3:${PORT}`))
+    await waitForEqual(shares)
+
+    // C adds a random file; then its first 0.1% is overwritten in place.
+    const size = 20 << 20
+    const data = seededBytes('twenty', size)
+    await writeFile(join(C.share, 'random.bin'), data)
+    await waitForEqual(shares)
+    assert.ok((await readFile(join(A.share, 'random.bin'))).equals(data))
+    const patch = seededBytes('patch', Math.floor(size / 1000))
+    const fh = await open(join(C.share, 'random.bin'), 'r+')
+    await fh.write(patch, 0, patch.length, 0)
+    await fh.close()
+    patch.copy(data, 0)
+    await waitForEqual(shares)
+    assert.ok((await readFile(join(A.share, 'random.bin'))).equals(data))
+    assert.ok((await readFile(join(B.share, 'random.bin'))).equals(data))
+
+    // No echo: once every head agrees, nobody commits, merges or fast-forwards any more.
+    const all = [watchA, watchB, watchC]
+    await waitForQuiet(all)
+    for (const w of all) {
+      const stopped = await w.kill('SIGTERM')
+      assert.equal(stopped.code, 0, w.output())
+    }
+    const final = await waitForEqual(shares, 0)
+    assert.ok(final.some((p) => p.path === 'random.bin') && final.some((p) => p.path === 'ten.bin'))
+    const heads = await Promise.all(peers.map(async (p) => (await logIds(p))[0]))
+    assert.equal(new Set(heads).size, 1, `heads: ${heads.join(' ')}`)
+    for (const p of peers) assert.equal(await leftOk(p.dir, ['status']), 'nothing to commit, share folder clean')
+  })
+
+  it('does not sync what .leftignore names, and syncs .leftignore itself', async () => {
+    const [A, B] = peers as [Peer, Peer]
+    const watchA = await watch(A, watchArgs(A, [A, B]))
+    const watchB = await watch(B, watchArgs(B, [A, B]))
+    await writeFile(join(A.share, '.leftignore'), '*.tmp\nbuild/\n')
+    await waitForFile(join(B.share, '.leftignore'))
+    // Written before the marker: had they not been ignored, they would travel with it.
+    await writeFile(join(A.share, 'scratch.tmp'), 'scratch')
+    await mkdir(join(A.share, 'build'))
+    await writeFile(join(A.share, 'build/out.o'), 'object')
+    await writeFile(join(A.share, 'marker.txt'), 'marker')
+    await waitForFile(join(B.share, 'marker.txt'))
+    await waitForQuiet([watchA, watchB], 1_000)
+    const names = await readdir(B.share)
+    assert.ok(!names.includes('scratch.tmp') && !names.includes('build'), `B has ${names.join(', ')}`)
+    assert.equal(await readFile(join(B.share, '.leftignore'), 'utf8'), '*.tmp\nbuild/\n')
+    // The ignore rules hold on the receiving side too.
+    await writeFile(join(B.share, 'local-only.tmp'), 'b')
+    await writeFile(join(B.share, 'marker2.txt'), 'marker2')
+    await waitForFile(join(A.share, 'marker2.txt'))
+    await assert.rejects(readFile(join(A.share, 'local-only.tmp')), { code: 'ENOENT' })
+    assert.doesNotMatch(watchA.stdout + watchB.stdout, /scratch\.tmp|out\.o|local-only/)
+    // They are ignored, so removing them commits nothing; the next test compares whole folders.
+    await rm(join(A.share, 'scratch.tmp'))
+    await rm(join(A.share, 'build'), { recursive: true })
+    await rm(join(B.share, 'local-only.tmp'))
+  })
+
+  it('shuts down cleanly on SIGTERM, even mid-transfer, and the store opens afterwards', async (t) => {
+    const [A, B] = peers as [Peer, Peer]
+    const watchA = await watch(A, watchArgs(A, [A, B]))
+    let watchB = await watch(B, watchArgs(B, [A, B]))
+    await waitForEqual([A.share, B.share])
+    const big = seededBytes('sigterm', 40 << 20)
+    const storeB = join(B.dir, '.left/store')
+    const start = await dirSize(storeB)
+    await writeFile(join(A.share, 'big.bin'), big)
+    // Stop B once it has visibly started receiving.
+    const deadline = Date.now() + DEADLINE_MS
+    while ((await dirSize(storeB)) < start + (4 << 20) && watchB.alive && Date.now() < deadline) await sleep(5)
+    const stoppedB = await watchB.kill('SIGTERM')
+    assert.equal(stoppedB.code, 0, watchB.output())
+    assert.match(watchB.stdout, /SIGTERM: shutting down/)
+    assert.equal(watchB.stderr, '')
+    assert.match(await leftOk(B.dir, ['fsck']), /: ok$/)
+    await leftOk(B.dir, ['status'])
+    const midway = await readFile(join(B.share, 'big.bin')).then(() => false, () => true)
+    t.diagnostic(midway ? 'B was stopped mid-transfer' : 'B had the whole file before it was stopped')
+
+    // B picks up where it stopped.
+    watchB = await watch(B)
+    await waitForEqual([A.share, B.share])
+    assert.ok((await readFile(join(B.share, 'big.bin'))).equals(big))
+    for (const w of [watchA, watchB]) assert.equal((await w.kill('SIGTERM')).code, 0, w.output())
+    assert.equal(await leftOk(A.dir, ['status']), 'nothing to commit, share folder clean')
+    assert.equal(await leftOk(B.dir, ['status']), 'nothing to commit, share folder clean')
+    assert.equal((await logIds(A))[0], (await logIds(B))[0])
+  })
+})
