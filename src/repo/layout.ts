@@ -72,6 +72,7 @@ export async function initLayout(root: string, options: InitOptions = {}): Promi
   }
   try {
     // Owner only: the store holds every version of every file, the config holds the key.
+    await mkdir(root, { recursive: true })
     await mkdir(leftDir, { mode: 0o700 })
     await mkdir(join(leftDir, 'tmp'), { recursive: true, mode: 0o700 })
     await mkdir(shareAbs, { recursive: true })

@@ -16,6 +16,7 @@ import type { CID } from 'multiformats/cid'
 import { HashMismatchError, InvalidObjectError, ProtocolError } from '../errors.js'
 import { RAW, verifyBytes } from '../object/cid.js'
 import { decodeNode } from '../object/codec.js'
+import type { Block } from '../object/codec.js'
 import type { Node } from '../object/types.js'
 import type { Store } from '../store/store.js'
 
@@ -85,7 +86,12 @@ class ClosureFetch {
   private readonly inflight = new Map<string, Promise<void>>()
   private failure: { error: unknown } | undefined
 
-  constructor(private readonly store: FetchStore, private readonly source: BlockSource, private readonly options: FetchOptions) {}
+  /** Raw objects have no links, so they can land in batches, whatever order they arrive in. */
+  private readonly leaves: LeafBatcher
+
+  constructor(private readonly store: FetchStore, private readonly source: BlockSource, private readonly options: FetchOptions) {
+    this.leaves = new LeafBatcher(store)
+  }
 
   /** Loads `cid`, known not to be stored yet, and everything below it. */
   ensure(cid: CID, expect: Expect): Promise<void> {
@@ -107,7 +113,7 @@ class ClosureFetch {
     if (this.failure !== undefined) throw this.failure.error
     if (cid.code === RAW) {
       const bytes = await this.receive(cid)
-      await this.store.write({ blocks: [{ cid, bytes }] })
+      await this.leaves.add({ cid, bytes })
       this.stored()
       return
     }
@@ -130,19 +136,30 @@ class ClosureFetch {
     const have = await this.store.hasMany(links.map((l) => l.cid))
     const leaves: Link[] = []
     const nodes: Link[] = []
+    // A node may link one object many times (a file of identical chunks):
+    // once its first load has finished it leaves `inflight`, so a later
+    // duplicate in the list would ask the peer for it again.
+    const listed = new Set<string>()
     links.forEach((l, i) => {
       if (have[i]) return
-      ;(l.cid.code === RAW ? leaves : nodes).push(l)
       if (node.type === 'dir' && node.entries[i]!.kind === 'file') {
         this.files++
         this.expectedBytes += node.entries[i]!.size
       }
+      const key = `${l.cid.toString()} ${l.expect}`
+      if (listed.has(key)) return
+      listed.add(key)
+      ;(l.cid.code === RAW ? leaves : nodes).push(l)
     })
     const go = (l: Link): Promise<void> => this.ensure(l.cid, l.expect)
-    await Promise.all([
+    // allSettled, not all: when one list fails, the other's loads still run
+    // and write; the fetch must not settle (and let the caller close the
+    // store or start again) until they have stopped.
+    const results = await Promise.allSettled([
       forEachLimit(leaves, this.options.leafConcurrency ?? 64, go),
       forEachLimit(nodes, this.options.nodeConcurrency ?? 8, go)
     ])
+    for (const r of results) if (r.status === 'rejected') throw r.reason
   }
 
   private async receive(cid: CID): Promise<Uint8Array> {
@@ -155,6 +172,42 @@ class ClosureFetch {
   private stored(): void {
     this.objects++
     this.options.onProgress?.({ objects: this.objects, bytes: this.bytes, files: this.files, expectedBytes: this.expectedBytes })
+  }
+}
+
+/** Most bytes of raw objects held for one batch before it is written. */
+const LEAF_BATCH_BYTES = 4 * 1024 * 1024
+
+/**
+ * Groups verified raw objects into one store write per turn of the event
+ * loop (or per LEAF_BATCH_BYTES): one LevelDB write per 64 KiB chunk would
+ * cost more than receiving it. `add` resolves once the object is stored.
+ */
+class LeafBatcher {
+  private open: { blocks: Block[]; bytes: number; seal: () => void; written: Promise<void> } | undefined
+
+  constructor(private readonly store: FetchStore) {}
+
+  add(block: Block): Promise<void> {
+    let batch = this.open
+    if (batch === undefined) {
+      let seal!: () => void
+      const sealed = new Promise<void>((resolve) => { seal = resolve })
+      const blocks: Block[] = []
+      batch = { blocks, bytes: 0, seal, written: sealed.then(() => this.store.write({ blocks })) }
+      this.open = batch
+      const mine = batch
+      setImmediate(() => this.seal(mine))
+    }
+    batch.blocks.push(block)
+    batch.bytes += block.bytes.length
+    if (batch.bytes >= LEAF_BATCH_BYTES) this.seal(batch)
+    return batch.written
+  }
+
+  private seal(batch: NonNullable<LeafBatcher['open']>): void {
+    if (this.open === batch) this.open = undefined
+    batch.seal()
   }
 }
 

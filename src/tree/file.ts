@@ -6,6 +6,9 @@ import type { CID } from 'multiformats/cid'
 import { RAW } from '../object/index.js'
 import { type ObjectSource, loadFileNode, mustGet } from './source.js'
 
+/** Chunks read at once: overlaps store lookups while staying a few MiB at most. */
+const READ_AHEAD = 16
+
 /** Yields the content of the file rooted at `cid`, chunk by chunk. */
 export async function* fileChunks(src: ObjectSource, cid: CID): AsyncGenerator<Uint8Array> {
   if (cid.code === RAW) {
@@ -13,7 +16,14 @@ export async function* fileChunks(src: ObjectSource, cid: CID): AsyncGenerator<U
     return
   }
   const node = await loadFileNode(src, cid)
-  for (const link of node.links) yield* fileChunks(src, link.cid)
+  if (node.height > 0) {
+    for (const link of node.links) yield* fileChunks(src, link.cid)
+    return
+  }
+  for (let i = 0; i < node.links.length; i += READ_AHEAD) {
+    const group = node.links.slice(i, i + READ_AHEAD)
+    yield* await Promise.all(group.map((link) => mustGet(src, link.cid)))
+  }
 }
 
 /** Every CID that a file root reaches, itself included (for fsck and gc). */
