@@ -80,6 +80,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   server.on('tlsClientError', (err, socket) => {
     const who = socket.remoteAddress === undefined ? 'a peer' : formatAddress({ host: socket.remoteAddress, port: socket.remotePort ?? 0 })
     log(isKeyMismatch(err) ? `refused ${who}: it does not hold this folder's key` : `TLS handshake with ${who} failed: ${tlsReason(err)}`)
+    // Node reports a handshake timeout here but leaves the socket open; a
+    // client that never speaks would otherwise hold one of MAX_CONNECTIONS forever.
+    socket.destroy()
   })
   const sockets = new Set<tls.TLSSocket>()
   server.on('secureConnection', (socket) => {
