@@ -63,6 +63,9 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
 
 async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult): Promise<void> {
   const abs = join(opts.share, c.path)
+  // A parent that is not a real directory (a link put there since) holds
+  // nothing of ours, and lstat below it would follow the link out of the share.
+  if (!(await parentsAreDirs(opts.share, c.path))) return
   const st = await lstatOrUndefined(abs)
   if (st === undefined) return
   if (opts.guard && !matches(st, c.before)) {
@@ -160,6 +163,16 @@ async function ensureParents(share: string, rel: string, guard: boolean): Promis
       await rm(abs, { recursive: true, force: true })
     }
     await mkdir(abs)
+  }
+  return true
+}
+
+/** True when every parent of `rel` is a real directory: removing below a symlink would delete outside the share. */
+async function parentsAreDirs(share: string, rel: string): Promise<boolean> {
+  let abs = share
+  for (const part of rel.split('/').slice(0, -1)) {
+    abs = join(abs, part)
+    if (!(await lstatOrUndefined(abs))?.isDirectory()) return false
   }
   return true
 }
