@@ -1,0 +1,222 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import * as dagCbor from '@ipld/dag-cbor'
+import fc from 'fast-check'
+import type { CID } from 'multiformats/cid'
+import { DAG_CBOR, RAW, cidOf, encodeNode } from '../../src/object/index.js'
+import type { Block } from '../../src/object/index.js'
+import type { Repo } from '../../src/repo/repo.js'
+import { Store } from '../../src/store/store.js'
+import { diffTrees } from '../../src/tree/diff.js'
+import { loadCommit } from '../../src/tree/source.js'
+import { type FetchProgress, fetchClosure } from '../../src/sync/fetch.js'
+import { tempDir } from '../helpers/cli.js'
+import { StoreSource, assertStoreWhole, countObjects, fsckFrom, repoWithCommit } from './fixtures.js'
+
+const isCode = (code: string) => (err: unknown): boolean => (err as { code?: unknown }).code === code
+
+/** A dir entry as dag-cbor data, built by hand so that it may be invalid. */
+function rawEntry(name: string, kind: string, cid: CID, size: number): Record<string, unknown> {
+  return { name, kind, cid, size, mtime: kind === 'file' ? 1_700_000_000_000 : 0, exec: false }
+}
+
+function rawBlock(data: unknown): Block {
+  const bytes = dagCbor.encode(data)
+  return { cid: cidOf(DAG_CBOR, bytes), bytes }
+}
+
+function commitOf(tree: CID, message = 'hostile'): Block {
+  return encodeNode({ type: 'commit', tree, parents: [], author: 'mallory', time: 1_700_000_000_000, message })
+}
+
+describe('sync/fetch: closure fetch between two real stores', () => {
+  let root: string
+  let cleanup: () => Promise<void>
+  let source: Repo
+  let head: CID
+  let total: number
+  let fileCount: number
+  let fileBytes: number
+  let n = 0
+  const open: Store[] = []
+
+  /** A fresh, empty store in the temp dir, closed by the after hook. */
+  async function freshStore(): Promise<Store> {
+    const store = await Store.open(join(root, `dest-${n++}`))
+    open.push(store)
+    return store
+  }
+
+  before(async () => {
+    ;({ dir: root, cleanup } = await tempDir('left-fetch-'))
+    ;({ repo: source, head } = await repoWithCommit(join(root, 'source'), 'fetch'))
+    total = await countObjects(source.store)
+    const report = await fsckFrom(source.store, head)
+    assert.equal(report.objects, total, 'the fixture store holds exactly one closure')
+    fileCount = 0
+    fileBytes = 0
+    const tree = (await loadCommit(source.store, head)).tree
+    for await (const c of diffTrees(source.store, undefined, tree)) {
+      if (c.after?.kind === 'file') {
+        fileCount++
+        fileBytes += c.after.size
+      }
+    }
+    assert.equal(fileCount, 3 * 5 + 4)
+  })
+
+  after(async () => {
+    for (const s of open) await s.close().catch(() => {})
+    await source?.close()
+    await cleanup()
+  })
+
+  it('fetches the whole closure once per object, and the copy passes fsck', async () => {
+    const dest = await freshStore()
+    const src = new StoreSource(source.store, { jitter: true })
+    const progress: FetchProgress[] = []
+    const result = await fetchClosure(head, dest, src, { onProgress: (p) => progress.push(p) })
+    assert.equal(result.objects, total)
+    assert.equal(result.resumed, 0)
+    assert.equal(src.requests.length, total)
+    assert.equal(new Set(src.requests).size, total, 'no object is asked for twice')
+    assert.equal(result.files, fileCount)
+    assert.equal(result.expectedBytes, fileBytes)
+    assert.deepEqual(progress.map((p) => p.objects), Array.from({ length: total }, (_, i) => i + 1))
+    assert.ok(await dest.has(head))
+    assert.equal(await assertStoreWhole(dest), total)
+    const report = await fsckFrom(dest, head)
+    assert.deepEqual({ objects: report.objects, missing: report.missing, corrupt: report.corrupt }, { objects: total, missing: [], corrupt: [] })
+    assert.equal(report.bytes, (await fsckFrom(source.store, head)).bytes)
+  })
+
+  it('asks for nothing when the commit is already stored', async () => {
+    const dest = await freshStore()
+    await fetchClosure(head, dest, new StoreSource(source.store))
+    const again = new StoreSource(source.store)
+    const result = await fetchClosure(head, dest, again)
+    assert.deepEqual(again.requests, [])
+    assert.equal(result.objects, 0)
+  })
+
+  it('asks once for an object that one node links many times', async () => {
+    // A file of 100 identical chunks (a zero-filled disk image looks like
+    // this), listed twice in one directory: more links than the leaf window.
+    const chunk = Buffer.alloc(1024, 7)
+    const chunkCid = cidOf(RAW, chunk)
+    const file = encodeNode({ type: 'file', height: 0, size: 100 * 1024, links: Array.from({ length: 100 }, () => ({ cid: chunkCid, size: 1024 })) })
+    const entry = (name: string) => ({ name, kind: 'file' as const, cid: file.cid, size: 100 * 1024, mtime: 1, exec: false })
+    const dir = encodeNode({ type: 'dir', entries: [entry('a.img'), entry('b.img')] })
+    const commit = commitOf(dir.cid)
+    const from = await freshStore()
+    await from.write({ blocks: [{ cid: chunkCid, bytes: chunk }, file, dir, commit] })
+    const dest = await freshStore()
+    const src = new StoreSource(from, { jitter: true })
+    const result = await fetchClosure(commit.cid, dest, src)
+    assert.deepEqual([...src.requests].sort(), [chunkCid, file.cid, dir.cid, commit.cid].map(String).sort())
+    assert.equal(result.files, 2)
+    assert.equal(await assertStoreWhole(dest), 4)
+  })
+
+  it('resumes an interrupted fetch by asking only for what never arrived', async () => {
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: total - 1 }), async (cut) => {
+      const dest = await freshStore()
+      const first = new StoreSource(source.store, { failAfter: cut, jitter: true })
+      let rejected = false
+      let lateWrites = 0
+      // The real store, watched: nothing may be written after the fetch has rejected.
+      const watched = {
+        has: (c: CID) => dest.has(c),
+        hasMany: (c: readonly CID[]) => dest.hasMany(c),
+        getStaged: (c: CID) => dest.getStaged(c),
+        write: (w: Parameters<Store['write']>[0]) => { if (rejected) lateWrites++; return dest.write(w) },
+        stage: (b: Block) => { if (rejected) lateWrites++; return dest.stage(b) }
+      }
+      await assert.rejects(fetchClosure(head, watched, first), /connection dropped/)
+      rejected = true
+      await first.settled()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.equal(lateWrites, 0, 'the fetch settled while it was still writing')
+      assert.equal(first.delivered.length, cut)
+      // Whatever landed is complete below itself; the head cannot have.
+      assert.ok(!(await dest.has(head)))
+      await assertStoreWhole(dest)
+
+      const second = new StoreSource(source.store, { jitter: true })
+      const result = await fetchClosure(head, dest, second)
+      assert.ok(result.resumed >= 1, 'the commit staged by the first run is not asked for again')
+      const again = second.requests.filter((c) => first.delivered.includes(c))
+      assert.deepEqual(again, [], 'objects delivered before the cut are not asked for again')
+      assert.equal(first.delivered.length + second.requests.length, total)
+      const report = await fsckFrom(dest, head)
+      assert.deepEqual([report.objects, report.missing.length, report.corrupt.length], [total, 0, 0])
+    }), { numRuns: 8, includeErrorInReport: true })
+  })
+
+  it('rejects wrong bytes with HashMismatchError and stores nothing of them', async () => {
+    const chunks: CID[] = []
+    for await (const cid of source.store.objectCids()) if (cid.code === RAW) chunks.push(cid)
+    for (const victim of [head, chunks[chunks.length - 1]!]) {
+      const dest = await freshStore()
+      const src = new StoreSource(source.store, {
+        tamper: (cid, bytes) => {
+          if (!cid.equals(victim)) return bytes
+          const copy = Buffer.from(bytes)
+          copy[copy.length >> 1] = copy[copy.length >> 1]! ^ 1
+          return copy
+        }
+      })
+      await assert.rejects(fetchClosure(head, dest, src), (err: Error) => isCode('LEFT_HASH_MISMATCH')(err) && err.message.includes(victim.toString()))
+      assert.ok(src.requests.includes(victim.toString()))
+      assert.ok(!(await dest.has(victim)))
+      assert.equal(await dest.getStaged(victim), undefined)
+      assert.ok(!(await dest.has(head)))
+      await assertStoreWhole(dest)
+      // The store is not poisoned: an honest peer completes the fetch.
+      await fetchClosure(head, dest, new StoreSource(source.store))
+      assert.equal((await fsckFrom(dest, head)).corrupt.length, 0)
+    }
+  })
+
+  it('rejects a directory with an unsafe entry name as a protocol error, before storing or following it', async () => {
+    const inner = Buffer.from('would land outside the share')
+    const innerCid = cidOf(RAW, inner)
+    for (const name of ['../x', 'a/b', '..', '.', '', '/etc', 'x\0y']) {
+      const evilDir = rawBlock({ type: 'dir', entries: [rawEntry(name, 'file', innerCid, inner.length)] })
+      const commit = commitOf(evilDir.cid, name)
+      const from = await freshStore()
+      await from.write({ blocks: [{ cid: innerCid, bytes: inner }, evilDir, commit] })
+      const dest = await freshStore()
+      const src = new StoreSource(from)
+      await assert.rejects(fetchClosure(commit.cid, dest, src), (err: Error) => isCode('LEFT_PROTOCOL')(err) && /invalid entry name/.test(err.message), JSON.stringify(name))
+      assert.deepEqual(src.requests, [commit.cid.toString(), evilDir.cid.toString()], 'the entry is never followed')
+      assert.equal(await countObjects(dest), 0)
+      assert.equal(await dest.getStaged(evilDir.cid), undefined)
+      assert.ok(!(await dest.has(commit.cid)))
+    }
+  })
+
+  it('rejects a node of the wrong type where a tree belongs', async () => {
+    const chunk = Buffer.from('content')
+    const fileNode = encodeNode({ type: 'file', height: 0, size: chunk.length, links: [{ cid: cidOf(RAW, chunk), size: chunk.length }] })
+    const commit = commitOf(fileNode.cid)
+    const from = await freshStore()
+    await from.write({ blocks: [{ cid: cidOf(RAW, chunk), bytes: chunk }, fileNode, commit] })
+    const dest = await freshStore()
+    await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), (err: Error) => isCode('LEFT_PROTOCOL')(err) && /where a dir belongs/.test(err.message))
+    assert.equal(await countObjects(dest), 0)
+  })
+
+  it('passes on a missing object and keeps the store whole', async () => {
+    const chunk = Buffer.from('never sent')
+    const dir = encodeNode({ type: 'dir', entries: [{ name: 'f', kind: 'file', cid: cidOf(RAW, chunk), size: chunk.length, mtime: 1, exec: false }] })
+    const commit = commitOf(dir.cid)
+    const from = await freshStore()
+    await from.write({ blocks: [dir, commit] }) // deliberately without the chunk
+    const dest = await freshStore()
+    await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), isCode('LEFT_MISSING_OBJECT'))
+    assert.equal(await countObjects(dest), 0)
+    assert.ok((await dest.getStaged(commit.cid)) !== undefined, 'the verified commit waits in staging for the next attempt')
+  })
+})

@@ -1,0 +1,653 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import * as net from 'node:net'
+import { join } from 'node:path'
+import * as tls from 'node:tls'
+import { deflateRawSync } from 'node:zlib'
+import * as dagCbor from '@ipld/dag-cbor'
+import type { CID } from 'multiformats/cid'
+import type { LeftError } from '../../src/errors.js'
+import { DAG_CBOR, RAW, cidOf, encodeNode } from '../../src/object/index.js'
+import type { DirEntry } from '../../src/object/index.js'
+import { type IntegrateResult, integrate } from '../../src/repo/integrate.js'
+import { fsck } from '../../src/repo/maintenance.js'
+import type { Repo } from '../../src/repo/repo.js'
+import { FolderService } from '../../src/repo/service.js'
+import { Store } from '../../src/store/store.js'
+import type { PeerAddress } from '../../src/sync/address.js'
+import { MAX_RAW_OBJECT } from '../../src/sync/compress.js'
+import { fetchClosure } from '../../src/sync/fetch.js'
+import { FrameDecoder, MAX_FRAME, encodeFrame } from '../../src/sync/frame.js'
+import { MAX_WANT, type Message, PROTOCOL_VERSION, decodeMessage, encodeMessage } from '../../src/sync/messages.js'
+import type { Session } from '../../src/sync/session.js'
+import { type Listener, MAX_CONNECTIONS, connect, listen } from '../../src/sync/tls.js'
+import { applyChanges } from '../../src/worktree/materialize.js'
+import { tempDir } from '../helpers/cli.js'
+import { describeTree } from '../helpers/tree.js'
+import {
+  KEY, LogCapture, StoreSource, initRepo, assertStoreWhole, countObjects, fsckFrom, literal, pskClientOptions, pskServerOptions, repoWithCommit
+} from './fixtures.js'
+
+/** Session stall timeout for everything in this file, in ms: short, so the timeout cases are quick. */
+const TIMEOUT_MS = 1000
+const HOSTILE_HOST = '127.0.0.3'
+
+const isCode = (code: string) => (err: unknown): boolean => (err as { code?: unknown }).code === code
+
+function header(length: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(length, 0)
+  return b
+}
+
+const rawCid = (text: string): CID => cidOf(RAW, Buffer.from(text))
+
+/**
+ * A malicious client speaking raw TLS with the folder's PSK: it can write any
+ * bytes, and records what the real peer sends it.
+ */
+class HostilePeer {
+  readonly received: Message[] = []
+  readonly closed: Promise<void>
+  private readonly decoder = new FrameDecoder()
+  private readonly waiters: Array<{ t: string; resolve: (m: Message) => void }> = []
+
+  /** How the listener names this connection in its log lines (read while the socket is open). */
+  readonly label: string
+
+  private constructor(readonly socket: tls.TLSSocket) {
+    this.label = `${HOSTILE_HOST}:${socket.localPort}`
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
+    socket.on('error', () => {}) // resets are what these tests provoke
+    socket.on('data', (piece: Buffer) => {
+      for (const frame of this.decoder.push(piece)) {
+        const m = decodeMessage(frame)
+        this.received.push(m)
+        for (const w of [...this.waiters]) if (w.t === m.t) this.waiters.splice(this.waiters.indexOf(w), 1) && w.resolve(m)
+      }
+    })
+  }
+
+  /** Completes the TLS handshake (from 127.0.0.3, so log lines are easy to attribute). */
+  static async connect(address: PeerAddress, key = KEY): Promise<HostilePeer> {
+    const tcp = net.connect({ host: address.host, port: address.port, localAddress: HOSTILE_HOST })
+    await once(tcp, 'connect')
+    const socket = tls.connect({ ...pskClientOptions(key), socket: tcp })
+    await once(socket, 'secureConnect')
+    return new HostilePeer(socket)
+  }
+
+
+  write(bytes: Uint8Array): void {
+    this.socket.write(bytes)
+  }
+
+  /** Sends any dag-cbor value as one well-formed frame. */
+  send(value: unknown): void {
+    this.write(encodeFrame(dagCbor.encode(value)))
+  }
+
+  hello(head: CID | null = null): void {
+    this.write(encodeFrame(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, peer: 'mallory', head })))
+  }
+
+  /** Resolves with the first message of type `t` from the real peer. */
+  next(t: string): Promise<Message> {
+    const seen = this.received.find((m) => m.t === t)
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise((resolve) => this.waiters.push({ t, resolve }))
+  }
+}
+
+describe('sync/hostile: a malicious client against a real listener', { timeout: 120_000 }, () => {
+  let root: string
+  let cleanup: () => Promise<void>
+  let server: Repo
+  let head: CID
+  let total: number
+  let listener: Listener
+  const logs = new LogCapture()
+  const sessions: Session[] = []
+  /** How the listener's fetches of announced heads ended, by peer id. */
+  const fetches = new Map<string, Promise<unknown>>()
+  let n = 0
+
+  before(async () => {
+    ;({ dir: root, cleanup } = await tempDir('left-hostile-'))
+    ;({ repo: server, head } = await repoWithCommit(join(root, 'server'), 'hostile'))
+    total = await countObjects(server.store)
+    listener = await listen({
+      address: { host: '127.0.0.1', port: 0 },
+      key: KEY,
+      session: { store: server.store, peerId: server.config.peerId, head: () => server.head(), log: logs.log, timeoutMs: TIMEOUT_MS },
+      log: logs.log,
+      onSession: (session) => {
+        sessions.push(session)
+        // What the peer network does: a peer announcing a head gets fetched from.
+        const remote = session.remoteHead
+        if (remote !== null) {
+          const p = session.fetch(remote)
+          p.catch(() => {})
+          fetches.set(session.remotePeerId, p)
+        }
+      }
+    })
+  })
+
+  after(async () => {
+    await Promise.all(sessions.map((s) => s.close()))
+    await listener?.close()
+    await server?.close()
+    await cleanup()
+  })
+
+  /** The listener's store is exactly as before: same objects, fsck clean. */
+  async function assertStoreIntact(): Promise<void> {
+    assert.equal(await countObjects(server.store), total)
+    const report = await fsck(server.store)
+    assert.deepEqual([report.objects, report.missing, report.corrupt], [total, [], []])
+  }
+
+  /** An honest peer can still connect and fetch the whole head. */
+  async function assertStillServes(): Promise<void> {
+    const dir = join(root, `good-${n++}`)
+    const store = await Store.open(dir)
+    try {
+      const session = await connect({ address: listener.address, key: KEY, session: { store, peerId: 'good', timeoutMs: 10_000 } })
+      try {
+        assert.ok(session.remoteHead?.equals(head))
+        await session.fetch(head)
+      } finally {
+        await session.close()
+      }
+      const report = await fsckFrom(store, head)
+      assert.deepEqual([report.objects, report.missing.length, report.corrupt.length], [total, 0, 0])
+    } finally {
+      await store.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  interface Case {
+    readonly name: string
+    /** Misbehave; the hello (if any) is up to the case. */
+    readonly act: (peer: HostilePeer) => void | Promise<void>
+    /** What the listener's log line about this connection must say. */
+    readonly line: RegExp
+  }
+
+  const cases: Case[] = [
+    {
+      name: 'an oversized frame header, before any hello',
+      act: (p) => p.write(header(MAX_FRAME + 1)),
+      line: /LEFT_PROTOCOL: frame of 16777217 bytes exceeds/
+    },
+    {
+      name: 'a truncated frame, then hangup',
+      act: (p) => {
+        p.hello()
+        p.write(Buffer.concat([header(100), Buffer.alloc(10, 1)]))
+        p.socket.end()
+      },
+      line: /LEFT_PROTOCOL: stream ended inside a frame \(10 of 100 bytes\)/
+    },
+    {
+      name: 'garbage bytes (an HTTP request) after the hello',
+      act: (p) => {
+        p.hello()
+        p.write(Buffer.from('GET / HTTP/1.1\r\nHost: peer\r\n\r\n'))
+      },
+      line: /LEFT_PROTOCOL: frame of \d+ bytes exceeds/
+    },
+    {
+      name: 'a well-formed frame holding invalid CBOR',
+      act: (p) => {
+        p.hello()
+        p.write(encodeFrame(Buffer.from([0xff, 0xfe, 0xfd])))
+      },
+      line: /LEFT_PROTOCOL: message is not valid dag-cbor/
+    },
+    {
+      name: 'an unknown message type',
+      act: (p) => {
+        p.hello()
+        p.send({ t: 'gimme', path: '/etc/passwd' })
+      },
+      line: /LEFT_PROTOCOL: unknown message type "gimme"/
+    },
+    {
+      name: 'a block that was never requested',
+      act: (p) => {
+        p.hello()
+        const data = Buffer.from('unasked')
+        p.write(encodeFrame(encodeMessage({ t: 'block', cid: cidOf(RAW, data), data, z: 0 })))
+      },
+      line: /LEFT_PROTOCOL: peer sent an unrequested block/
+    },
+    {
+      name: 'a missing answer that was never requested',
+      act: (p) => {
+        p.hello()
+        p.write(encodeFrame(encodeMessage({ t: 'missing', cid: rawCid('?') })))
+      },
+      line: /LEFT_PROTOCOL: peer sent an unrequested missing/
+    },
+    {
+      name: 'a want list over MAX_WANT',
+      act: (p) => {
+        p.hello()
+        p.send({ t: 'want', cids: Array.from({ length: MAX_WANT + 1 }, (_, i) => rawCid(`w${i}`)) })
+      },
+      line: /LEFT_PROTOCOL: want\.cids must list 1 to 256 CIDs/
+    },
+    {
+      name: 'more wants than the server queues, sent without reading the answers',
+      act: (p) => {
+        p.hello()
+        const frames = Array.from({ length: 40 }, (_, k) =>
+          encodeFrame(encodeMessage({ t: 'want', cids: Array.from({ length: MAX_WANT }, (_, i) => rawCid(`q${k}/${i}`)) })))
+        p.write(Buffer.concat(frames))
+      },
+      line: /LEFT_PROTOCOL: peer has more than 1024 wants outstanding/
+    },
+    {
+      name: 'a second hello',
+      act: (p) => {
+        p.hello()
+        p.hello()
+      },
+      line: /LEFT_PROTOCOL: second hello/
+    },
+    {
+      name: 'a want before the hello',
+      act: (p) => p.write(encodeFrame(encodeMessage({ t: 'want', cids: [head] }))),
+      line: /LEFT_PROTOCOL: expected hello, got want/
+    },
+    {
+      name: 'a hello from a future protocol version',
+      act: (p) => p.send({ t: 'hello', v: PROTOCOL_VERSION + 1, peer: 'mallory', head: null, caps: ['x'] }),
+      line: /LEFT_PROTOCOL: peer speaks protocol version 2/
+    },
+    {
+      name: 'a peer that completes the hello, then stalls while we wait on it',
+      act: async (p) => {
+        // It announces a head, so the listener asks for it, and then never answers.
+        const bait = encodeNode({ type: 'commit', tree: cidOf(DAG_CBOR, Buffer.from('no tree')), parents: [], author: 'mallory', time: 1, message: 'bait' })
+        p.hello(bait.cid)
+        const want = await p.next('want')
+        assert.ok(want.t === 'want' && want.cids.some((c) => c.equals(bait.cid)))
+        await assert.rejects(fetches.get('mallory')!, isCode('LEFT_TIMEOUT'))
+        assert.ok(!(await server.store.has(bait.cid)))
+        assert.equal(await server.store.getStaged(bait.cid), undefined)
+      },
+      line: /LEFT_TIMEOUT: timed out: .* sent no objects for 1000 ms/
+    },
+    {
+      name: 'a peer that never sends its hello',
+      act: () => {},
+      line: /LEFT_TIMEOUT: timed out: .* sent no hello for 1000 ms/
+    }
+  ]
+
+  for (const c of cases) {
+    it(`ends only the connection of ${c.name}, logs it, and keeps serving`, { timeout: 15_000 }, async () => {
+      const peer = await HostilePeer.connect(listener.address)
+      try {
+        // The listener always speaks first; its hello shows the session is up.
+        const hello = await peer.next('hello')
+        assert.ok(hello.t === 'hello' && hello.head?.equals(head))
+        await c.act(peer)
+        await peer.closed
+        const line = await logs.waitFor(new RegExp(`${literal(peer.label)}.*${c.line.source}`))
+        assert.match(line, /^session with /)
+      } finally {
+        peer.socket.destroy()
+      }
+      await assertStoreIntact()
+      await assertStillServes()
+    })
+  }
+
+  for (const [name, act] of [
+    ['a TCP client that sends plain-text garbage instead of TLS', (s: net.Socket) => s.write('GET / HTTP/1.1\r\n\r\n')],
+    ['a TCP client that never starts the TLS handshake', () => {}]
+  ] as const) {
+    it(`drops ${name}, logs it, and keeps serving`, { timeout: 15_000 }, async () => {
+      const socket = net.connect({ host: listener.address.host, port: listener.address.port, localAddress: HOSTILE_HOST })
+      socket.on('error', () => {})
+      try {
+        await once(socket, 'connect')
+        const label = `${HOSTILE_HOST}:${socket.localPort}`
+        act(socket)
+        await once(socket, 'close')
+        await logs.waitFor(new RegExp(`^TLS handshake with ${literal(label)} failed: `))
+      } finally {
+        socket.destroy()
+      }
+      await assertStoreIntact()
+      await assertStillServes()
+    })
+  }
+
+  it('frees every connection slot held by clients that never handshake, so they cannot lock peers out', { timeout: 15_000 }, async () => {
+    // MAX_CONNECTIONS idle TCP connections: unless each is cut at the handshake
+    // timeout, the listener refuses every peer for as long as they stay.
+    const sockets = Array.from({ length: MAX_CONNECTIONS }, () => {
+      const s = net.connect({ host: listener.address.host, port: listener.address.port, localAddress: HOSTILE_HOST })
+      s.on('error', () => {})
+      return s
+    })
+    try {
+      await Promise.all(sockets.map((s) => once(s, 'close')))
+    } finally {
+      for (const s of sockets) s.destroy()
+    }
+    assert.ok(logs.lines.filter((l) => /^TLS handshake with 127\.0\.0\.3:\d+ failed: ERR_TLS_HANDSHAKE_TIMEOUT$/.test(l)).length >= MAX_CONNECTIONS)
+    await assertStillServes()
+  })
+})
+
+/** Something a hostile server answers to one wanted CID (undefined: say nothing). */
+type Answer = (cid: CID, bytes: Uint8Array | undefined) => Message | undefined
+
+/** A malicious server with the folder's PSK; `onConnection` does the talking. */
+async function hostileServer(onConnection: (socket: tls.TLSSocket) => void): Promise<{ address: PeerAddress; close: () => Promise<void> }> {
+  const sockets = new Set<tls.TLSSocket>()
+  const server = tls.createServer(pskServerOptions(KEY), (socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+    onConnection(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    address: { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port },
+    close: () => {
+      for (const s of sockets) s.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    }
+  }
+}
+
+/** Speaks the protocol from `blocks`, announcing `head`, answering each want through `answer`. */
+function serveBlocks(head: CID, blocks: ReadonlyMap<string, Uint8Array>, answer: Answer) {
+  return (socket: tls.TLSSocket): void => {
+    const decoder = new FrameDecoder()
+    socket.write(encodeFrame(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, peer: 'mallory', head })))
+    socket.on('data', (piece: Buffer) => {
+      for (const frame of decoder.push(piece)) {
+        const m = decodeMessage(frame)
+        if (m.t === 'bye') socket.end()
+        if (m.t !== 'want') continue
+        for (const cid of m.cids) {
+          const reply = answer(cid, blocks.get(cid.toString()))
+          if (reply !== undefined) socket.write(encodeFrame(encodeMessage(reply)))
+        }
+      }
+    })
+  }
+}
+
+const honest: Answer = (cid, bytes) => (bytes === undefined ? { t: 'missing', cid } : { t: 'block', cid, data: bytes, z: 0 })
+
+async function blocksOf(store: Store): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>()
+  for await (const cid of store.objectCids()) out.set(cid.toString(), (await store.get(cid))!)
+  return out
+}
+
+/** A commit whose root directory has one entry named `name` (validity unchecked) holding `escaped.txt`. */
+function escapingTree(name: string): { head: CID; blocks: Map<string, Uint8Array>; evil: CID } {
+  const content = Buffer.from('written outside the share folder\n')
+  const chunk = cidOf(RAW, content)
+  const inner = encodeNode({ type: 'dir', entries: [{ name: 'escaped.txt', kind: 'file', cid: chunk, size: content.length, mtime: 1_700_000_000_000, exec: false }] })
+  const rootBytes = dagCbor.encode({ type: 'dir', entries: [{ name, kind: 'dir', cid: inner.cid, size: 0, mtime: 0, exec: false }] })
+  const evil = cidOf(DAG_CBOR, rootBytes)
+  const commit = encodeNode({ type: 'commit', tree: evil, parents: [], author: 'mallory', time: 1_700_000_000_000, message: 'escape' })
+  const blocks = new Map<string, Uint8Array>([
+    [chunk.toString(), content], [inner.cid.toString(), inner.bytes], [evil.toString(), rootBytes], [commit.cid.toString(), commit.bytes]
+  ])
+  return { head: commit.cid, blocks, evil }
+}
+
+describe('sync/hostile: a malicious server that our connect() talks to', { timeout: 120_000 }, () => {
+  let root: string
+  let cleanup: () => Promise<void>
+  let source: Repo
+  let head: CID
+  let blocks: Map<string, Uint8Array>
+  let n = 0
+
+  before(async () => {
+    ;({ dir: root, cleanup } = await tempDir('left-evil-server-'))
+    ;({ repo: source, head } = await repoWithCommit(join(root, 'source'), 'evil-server'))
+    blocks = await blocksOf(source.store)
+  })
+
+  after(async () => {
+    await source?.close()
+    await cleanup()
+  })
+
+  /** Runs `fn` with a fresh store and a server; closes both whatever happens. */
+  async function against(serve: (socket: tls.TLSSocket) => void, fn: (store: Store, address: PeerAddress) => Promise<void>): Promise<void> {
+    const dir = join(root, `client-${n++}`)
+    const store = await Store.open(dir)
+    const server = await hostileServer(serve)
+    try {
+      await fn(store, server.address)
+    } finally {
+      await server.close()
+      await store.close()
+    }
+  }
+
+  const dial = (store: Store, address: PeerAddress): Promise<Session> =>
+    connect({ address, key: KEY, session: { store, peerId: 'victim', timeoutMs: TIMEOUT_MS } })
+
+  it('rejects blocks that do not match their CID (HashMismatchError), ends the session and stores nothing wrong', async () => {
+    const chunks = [...blocks.keys()].filter((k) => k.startsWith('bafk')).sort()
+    for (const victim of [head.toString(), chunks[0]!]) {
+      const tampered: Answer = (cid, bytes) => {
+        if (cid.toString() !== victim) return honest(cid, bytes)
+        const wrong = Buffer.from(bytes!)
+        wrong[0] = wrong[0]! ^ 0x80
+        return { t: 'block', cid, data: wrong, z: 0 }
+      }
+      await against(serveBlocks(head, blocks, tampered), async (store, address) => {
+        const session = await dial(store, address)
+        await assert.rejects(session.fetch(head), (err: LeftError) => err.code === 'LEFT_HASH_MISMATCH' && err.message.includes(victim))
+        assert.ok(session.isClosed, 'a peer that sent a wrong object is dropped')
+        assert.ok(!(await store.has(head)))
+        assert.ok(![...(await blocksOf(store)).keys()].includes(victim))
+        await assertStoreWhole(store)
+      })
+    }
+  })
+
+  it('rejects an inflate bomb in place of a chunk (ProtocolError)', async () => {
+    const bomb = deflateRawSync(Buffer.alloc(MAX_RAW_OBJECT * 4), { level: 9 })
+    const bombing: Answer = (cid, bytes) => (cid.code === RAW ? { t: 'block', cid, data: bomb, z: 1 } : honest(cid, bytes))
+    await against(serveBlocks(head, blocks, bombing), async (store, address) => {
+      const session = await dial(store, address)
+      await assert.rejects(session.fetch(head), (err: LeftError) => err.code === 'LEFT_PROTOCOL' && /does not inflate within 1048576 bytes/.test(err.message))
+      assert.ok(session.isClosed)
+      assert.equal([...(await blocksOf(store)).keys()].filter((k) => k.startsWith('bafk')).length, 0)
+      await assertStoreWhole(store)
+    })
+  })
+
+  it('rejects a tree whose entry is named ".." or contains "/" (ProtocolError) and stores none of it', async () => {
+    for (const name of ['..', 'a/b', '../outside']) {
+      const evil = escapingTree(name)
+      await against(serveBlocks(evil.head, evil.blocks, honest), async (store, address) => {
+        const session = await dial(store, address)
+        assert.ok(session.remoteHead?.equals(evil.head))
+        await assert.rejects(session.fetch(evil.head), (err: LeftError) => err.code === 'LEFT_PROTOCOL' && err.message.includes('invalid entry name'), name)
+        assert.ok(session.isClosed)
+        assert.equal(await countObjects(store), 0, name)
+        assert.equal(await store.getStaged(evil.evil), undefined)
+      })
+    }
+  })
+
+  it('writes nothing outside the share folder when a peer network meets such a tree', async () => {
+    const evil = escapingTree('..')
+    const server = await hostileServer(serveBlocks(evil.head, evil.blocks, honest))
+    const base = join(root, 'victim-base')
+    await mkdir(base)
+    const repo = await initRepo(join(base, 'folder'))
+    const logs = new LogCapture()
+    let service: FolderService | undefined
+    try {
+      service = await FolderService.start({ repo, peers: [server.address], log: logs.log, timeoutMs: TIMEOUT_MS, minRetryMs: 60_000, maxRetryMs: 60_000 })
+      await logs.waitFor(/^peer mallory: peer sent an invalid object .*invalid entry name "\.\."/)
+    } finally {
+      await service?.stop()
+      await server.close()
+      await repo.close()
+    }
+    assert.deepEqual(await readdir(base), ['folder'])
+    assert.deepEqual((await readdir(join(base, 'folder'))).sort(), ['.left', 'share'])
+    assert.deepEqual(await readdir(join(base, 'folder', 'share')), [])
+    await assert.rejects(stat(join(base, 'escaped.txt')), isCode('ENOENT'))
+  })
+
+  it('times out a server that never sends its hello', async () => {
+    await against(() => {}, async (store, address) => {
+      await assert.rejects(dial(store, address), (err: LeftError) => err.code === 'LEFT_TIMEOUT' && /sent no hello/.test(err.message))
+    })
+  })
+
+  it('refuses a hello whose head is not a commit CID', async () => {
+    const serve = (socket: tls.TLSSocket): void => {
+      socket.write(encodeFrame(dagCbor.encode({ t: 'hello', v: PROTOCOL_VERSION, peer: 'mallory', head: rawCid('not a commit') })))
+    }
+    await against(serve, async (store, address) => {
+      await assert.rejects(dial(store, address), (err: LeftError) => err.code === 'LEFT_PROTOCOL' && /hello\.head must be a dag-cbor CID/.test(err.message))
+    })
+  })
+})
+
+describe('worktree/materialize: links that arrive from a peer', { timeout: 120_000 }, () => {
+  let root: string
+  let cleanup: () => Promise<void>
+  const repos: Repo[] = []
+
+  before(async () => {
+    ;({ dir: root, cleanup } = await tempDir('left-links-'))
+  })
+
+  after(async () => {
+    for (const r of repos) await r.close()
+    await cleanup()
+  })
+
+  /** A source and a destination folder side by side under `root/name`, and an empty `root/name/outside`. */
+  async function pair(name: string): Promise<{ source: Repo; dest: Repo; outside: string }> {
+    const base = join(root, name)
+    const outside = join(base, 'outside')
+    await mkdir(outside, { recursive: true })
+    const source = await initRepo(join(base, 'source'))
+    repos.push(source)
+    const dest = await initRepo(join(base, 'dest'))
+    repos.push(dest)
+    return { source, dest, outside }
+  }
+
+  /** Commits the source share as it is now, and brings that commit into `dest` the way sync does. */
+  async function sync(source: Repo, dest: Repo): Promise<IntegrateResult> {
+    const made = await source.commit()
+    assert.ok(made !== undefined)
+    await fetchClosure(made.cid, dest.store, new StoreSource(source.store))
+    return integrate(dest, made.cid)
+  }
+
+  it('creates a link to /etc as a link, and a directory that replaces a link to outside the share is made inside it', async () => {
+    const { source, dest, outside } = await pair('replace')
+    await writeFile(join(source.share, 'ok.txt'), 'ok\n')
+    await symlink('/etc', join(source.share, 'etc-link'))
+    // From dest/share/d, ../../outside is the outside dir beside dest/.
+    await symlink('../../outside', join(source.share, 'd'))
+    let result = await sync(source, dest)
+    assert.equal(result.mode, 'fast-forward')
+    assert.ok((await lstat(join(dest.share, 'etc-link'))).isSymbolicLink())
+    assert.equal(await readlink(join(dest.share, 'etc-link')), '/etc')
+    assert.ok((await lstat(join(dest.share, 'd'))).isSymbolicLink())
+    assert.equal(await readlink(join(dest.share, 'd')), '../../outside')
+    assert.deepEqual(await dest.status(), [])
+
+    // The next commit turns d into a real directory with a file in it.
+    await rm(join(source.share, 'd'))
+    await mkdir(join(source.share, 'd'))
+    await writeFile(join(source.share, 'd', 'x'), 'inside\n')
+    result = await sync(source, dest)
+    assert.deepEqual([result.mode, result.skipped], ['fast-forward', []])
+    assert.ok((await lstat(join(dest.share, 'd'))).isDirectory())
+    assert.equal(await readFile(join(dest.share, 'd', 'x'), 'utf8'), 'inside\n')
+    assert.deepEqual(await readdir(outside), [], 'nothing was written through the old link')
+    assert.deepEqual(await dest.status(), [])
+    const report = await fsck(dest.store)
+    assert.deepEqual([report.missing, report.corrupt], [[], []])
+  })
+
+  it('does not write through a local link that sits where an incoming directory goes', async () => {
+    const { source, dest, outside } = await pair('local-link')
+    await writeFile(join(source.share, 'base.txt'), 'base\n')
+    await sync(source, dest)
+    // dest/share/e is a link made locally (never committed) to outside the share.
+    await symlink(outside, join(dest.share, 'e'))
+    await mkdir(join(source.share, 'e'))
+    await writeFile(join(source.share, 'e', 'payload'), 'from the peer\n')
+    const result = await sync(source, dest)
+    assert.equal(result.mode, 'merge', 'the local link was committed first, so the histories diverged')
+    assert.deepEqual(await readdir(outside), [], 'nothing was written through the link')
+    // Both sides survive inside the share: the peer's directory and the local link (or its conflict copy).
+    const tree = await describeTree(dest.share)
+    assert.ok(tree.some((p) => p.type === 'link' && p.target === outside), JSON.stringify(tree))
+    assert.ok(tree.some((p) => p.type === 'file' && p.path.endsWith('/payload')), JSON.stringify(tree))
+  })
+
+  it('never deletes through a link that replaced a tracked directory', async () => {
+    // The share has a link d2 -> outside where the tree says d2 is a directory
+    // with x and sub/y; outside holds files of the same names.
+    const base = join(root, 'apply')
+    const share = join(base, 'share')
+    const tmp = join(base, 'tmp')
+    const outside = join(base, 'outside')
+    await mkdir(share, { recursive: true })
+    await mkdir(tmp)
+    await mkdir(join(outside, 'sub'), { recursive: true })
+    await writeFile(join(outside, 'x'), 'precious\n')
+    await writeFile(join(outside, 'sub', 'y'), 'precious too\n')
+    await symlink(outside, join(share, 'd2'))
+    const st = await stat(join(outside, 'x'))
+    const fileEntry = (name: string, content: string, mtime: number): DirEntry =>
+      ({ name, kind: 'file', cid: cidOf(RAW, Buffer.from(content)), size: Buffer.byteLength(content), mtime, exec: false })
+    const dirEntry = (name: string): DirEntry => ({ name, kind: 'dir', cid: encodeNode({ type: 'dir', entries: [] }).cid, size: 0, mtime: 0, exec: false })
+    const store = await Store.open(join(base, 'store'))
+    try {
+      for (const guard of [false, true]) {
+        const changes = [
+          { path: 'd2', before: dirEntry('d2') },
+          // Same size and mtime as the file outside: the guard alone cannot tell them apart.
+          { path: 'd2/x', before: fileEntry('x', 'precious\n', Math.floor(st.mtimeMs)) },
+          { path: 'd2/sub', before: dirEntry('sub') },
+          { path: 'd2/sub/y', before: fileEntry('y', 'precious too\n', 0) }
+        ]
+        await applyChanges(changes, { share, tmp, src: store, guard })
+        assert.equal(await readFile(join(outside, 'x'), 'utf8'), 'precious\n', `guard ${guard}`)
+        assert.equal(await readFile(join(outside, 'sub', 'y'), 'utf8'), 'precious too\n', `guard ${guard}`)
+        if (!guard) {
+          await assert.rejects(lstat(join(share, 'd2')), isCode('ENOENT'), 'the link itself goes')
+          await symlink(outside, join(share, 'd2'))
+        }
+      }
+    } finally {
+      await store.close()
+    }
+  })
+})
