@@ -65,7 +65,10 @@ class HostilePeer {
       for (const frame of this.decoder.push(piece)) {
         const m = decodeMessage(frame)
         this.received.push(m)
-        for (const w of [...this.waiters]) if (w.t === m.t) this.waiters.splice(this.waiters.indexOf(w), 1) && w.resolve(m)
+        for (const w of this.waiters.filter((x) => x.t === m.t)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1)
+          w.resolve(m)
+        }
       }
     })
   }
@@ -79,7 +82,7 @@ class HostilePeer {
     return new HostilePeer(socket)
   }
 
-
+  /** Writes raw bytes, framed or not. */
   write(bytes: Uint8Array): void {
     this.socket.write(bytes)
   }
