@@ -5,10 +5,11 @@
  * few tries reported, never recorded torn.
  */
 import { open, stat } from 'node:fs/promises'
+import { Worker } from 'node:worker_threads'
 import type { Stats } from 'node:fs'
 import { chunkLengths, chunkStream } from '../chunk/fastcdc.js'
 import { FileAccessError, FileChangedError } from '../errors.js'
-import { FileLayout, RAW, cidOf, type FileRoot } from '../object/index.js'
+import { FileLayout, RAW, cidFromDigest, cidOf, type FileRoot } from '../object/index.js'
 import type { BlockWriter } from './block-writer.js'
 
 /** Files up to this size are read in one call; larger ones are streamed. */
@@ -33,7 +34,7 @@ export async function hashFile(abs: string, rel: string, writer: BlockWriter): P
         before = await fh.stat()
         root = before.size <= WHOLE_READ_LIMIT
           ? await layoutWhole(await fh.readFile(), writer)
-          : await layoutStream(fh.createReadStream({ highWaterMark: STREAM_READ, autoClose: false }), writer)
+          : await layoutBig(abs, fh, writer)
       } finally {
         await fh.close()
       }
@@ -59,6 +60,83 @@ async function layoutWhole(buf: Uint8Array, writer: BlockWriter): Promise<FileRo
     pos += n
   }
   return finish(layout, writer)
+}
+
+/**
+ * Big files go to the chunk worker when it is free, so cutting and hashing
+ * run on the second core while this thread builds nodes and writes the
+ * store; when it is busy with another file, this thread does it all.
+ */
+async function layoutBig(abs: string, fh: import('node:fs/promises').FileHandle, writer: BlockWriter): Promise<FileRoot> {
+  if (workerBusy) return layoutStream(fh.createReadStream({ highWaterMark: STREAM_READ, autoClose: false }), writer)
+  workerBusy = true
+  try {
+    const layout = new FileLayout()
+    for await (const batch of chunkInWorker(abs)) {
+      for (const { cid, bytes } of batch) {
+        await writer.add({ cid, bytes })
+        for (const node of layout.add({ cid, size: bytes.length })) await writer.add(node)
+      }
+    }
+    return await finish(layout, writer)
+  } finally {
+    workerBusy = false
+  }
+}
+
+let worker: Worker | undefined
+let workerBusy = false
+
+interface WorkerBatch { bytes: Uint8Array; lengths: number[]; digests: Uint8Array }
+type WorkerMessage = WorkerBatch | { done: true } | { error: { code?: string; message: string } }
+
+/** Streams one file's chunks, with their CIDs, from the worker thread. */
+async function* chunkInWorker(abs: string): AsyncGenerator<Array<{ cid: import('multiformats/cid').CID; bytes: Uint8Array }>> {
+  if (worker === undefined) {
+    worker = new Worker(new URL('./chunk-worker.js', import.meta.url))
+    // Never keeps the process alive on its own.
+    worker.unref()
+  }
+  const w = worker
+  const inbox: WorkerMessage[] = []
+  let wake: (() => void) | undefined
+  const onMessage = (m: WorkerMessage): void => {
+    inbox.push(m)
+    wake?.()
+  }
+  const onError = (err: Error): void => onMessage({ error: { message: err.message } })
+  w.on('message', onMessage)
+  w.on('error', onError)
+  let finished = false
+  try {
+    w.postMessage({ path: abs })
+    for (;;) {
+      if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve })
+      wake = undefined
+      const m = inbox.shift()!
+      if ('done' in m) {
+        finished = true
+        return
+      }
+      if ('error' in m) finished = true
+      if ('error' in m) throw Object.assign(new Error(m.error.message), { code: m.error.code })
+      w.postMessage('ack')
+      let off = 0
+      yield m.lengths.map((n, i) => {
+        const bytes = m.bytes.subarray(off, off + n)
+        off += n
+        return { cid: cidFromDigest(RAW, m.digests.subarray(32 * i, 32 * i + 32)), bytes }
+      })
+    }
+  } finally {
+    w.off('message', onMessage)
+    w.off('error', onError)
+    // Abandoned mid-file: the worker would keep sending this file's chunks.
+    if (!finished) {
+      worker = undefined
+      void w.terminate()
+    }
+  }
 }
 
 async function layoutStream(stream: AsyncIterable<Uint8Array>, writer: BlockWriter): Promise<FileRoot> {
