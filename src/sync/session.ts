@@ -270,6 +270,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
           await this.handle(decodeMessage(frame))
           if (this.isClosed) break
         }
+        this.armTimer()
       }
       if (this.state === 'closed') return
       this.decoder.finish()
@@ -354,15 +355,19 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     })
   }
 
-  /** The stall timer runs only while we wait on the peer: for its hello or for answers. */
+  /**
+   * The stall timer runs only while we wait on the peer: for its hello, for
+   * answers, or for the rest of a frame it has started. The last case bounds
+   * how long a peer can make us hold a partial frame (up to MAX_FRAME bytes).
+   */
   private armTimer(): void {
-    const waiting = this.state === 'hello' || (this.state === 'open' && this.inFlight > 0)
+    const waiting = this.state === 'hello' || (this.state === 'open' && (this.inFlight > 0 || this.decoder.buffered > 0))
     if (!waiting) {
       clearTimeout(this.timer)
       this.timer = undefined
     } else if (this.timer === undefined) {
-      const what = this.state === 'hello' ? 'hello' : 'objects'
-      this.timer = setTimeout(() => this.finish(new TimeoutError(`${this.label} sent no ${what} for ${this.timeoutMs} ms`)), this.timeoutMs)
+      const what = this.state === 'hello' ? 'sent no hello' : this.inFlight > 0 ? 'sent no objects' : 'left a frame unfinished'
+      this.timer = setTimeout(() => this.finish(new TimeoutError(`${this.label} ${what} for ${this.timeoutMs} ms`)), this.timeoutMs)
       this.timer.unref()
     }
   }

@@ -288,6 +288,14 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
       line: /LEFT_TIMEOUT: timed out: .* sent no objects for 1000 ms/
     },
     {
+      name: 'a peer that starts a big frame and never finishes it (it would hold the buffer forever)',
+      act: (p) => {
+        p.hello()
+        p.write(Buffer.concat([header(MAX_FRAME), Buffer.alloc(64 * 1024, 7)]))
+      },
+      line: /LEFT_TIMEOUT: timed out: .* left a frame unfinished for 1000 ms/
+    },
+    {
       name: 'a peer that never sends its hello',
       act: () => {},
       line: /LEFT_TIMEOUT: timed out: .* sent no hello for 1000 ms/
