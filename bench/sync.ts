@@ -1,0 +1,120 @@
+/**
+ * Sync benchmarks (issue 3): a 1 GiB file between two LEFT peers over
+ * loopback TLS against an rsync daemon on loopback, then the bytes on the
+ * wire after a 1 MiB overwrite in the middle and after a 1-byte insert at
+ * the start, and the peak RSS of both peers.
+ */
+import { spawn } from 'node:child_process'
+import { randomFillSync } from 'node:crypto'
+import { copyFile, open, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { GiB, MiB, Peer, type Timed, fmt, left, printTable, sameFile, scratch, sleep, step, timed } from './lib.js'
+
+const LEFT_PORT = 24400
+const RSYNC_PORT = 24401
+
+/** "in sync with 127.0.0.1:24400 (received N bytes, sent M bytes)" → N. */
+function receivedBytes(t: Timed): number {
+  const m = /received (\d+) bytes/.exec(t.stdout)
+  return m ? Number(m[1]) : NaN
+}
+
+/** rsync --stats "Total bytes sent: 1,234" → 1234. */
+function rsyncSent(t: Timed): number {
+  const m = /Total bytes sent: ([\d,.]+)/.exec(t.stdout)
+  return m ? Number(m[1]!.replace(/[,.]/g, '')) : NaN
+}
+
+/** Runs the sync benchmarks and prints their tables. */
+export async function benchSync(base: string, bigFile: string, tools: { rsync: boolean }): Promise<void> {
+  const a = await scratch(base, 'sync-a')
+  const b = await scratch(base, 'sync-b')
+  await left(a, ['init'])
+  const key = (await left(a, ['key'])).stdout.trim()
+  await left(b, ['init', '--key', key])
+  const file = join(a, 'share', 'big.bin')
+  await copyFile(bigFile, file)
+  await left(a, ['commit', '-m', 'big'])
+
+  let rsyncd: ReturnType<typeof spawn> | undefined
+  let rsyncDest = ''
+  if (tools.rsync) {
+    rsyncDest = await scratch(base, 'rsync-dest')
+    const conf = join(base, 'rsyncd.conf')
+    await writeFile(conf, `use chroot = false\nuid = root\ngid = root\n[bench]\npath = ${rsyncDest}\nread only = false\n`)
+    rsyncd = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, `--port=${RSYNC_PORT}`, '--address=127.0.0.1'], { stdio: 'ignore' })
+    await sleep(500)
+  }
+  const rsync = (): Promise<Timed> => timed('rsync', ['-a', '--stats', `${join(a, 'share')}/`, `rsync://127.0.0.1:${RSYNC_PORT}/bench/`])
+
+  const rows: string[][] = []
+  const peakA: number[] = []
+  const syncOnce = async (): Promise<Timed> => {
+    const server = new Peer(a, ['serve', '--listen', `127.0.0.1:${LEFT_PORT}`])
+    try {
+      await server.waitFor(/serving/)
+      const t = await left(b, ['sync', `127.0.0.1:${LEFT_PORT}`])
+      peakA.push(await server.peakRss())
+      return t
+    } finally {
+      await server.stop()
+    }
+  }
+  const check = async (): Promise<void> => {
+    if (!(await sameFile(file, join(b, 'share', 'big.bin')))) throw new Error('LEFT peers differ after sync')
+  }
+
+  try {
+    step('sync: full 1 GiB')
+    const full = await syncOnce()
+    await check()
+    const fullRow = ['1 GiB random file, first sync', fmt.s(full.seconds), fmt.mb(receivedBytes(full)), fmt.mb(full.rss), fmt.mb(peakA.at(-1)!)]
+    if (tools.rsync) {
+      const r = await rsync()
+      rows.push([...fullRow, fmt.s(r.seconds), fmt.mb(rsyncSent(r)), `LEFT takes ${fmt.ratio(full.seconds, r.seconds)} rsync's time`])
+    } else rows.push([...fullRow, '', '', ''])
+
+    // 1 MiB overwrite in the middle, in place.
+    const fh = await open(file, 'r+')
+    const patch = Buffer.allocUnsafe(MiB)
+    randomFillSync(patch)
+    await fh.write(patch, 0, patch.length, GiB / 2)
+    await fh.close()
+    await deltaRow('1 MiB overwritten in the middle', MiB)
+
+    // One byte inserted at the start: the whole file shifts by one.
+    const shifted = file + '.new'
+    const out = await open(shifted, 'w')
+    await out.write(Buffer.from('!'))
+    const src = await open(file)
+    const buf = Buffer.allocUnsafe(16 * MiB)
+    for (;;) {
+      const { bytesRead } = await src.read(buf, 0, buf.length)
+      if (bytesRead === 0) break
+      await out.write(buf, 0, bytesRead)
+    }
+    await src.close()
+    await out.close()
+    await rename(shifted, file)
+    await deltaRow('1 byte inserted at the start', 1)
+  } finally {
+    rsyncd?.kill()
+  }
+  printTable('Sync of a 1 GiB file over loopback (LEFT: TLS 1.3; rsync: daemon, no encryption)', [
+    'case', 'LEFT time', 'LEFT wire bytes', 'LEFT peak RSS (receiver)', 'LEFT peak RSS (sender)', 'rsync time', 'rsync bytes sent', 'ratio'
+  ], rows)
+
+  async function deltaRow(what: string, changed: number): Promise<void> {
+    step(`sync: ${what}`)
+    const commit = await left(a, ['commit', '-m', what])
+    const t = await syncOnce()
+    await check()
+    const bytes = receivedBytes(t)
+    const budget = 1.2 * changed + 64 * 1024
+    const row = [`${what} (sender's commit: ${fmt.s(commit.seconds)})`, fmt.s(t.seconds), `${fmt.kb(bytes)} (target ≤ ${fmt.kb(budget)})`, fmt.mb(t.rss), fmt.mb(peakA.at(-1)!)]
+    if (tools.rsync) {
+      const r = await rsync()
+      rows.push([...row, fmt.s(r.seconds), fmt.kb(rsyncSent(r)), `LEFT sends ${fmt.ratio(bytes, rsyncSent(r))} rsync's bytes`])
+    } else rows.push([...row, '', '', ''])
+  }
+}

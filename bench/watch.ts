@@ -1,0 +1,112 @@
+/**
+ * Watch benchmarks (issue 4): three `left watch` peers on 127.0.0.1,
+ * 127.0.0.2 and 127.0.0.3. How long a small edit takes to show up on the
+ * other two, how long the partial update of a 200 MB file takes, the peak
+ * RSS while a 1 GiB file moves, and CPU use while idle over 10,000 files.
+ */
+import { randomFillSync } from 'node:crypto'
+import { copyFile, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Peer, fmt, left, printTable, sameFile, scratch, sleep, step, writeRandomFile } from './lib.js'
+
+const PORT = 24410
+const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3']
+
+/** Waits until `path` under each of `dirs` matches `source` (size and mtime, then content); returns seconds. */
+async function propagation(source: string, copies: readonly string[], started: bigint): Promise<number> {
+  const want = await stat(source)
+  const pending = new Set(copies)
+  let last = started
+  const deadline = Date.now() + 600_000
+  while (pending.size > 0) {
+    for (const p of [...pending]) {
+      const s = await stat(p).catch(() => undefined)
+      if (s !== undefined && s.size === want.size && Math.floor(s.mtimeMs) === Math.floor(want.mtimeMs)) {
+        last = process.hrtime.bigint()
+        if (await sameFile(source, p)) pending.delete(p)
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`${source} did not reach ${[...pending].join(', ')}`)
+    await sleep(5)
+  }
+  return Number(last - started) / 1e9
+}
+
+/** Runs the watch benchmarks and prints their tables. */
+export async function benchWatch(base: string, bigFile: string, smallDir: string): Promise<void> {
+  const dirs = await Promise.all(HOSTS.map((_h, i) => scratch(base, `watch-${'abc'[i]}`)))
+  await left(dirs[0]!, ['init'])
+  const key = (await left(dirs[0]!, ['key'])).stdout.trim()
+  for (const d of dirs.slice(1)) await left(d, ['init', '--key', key])
+  const peers = HOSTS.map((host, i) => new Peer(dirs[i]!, [
+    'watch', '--listen', `${host}:${PORT}`, '--peers', HOSTS.filter((h) => h !== host).map((h) => `${h}:${PORT}`).join(',')
+  ]))
+  const share = (i: number, ...rest: string[]): string => join(dirs[i]!, 'share', ...rest)
+  const others = (i: number, ...rest: string[]): string[] => [0, 1, 2].filter((j) => j !== i).map((j) => share(j, ...rest))
+  const rows: string[][] = []
+  try {
+    for (const p of peers) await p.waitFor(/watching/)
+    for (const p of peers) await p.waitFor(/online[\s\S]*online/)
+
+    step('watch: small edits')
+    const times: number[] = []
+    for (let i = 0; i < 7; i++) {
+      const name = `note-${i}.txt`
+      const started = process.hrtime.bigint()
+      await writeFile(share(i % 3, name), `edit ${i} at ${Date.now()}\n`)
+      times.push(await propagation(share(i % 3, name), others(i % 3, name), started))
+      await sleep(300)
+    }
+    times.sort((x, y) => x - y)
+    rows.push(['small edit reaches both other peers (median of 7)', fmt.s(times[3]!), `max ${fmt.s(times.at(-1)!)}`])
+
+    step('watch: 200 MB file and partial update')
+    const file = share(2, 'video.bin')
+    let started = process.hrtime.bigint()
+    await writeRandomFile(file, 200 * 1000 * 1000)
+    rows.push(['200 MB file added on C reaches A and B', fmt.s(await propagation(file, others(2, 'video.bin'), started)), ''])
+    await sleep(500)
+    const fh = await open(file, 'r+')
+    const patch = Buffer.allocUnsafe(200 * 1000)
+    randomFillSync(patch)
+    started = process.hrtime.bigint()
+    await fh.write(patch, 0, patch.length, 0)
+    await fh.close()
+    rows.push(['first 0.1% of it overwritten on C reaches A and B', fmt.s(await propagation(file, others(2, 'video.bin'), started)), ''])
+
+    step('watch: 1 GiB file')
+    await sleep(500)
+    const before = await Promise.all(peers.map((p) => p.peakRss()))
+    started = process.hrtime.bigint()
+    await copyFile(bigFile, share(0, 'big.bin'))
+    const bigSeconds = await propagation(share(0, 'big.bin'), others(0, 'big.bin'), started)
+    const rss = await Promise.all(peers.map((p) => p.peakRss()))
+    rows.push(['1 GiB random file copied into A reaches B and C (copy included)', fmt.s(bigSeconds), `peak RSS A/B/C: ${rss.map(fmt.mb).join(' / ')} (before: ${before.map(fmt.mb).join(' / ')})`])
+
+    step('watch: 10,000 files, then idle')
+    started = process.hrtime.bigint()
+    await copyTree(smallDir, share(1, 'small'))
+    const lastFile = (await readdir(join(smallDir, 'group-9', 'dir-99'))).sort().at(-1)!
+    const smallSeconds = await propagation(share(1, 'small', 'group-9', 'dir-99', lastFile), others(1, 'small', 'group-9', 'dir-99', lastFile), started)
+    rows.push(['10,000 small files copied into B reach A and C (copy included)', fmt.s(smallSeconds), ''])
+    await sleep(3000)
+    const cpu0 = await Promise.all(peers.map((p) => p.cpuSeconds()))
+    const idle = 20
+    await sleep(idle * 1000)
+    const cpu1 = await Promise.all(peers.map((p) => p.cpuSeconds()))
+    const pct = cpu1.map((c, i) => (100 * (c - cpu0[i]!)) / idle)
+    rows.push([`idle CPU over 10,000+ files, ${idle} s`, `A/B/C: ${pct.map((p) => `${p.toFixed(2)}%`).join(' / ')}`, 'of one core'])
+  } finally {
+    for (const p of peers) await p.stop()
+  }
+  printTable('Three `left watch` peers on 127.0.0.1, 127.0.0.2, 127.0.0.3', ['case', 'result', 'note'], rows)
+}
+
+async function copyTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true })
+  for (const e of await readdir(from, { withFileTypes: true })) {
+    if (e.isDirectory()) await copyTree(join(from, e.name), join(to, e.name))
+    else await copyFile(join(from, e.name), join(to, e.name))
+  }
+}
+
