@@ -148,6 +148,14 @@ export class TimeoutError extends LeftError {
   }
 }
 
+/** This peer cannot listen on the address it was given (in use, not local, no permission). */
+export class ListenError extends LeftError {
+  constructor(address: string, cause?: unknown) {
+    const code = (cause as { code?: unknown } | undefined)?.code
+    super('LEFT_LISTEN', `cannot listen on ${address}${typeof code === 'string' ? ` (${code})` : ''}`, { cause, data: { address } })
+  }
+}
+
 /** `left sync` failed with more than one peer (each failure is reported on its own line first). */
 export class SyncFailedError extends LeftError {
   constructor(count: number) {

@@ -1,6 +1,6 @@
 /**
  * fsck and gc: the two whole-store walks. Both start from every ref (HEAD,
- * the reflog, peers' heads); fsck re-hashes what it reaches, gc deletes what
+ * the reflog); fsck re-hashes what it reaches, gc deletes what
  * it does not.
  */
 import type { CID } from 'multiformats/cid'

@@ -7,7 +7,7 @@
  *      sequence number, its bytes living in `d` under that number
  *   d  chunk data, keyed by sequence number, written in increasing order
  *   c  commit index, keyed by CID string (for prefix lookup and `log`)
- *   r  refs: HEAD, and peer/<id> for heads learned from peers
+ *   r  refs: HEAD, and reflog/<time>-<suffix> for every HEAD it has had
  *   s  stat cache: share-relative path -> StatEntry (git's index, in spirit)
  *   p  staging: structure nodes fetched from a peer whose children are not all
  *      stored yet (see sync/fetch.ts)

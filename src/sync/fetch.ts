@@ -14,6 +14,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { HashMismatchError, InvalidObjectError, ProtocolError } from '../errors.js'
+import { forEachLimit } from '../limit.js'
 import { RAW, verifyBytes } from '../object/cid.js'
 import { decodeNode } from '../object/codec.js'
 import type { Block } from '../object/codec.js'
@@ -239,22 +240,4 @@ function decode(cid: CID, bytes: Uint8Array, expect: Expect): Node {
   }
   if (expect !== 'any' && node.type !== expect) throw new ProtocolError(`peer sent a ${node.type} for ${cid} where a ${expect} belongs`)
   return node
-}
-
-/** Runs `fn` over `items`, at most `limit` at once; stops starting new ones after the first failure, which it rethrows. */
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  let failure: { error: unknown } | undefined
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!
-      try {
-        await fn(item)
-      } catch (error) {
-        failure ??= { error }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker))
-  if (failure !== undefined) throw failure.error
 }

@@ -13,7 +13,7 @@
 import { hkdfSync } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import * as tls from 'node:tls'
-import { AuthError, LeftError, PeerUnreachableError, TimeoutError } from '../errors.js'
+import { AuthError, LeftError, ListenError, PeerUnreachableError, TimeoutError } from '../errors.js'
 import { type PeerAddress, formatAddress } from './address.js'
 import { type Session, type SessionOptions, openSession } from './session.js'
 
@@ -65,7 +65,7 @@ export interface Listener {
 
 /**
  * Listens for peers on `address`. Resolves once bound; rejects with
- * PeerUnreachableError when the address cannot be bound (in use, not local).
+ * ListenError when the address cannot be bound (in use, not local).
  */
 export async function listen(options: ListenOptions): Promise<Listener> {
   const psk = derivePsk(options.key)
@@ -96,7 +96,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       .catch((err: unknown) => log(`session with ${remote} failed to start: ${describe(err)}`))
   })
   await new Promise<void>((resolve, reject) => {
-    const fail = (err: NodeJS.ErrnoException): void => reject(new PeerUnreachableError(formatAddress(options.address), err))
+    const fail = (err: NodeJS.ErrnoException): void => reject(new ListenError(formatAddress(options.address), err))
     server.once('error', fail)
     server.listen(options.address.port, options.address.host, () => {
       server.off('error', fail)

@@ -12,6 +12,7 @@ import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
 import { type DirEntry, RAW, cidOf, compareNames, encodeNode, isValidName, parseCid } from '../object/index.js'
 import type { StatEntry, Store } from '../store/index.js'
+import { forEachLimit } from '../limit.js'
 import { BlockWriter } from './block-writer.js'
 import { hashFile } from './hash-file.js'
 import type { IgnoreRules } from './ignore.js'
@@ -108,7 +109,7 @@ async function snapshotDir(s: State, abs: string, rel: string): Promise<CID> {
       else s.opts.onSkip?.(childRel, 'not a regular file, directory or symlink')
     })
   }
-  await runLimited(work, FILE_CONCURRENCY)
+  await forEachLimit(work, FILE_CONCURRENCY, (task) => task())
   subdirs.sort(compareNames)
   for (const name of subdirs) {
     const cid = await snapshotDir(s, join(abs, name), rel === '' ? name : `${rel}/${name}`)
@@ -158,13 +159,4 @@ async function linkEntry(s: State, abs: string, rel: string, name: string): Prom
 /** The stat cache entry for a file whose content has root `cid`. */
 export function toStatEntry(st: Stats, cid: CID): StatEntry {
   return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, cid: cid.toString() }
-}
-
-/** Runs tasks with at most `limit` in flight; the first failure wins. */
-export async function runLimited(tasks: ReadonlyArray<() => Promise<void>>, limit: number): Promise<void> {
-  let next = 0
-  const lane = async (): Promise<void> => {
-    while (next < tasks.length) await tasks[next++]!()
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane))
 }

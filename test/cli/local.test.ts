@@ -4,18 +4,9 @@ import { spawn } from 'node:child_process'
 import { chmod, mkdir, readFile, readdir, rm, stat, symlink, utimes, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Store, cidOf, RAW } from '../../src/index.js'
-import { LEFT_BIN, left, leftOk, tempDir } from '../helpers/cli.js'
+import { LEFT_BIN, assertOneLineError, left, leftOk, tempDir } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 import { describeTree } from '../helpers/tree.js'
-
-/** Asserts a failed run: non-zero exit, exactly one line on stderr, no stack trace. */
-function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(r.code, 0)
-  const lines = r.stderr.trim().split('\n')
-  assert.equal(lines.length, 1, `stderr: ${r.stderr}`)
-  assert.match(lines[0]!, pattern)
-  assert.doesNotMatch(r.stderr, /\n\s+at /)
-}
 
 async function fillShare(share: string): Promise<void> {
   await mkdir(join(share, 'docs/deep/er'), { recursive: true })

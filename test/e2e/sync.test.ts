@@ -3,22 +3,13 @@ import assert from 'node:assert/strict'
 import { chmod, mkdir, readFile, readdir, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { RAW, Store } from '../../src/index.js'
-import { left, leftOk, tempDir } from '../helpers/cli.js'
+import { assertOneLineError, left, leftOk, tempDir } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 import { type Peer, type PeerSet, dirSize, killAll, makePeers, serve, sleep, spawnLeft } from '../helpers/peers.js'
 import { type PathInfo, describeTree } from '../helpers/tree.js'
 
 /** This file's port; every peer listens on it, each on its own loopback address. */
 const PORT = 27611
-
-/** Asserts a failed run: non-zero exit, exactly one line on stderr, no stack trace. */
-function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(r.code, 0)
-  const lines = r.stderr.trim().split('\n')
-  assert.equal(lines.length, 1, `stderr: ${r.stderr}`)
-  assert.match(lines[0]!, pattern)
-  assert.doesNotMatch(r.stderr, /\n\s+at /)
-}
 
 /** Asserts that every peer's share folder is byte-identical to the first's, mtimes included; returns it. */
 async function assertSameFolders(peers: readonly Peer[]): Promise<PathInfo[]> {

@@ -1,4 +1,5 @@
 /** Running the real `left` binary in temp directories, as a user would. */
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -39,4 +40,13 @@ export async function leftOk(cwd: string, args: readonly string[], env: Record<s
 export async function tempDir(prefix = 'left-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** Asserts a failed run: non-zero exit, exactly one line on stderr, no stack trace. */
+export function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  assert.notEqual(r.code, 0)
+  const lines = r.stderr.trim().split('\n')
+  assert.equal(lines.length, 1, `stderr: ${r.stderr}`)
+  assert.match(lines[0]!, pattern)
+  assert.doesNotMatch(r.stderr, /\n\s+at /)
 }

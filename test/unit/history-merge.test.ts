@@ -3,9 +3,9 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import type { CID } from 'multiformats/cid'
 import { type Block, RAW, cidOf, decodeDirNode, encodeNode, isValidName } from '../../src/object/index.js'
-import type { DirEntry } from '../../src/object/index.js'
 import { type TreeMerge, mergeTrees } from '../../src/history/merge.js'
 import type { ObjectSink, ObjectSource } from '../../src/tree/source.js'
+import { type Leaf, type Spec, buildTree, file as specFile, link } from '../helpers/tree-spec.js'
 
 /** An in-memory source and sink in one map, counting directory loads. */
 class Mem implements ObjectSource, ObjectSink {
@@ -20,27 +20,8 @@ class Mem implements ObjectSource, ObjectSink {
   }
 }
 
-/** A tree spec: a string is a file (mtime 1000), an object a directory, `file()`/`link()` leaves. */
-type Spec = { readonly [name: string]: string | Spec | Leaf }
-interface Leaf { readonly leaf: 'file' | 'link'; readonly content: string; readonly mtime?: number; readonly exec?: boolean }
-const file = (content: string, mtime = 1000, exec = false): Leaf => ({ leaf: 'file', content, mtime, exec })
-const link = (target: string): Leaf => ({ leaf: 'link', content: target })
-
-function build(mem: Mem, spec: Spec): CID {
-  const entries: DirEntry[] = Object.keys(spec).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map((name) => {
-    const v = spec[name]!
-    if (typeof v === 'object' && !('leaf' in v)) return { name, kind: 'dir', cid: build(mem, v as Spec), size: 0, mtime: 0, exec: false }
-    const leaf: Leaf = typeof v === 'string' ? file(v) : (v as Leaf)
-    const bytes = Buffer.from(leaf.content)
-    const cid = cidOf(RAW, bytes)
-    mem.objects.set(cid.toString(), bytes)
-    if (leaf.leaf === 'link') return { name, kind: 'link', cid, size: bytes.length, mtime: 0, exec: false }
-    return { name, kind: 'file', cid, size: bytes.length, mtime: leaf.mtime ?? 1000, exec: leaf.exec ?? false }
-  })
-  const block = encodeNode({ type: 'dir', entries })
-  mem.put(block)
-  return block.cid
-}
+const file = (content: string, mtime = 1000, exec = false): Leaf => specFile(content, { mtime, exec })
+const build = (mem: Mem, spec: Spec): CID => buildTree(mem.objects, spec)
 
 /** Reads a tree back as `path: description`, decoding (and so validating) every directory. */
 async function show(mem: Mem, cid: CID, prefix = ''): Promise<Record<string, string>> {

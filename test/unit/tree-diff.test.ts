@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
-import { RAW, cidOf, encodeNode } from '../../src/object/index.js'
-import type { DirEntry } from '../../src/object/index.js'
+import { encodeNode } from '../../src/object/index.js'
 import { type Change, diffTrees, summarize } from '../../src/tree/diff.js'
 import type { ObjectSource } from '../../src/tree/source.js'
+import { type Spec, buildTree, file, link } from '../helpers/tree-spec.js'
 
 /** An in-memory object source that counts which directories were loaded. */
 class Mem implements ObjectSource {
@@ -16,25 +16,7 @@ class Mem implements ObjectSource {
   }
 }
 
-/** A tree spec: a string is a file's content, an object a directory, `link()` a symlink. */
-type Spec = { readonly [name: string]: string | Spec | Leaf }
-interface Leaf { readonly leaf: 'file' | 'link'; readonly content: string; readonly mtime?: number; readonly exec?: boolean }
-const file = (content: string, opts: { mtime?: number; exec?: boolean } = {}): Leaf => ({ leaf: 'file', content, ...opts })
-const link = (target: string): Leaf => ({ leaf: 'link', content: target })
-
-function build(mem: Mem, spec: Spec): CID {
-  const entries: DirEntry[] = Object.keys(spec).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map((name) => {
-    const v = spec[name]!
-    if (typeof v === 'object' && !('leaf' in v)) return { name, kind: 'dir', cid: build(mem, v as Spec), size: 0, mtime: 0, exec: false }
-    const leaf: Leaf = typeof v === 'string' ? file(v) : (v as Leaf)
-    const cid = cidOf(RAW, Buffer.from(leaf.content))
-    if (leaf.leaf === 'link') return { name, kind: 'link', cid, size: leaf.content.length, mtime: 0, exec: false }
-    return { name, kind: 'file', cid, size: leaf.content.length, mtime: leaf.mtime ?? 1000, exec: leaf.exec ?? false }
-  })
-  const block = encodeNode({ type: 'dir', entries })
-  mem.objects.set(block.cid.toString(), block.bytes)
-  return block.cid
-}
+const build = (mem: Mem, spec: Spec): CID => buildTree(mem.objects, spec)
 
 async function diff(mem: Mem, a: CID | undefined, b: CID | undefined, prefix?: string): Promise<Change[]> {
   const out: Change[] = []
