@@ -1,30 +1,34 @@
 /**
- * The object store: the only module that imports `level`. It owns the
- * LevelDB under `.left/store` and its sublevels:
+ * The object store: the only module that imports `level`. It owns two
+ * LevelDBs under `.left/store`. `index/` holds these sublevels:
  *
  *   o  objects, keyed by CID bytes. A structure node (dag-cbor) is stored
  *      here as its exact bytes; a raw chunk is stored as an 8-byte big-endian
- *      sequence number, its bytes living in `d` under that number
- *   d  chunk data, keyed by sequence number, written in increasing order
+ *      sequence number, its bytes living in `chunks/` under that number
  *   c  commit index, keyed by CID string (for prefix lookup and `log`)
  *   r  refs: HEAD, and reflog/<time>-<suffix> for every HEAD it has had
  *   s  stat cache: share-relative path -> StatEntry (git's index, in spirit)
  *   p  staging: structure nodes fetched from a peer whose children are not all
  *      stored yet (see sync/fetch.ts)
  *
- * Invariant, kept by every writer: an object is in `o` only when every object
- * it links to is in `o` too. So "I have this CID" means "I have all of it",
- * HEAD always points at a complete snapshot, and a kill -9 at any instant
- * leaves a store that fsck finds whole.
+ * and `chunks/` holds one sublevel, d: chunk bytes keyed by sequence number.
  *
- * Why chunks go to `d` under a counter rather than under their CIDs: CIDs
- * are random, so a big commit keyed by CID makes LevelDB merge every new
- * table with the old ones level after level, rewriting each chunk many
- * times. Keys that only grow produce tables that never overlap, which
- * LevelDB moves down without rewriting; only the small `o` index entries
- * are merged. A chunk and its index entry are always written in the same
- * atomic batch.
+ * Invariant, kept by every writer: an object is in `o` only when every object
+ * it links to is in `o` too, and a raw object's data is in `d`. So "I have
+ * this CID" means "I have all of it", HEAD always points at a complete
+ * snapshot, and a kill -9 at any instant leaves a store that fsck finds whole.
+ *
+ * Why chunk data lives apart, under a counter: CIDs are random, so a big
+ * commit keyed by CID makes LevelDB merge every new table with the old ones
+ * level after level, rewriting each chunk many times. Keys that only grow,
+ * in a database of their own, produce tables that never overlap, which
+ * LevelDB moves down without rewriting; only the small index entries are
+ * merged. Data is written before the index entries that point at it, and
+ * deleted after them, so a crash can only leave unreferenced data, which gc
+ * sweeps.
  */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
 import { LeftError, StoreLockedError } from '../errors.js'
@@ -73,6 +77,7 @@ export interface StoreOptions {
 export class Store {
   private constructor(
     private readonly db: Level<Bytes, Bytes>,
+    private readonly chunks: Level<Bytes, Bytes>,
     private readonly objects: Sub,
     private readonly commitIndex: Sub,
     private readonly refs: Sub,
@@ -85,33 +90,32 @@ export class Store {
     readonly path: string
   ) {}
 
-  /** Opens (creating if needed) the store at `path`. Throws StoreLockedError when another process holds it. */
+  /**
+   * Opens (creating if needed) the store in the directory `path`: the index
+   * database in `path/index`, chunk data in `path/chunks`. Throws
+   * StoreLockedError when another process holds it.
+   */
   static async open(path: string, options: StoreOptions = {}): Promise<Store> {
-    const db = new Level<Bytes, Bytes>(path, {
-      keyEncoding: 'view',
-      valueEncoding: 'view',
-      writeBufferSize: options.writeBufferSize ?? 16 * 1024 * 1024,
-      // Chunks are mostly already-compressed media or random data; snappy
-      // would spend CPU to save little. The wire compresses where it pays.
-      compression: false
-    })
+    await mkdir(path, { recursive: true })
+    const db = await openLevel(join(path, 'index'), path, options)
+    let chunks: Level<Bytes, Bytes>
     try {
-      await db.open()
+      chunks = await openLevel(join(path, 'chunks'), path, options)
     } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause
-      if (String(cause?.message ?? '').includes('lock') || cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path, err)
-      throw new LeftError('LEFT_STORE_OPEN', `cannot open the store at ${path}`, { cause: err })
+      await db.close()
+      throw err
     }
     const sub = (name: string): Sub => db.sublevel<Bytes, Bytes>(name, { keyEncoding: 'view', valueEncoding: 'view' })
-    const data = sub('d')
+    const data = chunks.sublevel<Bytes, Bytes>('d', { keyEncoding: 'view', valueEncoding: 'view' })
     let nextSeq = 0n
     for await (const k of data.keys({ reverse: true, limit: 1 })) nextSeq = seqOf(k) + 1n
-    return new Store(db, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), data, nextSeq, path)
+    return new Store(db, chunks, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), data, nextSeq, path)
   }
 
   /** Closes the database; the store is unusable afterwards. */
   async close(): Promise<void> {
     await this.db.close()
+    await this.chunks.close()
   }
 
   /** True when the object and (by the invariant) everything it reaches is stored. */
@@ -137,13 +141,17 @@ export class Store {
   async write(w: StoreWrite): Promise<void> {
     if (w.clearStat) await this.stats.clear()
     const batch = this.db.batch()
+    const data: Array<{ type: 'put'; key: Bytes; value: Bytes }> = []
     for (const b of w.blocks ?? []) {
       if (b.cid.code === RAW) {
         const key = seqKey(this.nextSeq++)
-        batch.put(key, b.bytes, { sublevel: this.data })
+        data.push({ type: 'put', key, value: b.bytes })
         batch.put(b.cid.bytes, key, { sublevel: this.objects })
       } else batch.put(b.cid.bytes, b.bytes, { sublevel: this.objects })
     }
+    // Chunk data lands first: an index entry never points at missing data.
+    // A crash in between leaves only unreferenced data, which gc sweeps.
+    if (data.length > 0) await this.data.batch(data)
     for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })
     for (const [name, cid] of Object.entries(w.refs ?? {})) {
       if (cid === null) batch.del(enc.encode(name), { sublevel: this.refs })
@@ -227,13 +235,12 @@ export class Store {
    */
   async deleteObjects(cids: readonly CID[]): Promise<void> {
     const batch = this.db.batch()
-    const raw = cids.filter((c) => c.code === RAW)
-    const pointers = await this.objects.getMany(raw.map((c) => c.bytes))
-    for (const p of pointers) if (p !== undefined) batch.del(p, { sublevel: this.data })
     for (const c of cids) {
       batch.del(c.bytes, { sublevel: this.objects })
       batch.del(enc.encode(c.toString()), { sublevel: this.commitIndex })
     }
+    // The index goes first, so no entry is ever left pointing at deleted data;
+    // the data it pointed at is swept just below.
     await batch.write()
     const live = new Set<bigint>()
     for await (const [k, v] of this.objects.iterator()) if (cidFromBytes(k)?.code === RAW) live.add(seqOf(v))
@@ -256,4 +263,23 @@ function seqKey(seq: bigint): Bytes {
 
 function seqOf(key: Bytes): bigint {
   return key.length === 8 ? new DataView(key.buffer, key.byteOffset, 8).getBigUint64(0) : -1n
+}
+
+async function openLevel(location: string, storePath: string, options: StoreOptions): Promise<Level<Bytes, Bytes>> {
+  const db = new Level<Bytes, Bytes>(location, {
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    writeBufferSize: options.writeBufferSize ?? 16 * 1024 * 1024,
+    // Chunks are mostly already-compressed media or random data; snappy
+    // would spend CPU to save little. The wire compresses where it pays.
+    compression: false
+  })
+  try {
+    await db.open()
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause
+    if (String(cause?.message ?? '').includes('lock') || cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(storePath, err)
+    throw new LeftError('LEFT_STORE_OPEN', `cannot open the store at ${storePath}`, { cause: err })
+  }
+  return db
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { Store, cidOf, RAW } from '../../src/index.js'
 import { LEFT_BIN, assertOneLineError, left, leftOk, tempDir } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
+import { dirSize } from '../helpers/peers.js'
 import { describeTree } from '../helpers/tree.js'
 
 async function fillShare(share: string): Promise<void> {
@@ -267,7 +268,7 @@ describe('cli: big files and crashes', () => {
       const closed = new Promise((r) => child.once('close', r))
       // Kill once the store has visibly grown: the commit is mid-flight.
       const storeDir = join(dir, '.left/store')
-      const sizeOf = async () => (await Promise.all((await readdir(storeDir)).map(async (f) => (await stat(join(storeDir, f)).catch(() => ({ size: 0 }))).size))).reduce((a, b) => a + b, 0)
+      const sizeOf = () => dirSize(storeDir)
       const start = await sizeOf()
       while ((await sizeOf()) < start + (1 << 20) && child.exitCode === null) await new Promise((r) => setTimeout(r, 5))
       const killedMidway = child.exitCode === null

@@ -225,9 +225,13 @@ function differences(dirs: readonly string[], trees: readonly PathInfo[][]): str
   return lines.slice(0, 40).join('\n')
 }
 
-/** Total size in bytes of the files directly in `dir` (a LevelDB directory is flat). */
+/** Total size in bytes of the files under `dir`, at any depth. */
 export async function dirSize(dir: string): Promise<number> {
-  const sizes = await Promise.all((await readdir(dir)).map(async (f) => (await stat(join(dir, f)).catch(() => ({ size: 0 }))).size))
+  const names = await readdir(dir, { recursive: true }).catch(() => [] as string[])
+  const sizes = await Promise.all(names.map(async (f) => {
+    const st = await stat(join(dir, f)).catch(() => undefined)
+    return st?.isFile() ? st.size : 0
+  }))
   return sizes.reduce((a, b) => a + b, 0)
 }
 
