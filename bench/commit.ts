@@ -59,24 +59,24 @@ export async function benchCommit(base: string, data: CommitData, tools: { git: 
   const big = await leftCase(base, 'left-big', (share) => link(data.bigFile, join(share, 'big.bin')))
   const bigRows: string[][] = []
   const leftRate = data.bigSize / big.commit.seconds
-  bigRows.push(['LEFT commit', fmt.s(big.commit.seconds), fmt.rate(data.bigSize, big.commit.seconds), fmt.mb(big.commit.rss), `${(leftRate / sha).toFixed(2)} of raw SHA-256`])
+  bigRows.push(['LEFT commit', fmt.s(big.commit.seconds), fmt.rate(data.bigSize, big.commit.seconds), fmt.mem(big.commit), `${(leftRate / sha).toFixed(2)} of raw SHA-256`])
   if (tools.restic) {
     step('restic: 1 GiB file')
     const r = await resticCase(base, 'restic-big', join(big.dir, 'share'))
-    bigRows.push(['restic backup', fmt.s(r.backup.seconds), fmt.rate(data.bigSize, r.backup.seconds), fmt.mb(r.backup.rss), `LEFT is ${fmt.ratio(r.backup.seconds, big.commit.seconds)} faster`])
+    bigRows.push(['restic backup', fmt.s(r.backup.seconds), fmt.rate(data.bigSize, r.backup.seconds), fmt.mem(r.backup), `LEFT is ${fmt.ratio(r.backup.seconds, big.commit.seconds)} faster`])
     await rm(r.repo, { recursive: true, force: true })
   }
   if (tools.git) {
     step('git: 1 GiB file')
     const g = await gitCase(base, 'git-big', (dir) => link(data.bigFile, join(dir, 'big.bin')))
-    bigRows.push(['git add + commit', fmt.s(g.commit.seconds), fmt.rate(data.bigSize, g.commit.seconds), fmt.mb(g.commit.rss), `LEFT is ${fmt.ratio(g.commit.seconds, big.commit.seconds)} faster`])
+    bigRows.push(['git add + commit', fmt.s(g.commit.seconds), fmt.rate(data.bigSize, g.commit.seconds), fmt.mem(g.commit), `LEFT is ${fmt.ratio(g.commit.seconds, big.commit.seconds)} faster`])
     await rm(g.dir, { recursive: true, force: true })
   }
   // Checkout of the 1 GiB file: away to an empty commit and back.
   await rm(join(big.dir, 'share', 'big.bin'))
   await left(big.dir, ['commit', '-m', 'empty'])
   const bigCheckout = await left(big.dir, ['checkout', 'HEAD~1'])
-  bigRows.push(['LEFT checkout (writes 1 GiB)', fmt.s(bigCheckout.seconds), fmt.rate(data.bigSize, bigCheckout.seconds), fmt.mb(bigCheckout.rss), ''])
+  bigRows.push(['LEFT checkout (writes 1 GiB)', fmt.s(bigCheckout.seconds), fmt.rate(data.bigSize, bigCheckout.seconds), fmt.mem(bigCheckout), ''])
   printTable(`Commit of one 1 GiB random file (SHA-256 ${fmt.rate(sha, 1)})`, ['tool', 'time', 'throughput', 'peak RSS', 'ratio'], bigRows)
   await rm(big.dir, { recursive: true, force: true })
 
@@ -84,15 +84,15 @@ export async function benchCommit(base: string, data: CommitData, tools: { git: 
   const small = await leftCase(base, 'left-small', (share) => linkTree(data.smallDir, share))
   const noop = await left(small.dir, ['commit'])
   if (!noop.stdout.includes('nothing to commit')) throw new Error(`no-op commit committed: ${noop.stdout}`)
-  const rows: string[][] = [['LEFT commit', fmt.s(small.commit.seconds), fmt.mb(small.commit.rss), ''], ['LEFT no-op commit', fmt.s(noop.seconds), fmt.mb(noop.rss), '']]
+  const rows: string[][] = [['LEFT commit', fmt.s(small.commit.seconds), fmt.mem(small.commit), ''], ['LEFT no-op commit', fmt.s(noop.seconds), fmt.mem(noop), '']]
   if (tools.restic) {
     const r = await resticCase(base, 'restic-small', join(small.dir, 'share'))
     const again = await timed('restic', ['-r', r.repo, 'backup', '-q', '.'], { cwd: join(small.dir, 'share'), env: RESTIC_ENV })
-    rows.push(['restic backup', fmt.s(r.backup.seconds), fmt.mb(r.backup.rss), `LEFT is ${fmt.ratio(r.backup.seconds, small.commit.seconds)} faster`])
-    rows.push(['restic backup, unchanged', fmt.s(again.seconds), fmt.mb(again.rss), `LEFT no-op is ${fmt.ratio(again.seconds, noop.seconds)} faster`])
+    rows.push(['restic backup', fmt.s(r.backup.seconds), fmt.mem(r.backup), `LEFT is ${fmt.ratio(r.backup.seconds, small.commit.seconds)} faster`])
+    rows.push(['restic backup, unchanged', fmt.s(again.seconds), fmt.mem(again), `LEFT no-op is ${fmt.ratio(again.seconds, noop.seconds)} faster`])
     const target = await scratch(base, 'restic-restore')
     const restore = await timed('restic', ['-r', r.repo, 'restore', 'latest', '-q', '--target', target], { env: RESTIC_ENV })
-    rows.push(['restic restore', fmt.s(restore.seconds), fmt.mb(restore.rss), ''])
+    rows.push(['restic restore', fmt.s(restore.seconds), fmt.mem(restore), ''])
     await rm(r.repo, { recursive: true, force: true })
     await rm(target, { recursive: true, force: true })
   }
@@ -100,15 +100,15 @@ export async function benchCommit(base: string, data: CommitData, tools: { git: 
   for (const e of await readdir(join(small.dir, 'share'))) await rm(join(small.dir, 'share', e), { recursive: true })
   await left(small.dir, ['commit', '-m', 'empty'])
   const checkout = await left(small.dir, ['checkout', 'HEAD~1'])
-  rows.push(['LEFT checkout (writes 10,000 files)', fmt.s(checkout.seconds), fmt.mb(checkout.rss), ''])
+  rows.push(['LEFT checkout (writes 10,000 files)', fmt.s(checkout.seconds), fmt.mem(checkout), ''])
   if (tools.git) {
     const g = await gitCase(base, 'git-small', (dir) => linkTree(data.smallDir, dir))
     const status = await timed('git', ['status', '--porcelain'], { cwd: g.dir })
-    rows.push(['git add + commit', fmt.s(g.commit.seconds), fmt.mb(g.commit.rss), `LEFT is ${fmt.ratio(g.commit.seconds, small.commit.seconds)} faster`])
-    rows.push(['git status, unchanged', fmt.s(status.seconds), fmt.mb(status.rss), ''])
+    rows.push(['git add + commit', fmt.s(g.commit.seconds), fmt.mem(g.commit), `LEFT is ${fmt.ratio(g.commit.seconds, small.commit.seconds)} faster`])
+    rows.push(['git status, unchanged', fmt.s(status.seconds), fmt.mem(status), ''])
     execFileSync('sh', ['-c', `git rm -rq . && git ${GIT_ID.join(' ')} commit -qm empty`], { cwd: g.dir })
     const gco = await timed('git', ['checkout', '-q', 'HEAD~1'], { cwd: g.dir })
-    rows.push(['git checkout (writes 10,000 files)', fmt.s(gco.seconds), fmt.mb(gco.rss), `LEFT is ${fmt.ratio(gco.seconds, checkout.seconds)} faster`])
+    rows.push(['git checkout (writes 10,000 files)', fmt.s(gco.seconds), fmt.mem(gco), `LEFT is ${fmt.ratio(gco.seconds, checkout.seconds)} faster`])
     await rm(g.dir, { recursive: true, force: true })
   }
   printTable(`10,000 files of 4–64 KiB in nested dirs (${fmt.mb(data.smallSize)})`, ['tool', 'time', 'peak RSS', 'ratio'], rows)

@@ -46,8 +46,10 @@ function which(command: string): boolean {
 /** What a timed command did. */
 export interface Timed {
   readonly seconds: number
-  /** Peak resident set size in bytes. */
+  /** Peak resident set size in bytes (GNU time: anonymous and file-backed pages). */
   readonly rss: number
+  /** Peak anonymous resident memory in bytes (the process's own memory, without mapped file pages), sampled every 20 ms. */
+  readonly anon: number
   readonly stdout: string
   readonly stderr: string
 }
@@ -56,11 +58,16 @@ export interface Timed {
 export async function timed(cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
   const started = process.hrtime.bigint()
   const child = spawn('/usr/bin/time', ['-f', '@@RSS %M', cmd, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let anon = 0
+  const sampler = setInterval(() => {
+    void anonOfChildren(child.pid!).then((a) => { anon = Math.max(anon, a) })
+  }, 20)
   const { stdout, stderr, code } = await collectOutput(child)
+  clearInterval(sampler)
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   const m = /@@RSS (\d+)/.exec(stderr)
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.slice(-500)}`)
-  return { seconds, rss: m ? Number(m[1]) * 1024 : NaN, stdout, stderr: stderr.replace(/@@RSS \d+\n?/, '') }
+  return { seconds, rss: m ? Number(m[1]) * 1024 : NaN, anon, stdout, stderr: stderr.replace(/@@RSS \d+\n?/, '') }
 }
 
 /** Runs the left CLI under GNU time. */
@@ -80,11 +87,23 @@ function collectOutput(child: ChildProcess): Promise<{ stdout: string; stderr: s
 export class Peer {
   readonly child: ChildProcess
   output = ''
+  /** Peak anonymous resident memory seen so far, sampled every 50 ms. */
+  peakAnon = 0
+  private readonly sampler: NodeJS.Timeout
 
   constructor(cwd: string, args: readonly string[]) {
     this.child = spawn(process.execPath, [LEFT_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     this.child.stdout!.on('data', (d: Buffer) => { this.output += d.toString() })
     this.child.stderr!.on('data', (d: Buffer) => { this.output += d.toString() })
+    this.sampler = setInterval(() => {
+      void procField(this.child.pid!, 'RssAnon').then((a) => { if (a > this.peakAnon) this.peakAnon = a }, () => {})
+    }, 50)
+    this.child.once('close', () => clearInterval(this.sampler))
+  }
+
+  /** Peak RSS and peak own memory so far, for fmt.mem. */
+  async memory(): Promise<{ rss: number; anon: number }> {
+    return { rss: await this.peakRss(), anon: this.peakAnon }
   }
 
   /** Waits until the output matches `re`. */
@@ -97,9 +116,14 @@ export class Peer {
     }
   }
 
-  /** Peak RSS so far, from /proc. */
+  /** Peak RSS so far, from /proc (anonymous and file-backed pages). */
   async peakRss(): Promise<number> {
     return procField(this.child.pid!, 'VmHWM')
+  }
+
+  /** Anonymous resident memory now, from /proc: the process's own memory, without mapped files. */
+  async anonRss(): Promise<number> {
+    return procField(this.child.pid!, 'RssAnon')
   }
 
   /** CPU seconds used so far (user + system), from /proc. */
@@ -113,6 +137,17 @@ export class Peer {
     const closed = new Promise((r) => this.child.once('close', r))
     this.child.kill('SIGTERM')
     await closed
+  }
+}
+
+/** RssAnon of the children of `pid` (the command GNU time runs), summed; 0 when gone. */
+async function anonOfChildren(pid: number): Promise<number> {
+  try {
+    const kids = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number)
+    const values = await Promise.all(kids.map((k) => procField(k, 'RssAnon').catch(() => 0)))
+    return values.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0)
+  } catch {
+    return 0
   }
 }
 
@@ -232,6 +267,8 @@ export function printTable(title: string, header: readonly string[], rows: reado
 export const fmt = {
   s: (x: number): string => `${x.toFixed(2)} s`,
   mb: (x: number): string => `${(x / 1e6).toFixed(1)} MB`,
+  /** Peak RSS, then in parentheses the peak of the process's own (anonymous) memory. */
+  mem: (t: { rss: number; anon: number }): string => `${(t.rss / 1e6).toFixed(0)} MB (own ${(t.anon / 1e6).toFixed(0)} MB)`,
   kb: (x: number): string => `${(x / 1e3).toFixed(1)} KB`,
   rate: (bytes: number, s: number): string => `${(bytes / s / 1e6).toFixed(0)} MB/s`,
   ratio: (a: number, b: number): string => `${(a / b).toFixed(2)}×`

@@ -48,13 +48,13 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
   const rsync = (): Promise<Timed> => timed('rsync', ['-a', '--stats', `${join(a, 'share')}/`, `rsync://127.0.0.1:${RSYNC_PORT}/bench/`])
 
   const rows: string[][] = []
-  const peakA: number[] = []
+  const peakA: Array<{ rss: number; anon: number }> = []
   const syncOnce = async (): Promise<Timed> => {
     const server = new Peer(a, ['serve', '--listen', `127.0.0.1:${LEFT_PORT}`])
     try {
       await server.waitFor(/serving/)
       const t = await left(b, ['sync', `127.0.0.1:${LEFT_PORT}`])
-      peakA.push(await server.peakRss())
+      peakA.push(await server.memory())
       return t
     } finally {
       await server.stop()
@@ -68,7 +68,7 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     step('sync: full 1 GiB')
     const full = await syncOnce()
     await check()
-    const fullRow = ['1 GiB random file, first sync', fmt.s(full.seconds), fmt.mb(receivedBytes(full)), fmt.mb(full.rss), fmt.mb(peakA.at(-1)!)]
+    const fullRow = ['1 GiB random file, first sync', fmt.s(full.seconds), fmt.mb(receivedBytes(full)), fmt.mem(full), fmt.mem(peakA.at(-1)!)]
     if (tools.rsync) {
       const r = await rsync()
       rows.push([...fullRow, fmt.s(r.seconds), fmt.mb(rsyncSent(r)), `LEFT takes ${fmt.ratio(full.seconds, r.seconds)} rsync's time`])
@@ -111,7 +111,7 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     await check()
     const bytes = receivedBytes(t)
     const budget = 1.2 * changed + 64 * 1024
-    const row = [`${what} (sender's commit: ${fmt.s(commit.seconds)})`, fmt.s(t.seconds), `${fmt.kb(bytes)} (target ≤ ${fmt.kb(budget)})`, fmt.mb(t.rss), fmt.mb(peakA.at(-1)!)]
+    const row = [`${what} (sender's commit: ${fmt.s(commit.seconds)})`, fmt.s(t.seconds), `${fmt.kb(bytes)} (target ≤ ${fmt.kb(budget)})`, fmt.mem(t), fmt.mem(peakA.at(-1)!)]
     if (tools.rsync) {
       const r = await rsync()
       rows.push([...row, fmt.s(r.seconds), fmt.kb(rsyncSent(r)), `LEFT sends ${fmt.ratio(bytes, rsyncSent(r))} rsync's bytes`])

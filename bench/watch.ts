@@ -76,12 +76,12 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
 
     step('watch: 1 GiB file')
     await sleep(500)
-    const before = await Promise.all(peers.map((p) => p.peakRss()))
+    const before = await Promise.all(peers.map((p) => p.memory()))
     started = process.hrtime.bigint()
     await copyFile(bigFile, share(0, 'big.bin'))
     const bigSeconds = await propagation(share(0, 'big.bin'), others(0, 'big.bin'), started)
-    const rss = await Promise.all(peers.map((p) => p.peakRss()))
-    rows.push(['1 GiB random file copied into A reaches B and C (copy included)', fmt.s(bigSeconds), `peak RSS A/B/C: ${rss.map(fmt.mb).join(' / ')} (before: ${before.map(fmt.mb).join(' / ')})`])
+    const rss = await Promise.all(peers.map((p) => p.memory()))
+    rows.push(['1 GiB random file copied into A reaches B and C (copy included)', fmt.s(bigSeconds), `peak RSS A/B/C: ${rss.map(fmt.mem).join(' / ')} (before it: ${before.map(fmt.mem).join(' / ')})`])
 
     step('watch: 10,000 files, then idle')
     started = process.hrtime.bigint()
