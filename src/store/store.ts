@@ -269,7 +269,7 @@ async function openLevel(location: string, storePath: string, options: StoreOpti
   const db = new Level<Bytes, Bytes>(location, {
     keyEncoding: 'view',
     valueEncoding: 'view',
-    writeBufferSize: options.writeBufferSize ?? 16 * 1024 * 1024,
+    writeBufferSize: options.writeBufferSize ?? 4 * 1024 * 1024,
     // Chunks are mostly already-compressed media or random data; snappy
     // would spend CPU to save little. The wire compresses where it pays.
     compression: false

@@ -8,7 +8,7 @@ import type { Block } from '../object/index.js'
 import type { Store } from '../store/index.js'
 
 /** Flush once this many bytes are pending: bounds memory during big commits. */
-const FLUSH_BYTES = 8 * 1024 * 1024
+const FLUSH_BYTES = 4 * 1024 * 1024
 
 /** Collects blocks and writes them to the store in ordered batches. */
 export class BlockWriter {

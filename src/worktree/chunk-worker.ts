@@ -15,9 +15,9 @@ import { parentPort } from 'node:worker_threads'
 import { chunkStream } from '../chunk/fastcdc.js'
 
 /** Batches of roughly this many bytes. */
-export const BATCH_BYTES = 4 * 1024 * 1024
+export const BATCH_BYTES = 2 * 1024 * 1024
 /** Unacknowledged batches allowed. */
-export const CREDITS = 3
+export const CREDITS = 2
 
 const port = parentPort!
 let credits = CREDITS
