@@ -58,7 +58,7 @@ export interface FetchOptions {
   readonly onProgress?: (progress: FetchProgress) => void
   /** Structure children of one node processed at once (default 8). */
   readonly nodeConcurrency?: number
-  /** Raw children of one node requested at once (default 64). */
+  /** Raw children of one node requested at once (default 256: enough to keep the window full while batches are written). */
   readonly leafConcurrency?: number
 }
 
@@ -157,7 +157,7 @@ class ClosureFetch {
     // and write; the fetch must not settle (and let the caller close the
     // store or start again) until they have stopped.
     const results = await Promise.allSettled([
-      forEachLimit(leaves, this.options.leafConcurrency ?? 64, go),
+      forEachLimit(leaves, this.options.leafConcurrency ?? 256, go),
       forEachLimit(nodes, this.options.nodeConcurrency ?? 8, go)
     ])
     for (const r of results) if (r.status === 'rejected') throw r.reason

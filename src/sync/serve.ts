@@ -13,7 +13,7 @@ import type { Message } from './messages.js'
 
 /**
  * Most wanted CIDs queued and not yet answered. A peer that follows the
- * protocol keeps at most its request window (64 for LEFT) outstanding.
+ * protocol keeps at most its request window (256 for LEFT) outstanding.
  */
 export const MAX_SERVE_QUEUE = 1024
 

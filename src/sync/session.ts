@@ -24,7 +24,7 @@ import { BlockServer } from './serve.js'
 export const DEFAULT_TIMEOUT_MS = 30_000
 
 /** Default request window: most CIDs wanted and not yet answered. */
-export const DEFAULT_WINDOW = 64
+export const DEFAULT_WINDOW = 256
 
 /**
  * Heartbeat: a peer with a head re-sends it after this long without sending
