@@ -15,7 +15,7 @@
 import type { CID } from 'multiformats/cid'
 import { HashMismatchError, InvalidObjectError, ProtocolError } from '../errors.js'
 import { forEachLimit } from '../limit.js'
-import { RAW, verifyBytes } from '../object/cid.js'
+import { RAW, cidKey, verifyBytes } from '../object/cid.js'
 import { decodeNode } from '../object/codec.js'
 import type { Block } from '../object/codec.js'
 import type { Node } from '../object/types.js'
@@ -96,7 +96,7 @@ class ClosureFetch {
 
   /** Loads `cid`, known not to be stored yet, and everything below it. */
   ensure(cid: CID, expect: Expect): Promise<void> {
-    const key = cid.toString()
+    const key = cidKey(cid)
     let p = this.inflight.get(key)
     if (p === undefined) {
       p = this.load(cid, expect).catch((error: unknown) => {
@@ -147,7 +147,7 @@ class ClosureFetch {
         this.files++
         this.expectedBytes += node.entries[i]!.size
       }
-      const key = `${l.cid.toString()} ${l.expect}`
+      const key = `${cidKey(l.cid)} ${l.expect}`
       if (listed.has(key)) return
       listed.add(key)
       ;(l.cid.code === RAW ? leaves : nodes).push(l)

@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { CID } from 'multiformats/cid'
+import { cidKey } from '../object/cid.js'
 import { LeftError, MissingObjectError, ProtocolError, SessionClosedError, TimeoutError } from '../errors.js'
 import type { Store } from '../store/store.js'
 import { unpackBlock } from './compress.js'
@@ -227,7 +228,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   /** BlockSource: asks the peer for one object; requests are batched per tick and windowed. */
   request(cid: CID): Promise<Uint8Array> {
     if (this.state !== 'open') return Promise.reject(new SessionClosedError('the session is not open'))
-    const key = cid.toString()
+    const key = cidKey(cid)
     const known = this.requests.get(key)
     if (known !== undefined) return known.promise
     let resolve!: (bytes: Uint8Array) => void
@@ -319,9 +320,9 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
 
   /** Takes the in-flight request a `block`/`missing` answers; anything unasked for is a protocol error. */
   private answered(cid: CID, what: string): Request {
-    const key = cid.toString()
+    const key = cidKey(cid)
     const req = this.requests.get(key)
-    if (req === undefined || !req.sent) throw new ProtocolError(`peer sent an unrequested ${what} for ${key}`)
+    if (req === undefined || !req.sent) throw new ProtocolError(`peer sent an unrequested ${what} for ${cid}`)
     this.requests.delete(key)
     this.inFlight--
     if (this.queue.length > 0) this.flush()
