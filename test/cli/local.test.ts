@@ -61,6 +61,9 @@ describe('cli: init and key', () => {
       assertOneLineError(await left(outside, ['status']), /not a LEFT folder/)
       assertOneLineError(await left(outside, ['frobnicate']), /unknown command/)
       assertOneLineError(await left(outside, ['-C', dir, 'log', '-n', 'x']), /positive whole number/)
+      // init -C a directory that does not exist yet creates it.
+      await leftOk(outside, ['-C', join(outside, 'new/laptop'), 'init'])
+      assert.ok((await stat(join(outside, 'new/laptop/share'))).isDirectory())
     } finally {
       await c2()
     }
