@@ -13,7 +13,9 @@ import { fsck, type FsckReport } from '../../src/repo/maintenance.js'
 import { Repo } from '../../src/repo/repo.js'
 import type { Store } from '../../src/store/store.js'
 import type { BlockSource } from '../../src/sync/fetch.js'
-import { PSK_IDENTITY, derivePsk } from '../../src/sync/tls.js'
+import type { Session } from '../../src/sync/session.js'
+import { type Listener, PSK_IDENTITY, derivePsk, listen } from '../../src/sync/tls.js'
+import { tempDir } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 
 /** The folder key the honest peers share. */
@@ -189,4 +191,47 @@ export class LogCapture {
 /** Escapes text for use inside a RegExp. */
 export function literal(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** A real repo with one commit, served by a real TLS listener on 127.0.0.1. */
+export interface ServedRepo {
+  readonly root: string
+  readonly server: Repo
+  readonly head: CID
+  /** Objects in the server's store at the start. */
+  readonly total: number
+  readonly listener: Listener
+  readonly logs: LogCapture
+  /** Every session the listener accepted, in order. */
+  readonly sessions: Session[]
+  /** Closes the sessions, the listener and the repo, and removes the temp dir. */
+  close(): Promise<void>
+}
+
+/** Sets up a ServedRepo; `onSession` runs for each accepted session after it is recorded. */
+export async function serveRepo(prefix: string, timeoutMs: number, onSession?: (session: Session) => void): Promise<ServedRepo> {
+  const { dir: root, cleanup } = await tempDir(prefix)
+  const { repo: server, head } = await repoWithCommit(join(root, 'server'), prefix)
+  const total = await countObjects(server.store)
+  const logs = new LogCapture()
+  const sessions: Session[] = []
+  const listener = await listen({
+    address: { host: '127.0.0.1', port: 0 },
+    key: KEY,
+    session: { store: server.store, peerId: server.config.peerId, head: () => server.head(), log: logs.log, timeoutMs },
+    log: logs.log,
+    onSession: (session) => {
+      sessions.push(session)
+      onSession?.(session)
+    }
+  })
+  return {
+    root, server, head, total, listener, logs, sessions,
+    async close() {
+      await Promise.all(sessions.map((s) => s.close()))
+      await listener.close()
+      await server.close()
+      await cleanup()
+    }
+  }
 }

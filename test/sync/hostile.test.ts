@@ -27,7 +27,7 @@ import { applyChanges } from '../../src/worktree/materialize.js'
 import { tempDir } from '../helpers/cli.js'
 import { describeTree } from '../helpers/tree.js'
 import {
-  KEY, LogCapture, StoreSource, initRepo, assertStoreWhole, countObjects, fsckFrom, literal, pskClientOptions, pskServerOptions, repoWithCommit
+  KEY, LogCapture, type ServedRepo, StoreSource, initRepo, assertStoreWhole, countObjects, fsckFrom, literal, pskClientOptions, pskServerOptions, repoWithCommit, serveRepo
 } from './fixtures.js'
 
 /** Session stall timeout for everything in this file, in ms: short, so the timeout cases are quick. */
@@ -105,46 +105,31 @@ class HostilePeer {
 }
 
 describe('sync/hostile: a malicious client against a real listener', { timeout: 120_000 }, () => {
+  let served: ServedRepo
   let root: string
-  let cleanup: () => Promise<void>
   let server: Repo
   let head: CID
   let total: number
   let listener: Listener
-  const logs = new LogCapture()
-  const sessions: Session[] = []
+  let logs: LogCapture
   /** How the listener's fetches of announced heads ended, by peer id. */
   const fetches = new Map<string, Promise<unknown>>()
   let n = 0
 
   before(async () => {
-    ;({ dir: root, cleanup } = await tempDir('left-hostile-'))
-    ;({ repo: server, head } = await repoWithCommit(join(root, 'server'), 'hostile'))
-    total = await countObjects(server.store)
-    listener = await listen({
-      address: { host: '127.0.0.1', port: 0 },
-      key: KEY,
-      session: { store: server.store, peerId: server.config.peerId, head: () => server.head(), log: logs.log, timeoutMs: TIMEOUT_MS },
-      log: logs.log,
-      onSession: (session) => {
-        sessions.push(session)
-        // What the peer network does: a peer announcing a head gets fetched from.
-        const remote = session.remoteHead
-        if (remote !== null) {
-          const p = session.fetch(remote)
-          p.catch(() => {})
-          fetches.set(session.remotePeerId, p)
-        }
+    served = await serveRepo('left-hostile-', TIMEOUT_MS, (session) => {
+      // What the peer network does: a peer announcing a head gets fetched from.
+      const remote = session.remoteHead
+      if (remote !== null) {
+        const p = session.fetch(remote)
+        p.catch(() => {})
+        fetches.set(session.remotePeerId, p)
       }
     })
+    ;({ root, server, head, total, listener, logs } = served)
   })
 
-  after(async () => {
-    await Promise.all(sessions.map((s) => s.close()))
-    await listener?.close()
-    await server?.close()
-    await cleanup()
-  })
+  after(() => served?.close())
 
   /** The listener's store is exactly as before: same objects, fsck clean. */
   async function assertStoreIntact(): Promise<void> {

@@ -10,20 +10,19 @@ import { Store } from '../../src/store/store.js'
 import type { PeerAddress } from '../../src/sync/address.js'
 import type { Session } from '../../src/sync/session.js'
 import { type Listener, connect, listen } from '../../src/sync/tls.js'
-import { tempDir } from '../helpers/cli.js'
-import { KEY, LogCapture, assertStoreWhole, countObjects, fsckFrom, repoWithCommit } from './fixtures.js'
+import { KEY, type LogCapture, type ServedRepo, assertStoreWhole, countObjects, fsckFrom, serveRepo } from './fixtures.js'
 
 const isCode = (code: string) => (err: unknown): boolean => (err as { code?: unknown }).code === code
 
 describe('sync/session over TLS on loopback', () => {
+  let served: ServedRepo
   let root: string
-  let cleanup: () => Promise<void>
   let server: Repo
   let head: CID
   let total: number
   let listener: Listener
-  const logs = new LogCapture()
-  const serverSessions: Session[] = []
+  let logs: LogCapture
+  let serverSessions: Session[]
   const stores: Store[] = []
   let n = 0
 
@@ -52,24 +51,13 @@ describe('sync/session over TLS on loopback', () => {
   }
 
   before(async () => {
-    ;({ dir: root, cleanup } = await tempDir('left-session-'))
-    ;({ repo: server, head } = await repoWithCommit(join(root, 'server'), 'session'))
-    total = await countObjects(server.store)
-    listener = await listen({
-      address: { host: '127.0.0.1', port: 0 },
-      key: KEY,
-      session: { store: server.store, peerId: server.config.peerId, head: () => server.head(), log: logs.log, timeoutMs: 10_000 },
-      log: logs.log,
-      onSession: (session) => serverSessions.push(session)
-    })
+    served = await serveRepo('left-session-', 10_000)
+    ;({ root, server, head, total, listener, logs, sessions: serverSessions } = served)
   })
 
   after(async () => {
-    await Promise.all(serverSessions.map((s) => s.close()))
-    await listener?.close()
     for (const s of stores) await s.close().catch(() => {})
-    await server?.close()
-    await cleanup()
+    await served?.close()
   })
 
   it('lets a peer holding the key exchange hellos and fetch the head commit', async () => {
