@@ -30,7 +30,14 @@ export class BlockWriter {
     this.seen.add(key)
     this.pending.push(block)
     this.pendingBytes += block.bytes.length
-    if (this.pendingBytes >= FLUSH_BYTES) await this.flush()
+    if (this.pendingBytes >= FLUSH_BYTES) {
+      // Wait only for the batch before this one: one batch is written while
+      // the next fills, so hashing and LevelDB overlap and at most two
+      // batches are held.
+      const previous = this.writing
+      void this.flush().catch(() => {})
+      await previous
+    }
   }
 
   /**

@@ -4,7 +4,8 @@
  * bounded. A file that changes while it is read is read again, and after a
  * few tries reported, never recorded torn.
  */
-import { open, stat } from 'node:fs/promises'
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import type { Stats } from 'node:fs'
 import { chunkLengths, chunkStream } from '../chunk/fastcdc.js'
@@ -29,27 +30,48 @@ export async function hashFile(abs: string, rel: string, writer: BlockWriter): P
     let before: Stats
     let root: FileRoot
     try {
-      const fh = await open(abs, 'r')
-      try {
-        before = await fh.stat()
-        root = before.size <= WHOLE_READ_LIMIT
-          ? await layoutWhole(await fh.readFile(), writer)
-          : await layoutBig(abs, fh, writer)
-      } finally {
-        await fh.close()
+      const small = readSmall(abs)
+      if (small !== undefined) {
+        before = small.stat
+        root = await layoutWhole(small.bytes, writer)
+      } else {
+        const fh = await open(abs, 'r')
+        try {
+          before = await fh.stat()
+          root = await layoutBig(abs, fh, writer)
+        } finally {
+          await fh.close()
+        }
       }
     } catch (err) {
       throw new FileAccessError(rel, err)
     }
     let after: Stats
     try {
-      after = await stat(abs)
+      after = statSync(abs)
     } catch (err) {
       throw new FileAccessError(rel, err)
     }
     if (sameStat(before, after) && root.size === after.size) return { root, stat: after }
   }
   throw new FileChangedError(rel)
+}
+
+/**
+ * Reads a file of at most WHOLE_READ_LIMIT bytes whole, with synchronous
+ * calls: for small files the promise round trips through the thread pool
+ * (open, fstat, read, close, stat) cost more than the reading itself, about
+ * a second for 10,000 files. Undefined when the file is bigger.
+ */
+function readSmall(abs: string): { bytes: Buffer; stat: Stats } | undefined {
+  const fd = openSync(abs, 'r')
+  try {
+    const stat = fstatSync(fd)
+    if (stat.size > WHOLE_READ_LIMIT) return undefined
+    return { bytes: readFileSync(fd), stat }
+  } finally {
+    closeSync(fd)
+  }
 }
 
 async function layoutWhole(buf: Uint8Array, writer: BlockWriter): Promise<FileRoot> {
