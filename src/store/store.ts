@@ -140,18 +140,20 @@ export class Store {
   /** Applies one atomic write (objects, commit index, refs, stat cache, staging). */
   async write(w: StoreWrite): Promise<void> {
     if (w.clearStat) await this.stats.clear()
-    const batch = this.db.batch()
     const data: Array<{ type: 'put'; key: Bytes; value: Bytes }> = []
+    const objects: Array<[Bytes, Bytes]> = []
     for (const b of w.blocks ?? []) {
       if (b.cid.code === RAW) {
         const key = seqKey(this.nextSeq++)
         data.push({ type: 'put', key, value: b.bytes })
-        batch.put(b.cid.bytes, key, { sublevel: this.objects })
-      } else batch.put(b.cid.bytes, b.bytes, { sublevel: this.objects })
+        objects.push([b.cid.bytes, key])
+      } else objects.push([b.cid.bytes, b.bytes])
     }
     // Chunk data lands first: an index entry never points at missing data.
     // A crash in between leaves only unreferenced data, which gc sweeps.
     if (data.length > 0) await this.data.batch(data)
+    const batch = this.db.batch()
+    for (const [key, value] of objects) batch.put(key, value, { sublevel: this.objects })
     for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })
     for (const [name, cid] of Object.entries(w.refs ?? {})) {
       if (cid === null) batch.del(enc.encode(name), { sublevel: this.refs })
