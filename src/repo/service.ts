@@ -93,6 +93,8 @@ export class FolderService {
   async startWatch(settings: WatchSettings = {}): Promise<void> {
     const settleMs = settings.settleMs ?? 400
     let rules: IgnoreRules = await loadIgnoreRules(this.options.repo.share)
+    let failures = 0
+    let lastWait = ''
     await this.commitAndAnnounce()
     this.watch = watchFolder({
       share: this.options.repo.share,
@@ -106,14 +108,20 @@ export class FolderService {
         try {
           rules = await loadIgnoreRules(this.options.repo.share)
           await this.commitAndAnnounce()
+          failures = 0
+          lastWait = ''
           return true
         } catch (err) {
-          // A file that changed while read, or vanished: it is still moving, try again soon.
-          if (hasCode(err, 'LEFT_FILE_CHANGED') || hasCode(err, 'LEFT_FILE_ACCESS')) {
-            this.options.log(`waiting: ${describe(err)}`)
-            return false
-          }
-          throw err
+          // A file that changed while read, vanished or cannot be read (or
+          // any other failure): try again later, backing off so a lasting
+          // problem does not make the watch rescan the folder five times a
+          // second. Say so once.
+          const still = hasCode(err, 'LEFT_FILE_CHANGED') || hasCode(err, 'LEFT_FILE_ACCESS')
+          const line = still ? `waiting: ${describe(err)}` : `cannot commit: ${describe(err)}; will retry`
+          if (line !== lastWait) this.options.log(line)
+          lastWait = line
+          await this.sleep(Math.min(30_000, 250 * 2 ** failures++))
+          return this.stopped
         }
       }
     })
