@@ -125,7 +125,7 @@ export class PeerNetwork {
     if ((await this.repo.head())?.equals(remote) ?? false) return this.broadcast()
     if (!(await this.repo.store.has(remote))) {
       try {
-        await session.fetch(remote, { onProgress: (p) => this.events.progress?.(peer, p) })
+        await session.fetch(remote, { root: 'commit', onProgress: (p) => this.events.progress?.(peer, p) })
       } finally {
         this.events.progressDone?.(peer)
       }

@@ -58,6 +58,8 @@ export interface FetchOptions {
   readonly onProgress?: (progress: FetchProgress) => void
   /** Structure children of one node processed at once (default 8). */
   readonly nodeConcurrency?: number
+  /** What the root must be: heads are commits, so a head that is not is refused on arrival. Default: anything. */
+  readonly root?: 'commit' | 'dir' | 'file'
   /** Raw children of one node requested at once (default 256: enough to keep the window full while batches are written). */
   readonly leafConcurrency?: number
 }
@@ -73,7 +75,7 @@ type Expect = 'commit' | 'dir' | 'file' | 'any'
  */
 export async function fetchClosure(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
   const run = new ClosureFetch(store, source, options)
-  if (!(await store.has(root))) await run.ensure(root, 'any')
+  if (!(await store.has(root))) await run.ensure(root, options.root ?? 'any')
   return { objects: run.objects, bytes: run.bytes, files: run.files, expectedBytes: run.expectedBytes, resumed: run.resumed }
 }
 

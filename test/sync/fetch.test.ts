@@ -91,6 +91,15 @@ describe('sync/fetch: closure fetch between two real stores', () => {
     assert.equal(report.bytes, (await fsckFrom(source.store, head)).bytes)
   })
 
+  it('refuses a root of the wrong kind at once when a commit is expected, and stores nothing', async () => {
+    const dest = await freshStore()
+    const tree = (await loadCommit(source.store, head)).tree
+    const src = new StoreSource(source.store)
+    await assert.rejects(fetchClosure(tree, dest, src, { root: 'commit' }), (err: Error) => isCode('LEFT_PROTOCOL')(err) && /a dir .* where a commit belongs/.test(err.message))
+    assert.equal(src.delivered.length, 1, 'only the root was asked for')
+    assert.equal(await countObjects(dest), 0)
+  })
+
   it('asks for nothing when the commit is already stored', async () => {
     const dest = await freshStore()
     await fetchClosure(head, dest, new StoreSource(source.store))
