@@ -76,6 +76,7 @@ export async function initLayout(root: string, options: InitOptions = {}): Promi
     await mkdir(leftDir, { mode: 0o700 })
     await mkdir(join(leftDir, 'tmp'), { recursive: true, mode: 0o700 })
     await mkdir(shareAbs, { recursive: true })
+    await checkSameFilesystem(leftDir, shareAbs)
     await writeConfig(leftDir, config)
   } catch (err) {
     await rm(leftDir, { recursive: true, force: true })
@@ -91,7 +92,20 @@ export async function openLayout(start: string): Promise<{ layout: Layout; confi
   const layout = layoutFor(root, config)
   await mkdir(layout.tmpDir, { recursive: true })
   if (!(await isDir(layout.share))) throw new ConfigError(`the share folder ${layout.share} is missing`)
+  await checkSameFilesystem(layout.leftDir, layout.share)
   return { layout, config }
+}
+
+/**
+ * Files are written under `.left/tmp` and renamed into the share folder, and
+ * a rename cannot cross filesystems; refuse up front rather than fail in the
+ * middle of a checkout or sync.
+ */
+async function checkSameFilesystem(leftDir: string, share: string): Promise<void> {
+  const [a, b] = await Promise.all([stat(leftDir), stat(share)])
+  if (a.dev !== b.dev) {
+    throw new ConfigError(`the share folder ${share} is on another filesystem than ${leftDir}; LEFT needs both on one filesystem to replace files atomically`)
+  }
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -69,6 +69,21 @@ describe('cli: init and key', () => {
     }
   })
 
+  it('refuses a share folder on another filesystem than .left/, leaving no .left/', async (t) => {
+    const other = '/dev/shm'
+    const devOf = async (p: string) => (await stat(p).catch(() => undefined))?.dev
+    if ((await devOf(other)) === undefined || (await devOf(other)) === (await devOf(dir))) return t.skip('no second filesystem at /dev/shm')
+    const { dir: d, cleanup: c2 } = await tempDir()
+    const share = join(other, `left-test-${process.pid}-${Date.now()}`)
+    try {
+      assertOneLineError(await left(d, ['init', '--share', share]), /on another filesystem/)
+      await assert.rejects(stat(join(d, '.left')))
+    } finally {
+      await rm(share, { recursive: true, force: true })
+      await c2()
+    }
+  })
+
   it('accepts an existing share folder with files via --share', async () => {
     const { dir: d, cleanup: c2 } = await tempDir()
     try {
