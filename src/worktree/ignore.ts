@@ -3,7 +3,7 @@
  * folder, applied by commit, status and watch. The file itself is an ordinary
  * file and syncs like any other.
  */
-import { readFile } from 'node:fs/promises'
+import { lstat, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import ignore from 'ignore'
 
@@ -29,10 +29,16 @@ export function parseIgnoreRules(text: string): IgnoreRules {
   }
 }
 
-/** Loads `<share>/.leftignore`; a missing file means no rules. */
+/**
+ * Loads `<share>/.leftignore`; a missing file means no rules. Only a regular
+ * file counts: LEFT never follows a symlink, and a `.leftignore` that is one
+ * (it may have come from a peer) would make it read any file on the machine.
+ */
 export async function loadIgnoreRules(share: string): Promise<IgnoreRules> {
+  const path = join(share, IGNORE_FILE)
   try {
-    return parseIgnoreRules(await readFile(join(share, IGNORE_FILE), 'utf8'))
+    if (!(await lstat(path)).isFile()) return NO_RULES
+    return parseIgnoreRules(await readFile(path, 'utf8'))
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return NO_RULES
     throw err

@@ -161,6 +161,33 @@ describe('cli: commit, log, status, diff', () => {
   })
 })
 
+describe('cli: .leftignore', () => {
+  it('keeps matching paths out of status and commit, commits .leftignore itself, and never reads one through a link', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await leftOk(dir, ['init'])
+      const share = join(dir, 'share')
+      await writeFile(join(share, '.leftignore'), '*.tmp\nbuild/\n')
+      await writeFile(join(share, 'keep.txt'), 'keep')
+      await writeFile(join(share, 'scratch.tmp'), 'scratch')
+      await mkdir(join(share, 'build'))
+      await writeFile(join(share, 'build/out.bin'), 'out')
+      assert.equal(await leftOk(dir, ['status']), 'A .leftignore\nA keep.txt')
+      await leftOk(dir, ['commit'])
+      assert.equal(await leftOk(dir, ['status']), 'nothing to commit, share folder clean')
+      // A .leftignore that is a symlink is not followed: its target's lines are not rules.
+      await writeFile(join(dir, 'outside-rules'), 'keep.txt\n')
+      await rm(join(share, '.leftignore'))
+      await symlink(join(dir, 'outside-rules'), join(share, '.leftignore'))
+      const status = await leftOk(dir, ['status'])
+      assert.match(status, /^A scratch\.tmp$/m)
+      assert.doesNotMatch(status, /keep\.txt/)
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
 describe('cli: checkout and restore', () => {
   let dir: string
   let share: string
