@@ -50,12 +50,13 @@ export function registerLocalCommands(program: Command): void {
 
   program.command('log')
     .description('list commits, newest first')
+    .argument('[commit]', 'start from this commit instead of HEAD (id, prefix, HEAD~N, HEAD^N)')
     .option('-n, --max-count <n>', 'show at most n commits')
     .option('--json', 'print an array of commits as JSON')
-    .action(async (opts: { maxCount?: string; json?: boolean }, cmd: Command) => {
+    .action(async (from: string | undefined, opts: { maxCount?: string; json?: boolean }, cmd: Command) => {
       const limit = opts.maxCount === undefined ? Infinity : count(opts.maxCount, '-n')
       await withRepo(cmd, async (repo) => {
-        const entries = await repo.log(limit)
+        const entries = await repo.log(limit, from)
         if (opts.json) {
           printJson(entries.map((e) => ({
             id: e.cid.toString(), parents: e.commit.parents.map(String), tree: e.commit.tree.toString(),

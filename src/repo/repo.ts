@@ -124,8 +124,17 @@ export class Repo {
       }
     }
     if (cid === undefined) throw new UnknownRevisionError(rev)
+    // As in git: `~N` walks N first parents, `^N` takes the N-th parent
+    // (`^` alone is `^1`, `^0` the commit itself).
     for (const step of m[2]!.match(/[~^]\d*/g) ?? []) {
       const n = step.length > 1 ? Number(step.slice(1)) : 1
+      if (step[0] === '^') {
+        if (n === 0) continue
+        const parent: CID | undefined = (await loadCommit(this.store, cid)).parents[n - 1]
+        if (parent === undefined) throw new UnknownRevisionError(rev)
+        cid = parent
+        continue
+      }
       for (let i = 0; i < n; i++) {
         const parent: CID | undefined = (await loadCommit(this.store, cid)).parents[0]
         if (parent === undefined) throw new UnknownRevisionError(rev)
@@ -209,8 +218,8 @@ export class Repo {
   }
 
   /** Commits newest first, each with its change summary. */
-  async log(limit = Infinity): Promise<LogEntry[]> {
-    const head = await this.head()
+  async log(limit = Infinity, from?: string): Promise<LogEntry[]> {
+    const head = from === undefined ? await this.head() : await this.resolve(from)
     if (head === undefined) return []
     const out: LogEntry[] = []
     for await (const { cid, commit } of walkLog(this.store, head, Number.isFinite(limit) ? limit : undefined)) {

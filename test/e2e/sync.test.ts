@@ -145,6 +145,10 @@ describe('e2e: left serve and left sync between three peers', () => {
     assert.ok(logC.includes(fromB) && logC.includes(fromC), 'both sides\' commits are in the history')
     const merge = JSON.parse(await leftOk(C.dir, ['log', '-n', '1', '--json']))[0]
     assert.deepEqual([...merge.parents].sort(), [fromB, fromC].sort())
+    // Revisions name the merge's parents as git does: ^1 and ^2, ~1 the first.
+    const parentsById: string[] = []
+    for (const rev of ['HEAD^1', 'HEAD^2', 'HEAD~1']) parentsById.push(JSON.parse(await leftOk(C.dir, ['log', rev, '-n', '1', '--json']))[0].id)
+    assert.deepEqual(parentsById, [merge.parents[0], merge.parents[1], merge.parents[0]])
     await assertSameFolders([B, C])
 
     // A catches up from B and ends identical too.
