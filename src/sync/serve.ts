@@ -1,9 +1,10 @@
 /**
  * The serving half of a session: answers the peer's `want`s from the object
- * space, one object at a time, waiting for the socket to drain whenever it
- * reports a full buffer. So memory stays bounded (one object plus the socket
- * buffer) however many objects the peer asks for, and the queue of unanswered
- * wants is capped so a peer cannot make it grow without limit.
+ * space in request order, looking up READ_AHEAD objects at a time and
+ * waiting for the socket to drain whenever it reports a full buffer. So
+ * memory stays bounded (READ_AHEAD objects plus the socket buffer) however
+ * many objects the peer asks for, and the queue of unanswered wants is
+ * capped so a peer cannot make it grow without limit.
  */
 import type { CID } from 'multiformats/cid'
 import { ProtocolError } from '../errors.js'
