@@ -95,7 +95,27 @@ export class FolderService {
     let rules: IgnoreRules = await loadIgnoreRules(this.options.repo.share)
     let failures = 0
     let lastWait = ''
-    await this.commitAndAnnounce()
+    /** Commits and announces; on failure, says so once, backs off and resolves false. */
+    const attempt = async (): Promise<boolean> => {
+      try {
+        rules = await loadIgnoreRules(this.options.repo.share)
+        await this.commitAndAnnounce()
+        failures = 0
+        lastWait = ''
+        return true
+      } catch (err) {
+        // A file that changed while read, vanished or cannot be read (or any
+        // other failure): try again later, backing off so a lasting problem
+        // does not make the watch rescan the folder five times a second.
+        const still = hasCode(err, 'LEFT_FILE_CHANGED') || hasCode(err, 'LEFT_FILE_ACCESS')
+        const line = still ? `waiting: ${describe(err)}` : `cannot commit: ${describe(err)}; will retry`
+        if (line !== lastWait) this.options.log(line)
+        lastWait = line
+        await this.sleep(Math.min(30_000, 250 * 2 ** failures++))
+        return this.stopped
+      }
+    }
+    const startedClean = await attempt()
     this.watch = watchFolder({
       share: this.options.repo.share,
       quietMs: settings.quietMs ?? 200,
@@ -105,27 +125,13 @@ export class FolderService {
       onQuiet: async (paths) => {
         if (this.stopped) return true
         if (await this.unsettled(paths, settleMs)) return false
-        try {
-          rules = await loadIgnoreRules(this.options.repo.share)
-          await this.commitAndAnnounce()
-          failures = 0
-          lastWait = ''
-          return true
-        } catch (err) {
-          // A file that changed while read, vanished or cannot be read (or
-          // any other failure): try again later, backing off so a lasting
-          // problem does not make the watch rescan the folder five times a
-          // second. Say so once.
-          const still = hasCode(err, 'LEFT_FILE_CHANGED') || hasCode(err, 'LEFT_FILE_ACCESS')
-          const line = still ? `waiting: ${describe(err)}` : `cannot commit: ${describe(err)}; will retry`
-          if (line !== lastWait) this.options.log(line)
-          lastWait = line
-          await this.sleep(Math.min(30_000, 250 * 2 ** failures++))
-          return this.stopped
-        }
+        return attempt()
       }
     })
     await this.watch.ready
+    // Pending changes that could not be committed at start are retried even
+    // if nothing else happens in the folder.
+    if (!startedClean) this.watch.poke()
   }
 
   /** Commits local changes, if any, and tells every peer. */

@@ -27,6 +27,8 @@ export interface WatchOptions extends DebounceOptions {
 export interface FolderWatch {
   /** Resolves once the initial scan is done and events are live. */
   readonly ready: Promise<void>
+  /** Asks for an `onQuiet` call as if something had changed (to retry work that failed). */
+  poke(): void
   close(): Promise<void>
 }
 
@@ -67,6 +69,7 @@ export function watchFolder(opts: WatchOptions): FolderWatch {
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()))
   return {
     ready,
+    poke: () => debouncer.poke(),
     async close() {
       debouncer.close()
       await watcher.close()

@@ -1,7 +1,7 @@
 import { after, afterEach, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { chmod, lchown, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { leftOk } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 import { DEADLINE_MS, type LeftProcess, type Peer, type PeerSet, dirSize, killAll, makePeers, sleep, waitForEqual, watch, watchArgs } from '../helpers/peers.js'
@@ -36,6 +36,12 @@ async function writeCompressible(path: string, bytes: number): Promise<void> {
   } finally {
     await fh.close()
   }
+}
+
+/** Gives `root` and everything below it to `uid`:`gid`. */
+async function chownTree(root: string, uid: number, gid: number): Promise<void> {
+  await lchown(root, uid, gid)
+  for (const name of await readdir(root, { recursive: true })) await lchown(join(root, name), uid, gid)
 }
 
 /** Waits until `path` exists (in a share folder being synced into). */
@@ -199,5 +205,27 @@ describe('e2e: three peers running left watch', () => {
     assert.equal(await leftOk(A.dir, ['status']), 'nothing to commit, share folder clean')
     assert.equal(await leftOk(B.dir, ['status']), 'nothing to commit, share folder clean')
     assert.equal((await logIds(A))[0], (await logIds(B))[0])
+  })
+
+  it('waits for a file it cannot read, says so once, and commits and syncs it once readable', { skip: process.getuid?.() === undefined }, async () => {
+    const [A, B] = [peers[0]!, peers[1]!]
+    const locked = join(A.share, 'locked-for-now.txt')
+    await writeFile(locked, 'readable later')
+    await chmod(locked, 0o000)
+    // Root reads anything: run A as nobody, owning its folder.
+    const asUser = process.getuid!() === 0 ? { uid: 65534, gid: 65534 } : undefined
+    if (asUser !== undefined) {
+      await chmod(dirname(A.dir), 0o755) // the temp root is 0700: let nobody through
+      await chownTree(A.dir, asUser.uid, asUser.gid)
+    }
+    const a = await watch(A, watchArgs(A, [A, B]), asUser)
+    await a.waitFor(/waiting: cannot access locked-for-now\.txt \(EACCES\)/)
+    await sleep(2_000)
+    assert.equal(a.count(/waiting:/), 1, `said once, retried quietly:\n${a.output()}`)
+    await chmod(locked, 0o644)
+    await a.waitFor(/committed/)
+    await watch(B, watchArgs(B, [A, B]))
+    await waitForFile(join(B.share, 'locked-for-now.txt'))
+    assert.equal(await readFile(join(B.share, 'locked-for-now.txt'), 'utf8'), 'readable later')
   })
 })

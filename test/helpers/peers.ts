@@ -70,8 +70,8 @@ export class LeftProcess {
   /** Resolves when the process has exited, with its exit code and the signal that ended it. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 
-  constructor(readonly cwd: string, readonly args: readonly string[]) {
-    this.child = spawn(process.execPath, [LEFT_BIN, ...args], { cwd, env: { ...process.env, LEFT_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  constructor(readonly cwd: string, readonly args: readonly string[], user?: RunAs) {
+    this.child = spawn(process.execPath, [LEFT_BIN, ...args], { cwd, env: { ...process.env, LEFT_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'], ...user })
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => { this.stdout += d })
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.stderr += d })
     running.add(this)
@@ -142,8 +142,14 @@ export class LeftProcess {
 }
 
 /** Starts `left ...args` in `cwd` without waiting for it. */
-export function spawnLeft(cwd: string, args: readonly string[]): LeftProcess {
-  return new LeftProcess(cwd, args)
+export function spawnLeft(cwd: string, args: readonly string[], user?: RunAs): LeftProcess {
+  return new LeftProcess(cwd, args, user)
+}
+
+/** Another user to run a command as (tests that need permissions to bite run as nobody when they are root). */
+export interface RunAs {
+  readonly uid: number
+  readonly gid: number
 }
 
 /** Starts `left serve --listen <peer.address>` and waits until it listens. */
@@ -154,8 +160,8 @@ export async function serve(peer: Peer): Promise<LeftProcess> {
 }
 
 /** Starts `left watch ...args` and waits until it watches. */
-export async function watch(peer: Peer, args: readonly string[] = []): Promise<LeftProcess> {
-  const p = spawnLeft(peer.dir, ['watch', ...args])
+export async function watch(peer: Peer, args: readonly string[] = [], user?: RunAs): Promise<LeftProcess> {
+  const p = spawnLeft(peer.dir, ['watch', ...args], user)
   await p.waitFor(/watching .* on /)
   return p
 }
