@@ -1,7 +1,7 @@
 /**
  * Lays a file's chunk list out as a tree of file nodes. Node boundaries are
- * content-defined (a link ends its node when its CID's last digest byte is 0,
- * or when the node is full), like the chunk boundaries one level down. So an
+ * content-defined (a link ends its node when the low 6 bits of its CID's
+ * last digest byte are 0, or when the node is full), like the chunk boundaries one level down. So an
  * edit in the middle of a huge file rewrites only the nodes on one root path,
  * O(log n), instead of shifting every node after it.
  */
@@ -17,10 +17,16 @@ export interface FileRoot {
   readonly size: number
 }
 
-/** True when `cid` closes the node it is added to (1 in 256 on average). */
+/**
+ * True when `cid` closes the node it is added to: when the low 6 bits of its
+ * digest's last byte are 0, 1 link in 64 on average. Small nodes keep deltas
+ * small: an edit re-sends the nodes on its root path, and a node that lists
+ * 64 links is about 2.7 KB where one of 256 was about 11 KB (and the node
+ * that holds a given link is, on average, twice the mean size).
+ */
 function endsNode(cid: CID): boolean {
   const digest = cid.multihash.digest
-  return digest[digest.length - 1] === 0
+  return (digest[digest.length - 1]! & 0x3f) === 0
 }
 
 /**
