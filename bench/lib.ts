@@ -177,15 +177,27 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
   }
 }
 
-/** Writes `size` bytes of highly compressible text (like the coursework's test file). */
+/**
+ * Writes `size` bytes of highly compressible text, like the coursework's 1 GB
+ * test file: numbered log lines, so deflate shrinks it several times over but
+ * no two chunks are equal (dedup alone would make it trivial).
+ */
 export async function writeTextFile(path: string, size: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true })
-  const line = Buffer.from('LEFT keeps one folder identical on several machines and remembers every version of it.\n')
-  const block = Buffer.alloc(16 * MiB)
-  for (let i = 0; i < block.length; i += line.length) line.copy(block, i)
   const fh = await open(path, 'w')
   try {
-    for (let off = 0; off < size; off += block.length) await fh.write(block, 0, Math.min(block.length, size - off))
+    let line = 0
+    for (let written = 0; written < size;) {
+      const lines: string[] = []
+      for (let n = 0; n < 1 << 20; line++) {
+        const l = `${String(line).padStart(10, '0')} sync ok: the quick brown fox jumps over the lazy dog\n`
+        lines.push(l)
+        n += l.length
+      }
+      const piece = Buffer.from(lines.join('')).subarray(0, size - written)
+      await fh.write(piece)
+      written += piece.length
+    }
   } finally {
     await fh.close()
   }

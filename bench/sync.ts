@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { copyFile, open, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { GiB, MiB, Peer, type Timed, fmt, left, printTable, sameFile, scratch, sleep, step, timed } from './lib.js'
+import { GiB, MiB, Peer, type Timed, fmt, left, printTable, sameFile, scratch, sleep, step, timed, writeTextFile } from './lib.js'
 
 const LEFT_PORT = 24400
 const RSYNC_PORT = 24401
@@ -97,6 +97,19 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     await out.close()
     await rename(shifted, file)
     await deltaRow('1 byte inserted at the start', 1)
+
+    // The coursework's kind of file: 1 GiB of compressible text, new to both.
+    step('sync: 1 GiB compressible text')
+    const text = join(a, 'share', 'log.txt')
+    await writeTextFile(text, GiB)
+    await left(a, ['commit', '-m', 'text'])
+    const t = await syncOnce()
+    if (!(await sameFile(text, join(b, 'share', 'log.txt')))) throw new Error('LEFT peers differ after the text sync')
+    const textRow = ['1 GiB compressible text, new', fmt.s(t.seconds), fmt.mb(receivedBytes(t)), fmt.mem(t), fmt.mem(peakA.at(-1)!)]
+    if (tools.rsync) {
+      const r = await timed('rsync', ['-a', '-z', '--stats', `${join(a, 'share')}/`, `rsync://127.0.0.1:${RSYNC_PORT}/bench/`])
+      rows.push([...textRow, `${fmt.s(r.seconds)} (with -z)`, fmt.mb(rsyncSent(r)), `LEFT sends ${fmt.ratio(receivedBytes(t), rsyncSent(r))} rsync -z's bytes`])
+    } else rows.push([...textRow, '', '', ''])
   } finally {
     rsyncd?.kill()
   }

@@ -64,24 +64,27 @@ export class BlockServer {
     this.running = true
     try {
       while (this.sink.isOpen() && this.queue.length > 0) {
-        // Look up several objects at once (LevelDB reads overlap), then send
+        // Look up and compress several objects at once (LevelDB reads and
+        // deflate both run in the thread pool, so they overlap), then send
         // them in request order.
         const cids = this.queue.splice(0, READ_AHEAD)
-        const found = await Promise.all(cids.map((cid) => this.store.get(cid)))
+        const packed = await Promise.all(cids.map(async (cid) => {
+          const bytes = await this.store.get(cid)
+          // An object too big for the peer to accept is as good as missing;
+          // sending it would only make the peer drop the connection.
+          return bytes === undefined || bytes.length > maxObjectSize(cid) ? undefined : packBlock(bytes)
+        }))
+        if (!this.sink.isOpen()) return
         for (let i = 0; i < cids.length; i++) {
           if (!this.sink.isOpen()) return
           const cid = cids[i]!
-          const bytes = found[i]
+          const block = packed[i]
           let ok: boolean
-          // An object too big for the peer to accept is as good as missing;
-          // sending it would only make the peer drop the connection.
-          if (bytes === undefined || bytes.length > maxObjectSize(cid)) {
+          if (block === undefined) {
             ok = this.sink.send({ t: 'missing', cid })
             this.missing++
           } else {
-            const packed = await packBlock(bytes)
-            if (!this.sink.isOpen()) return
-            ok = this.sink.send({ t: 'block', cid, data: packed.data, z: packed.z })
+            ok = this.sink.send({ t: 'block', cid, data: block.data, z: block.z })
             this.served++
           }
           if (!ok) await this.sink.drain()
