@@ -9,10 +9,10 @@ import { createHash, randomFillSync } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { LEFT_BIN } from '../test/helpers/cli.js'
 
-/** The built CLI. */
-export const LEFT_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js')
+
+export { writeCompressibleFile } from '../test/helpers/data.js'
 
 export const MiB = 1024 * 1024
 export const GiB = 1024 * MiB
@@ -171,32 +171,6 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
       const n = Math.min(buf.length, size - off)
       randomFillSync(buf, 0, n)
       await fh.write(buf, 0, n)
-    }
-  } finally {
-    await fh.close()
-  }
-}
-
-/**
- * Writes `size` bytes of highly compressible text, like the coursework's 1 GB
- * test file: numbered log lines, so deflate shrinks it several times over but
- * no two chunks are equal (dedup alone would make it trivial).
- */
-export async function writeTextFile(path: string, size: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
-  const fh = await open(path, 'w')
-  try {
-    let line = 0
-    for (let written = 0; written < size;) {
-      const lines: string[] = []
-      for (let n = 0; n < 1 << 20; line++) {
-        const l = `${String(line).padStart(10, '0')} sync ok: the quick brown fox jumps over the lazy dog\n`
-        lines.push(l)
-        n += l.length
-      }
-      const piece = Buffer.from(lines.join('')).subarray(0, size - written)
-      await fh.write(piece)
-      written += piece.length
     }
   } finally {
     await fh.close()

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { copyFile, open, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { GiB, MiB, Peer, type Timed, fmt, left, printTable, sameFile, scratch, sleep, step, timed, writeTextFile } from './lib.js'
+import { GiB, MiB, Peer, type Timed, fmt, left, printTable, sameFile, scratch, sleep, step, timed, writeCompressibleFile } from './lib.js'
 
 const LEFT_PORT = 24400
 const RSYNC_PORT = 24401
@@ -101,7 +101,7 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     // The coursework's kind of file: 1 GiB of compressible text, new to both.
     step('sync: 1 GiB compressible text')
     const text = join(a, 'share', 'log.txt')
-    await writeTextFile(text, GiB)
+    await writeCompressibleFile(text, GiB)
     await left(a, ['commit', '-m', 'text'])
     const t = await syncOnce()
     if (!(await sameFile(text, join(b, 'share', 'log.txt')))) throw new Error('LEFT peers differ after the text sync')

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { chmod, lchown, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { leftOk } from '../helpers/cli.js'
-import { seededBytes } from '../helpers/data.js'
+import { seededBytes, writeCompressibleFile } from '../helpers/data.js'
 import { DEADLINE_MS, type LeftProcess, type Peer, type PeerSet, dirSize, killAll, makePeers, sleep, waitForEqual, watch, watchArgs } from '../helpers/peers.js'
 
 /** This file's port; every peer listens on it, each on its own loopback address. */
@@ -15,27 +15,6 @@ const HEAD_MOVED = /committed|merged|fast-forwarded/
 /** Commit ids newest first; the folder must not be in use by serve or watch. */
 async function logIds(peer: Peer): Promise<string[]> {
   return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { id: string }[]).map((e) => e.id)
-}
-
-/** `bytes` of log-like text: deflate shrinks it several times, yet no two lines are equal, so chunks do not repeat. */
-async function writeCompressible(path: string, bytes: number): Promise<void> {
-  const fh = await open(path, 'w')
-  try {
-    let line = 0
-    for (let written = 0; written < bytes;) {
-      const lines: string[] = []
-      for (let size = 0; size < 1 << 20; line++) {
-        const l = `${String(line).padStart(9, '0')} the quick brown fox jumps over the lazy dog, again and again\n`
-        lines.push(l)
-        size += l.length
-      }
-      const piece = Buffer.from(lines.join('')).subarray(0, bytes - written)
-      await fh.write(piece)
-      written += piece.length
-    }
-  } finally {
-    await fh.close()
-  }
 }
 
 /** Gives `root` and everything below it to `uid`:`gid`. */
@@ -105,7 +84,7 @@ describe('e2e: three peers running left watch', () => {
 
     // B gets a big compressible file and a folder of small ones; A dies right after B commits.
     const mark = watchB.stdout.length
-    await writeCompressible(join(B.share, 'server.log'), 50 << 20)
+    await writeCompressibleFile(join(B.share, 'server.log'), 50 << 20)
     await mkdir(join(B.share, 'small'))
     for (let i = 0; i < 50; i++) await writeFile(join(B.share, `small/file-${String(i).padStart(2, '0')}.txt`), `small file ${i}\n`)
     await watchB.waitFor(/committed/, { from: mark })

@@ -1,5 +1,7 @@
 /** Deterministic test data: the same bytes on every machine, so golden values can be pinned. */
 import { createHash } from 'node:crypto'
+import { mkdir, open } from 'node:fs/promises'
+import { dirname } from 'node:path'
 
 /**
  * `length` pseudo-random bytes from a seed: sha256(seed || counter) blocks
@@ -13,4 +15,30 @@ export function seededBytes(seed: string, length: number): Buffer {
     off += block.copy(out, off)
   }
   return out
+}
+
+/**
+ * Writes `size` bytes of highly compressible text, like the coursework's 1 GB
+ * test file: numbered log lines, so deflate shrinks it many times over, yet
+ * no two chunks are equal (deduplication alone would make it trivial).
+ */
+export async function writeCompressibleFile(path: string, size: number): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  const fh = await open(path, 'w')
+  try {
+    let line = 0
+    for (let written = 0; written < size;) {
+      const lines: string[] = []
+      for (let n = 0; n < 1 << 20; line++) {
+        const l = `${String(line).padStart(10, '0')} sync ok: the quick brown fox jumps over the lazy dog\n`
+        lines.push(l)
+        n += l.length
+      }
+      const piece = Buffer.from(lines.join('')).subarray(0, size - written)
+      await fh.write(piece)
+      written += piece.length
+    }
+  } finally {
+    await fh.close()
+  }
 }
