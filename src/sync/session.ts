@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { CID } from 'multiformats/cid'
 import { cidKey } from '../object/cid.js'
-import { LeftError, MissingObjectError, ProtocolError, SessionClosedError, TimeoutError } from '../errors.js'
+import { LeftError, MissingObjectError, hasCode, ProtocolError, SessionClosedError, TimeoutError } from '../errors.js'
 import type { Store } from '../store/store.js'
 import { unpackBlock } from './compress.js'
 import { type BlockSource, type FetchOptions, type FetchResult, fetchClosure } from './fetch.js'
@@ -87,7 +87,7 @@ export interface SessionStats {
 interface Request {
   readonly cid: CID
   readonly promise: Promise<Uint8Array>
-  readonly resolve: (bytes: Uint8Array) => void
+  readonly resolve: (bytes: Uint8Array | Promise<Uint8Array>) => void
   readonly reject: (err: unknown) => void
   sent: boolean
 }
@@ -205,7 +205,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
       return await fetchClosure(cid, this.options.store, this, options)
     } catch (err) {
       // A peer that sends bad objects cannot be trusted with the rest.
-      if (err instanceof ProtocolError || hasCodeHash(err)) this.finish(err)
+      if (err instanceof ProtocolError || hasCode(err, 'LEFT_HASH_MISMATCH')) this.finish(err)
       throw err
     }
   }
@@ -231,7 +231,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     const key = cidKey(cid)
     const known = this.requests.get(key)
     if (known !== undefined) return known.promise
-    let resolve!: (bytes: Uint8Array) => void
+    let resolve!: Request['resolve']
     let reject!: (err: unknown) => void
     const promise = new Promise<Uint8Array>((res, rej) => { resolve = res; reject = rej })
     const req: Request = { cid, promise, resolve, reject, sent: false }
@@ -300,19 +300,13 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
       case 'want': this.server.enqueue(m.cids); return
       case 'head': this.head = m.cid; this.emit('head', m.cid); return
       case 'bye': this.finish(undefined); return
-      case 'block': {
-        const req = this.answered(m.cid, 'block')
-        let bytes: Uint8Array
-        try {
-          bytes = await unpackBlock(m.cid, m.data, m.z)
-        } catch (err) {
-          req.reject(err)
-          throw err
-        }
+      case 'block':
+        // Not awaited: the next frames are read while this one inflates in
+        // the thread pool. A block that does not inflate rejects its request
+        // with ProtocolError, and fetch() then ends the session.
         this.counts.received++
-        req.resolve(bytes)
+        this.answered(m.cid, 'block').resolve(unpackBlock(m.cid, m.data, m.z))
         return
-      }
       case 'missing':
         this.answered(m.cid, 'missing').reject(new MissingObjectError(m.cid.toString()))
     }
@@ -395,10 +389,6 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     }
     this.emit('close', err)
   }
-}
-
-function hasCodeHash(err: unknown): boolean {
-  return err instanceof LeftError && err.code === 'LEFT_HASH_MISMATCH'
 }
 
 /** Stream failures (resets, premature close) become SessionClosedError; LEFT errors pass through. */
