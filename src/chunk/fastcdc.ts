@@ -85,10 +85,20 @@ export function cutPoint(buf: Uint8Array, start: number, end: number, p: ChunkPa
   return limit
 }
 
+/**
+ * A plain Uint8Array view of `bytes`. Every caller of cutPoint passes one: a
+ * Buffer there too would make its hot loop see two array shapes, which costs
+ * V8 several times its speed.
+ */
+function plain(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+}
+
 /** Cuts one complete in-memory buffer into chunk lengths. */
-export function chunkLengths(buf: Uint8Array, p: ChunkParams = DEFAULT_PARAMS): number[] {
+export function chunkLengths(input: Uint8Array, p: ChunkParams = DEFAULT_PARAMS): number[] {
   checkParams(p)
   const masks = masksFor(p)
+  const buf = plain(input)
   const out: number[] = []
   for (let pos = 0; pos < buf.length;) {
     const n = cutPoint(buf, pos, buf.length, p, masks)
@@ -123,9 +133,7 @@ export async function* chunkStream(source: AsyncIterable<Uint8Array> | Iterable<
     if (piece.length === 0) continue
     let buf: Uint8Array
     if (carry.length === 0) {
-      // Always a plain Uint8Array: a Buffer here would make the hot loop in
-      // cutPoint see two array shapes, which costs V8 several times its speed.
-      buf = new Uint8Array(piece.buffer, piece.byteOffset, piece.length)
+      buf = plain(piece)
     } else {
       buf = new Uint8Array(carry.length + piece.length)
       buf.set(carry, 0)
@@ -141,7 +149,6 @@ export async function* chunkStream(source: AsyncIterable<Uint8Array> | Iterable<
     carry = buf.subarray(pos)
   }
   let pos = 0
-  carry = new Uint8Array(carry.buffer, carry.byteOffset, carry.length)
   while (pos < carry.length) {
     const n = cutPoint(carry, pos, carry.length, p, masks)
     yield carry.subarray(pos, pos + n)

@@ -4,7 +4,7 @@
  * lands keeps the store's closure invariant. Blocks already stored, or already
  * written in this run, are skipped: that is where deduplication happens.
  */
-import type { Block } from '../object/index.js'
+import { type Block, cidKey } from '../object/index.js'
 import type { Store } from '../store/index.js'
 
 /** Flush once this many bytes are pending: bounds memory during big commits. */
@@ -25,7 +25,7 @@ export class BlockWriter {
   /** Queues a block; may flush. */
   async add(block: Block): Promise<void> {
     if (this.store === undefined) return
-    const key = block.cid.toString()
+    const key = cidKey(block.cid)
     if (this.seen.has(key)) return
     this.seen.add(key)
     this.pending.push(block)

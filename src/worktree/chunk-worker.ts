@@ -9,10 +9,11 @@
  * Messages out: { bytes, lengths, digests } per batch, then { done: true }
  *               or { error: { code, message } }.
  */
-import { createHash } from 'node:crypto'
+import { sha256 } from '../object/cid.js'
 import { open } from 'node:fs/promises'
 import { parentPort } from 'node:worker_threads'
 import { chunkStream } from '../chunk/fastcdc.js'
+import { READ_NOFOLLOW } from './hash-file.js'
 
 /** Batches of roughly this many bytes. */
 export const BATCH_BYTES = 2 * 1024 * 1024
@@ -35,7 +36,7 @@ port.on('message', (m: unknown) => {
 
 async function run(path: string): Promise<void> {
   try {
-    const fh = await open(path, 'r')
+    const fh = await open(path, READ_NOFOLLOW)
     try {
       let pending: Uint8Array[] = []
       let size = 0
@@ -50,7 +51,7 @@ async function run(path: string): Promise<void> {
           bytes.set(c, off)
           off += c.length
           lengths.push(c.length)
-          digests.set(createHash('sha256').update(c).digest(), 32 * i)
+          digests.set(sha256(c), 32 * i)
         })
         port.postMessage({ bytes, lengths, digests }, [bytes.buffer, digests.buffer])
         pending = []

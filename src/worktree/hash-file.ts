@@ -4,7 +4,7 @@
  * bounded. A file that changes while it is read is read again, and after a
  * few tries reported, never recorded torn.
  */
-import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs'
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import type { Stats } from 'node:fs'
@@ -13,14 +13,24 @@ import { FileAccessError, FileChangedError } from '../errors.js'
 import { FileLayout, RAW, cidFromDigest, cidOf, type FileRoot } from '../object/index.js'
 import type { BlockWriter } from './block-writer.js'
 
+/**
+ * Open flags for reading a file to hash: never through a symlink. The scan
+ * saw a regular file; if a link took its place since, opening fails (ELOOP)
+ * instead of committing whatever the link points at.
+ */
+export const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW
+
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 4 * 1024 * 1024
 /** Read size for streamed files. */
 const STREAM_READ = 1024 * 1024
 const TRIES = 3
 
-/** The stat fields that show a file changed. */
-export function sameStat(a: Stats, b: Stats): boolean {
+/** The stat fields that show a file changed (a stat cache entry has them too). */
+export type StatKey = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>
+
+/** True when two stats agree on every field that shows a change. */
+export function sameStat(a: StatKey, b: StatKey): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino
 }
 
@@ -35,7 +45,7 @@ export async function hashFile(abs: string, rel: string, writer: BlockWriter): P
         before = small.stat
         root = await layoutWhole(small.bytes, writer)
       } else {
-        const fh = await open(abs, 'r')
+        const fh = await open(abs, READ_NOFOLLOW)
         try {
           before = await fh.stat()
           root = await layoutBig(abs, fh, writer)
@@ -48,7 +58,7 @@ export async function hashFile(abs: string, rel: string, writer: BlockWriter): P
     }
     let after: Stats
     try {
-      after = statSync(abs)
+      after = lstatSync(abs)
     } catch (err) {
       throw new FileAccessError(rel, err)
     }
@@ -64,7 +74,7 @@ export async function hashFile(abs: string, rel: string, writer: BlockWriter): P
  * a second for 10,000 files. Undefined when the file is bigger.
  */
 function readSmall(abs: string): { bytes: Buffer; stat: Stats } | undefined {
-  const fd = openSync(abs, 'r')
+  const fd = openSync(abs, READ_NOFOLLOW)
   try {
     const stat = fstatSync(fd)
     if (stat.size > WHOLE_READ_LIMIT) return undefined
@@ -95,10 +105,7 @@ async function layoutBig(abs: string, fh: import('node:fs/promises').FileHandle,
   try {
     const layout = new FileLayout()
     for await (const batch of chunkInWorker(abs)) {
-      for (const { cid, bytes } of batch) {
-        await writer.add({ cid, bytes })
-        for (const node of layout.add({ cid, size: bytes.length })) await writer.add(node)
-      }
+      for (const { cid, bytes } of batch) await addChunk(bytes, layout, writer, cid)
     }
     return await finish(layout, writer)
   } finally {
@@ -126,9 +133,16 @@ async function* chunkInWorker(abs: string): AsyncGenerator<Array<{ cid: import('
     inbox.push(m)
     wake?.()
   }
-  const onError = (err: Error): void => onMessage({ error: { message: err.message } })
+  // A crashed or exited worker answers nothing more: report it and never reuse it.
+  let dead = false
+  const onError = (err: Error): void => {
+    dead = true
+    onMessage({ error: { message: err.message } })
+  }
+  const onExit = (): void => onError(new Error('the chunk worker stopped'))
   w.on('message', onMessage)
   w.on('error', onError)
+  w.on('exit', onExit)
   let finished = false
   try {
     w.postMessage({ path: abs })
@@ -140,8 +154,10 @@ async function* chunkInWorker(abs: string): AsyncGenerator<Array<{ cid: import('
         finished = true
         return
       }
-      if ('error' in m) finished = true
-      if ('error' in m) throw Object.assign(new Error(m.error.message), { code: m.error.code })
+      if ('error' in m) {
+        finished = true
+        throw Object.assign(new Error(m.error.message), { code: m.error.code })
+      }
       w.postMessage('ack')
       let off = 0
       yield m.lengths.map((n, i) => {
@@ -153,9 +169,10 @@ async function* chunkInWorker(abs: string): AsyncGenerator<Array<{ cid: import('
   } finally {
     w.off('message', onMessage)
     w.off('error', onError)
-    // Abandoned mid-file: the worker would keep sending this file's chunks.
-    if (!finished) {
-      worker = undefined
+    w.off('exit', onExit)
+    // Abandoned mid-file, the worker would keep sending this file's chunks.
+    if (!finished || dead) {
+      if (worker === w) worker = undefined
       void w.terminate()
     }
   }
@@ -167,8 +184,8 @@ async function layoutStream(stream: AsyncIterable<Uint8Array>, writer: BlockWrit
   return finish(layout, writer)
 }
 
-async function addChunk(bytes: Uint8Array, layout: FileLayout, writer: BlockWriter): Promise<void> {
-  const cid = cidOf(RAW, bytes)
+/** Stores one chunk and the file nodes it closes; `cid` when already hashed (by the worker). */
+async function addChunk(bytes: Uint8Array, layout: FileLayout, writer: BlockWriter, cid = cidOf(RAW, bytes)): Promise<void> {
   await writer.add({ cid, bytes })
   for (const node of layout.add({ cid, size: bytes.length })) await writer.add(node)
 }

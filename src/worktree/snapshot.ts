@@ -15,7 +15,7 @@ import { type DirEntry, RAW, cidOf, compareNames, encodeNode, isValidName, parse
 import type { StatEntry, Store } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { BlockWriter } from './block-writer.js'
-import { hashFile } from './hash-file.js'
+import { hashFile, sameStat } from './hash-file.js'
 import type { IgnoreRules } from './ignore.js'
 
 /**
@@ -130,7 +130,7 @@ async function fileEntry(s: State, abs: string, rel: string, name: string, st: S
   s.seen.add(rel)
   const exec = (st.mode & 0o100) !== 0
   const cached = s.opts.statCache.get(rel)
-  if (cached !== undefined && cached.size === st.size && cached.mtimeMs === st.mtimeMs && cached.ctimeMs === st.ctimeMs && cached.ino === st.ino) {
+  if (cached !== undefined && sameStat(cached, st)) {
     const cid = parseCid(cached.cid)
     // Trusting the cache without a store lookup is sound because entries are
     // only written together with (or after) the objects they name, and gc
