@@ -170,6 +170,12 @@ export class SessionClosedError extends LeftError {
   }
 }
 
+/** The first line of any thrown value's message, for one-line logs. */
+export function errorMessage(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err)
+  return text.split('\n')[0] ?? text
+}
+
 /** Returns true when `err` is a LeftError carrying `code`. */
 export function hasCode(err: unknown, code: string): boolean {
   return err instanceof LeftError && err.code === code

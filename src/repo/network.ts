@@ -14,7 +14,7 @@
  * the same commit and settle on it.
  */
 import type { CID } from 'multiformats/cid'
-import { SessionClosedError, TimeoutError } from '../errors.js'
+import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
 import type { FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
 import { integrate } from './integrate.js'
@@ -32,20 +32,16 @@ export interface NetworkEvents {
 
 /** The live sessions of one folder and the sync rules between them. */
 export class PeerNetwork {
-  private readonly sessions = new Set<Session>()
-  private readonly busy = new Set<Session>()
-  private readonly online = new Map<string, number>()
+  /** The one live session per peer id. */
+  private readonly peers = new Map<string, Session>()
+  /** Head handling in progress, per session; closeAll waits for it. */
+  private readonly busy = new Map<Session, Promise<void>>()
 
   constructor(private readonly repo: Repo, private readonly events: NetworkEvents) {}
 
-  /** Number of live sessions. */
-  get size(): number {
-    return this.sessions.size
-  }
-
-  /** True while some session with peer `peerId` is live. */
+  /** True while a session with peer `peerId` is live. */
   hasPeer(peerId: string): boolean {
-    return this.online.has(peerId)
+    return this.peers.has(peerId)
   }
 
   /**
@@ -58,29 +54,17 @@ export class PeerNetwork {
   attach(session: Session, address: string, dialed: boolean): boolean {
     const peer = session.remotePeerId
     const self = this.repo.config.peerId
-    if (peer === self) {
+    const existing = this.peers.get(peer)
+    if (peer === self || (existing !== undefined && !(dialed ? self < peer : peer < self))) {
       void session.close()
       return false
     }
-    const existing = [...this.sessions].find((s) => s.remotePeerId === peer)
-    if (existing !== undefined) {
-      const newIsPreferred = dialed ? self < peer : peer < self
-      if (!newIsPreferred) {
-        void session.close()
-        return false
-      }
-      this.sessions.delete(existing)
-      this.release(peer, false)
-      void existing.close()
-    }
-    this.sessions.add(session)
-    const count = (this.online.get(peer) ?? 0) + 1
-    this.online.set(peer, count)
-    if (count === 1 && existing === undefined) this.events.log(`peer ${peer} online (${address})`)
+    // Replacing a session is not the peer going offline: forget the old one quietly.
+    this.peers.set(peer, session)
+    if (existing !== undefined) void existing.close()
+    else this.events.log(`peer ${peer} online (${address})`)
     let pending: CID | undefined
     const drain = async (): Promise<void> => {
-      if (this.busy.has(session)) return
-      this.busy.add(session)
       try {
         while (pending !== undefined) {
           const cid = pending
@@ -88,47 +72,36 @@ export class PeerNetwork {
           await this.handleHead(session, cid)
         }
       } catch (err) {
-        this.events.log(`peer ${peer}: ${(err as Error).message}`)
+        this.events.log(`peer ${peer}: ${errorMessage(err)}`)
         void session.close()
       } finally {
         this.busy.delete(session)
       }
     }
-    session.on('head', (cid: CID) => {
+    const wake = (cid: CID): void => {
       pending = cid
-      void drain()
-    })
+      if (!this.busy.has(session)) this.busy.set(session, drain())
+    }
+    session.on('head', wake)
     session.on('close', () => {
-      if (this.sessions.delete(session)) this.release(peer, true)
+      if (this.peers.get(peer) !== session) return
+      this.peers.delete(peer)
+      this.events.log(`peer ${peer} offline`)
     })
-    if (session.remoteHead !== null) {
-      pending = session.remoteHead
-      void drain()
-    }
+    if (session.remoteHead !== null) wake(session.remoteHead)
     return true
-  }
-
-  /** Forgets one session of `peer`; logs when it was the last. */
-  private release(peer: string, log: boolean): void {
-    const left = (this.online.get(peer) ?? 1) - 1
-    if (left > 0) {
-      this.online.set(peer, left)
-      return
-    }
-    this.online.delete(peer)
-    if (log) this.events.log(`peer ${peer} offline`)
   }
 
   private async handleHead(session: Session, remote: CID): Promise<void> {
     const peer = session.remotePeerId
     // Already there (a heartbeat, or the answer to our own announcement).
-    if ((await this.repo.head())?.equals(remote) ?? false) return this.broadcast()
-    if (!(await this.repo.store.has(remote))) {
-      try {
-        await session.fetch(remote, { root: 'commit', onProgress: (p) => this.events.progress?.(peer, p) })
-      } finally {
-        this.events.progressDone?.(peer)
-      }
+    const head = await this.repo.head()
+    if (head?.equals(remote) ?? false) return this.broadcast(head)
+    try {
+      // Returns at once when the closure is already stored.
+      await session.fetch(remote, { root: 'commit', onProgress: (p) => this.events.progress?.(peer, p) })
+    } finally {
+      this.events.progressDone?.(peer)
     }
     const result = await integrate(this.repo, remote, (path, size) => this.events.log(`received ${path} (${size} bytes) from ${peer}`))
     for (const c of result.conflicts) this.events.log(`conflict: kept both versions of ${c.path}; the other is ${c.copyPath}`)
@@ -136,14 +109,14 @@ export class PeerNetwork {
     if (result.mode !== 'none') this.events.log(`${result.mode === 'merge' ? 'merged' : 'fast-forwarded to'} ${String(result.after)} from ${peer}`)
     // Every peer, this one included, learns where we are now: a peer that
     // pushed to us waits for that answer to know we are in sync.
-    await this.broadcast()
+    await this.broadcast(result.after)
   }
 
-  /** Tells every peer our head, unless it was the last thing we told that peer. */
-  async broadcast(): Promise<void> {
-    const head = await this.repo.head()
+  /** Tells every peer our head (read from the store unless given), unless it was the last thing we told that peer. */
+  async broadcast(head?: CID): Promise<void> {
+    head ??= await this.repo.head()
     if (head === undefined) return
-    for (const s of this.sessions) if (!(s.announcedHead?.equals(head) ?? false)) s.announce(head)
+    for (const s of this.peers.values()) if (!(s.announcedHead?.equals(head) ?? false)) s.announce(head)
   }
 
   /**
@@ -155,7 +128,7 @@ export class PeerNetwork {
     let lastChange = Date.now()
     let lastState = ''
     for (;;) {
-      if (!this.sessions.has(session)) throw new SessionClosedError('the peer closed the connection before we were in sync')
+      if (this.peers.get(session.remotePeerId) !== session) throw new SessionClosedError('the peer closed the connection before we were in sync')
       const head = await this.repo.head()
       const remote = session.remoteHead
       const state = `${String(head)}|${String(remote)}|${this.busy.has(session)}|${session.stats.received}`
@@ -170,8 +143,9 @@ export class PeerNetwork {
     }
   }
 
-  /** Closes every session in order (bye first). */
-  closeAll(): Promise<void> {
-    return Promise.all([...this.sessions].map((s) => s.close())).then(() => {})
+  /** Closes every session in order (bye first) and waits for head handling in progress to end. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.peers.values()].map((s) => s.close()))
+    await Promise.all(this.busy.values())
   }
 }

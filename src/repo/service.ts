@@ -6,7 +6,7 @@
  */
 import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LeftError, hasCode } from '../errors.js'
+import { UsageError, errorMessage, hasCode } from '../errors.js'
 import { type PeerAddress, formatAddress } from '../sync/address.js'
 import type { Session } from '../sync/session.js'
 import { type Listener, type TransportSessionOptions, connect, listen } from '../sync/tls.js'
@@ -42,6 +42,9 @@ export interface WatchSettings {
   readonly settleMs?: number
 }
 
+/** How long a session must last before the redial delay starts over. */
+const STABLE_MS = 5_000
+
 /** A running folder service. */
 export class FolderService {
   readonly network: PeerNetwork
@@ -50,6 +53,8 @@ export class FolderService {
   private stopped = false
   private readonly wakeups = new Set<() => void>()
   private readonly dialers: Promise<void>[] = []
+  /** Aborts connection attempts in flight when the service stops. */
+  private readonly stopping = new AbortController()
 
   private constructor(private readonly options: ServiceOptions) {
     this.network = new PeerNetwork(options.repo, options)
@@ -81,9 +86,17 @@ export class FolderService {
 
   /** Connects once to `peer` and attaches the session; errors are the caller's. */
   async connectOnce(peer: PeerAddress): Promise<Session> {
-    const session = await connect({ address: peer, key: this.options.repo.config.key, session: this.sessionOptions() })
-    this.network.attach(session, formatAddress(peer), true)
+    const session = await this.open(peer)
+    if (!this.network.attach(session, formatAddress(peer), true)) {
+      // attach refuses only ourselves here: `left sync` has no other sessions.
+      throw new UsageError(`${formatAddress(peer)} is this folder itself, not a peer`)
+    }
     return session
+  }
+
+  /** A TLS session with `peer`, not yet attached; given up when the service stops. */
+  private open(peer: PeerAddress): Promise<Session> {
+    return connect({ address: peer, key: this.options.repo.config.key, session: this.sessionOptions(), signal: this.stopping.signal })
   }
 
   /**
@@ -108,7 +121,7 @@ export class FolderService {
         // other failure): try again later, backing off so a lasting problem
         // does not make the watch rescan the folder five times a second.
         const still = hasCode(err, 'LEFT_FILE_CHANGED') || hasCode(err, 'LEFT_FILE_ACCESS')
-        const line = still ? `waiting: ${describe(err)}` : `cannot commit: ${describe(err)}; will retry`
+        const line = still ? `waiting: ${errorMessage(err)}` : `cannot commit: ${errorMessage(err)}; will retry`
         if (line !== lastWait) this.options.log(line)
         lastWait = line
         await this.sleep(Math.min(30_000, 250 * 2 ** failures++))
@@ -116,12 +129,13 @@ export class FolderService {
       }
     }
     const startedClean = await attempt()
+    if (this.stopped) return
     this.watch = watchFolder({
       share: this.options.repo.share,
       quietMs: settings.quietMs ?? 200,
       maxWaitMs: 10_000,
       ignores: (path, isDir) => rules.ignores(path, isDir),
-      onError: (err) => this.options.log(`watch error: ${describe(err)}`),
+      onError: (err) => this.options.log(`watch error: ${errorMessage(err)}`),
       onQuiet: async (paths) => {
         if (this.stopped) return true
         if (await this.unsettled(paths, settleMs)) return false
@@ -129,6 +143,7 @@ export class FolderService {
       }
     })
     await this.watch.ready
+    if (this.stopped) return
     // Pending changes that could not be committed at start are retried even
     // if nothing else happens in the folder.
     if (!startedClean) this.watch.poke()
@@ -146,6 +161,7 @@ export class FolderService {
   /** Stops watching, dialling and listening, and closes every session (with bye). */
   async stop(): Promise<void> {
     this.stopped = true
+    this.stopping.abort()
     for (const wake of this.wakeups) wake()
     await this.watch?.close()
     // Sessions first: a listener only finishes closing once its connections have.
@@ -163,7 +179,7 @@ export class FolderService {
       peerId: repo.config.peerId,
       head: async () => {
         if (this.options.commitOnConnect === true && !this.stopped) {
-          await this.commitAndAnnounce().catch((err: unknown) => this.options.log(`cannot commit local changes: ${describe(err)}`))
+          await this.commitAndAnnounce().catch((err: unknown) => this.options.log(`cannot commit local changes: ${errorMessage(err)}`))
         }
         return repo.head()
       },
@@ -187,7 +203,7 @@ export class FolderService {
         continue
       }
       try {
-        const session = await connect({ address: peer, key: this.options.repo.config.key, session: this.sessionOptions() })
+        const session = await this.open(peer)
         knownId = session.remotePeerId
         if (this.stopped) {
           await session.close()
@@ -199,13 +215,19 @@ export class FolderService {
           return
         }
         const closed = new Promise<void>((resolve) => session.once('close', () => resolve()))
-        if (this.network.attach(session, label, true)) {
+        const attached = this.network.attach(session, label, true)
+        const since = Date.now()
+        await closed
+        // Back off again unless the session lasted: a peer that keeps
+        // dropping us at once (it still holds an older session) is not
+        // redialled twice a second.
+        if (attached && Date.now() - since >= STABLE_MS) {
           delay = min
           lastError = ''
-        }
-        await closed
+        } else delay = Math.min(max, delay * 2)
       } catch (err) {
-        const line = describe(err)
+        if (this.stopped) break
+        const line = errorMessage(err)
         // Say it once, not on every retry.
         if (line !== lastError) this.options.log(`cannot sync with ${label}: ${line}; retrying`)
         lastError = line
@@ -241,8 +263,4 @@ export class FolderService {
     }
     return false
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof LeftError ? err.message : err instanceof Error ? err.message : String(err)
 }

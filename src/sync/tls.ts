@@ -13,7 +13,7 @@
 import { hkdfSync } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import * as tls from 'node:tls'
-import { AuthError, LeftError, ListenError, PeerUnreachableError, TimeoutError } from '../errors.js'
+import { AuthError, LeftError, ListenError, PeerUnreachableError, TimeoutError, errorMessage } from '../errors.js'
 import { type PeerAddress, formatAddress } from './address.js'
 import { type Session, type SessionOptions, openSession } from './session.js'
 
@@ -121,6 +121,8 @@ export interface ConnectOptions {
   readonly session: TransportSessionOptions
   /** Give up on TCP + TLS + hello after this many ms (default: the session timeout, else 30 s). */
   readonly connectTimeoutMs?: number
+  /** Gives up at once when aborted before the hello exchange completes. */
+  readonly signal?: AbortSignal
 }
 
 /**
@@ -143,6 +145,9 @@ export async function connect(options: ConnectOptions): Promise<Session> {
   })
   socket.setNoDelay(true)
   socket.setKeepAlive(true, KEEPALIVE_MS)
+  const abort = (): void => { socket.destroy() }
+  if (options.signal?.aborted === true) abort()
+  options.signal?.addEventListener('abort', abort, { once: true })
   let timer: NodeJS.Timeout | undefined
   try {
     await new Promise<void>((resolve, reject) => {
@@ -164,6 +169,7 @@ export async function connect(options: ConnectOptions): Promise<Session> {
     throw err instanceof LeftError ? err : connectError(label, err as Error)
   } finally {
     clearTimeout(timer)
+    options.signal?.removeEventListener('abort', abort)
   }
 }
 
@@ -185,5 +191,5 @@ function tlsReason(err: Error): string {
 }
 
 function describe(err: unknown): string {
-  return err instanceof LeftError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err)
+  return err instanceof LeftError ? `${err.code}: ${err.message}` : errorMessage(err)
 }
