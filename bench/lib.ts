@@ -10,9 +10,11 @@ import { existsSync } from 'node:fs'
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { LEFT_BIN } from '../test/helpers/cli.js'
+import { sleep } from '../test/helpers/peers.js'
 
 
 export { writeCompressibleFile } from '../test/helpers/data.js'
+export { sleep } from '../test/helpers/peers.js'
 
 export const MiB = 1024 * 1024
 export const GiB = 1024 * MiB
@@ -121,11 +123,6 @@ export class Peer {
     return procField(this.child.pid!, 'VmHWM')
   }
 
-  /** Anonymous resident memory now, from /proc: the process's own memory, without mapped files. */
-  async anonRss(): Promise<number> {
-    return procField(this.child.pid!, 'RssAnon')
-  }
-
   /** CPU seconds used so far (user + system), from /proc. */
   async cpuSeconds(): Promise<number> {
     const fields = (await readFile(`/proc/${this.child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
@@ -155,10 +152,6 @@ async function procField(pid: number, name: string): Promise<number> {
   const text = await readFile(`/proc/${pid}/status`, 'utf8')
   const m = new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)
   return m ? Number(m[1]) * 1024 : NaN
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
 }
 
 /** Writes `size` bytes of random data (incompressible), 16 MiB at a time. */

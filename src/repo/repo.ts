@@ -201,8 +201,7 @@ export class Repo {
 
   /** Changes in the share folder since HEAD (nothing is stored). */
   async status(): Promise<Change[]> {
-    const head = await this.head()
-    const tree = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
+    const tree = await this.headTree()
     const snap = await this.scan(false)
     return collect(diffTrees(overlaySource(this.store, snap.dirs), tree, snap.root))
   }

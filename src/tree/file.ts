@@ -25,11 +25,3 @@ export async function* fileChunks(src: ObjectSource, cid: CID): AsyncGenerator<U
     yield* await Promise.all(group.map((link) => mustGet(src, link.cid)))
   }
 }
-
-/** Every CID that a file root reaches, itself included (for fsck and gc). */
-export async function* fileObjects(src: ObjectSource, cid: CID): AsyncGenerator<CID> {
-  yield cid
-  if (cid.code === RAW) return
-  const node = await loadFileNode(src, cid)
-  for (const link of node.links) yield* fileObjects(src, link.cid)
-}
