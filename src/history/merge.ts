@@ -7,7 +7,8 @@
  */
 import type { CID } from 'multiformats/cid'
 import { LeftError } from '../errors.js'
-import { type Block, compareBytes, compareNames, encodeNode } from '../object/index.js'
+import { type Block, childPath, compareBytes, compareNames, encodeNode } from '../object/index.js'
+import { sameEntry } from '../tree/diff.js'
 import type { DirEntry } from '../object/index.js'
 import { type ObjectSink, type ObjectSource, loadDir } from '../tree/source.js'
 import type { LoggedCommit } from './ancestry.js'
@@ -120,7 +121,7 @@ class Merger {
     const kept: DirEntry[] = []
     const copies: Array<{ name: string; copy: NonNullable<Outcome['copy']> }> = []
     for (const name of names) {
-      const out = await this.entry(be.get(name), oe.get(name), te.get(name), join(path, name))
+      const out = await this.entry(be.get(name), oe.get(name), te.get(name), childPath(path, name))
       if (out.keep !== undefined) kept.push(out.keep)
       if (out.copy !== undefined) copies.push({ name, copy: out.copy })
     }
@@ -132,7 +133,7 @@ class Merger {
       for (let n = 2; taken.has(copyName); n++) copyName = conflictName(name, copy.label, copy.entry.mtime, n)
       taken.add(copyName)
       kept.push({ ...copy.entry, name: copyName })
-      this.conflicts.push({ path: join(path, name), keptPath: join(path, name), copyPath: join(path, copyName) })
+      this.conflicts.push({ path: childPath(path, name), keptPath: childPath(path, name), copyPath: childPath(path, copyName) })
     }
     if (kept.length === 0) return undefined
     kept.sort((x, y) => compareNames(x.name, y.name))
@@ -147,8 +148,8 @@ class Merger {
     if (o !== undefined && t !== undefined && sameContent(o, t)) return { keep: o.mtime >= t.mtime ? o : t }
     const bDir = b?.kind === 'dir' ? b.cid : undefined
     if (o?.kind === 'dir' && t?.kind === 'dir') return { keep: await this.dirEntry(o.name, await this.dir(bDir, o.cid, t.cid, path)) }
-    if (sameEntry(b, o)) return keep(t)
-    if (sameEntry(b, t)) return keep(o)
+    if (sameEntryOrAbsent(b, o)) return keep(t)
+    if (sameEntryOrAbsent(b, t)) return keep(o)
     // A touch (mtime only) carries no content to lose against a real edit.
     if (t !== undefined && sameContentOrAbsent(b, o)) return keep(t)
     if (o !== undefined && sameContentOrAbsent(b, t)) return keep(o)
@@ -227,10 +228,6 @@ function sameContentOrAbsent(a: DirEntry | undefined, b: DirEntry | undefined): 
 }
 
 /** Identical entries, or both absent. */
-function sameEntry(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
-  return a === undefined ? b === undefined : b !== undefined && sameContent(a, b) && a.mtime === b.mtime
-}
-
-function join(prefix: string, name: string): string {
-  return prefix === '' ? name : `${prefix}/${name}`
+function sameEntryOrAbsent(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && sameEntry(a, b)
 }

@@ -30,3 +30,8 @@ export function compareNames(a: string, b: string): number {
   if (a === b) return 0
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
+
+/** The share-relative path of entry `name` in the directory at `prefix` ('' is the root). */
+export function childPath(prefix: string, name: string): string {
+  return prefix === '' ? name : `${prefix}/${name}`
+}

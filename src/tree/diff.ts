@@ -4,7 +4,7 @@
  * follows the size of the change, not the size of the folder.
  */
 import type { CID } from 'multiformats/cid'
-import { compareNames } from '../object/index.js'
+import { childPath, compareNames } from '../object/index.js'
 import type { DirEntry } from '../object/index.js'
 import { type ObjectSource, loadDir } from './source.js'
 
@@ -48,13 +48,13 @@ export async function* diffTrees(src: ObjectSource, a: CID | undefined, b: CID |
     // A merge join over two name-sorted lists.
     const order = l === undefined ? 1 : r === undefined ? -1 : compareNames(l.name, r.name)
     if (order < 0) {
-      yield* deleted(src, l!, join(prefix, l!.name))
+      yield* deleted(src, l!, childPath(prefix, l!.name))
       i++
     } else if (order > 0) {
-      yield* added(src, r!, join(prefix, r!.name))
+      yield* added(src, r!, childPath(prefix, r!.name))
       j++
     } else {
-      yield* changed(src, l!, r!, join(prefix, l!.name))
+      yield* changed(src, l!, r!, childPath(prefix, l!.name))
       i++
       j++
     }
@@ -117,6 +117,3 @@ async function entriesOf(src: ObjectSource, cid: CID | undefined): Promise<reado
   return cid === undefined ? [] : (await loadDir(src, cid)).entries
 }
 
-function join(prefix: string, name: string): string {
-  return prefix === '' ? name : `${prefix}/${name}`
-}

@@ -11,7 +11,7 @@ import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
-import { type DirEntry, RAW, cidOf, compareNames, encodeNode, isValidName, parseCid } from '../object/index.js'
+import { type DirEntry, RAW, childPath, cidOf, compareNames, encodeNode, isValidName, parseCid } from '../object/index.js'
 import type { StatEntry, Store } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { BlockWriter } from './block-writer.js'
@@ -86,7 +86,7 @@ async function snapshotDir(s: State, abs: string, rel: string): Promise<CID> {
   const subdirs: string[] = []
   const work: Array<() => Promise<void>> = []
   for (const name of names) {
-    const childRel = rel === '' ? name : `${rel}/${name}`
+    const childRel = childPath(rel, name)
     if (!isValidName(name)) {
       s.opts.onSkip?.(childRel, 'name cannot be synced')
       continue
@@ -116,7 +116,7 @@ async function snapshotDir(s: State, abs: string, rel: string): Promise<CID> {
   await forEachLimit(work, FILE_CONCURRENCY, (task) => task())
   subdirs.sort(compareNames)
   for (const name of subdirs) {
-    const cid = await snapshotDir(s, join(abs, name), rel === '' ? name : `${rel}/${name}`)
+    const cid = await snapshotDir(s, join(abs, name), childPath(rel, name))
     entries.push({ name, kind: 'dir', cid, size: 0, mtime: 0, exec: false })
   }
   entries.sort((a, b) => compareNames(a.name, b.name))
