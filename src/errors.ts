@@ -40,10 +40,24 @@ export class AlreadyInitializedError extends LeftError {
   }
 }
 
-/** The store is opened by another LEFT process (LevelDB allows one writer). */
+/** The store is held by another LEFT process that is not a daemon (LevelDB allows one writer). */
 export class StoreLockedError extends LeftError {
   constructor(path: string, cause?: unknown) {
-    super('LEFT_STORE_LOCKED', `the store at ${path} is in use by another left process (is 'left watch' or 'left serve' running?)`, { cause, data: { path } })
+    super('LEFT_STORE_LOCKED', `the store at ${path} is in use by another left command; try again when it has finished`, { cause, data: { path } })
+  }
+}
+
+/** A daemon (`left watch` or `left serve`) already holds this folder; there is one per folder. */
+export class DaemonRunningError extends LeftError {
+  constructor(pid: number) {
+    super('LEFT_DAEMON_RUNNING', `a LEFT daemon already runs for this folder (pid ${pid}); 'left stop' stops it`, { data: { pid } })
+  }
+}
+
+/** The command needs a running daemon and none holds this folder. */
+export class NoDaemonError extends LeftError {
+  constructor() {
+    super('LEFT_NO_DAEMON', "no synchronizer is running for this folder (start one with 'left watch')")
   }
 }
 

@@ -13,12 +13,13 @@ import { Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
-import { walkLog } from '../history/ancestry.js'
+import { isAncestor, walkLog } from '../history/ancestry.js'
 import { loadIgnoreRules } from '../worktree/ignore.js'
 import { type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
 import { type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, initLayout, openLayout } from './layout.js'
+import { type FsckReport, fsck, gc } from './maintenance.js'
 import { Mutex } from './mutex.js'
 
 /** Counts of changed files, links and (empty or not) directories excluded. */
@@ -78,6 +79,11 @@ export class Repo {
   /** Reads the config of the LEFT folder at or above `dir` without opening (or locking) the store. */
   static async readConfig(dir: string): Promise<Config> {
     return (await openLayout(dir)).config
+  }
+
+  /** The paths of the LEFT folder at or above `dir`, without opening (or locking) the store. */
+  static async layoutOf(dir: string): Promise<Layout> {
+    return (await openLayout(dir)).layout
   }
 
   /** Opens the LEFT folder at or above `dir`. */
@@ -279,12 +285,32 @@ export class Repo {
     })
   }
 
+  /** Re-hashes every object reachable from HEAD and the reflog (see maintenance.ts). */
+  fsck(): Promise<FsckReport> {
+    return fsck(this.store)
+  }
+
+  /** Deletes objects that no commit reaches; serialized with commits and applies. */
+  gc(): Promise<{ removed: number; kept: number }> {
+    return this.mutex.run(() => gc(this.store))
+  }
+
   /** Applies changes to the share folder (see worktree/materialize.ts). */
   apply(changes: readonly PathChange[], guard: boolean, onWrite?: (path: string, size: number) => void): Promise<ApplyResult> {
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard,
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
     })
+  }
+
+  /** True when `cid` and everything it reaches are stored (see store.ts). */
+  hasCommit(cid: CID): Promise<boolean> {
+    return this.store.has(cid)
+  }
+
+  /** True when `ancestor` is `descendant` or one of its ancestors; both must be stored. */
+  isAncestor(ancestor: CID, descendant: CID): Promise<boolean> {
+    return isAncestor(this.store, ancestor, descendant)
   }
 
   /** The tree of HEAD, or undefined before the first commit. */

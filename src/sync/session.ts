@@ -185,6 +185,11 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     return this.sentHead
   }
 
+  /** When the peer last sent anything (ms since the epoch): a heartbeat counts. */
+  get lastSeen(): number {
+    return this.lastIn
+  }
+
   /** True once the session has ended. */
   get isClosed(): boolean {
     return this.state === 'closed'

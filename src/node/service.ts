@@ -12,8 +12,10 @@ import type { Session } from '../sync/session.js'
 import { type Listener, type TransportSessionOptions, connect, listen } from '../sync/tls.js'
 import { type FolderWatch, watchFolder } from '../watch/watcher.js'
 import { type IgnoreRules, loadIgnoreRules } from '../worktree/ignore.js'
-import { type NetworkEvents, PeerNetwork } from './network.js'
-import type { Repo } from './repo.js'
+import { type NetworkEvents, PeerNetwork, type PeerRecord } from './network.js'
+import type { CID } from 'multiformats/cid'
+import type { CommitResult, Progress, Repo } from '../repo/repo.js'
+import type { ActivityState } from './activity.js'
 
 /** How a service is set up. */
 export interface ServiceOptions extends NetworkEvents {
@@ -42,6 +44,42 @@ export interface WatchSettings {
   readonly settleMs?: number
 }
 
+/** How a peer's head stands against ours. `unknown` until it has told us. */
+export type SyncRelation = 'in sync' | 'behind' | 'ahead' | 'diverged' | 'unknown'
+
+/** One peer in `left status`. */
+export interface PeerStatus extends Omit<PeerRecord, 'id' | 'lastSeen'> {
+  /** Undefined for a configured address never reached. */
+  readonly id: string | undefined
+  readonly lastSeen: number | undefined
+  readonly sync: SyncRelation
+}
+
+/** The state of a running node, for `left status`. */
+export interface NodeStatus {
+  readonly mode: 'watch' | 'serve'
+  readonly activity: ActivityState
+  readonly startedAt: number
+  /** The bound listen address, if listening. */
+  readonly listen: string | undefined
+  readonly head: CID | undefined
+  readonly peers: readonly PeerStatus[]
+}
+
+/**
+ * The peer is `behind` when its head is an ancestor of ours, `ahead` when
+ * ours is an ancestor of its (or we have not fetched its head yet).
+ */
+async function relation(repo: Repo, ours: CID | undefined, theirs: CID | null): Promise<SyncRelation> {
+  if (theirs === null) return ours === undefined ? 'in sync' : 'behind'
+  if (ours === undefined) return 'ahead'
+  if (ours.equals(theirs)) return 'in sync'
+  if (!(await repo.hasCommit(theirs))) return 'ahead'
+  if (await repo.isAncestor(theirs, ours)) return 'behind'
+  if (await repo.isAncestor(ours, theirs)) return 'ahead'
+  return 'diverged'
+}
+
 /** How long a session must last before the redial delay starts over. */
 const STABLE_MS = 5_000
 
@@ -51,6 +89,9 @@ export class FolderService {
   private listener: Listener | undefined
   private watch: FolderWatch | undefined
   private stopped = false
+  private readonly startedAt = Date.now()
+  /** The peer id behind each configured address, once a dial has reached it. */
+  private readonly dialedIds = new Map<string, string>()
   private readonly wakeups = new Set<() => void>()
   private readonly dialers: Promise<void>[] = []
   /** Aborts connection attempts in flight when the service stops. */
@@ -149,13 +190,39 @@ export class FolderService {
     if (!startedClean) this.watch.poke()
   }
 
-  /** Commits local changes, if any, and tells every peer. */
-  async commitAndAnnounce(): Promise<void> {
-    const result = await this.options.repo.commit()
-    if (result === undefined) return
+  /** Commits local changes, if any, and tells every peer at once. */
+  async commitAndAnnounce(message?: string, progress: Progress = {}): Promise<CommitResult | undefined> {
+    const result = await this.network.activity.during('committing', () => this.options.repo.commit(message, progress))
+    if (result === undefined) return undefined
     const s = result.summary
     this.options.log(`committed ${result.cid.toString()}: ${s.added} added, ${s.modified} modified, ${s.deleted} deleted`)
     await this.network.broadcast()
+    return result
+  }
+
+  /**
+   * What this node is doing and how each peer stands against our head:
+   * every peer seen since start, and configured peers never reached.
+   */
+  async status(): Promise<NodeStatus> {
+    const repo = this.options.repo
+    const head = await repo.head()
+    const records = this.network.peerRecords()
+    const peers: PeerStatus[] = []
+    const configured = new Map([...this.dialedIds].map(([address, id]) => [id, address]))
+    // A peer that dialled us first shows the address we know it by.
+    for (const r of records) peers.push({ ...r, address: configured.get(r.id) ?? r.address, sync: await relation(repo, head, r.head) })
+    for (const address of (this.options.peers ?? []).map(formatAddress)) {
+      if (peers.some((p) => p.address === address)) continue
+      peers.push({ id: undefined, address, online: false, since: this.startedAt, lastSeen: undefined, head: null, transfer: undefined, sync: 'unknown' })
+    }
+    return {
+      mode: this.watch === undefined ? 'serve' : 'watch',
+      activity: this.network.activity.state,
+      startedAt: this.startedAt,
+      listen: this.listener === undefined ? undefined : formatAddress(this.listener.address),
+      head, peers
+    }
   }
 
   /** Stops watching, dialling and listening, and closes every session (with bye). */
@@ -205,6 +272,7 @@ export class FolderService {
       try {
         const session = await this.open(peer)
         knownId = session.remotePeerId
+        this.dialedIds.set(label, knownId)
         if (this.stopped) {
           await session.close()
           break

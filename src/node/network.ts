@@ -17,8 +17,9 @@ import type { CID } from 'multiformats/cid'
 import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
 import type { FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
-import { integrate } from './integrate.js'
-import type { Repo } from './repo.js'
+import { integrate } from '../repo/integrate.js'
+import { Activity } from './activity.js'
+import type { Repo } from '../repo/repo.js'
 
 /** What the network reports to whoever runs it (the CLI prints these). */
 export interface NetworkEvents {
@@ -30,14 +31,32 @@ export interface NetworkEvents {
   progressDone?(peer: string): void
 }
 
+/** What this node knows of one peer, live or gone (see `left status`). */
+export interface PeerRecord {
+  readonly id: string
+  /** Where we reached it, or where it reached us from. */
+  readonly address: string
+  readonly online: boolean
+  /** When it came online or went offline (ms since the epoch). */
+  readonly since: number
+  /** When it last sent anything. */
+  readonly lastSeen: number
+  /** Its head as it last told us; null when it has none. */
+  readonly head: CID | null
+  /** The fetch from it in progress, if any. */
+  readonly transfer: (FetchProgress & { readonly startedAt: number }) | undefined
+}
+
 /** The live sessions of one folder and the sync rules between them. */
 export class PeerNetwork {
   /** The one live session per peer id. */
   private readonly peers = new Map<string, Session>()
+  /** Every peer seen since start, for status. */
+  private readonly records = new Map<string, { address: string; since: number; lastSeen: number; head: CID | null; transfer: PeerRecord['transfer'] }>()
   /** Head handling in progress, per session; closeAll waits for it. */
   private readonly busy = new Map<Session, Promise<void>>()
 
-  constructor(private readonly repo: Repo, private readonly events: NetworkEvents) {}
+  constructor(private readonly repo: Repo, private readonly events: NetworkEvents, readonly activity = new Activity()) {}
 
   /** True while a session with peer `peerId` is live. */
   hasPeer(peerId: string): boolean {
@@ -62,7 +81,10 @@ export class PeerNetwork {
     // Replacing a session is not the peer going offline: forget the old one quietly.
     this.peers.set(peer, session)
     if (existing !== undefined) void existing.close()
-    else this.events.log(`peer ${peer} online (${address})`)
+    else {
+      this.events.log(`peer ${peer} online (${address})`)
+      this.records.set(peer, { address, since: Date.now(), lastSeen: Date.now(), head: session.remoteHead, transfer: undefined })
+    }
     let pending: CID | undefined
     const drain = async (): Promise<void> => {
       try {
@@ -86,6 +108,8 @@ export class PeerNetwork {
     session.on('close', () => {
       if (this.peers.get(peer) !== session) return
       this.peers.delete(peer)
+      const record = this.records.get(peer)
+      if (record !== undefined) Object.assign(record, { since: Date.now(), lastSeen: session.lastSeen, head: session.remoteHead, transfer: undefined })
       this.events.log(`peer ${peer} offline`)
     })
     if (session.remoteHead !== null) wake(session.remoteHead)
@@ -99,17 +123,40 @@ export class PeerNetwork {
     if (head?.equals(remote) ?? false) return this.broadcast(head)
     try {
       // Returns at once when the closure is already stored.
-      await session.fetch(remote, { root: 'commit', onProgress: (p) => this.events.progress?.(peer, p) })
+      const startedAt = Date.now()
+      await this.activity.during('fetching', () => session.fetch(remote, {
+        root: 'commit',
+        onProgress: (p) => {
+          const record = this.records.get(peer)
+          if (record !== undefined) record.transfer = { ...p, startedAt }
+          this.events.progress?.(peer, p)
+        }
+      }))
     } finally {
+      const record = this.records.get(peer)
+      if (record !== undefined) record.transfer = undefined
       this.events.progressDone?.(peer)
     }
-    const result = await integrate(this.repo, remote, (path, size) => this.events.log(`received ${path} (${size} bytes) from ${peer}`))
+    const result = await this.activity.during('applying', () => integrate(this.repo, remote, (path, size) => this.events.log(`received ${path} (${size} bytes) from ${peer}`)))
     for (const c of result.conflicts) this.events.log(`conflict: kept both versions of ${c.path}; the other is ${c.copyPath}`)
     for (const p of result.skipped) this.events.log(`kept local edit of ${p}; it will be committed and merged`)
     if (result.mode !== 'none') this.events.log(`${result.mode === 'merge' ? 'merged' : 'fast-forwarded to'} ${String(result.after)} from ${peer}`)
     // Every peer, this one included, learns where we are now: a peer that
     // pushed to us waits for that answer to know we are in sync.
     await this.broadcast(result.after)
+  }
+
+  /** Every peer seen since this node started: the live ones first, then by id. */
+  peerRecords(): PeerRecord[] {
+    const out: PeerRecord[] = []
+    for (const [id, r] of this.records) {
+      const live = this.peers.get(id)
+      out.push({
+        id, address: r.address, online: live !== undefined, since: r.since,
+        lastSeen: live?.lastSeen ?? r.lastSeen, head: live?.remoteHead ?? r.head, transfer: r.transfer
+      })
+    }
+    return out.sort((a, b) => Number(b.online) - Number(a.online) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
   /** Tells every peer our head (read from the store unless given), unless it was the last thing we told that peer. */
