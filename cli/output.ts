@@ -4,41 +4,27 @@
  */
 import { LeftError } from '../src/index.js'
 import type { Change } from '../src/index.js'
+import type { Io } from './io.js'
 
 /** Exit code for a failed command. */
 export const EXIT_FAILURE = 1
 /** Exit code for a malformed command line. */
 export const EXIT_USAGE = 2
 
-/** Prints one line to stdout. */
-export function say(line: string): void {
-  process.stdout.write(line + '\n')
-}
-
-/** Prints one line to stderr. */
-export function warn(line: string): void {
-  process.stderr.write(line + '\n')
-}
-
-/** Prints a value as JSON on stdout. */
-export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n')
-}
-
 /**
  * Reports a failure as one line on stderr (plus the stack with LEFT_DEBUG=1)
  * and returns the exit code to use.
  */
-export function reportError(err: unknown): number {
-  const debug = process.env['LEFT_DEBUG'] === '1'
+export function reportError(err: unknown, io: Io): number {
+  const debug = io.debug
   if (err instanceof LeftError) {
-    warn(`left: ${err.message}`)
-    if (debug) warn(String(err.stack ?? '') + (err.cause ? `\ncause: ${String((err.cause as Error).stack ?? err.cause)}` : ''))
+    io.warn(`left: ${err.message}`)
+    if (debug) io.warn(String(err.stack ?? '') + (err.cause ? `\ncause: ${String((err.cause as Error).stack ?? err.cause)}` : ''))
     return err.code === 'LEFT_USAGE' ? EXIT_USAGE : EXIT_FAILURE
   }
   const message = err instanceof Error ? err.message : String(err)
-  warn(`left: unexpected error: ${message.split('\n')[0]} (run with LEFT_DEBUG=1 for details)`)
-  if (debug && err instanceof Error) warn(String(err.stack))
+  io.warn(`left: unexpected error: ${message.split('\n')[0]} (run with LEFT_DEBUG=1 for details)`)
+  if (debug && err instanceof Error) io.warn(String(err.stack))
   return EXIT_FAILURE
 }
 
@@ -71,4 +57,11 @@ export function formatBytes(n: number): string {
     i++
   }
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`
+}
+
+/** Human durations: `42 s`, `3 min 5 s`, `2 h 10 min`. */
+export function formatSeconds(s: number): string {
+  if (s < 60) return `${Math.ceil(s)} s`
+  const m = Math.floor(s / 60)
+  return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`
 }

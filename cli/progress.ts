@@ -5,7 +5,8 @@
  * line, so the two never mix. Off a terminal there is no progress display.
  */
 import type { FetchProgress } from '../src/index.js'
-import { formatBytes } from './output.js'
+import type { Io } from './io.js'
+import { formatBytes, formatSeconds } from './output.js'
 
 const REDRAW_MS = 250
 
@@ -16,14 +17,14 @@ export class ProgressLine {
   private lastDraw = 0
   private readonly started = new Map<string, number>()
 
-  constructor(enabled: boolean) {
-    this.live = enabled && process.stderr.isTTY === true
+  constructor(private readonly io: Io, enabled: boolean) {
+    this.live = enabled && io.stderrIsTTY
   }
 
   /** Prints a log line (time-stamped), erasing the progress line first. */
   log(line: string): void {
     this.clear()
-    process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
+    this.io.out(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
   }
 
   /** Reports a fetch's running totals. */
@@ -37,7 +38,7 @@ export class ProgressLine {
     const left = Math.max(0, p.expectedBytes - p.bytes)
     const eta = rate > 0 && left > 0 ? `, ETA ${formatSeconds(left / rate)}` : ''
     const text = `receiving from ${peer}: ${p.files} files, ${formatBytes(p.bytes)} of ~${formatBytes(p.expectedBytes)}, ${formatBytes(rate)}/s${eta}`
-    process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns ?? 100) - 1)}`)
+    this.io.err(`\r\x1b[K${text.slice(0, (this.io.columns ?? 100) - 1)}`)
     this.shown = true
   }
 
@@ -50,13 +51,7 @@ export class ProgressLine {
   /** Erases the progress line if it is shown. */
   clear(): void {
     if (!this.shown) return
-    process.stderr.write('\r\x1b[K')
+    this.io.err('\r\x1b[K')
     this.shown = false
   }
-}
-
-function formatSeconds(s: number): string {
-  if (s < 60) return `${Math.ceil(s)} s`
-  const m = Math.floor(s / 60)
-  return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`
 }

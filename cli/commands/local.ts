@@ -4,9 +4,10 @@
  * facade, and prints (human text, or JSON with --json).
  */
 import type { Command } from 'commander'
-import { Repo, UsageError, fsck, gc, summarize } from '../../src/index.js'
-import { withRepo, workDir } from '../context.js'
-import { changeJson, changeLine, formatBytes, formatDate, printJson, say, warn } from '../output.js'
+import { Repo, UsageError, summarize } from '../../src/index.js'
+import { type Runtime, workDir } from '../context.js'
+import { changeJson, changeLine, formatBytes, formatDate } from '../output.js'
+import { printNodeStatus, nodeStatusJson } from '../status.js'
 
 function count(value: string, name: string): number {
   const n = Number(value)
@@ -15,15 +16,16 @@ function count(value: string, name: string): number {
 }
 
 /** Registers the local commands on `program`. */
-export function registerLocalCommands(program: Command): void {
+export function registerLocalCommands(program: Command, rt: Runtime): void {
+  const { io } = rt
   program.command('init')
     .description('make this directory a LEFT folder: .left/ (store, config, key) and share/ beside it')
     .option('--key <key>', 'use this folder key (shared by all peers) instead of generating one')
     .option('--share <path>', 'share this folder instead of ./share')
     .action(async (opts: { key?: string; share?: string }, cmd: Command) => {
-      const repo = await Repo.init(workDir(cmd), { key: opts.key, share: opts.share })
+      const repo = await Repo.init(workDir(cmd, rt), { key: opts.key, share: opts.share })
       try {
-        say(`initialized LEFT folder in ${repo.layout.root} (sharing ${repo.share})`)
+        io.say(`initialized LEFT folder in ${repo.layout.root} (sharing ${repo.share})`)
       } finally {
         await repo.close()
       }
@@ -33,7 +35,7 @@ export function registerLocalCommands(program: Command): void {
     .description('print the folder key; give it to peers with `left init --key`')
     .action(async (_opts: unknown, cmd: Command) => {
       // No store lock: this works while `left watch` runs.
-      say((await Repo.readConfig(workDir(cmd))).key)
+      io.say((await Repo.readConfig(workDir(cmd, rt))).key)
     })
 
   program.command('commit')
@@ -41,10 +43,12 @@ export function registerLocalCommands(program: Command): void {
     .option('-m, --message <msg>', 'commit message (default: a summary of the changes)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { message?: string; json?: boolean }, cmd: Command) => {
-      await withRepo(cmd, async (repo) => {
-        const result = await repo.commit(opts.message, { onSkip: (p, why) => warn(`left: skipped ${p}: ${why}`) })
-        if (opts.json) printJson(result === undefined ? { id: null } : { id: result.cid.toString(), ...result.summary, filesHashed: result.filesHashed, bytesHashed: result.bytesHashed })
-        else say(result === undefined ? 'nothing to commit' : result.cid.toString())
+      await rt.withRepo(cmd, async (repo) => {
+        const progress = { onSkip: (p: string, why: string) => io.warn(`left: skipped ${p}: ${why}`) }
+        // Beside a running synchronizer the commit is announced to its peers at once.
+        const result = rt.node !== undefined ? await rt.node.service.commitAndAnnounce(opts.message, progress) : await repo.commit(opts.message, progress)
+        if (opts.json) io.json(result === undefined ? { id: null } : { id: result.cid.toString(), ...result.summary, filesHashed: result.filesHashed, bytesHashed: result.bytesHashed })
+        else io.say(result === undefined ? 'nothing to commit' : result.cid.toString())
       })
     })
 
@@ -55,38 +59,41 @@ export function registerLocalCommands(program: Command): void {
     .option('--json', 'print an array of commits as JSON')
     .action(async (from: string | undefined, opts: { maxCount?: string; json?: boolean }, cmd: Command) => {
       const limit = opts.maxCount === undefined ? Infinity : count(opts.maxCount, '-n')
-      await withRepo(cmd, async (repo) => {
+      await rt.withRepo(cmd, async (repo) => {
         const entries = await repo.log(limit, from)
         if (opts.json) {
-          printJson(entries.map((e) => ({
+          io.json(entries.map((e) => ({
             id: e.cid.toString(), parents: e.commit.parents.map(String), tree: e.commit.tree.toString(),
             time: new Date(e.commit.time).toISOString(), timestamp: e.commit.time,
             author: e.commit.author, message: e.commit.message, ...e.summary
           })))
           return
         }
-        if (entries.length === 0) warn('no commits yet')
+        if (entries.length === 0) io.warn('no commits yet')
         for (const e of entries) {
-          say(`commit ${e.cid}${e.commit.parents.length > 1 ? ' (merge)' : ''}`)
-          say(`Author: ${e.commit.author}`)
-          say(`Date:   ${formatDate(e.commit.time)}`)
-          say(`Change: ${e.summary.added} added, ${e.summary.modified} modified, ${e.summary.deleted} deleted`)
-          say('')
-          for (const line of e.commit.message.split('\n')) say(`    ${line}`)
-          say('')
+          io.say(`commit ${e.cid}${e.commit.parents.length > 1 ? ' (merge)' : ''}`)
+          io.say(`Author: ${e.commit.author}`)
+          io.say(`Date:   ${formatDate(e.commit.time)}`)
+          io.say(`Change: ${e.summary.added} added, ${e.summary.modified} modified, ${e.summary.deleted} deleted`)
+          io.say('')
+          for (const line of e.commit.message.split('\n')) io.say(`    ${line}`)
+          io.say('')
         }
       })
     })
 
   program.command('status')
-    .description('show what changed in the share folder since the last commit')
-    .option('--json', 'print an array of changes as JSON')
+    .description('show the synchronizer and its peers, then what changed in the share folder since the last commit')
+    .option('--json', 'print the synchronizer and the changes as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      await withRepo(cmd, async (repo) => {
+      await rt.withRepo(cmd, async (repo) => {
+        const node = rt.node === undefined ? undefined : await rt.node.service.status()
         const changes = await repo.status()
-        if (opts.json) return printJson(changes.map(changeJson))
-        if (changes.length === 0) return say('nothing to commit, share folder clean')
-        for (const c of changes) say(changeLine(c))
+        if (opts.json) return io.json({ synchronizer: node === undefined ? null : nodeStatusJson(node), changes: changes.map(changeJson) })
+        printNodeStatus(io, node)
+        io.say('')
+        if (changes.length === 0) return io.say('nothing to commit, share folder clean')
+        for (const c of changes) io.say(changeLine(c))
       })
     })
 
@@ -96,12 +103,12 @@ export function registerLocalCommands(program: Command): void {
     .argument('[to]', 'commit to compare to (default: the share folder)')
     .option('--json', 'print an array of changes as JSON')
     .action(async (from: string | undefined, to: string | undefined, opts: { json?: boolean }, cmd: Command) => {
-      await withRepo(cmd, async (repo) => {
+      await rt.withRepo(cmd, async (repo) => {
         const changes = await repo.diff(from, to)
-        if (opts.json) return printJson(changes.map(changeJson))
-        for (const c of changes) say(changeLine(c))
+        if (opts.json) return io.json(changes.map(changeJson))
+        for (const c of changes) io.say(changeLine(c))
         const s = summarize(changes)
-        if (process.stdout.isTTY) warn(`${s.added} added, ${s.modified} modified, ${s.deleted} deleted`)
+        if (io.stdoutIsTTY) io.warn(`${s.added} added, ${s.modified} modified, ${s.deleted} deleted`)
       })
     })
 
@@ -110,9 +117,9 @@ export function registerLocalCommands(program: Command): void {
     .argument('<commit>', 'commit id, unique prefix, HEAD, HEAD~N')
     .option('-f, --force', 'discard uncommitted changes in the share folder')
     .action(async (rev: string, opts: { force?: boolean }, cmd: Command) => {
-      await withRepo(cmd, async (repo) => {
+      await rt.withRepo(cmd, async (repo) => {
         const { cid, changes } = await repo.checkout(rev, opts.force ?? false)
-        say(`HEAD is now ${cid} (${changes} path${changes === 1 ? '' : 's'} updated)`)
+        io.say(`HEAD is now ${cid} (${changes} path${changes === 1 ? '' : 's'} updated)`)
       })
     })
 
@@ -121,9 +128,9 @@ export function registerLocalCommands(program: Command): void {
     .argument('<path>', 'path inside the share folder')
     .option('-s, --source <commit>', 'take it from this commit', 'HEAD')
     .action(async (path: string, opts: { source: string }, cmd: Command) => {
-      await withRepo(cmd, async (repo) => {
+      await rt.withRepo(cmd, async (repo) => {
         await repo.restore(path, opts.source)
-        say(`restored ${path} from ${opts.source}`)
+        io.say(`restored ${path} from ${opts.source}`)
       })
     })
 
@@ -131,24 +138,24 @@ export function registerLocalCommands(program: Command): void {
     .description('re-hash every reachable object and report what is missing or corrupt')
     .option('--json', 'print the report as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      await withRepo(cmd, async (repo) => {
-        const report = await fsck(repo.store)
-        if (opts.json) printJson(report)
+      await rt.withRepo(cmd, async (repo) => {
+        const report = await repo.fsck()
+        if (opts.json) io.json(report)
         else {
-          for (const c of report.missing) say(`missing ${c}`)
-          for (const c of report.corrupt) say(`corrupt ${c}`)
-          say(`checked ${report.objects} objects (${formatBytes(report.bytes)}): ${report.missing.length + report.corrupt.length === 0 ? 'ok' : 'DAMAGED'}`)
+          for (const c of report.missing) io.say(`missing ${c}`)
+          for (const c of report.corrupt) io.say(`corrupt ${c}`)
+          io.say(`checked ${report.objects} objects (${formatBytes(report.bytes)}): ${report.missing.length + report.corrupt.length === 0 ? 'ok' : 'DAMAGED'}`)
         }
-        if (report.missing.length + report.corrupt.length > 0) process.exitCode = 1
+        if (report.missing.length + report.corrupt.length > 0) io.exitCode = 1
       })
     })
 
   program.command('gc')
     .description('delete objects that no commit reaches')
     .action(async (_opts: unknown, cmd: Command) => {
-      await withRepo(cmd, async (repo) => {
-        const { removed, kept } = await gc(repo.store)
-        say(`removed ${removed} unreachable objects, kept ${kept}`)
+      await rt.withRepo(cmd, async (repo) => {
+        const { removed, kept } = await repo.gc()
+        io.say(`removed ${removed} unreachable objects, kept ${kept}`)
       })
     })
 }

@@ -1,12 +1,16 @@
 /**
  * The network commands: serve (answer peers until stopped), sync (one-shot,
- * both directions) and watch (serve + dial + commit on change). Logs go to
+ * both directions), watch (serve + dial + commit on change) and stop. Serve
+ * and watch become the folder's daemon: they hold its store and answer the
+ * other commands over the control socket (cli/daemon.ts). Logs go to
  * stdout, one line per event; progress goes to a terminal on stderr only.
  */
 import type { Command } from 'commander'
-import { DEFAULT_PORT, FolderService, type PeerAddress, Repo, SyncFailedError, UsageError, formatAddress, parseAddress } from '../../src/index.js'
-import { workDir } from '../context.js'
-import { reportError, say } from '../output.js'
+import { DEFAULT_PORT, FolderService, NoDaemonError, type PeerAddress, type Repo, SyncFailedError, UsageError, formatAddress, parseAddress } from '../../src/index.js'
+import type { Runtime } from '../context.js'
+import { runDaemon } from '../daemon.js'
+import type { Io } from '../io.js'
+import { reportError } from '../output.js'
 import { ProgressLine } from '../progress.js'
 
 interface NetworkFlags {
@@ -14,16 +18,18 @@ interface NetworkFlags {
   timeout?: string
 }
 
-/** Registers serve, sync and watch on `program`. */
-export function registerNetworkCommands(program: Command): void {
+/** Registers serve, sync, watch and stop on `program`. */
+export function registerNetworkCommands(program: Command, rt: Runtime): void {
+  const { io } = rt
   program.command('serve')
-    .description('serve this folder to peers that hold its key, until SIGINT or SIGTERM')
+    .description('serve this folder to peers that hold its key, until SIGINT, SIGTERM or `left stop`')
     .option('--listen <host:port>', `address to listen on (default: the remembered one, else 0.0.0.0:${DEFAULT_PORT})`)
     .option('-q, --quiet', 'no progress display')
     .option('--timeout <seconds>', 'drop a peer that stalls this long (default 30)')
     .action(async (opts: NetworkFlags & { listen?: string }, cmd: Command) => {
-      const repo = await Repo.open(workDir(cmd))
-      await runService(repo, opts, listenAddress(opts.listen ?? repo.config.listen), [], false)
+      const repo = await rt.ownRepo(cmd)
+      if (repo === undefined) return
+      await runService(io, repo, opts, listenAddress(opts.listen ?? repo.config.listen), [], false)
     })
 
   program.command('sync')
@@ -33,32 +39,34 @@ export function registerNetworkCommands(program: Command): void {
     .option('--timeout <seconds>', 'give up on a peer that stalls this long (default 30)')
     .action(async (peers: string[], opts: NetworkFlags, cmd: Command) => {
       const addresses = peers.map((p) => parseAddress(p))
-      const repo = await Repo.open(workDir(cmd))
-      const progress = new ProgressLine(!opts.quiet)
-      let service: FolderService | undefined
-      try {
-        service = await FolderService.start({ repo, ...events(progress, opts.quiet === true), ...timeout(opts) })
-        await service.commitAndAnnounce()
-        const failures: unknown[] = []
-        for (const address of addresses) {
-          try {
-            const session = await service.connectOnce(address)
-            await service.network.waitInSync(session)
-            await session.close()
-            const { bytesIn, bytesOut } = session.stats
-            if (!opts.quiet) progress.log(`in sync with ${formatAddress(address)} (received ${bytesIn} bytes, sent ${bytesOut} bytes)`)
-          } catch (err) {
-            failures.push(err)
+      await rt.withRepo(cmd, async (repo) => {
+        const progress = new ProgressLine(io, !opts.quiet)
+        // Beside a running synchronizer, sync through it: it already serves and holds the folder.
+        const own = rt.node?.service
+        let service: FolderService | undefined = own
+        try {
+          service ??= await FolderService.start({ repo, ...events(progress, opts.quiet === true), ...timeout(opts) })
+          await service.commitAndAnnounce()
+          const failures: unknown[] = []
+          for (const address of addresses) {
+            try {
+              const session = await service.connectOnce(address)
+              await service.network.waitInSync(session)
+              await session.close()
+              const { bytesIn, bytesOut } = session.stats
+              if (!opts.quiet) progress.log(`in sync with ${formatAddress(address)} (received ${bytesIn} bytes, sent ${bytesOut} bytes)`)
+            } catch (err) {
+              failures.push(err)
+            }
           }
+          throwFailures(failures, io)
+          const head = await repo.head()
+          io.say(head === undefined ? 'in sync (no commits yet)' : `in sync at ${head}`)
+        } finally {
+          progress.clear()
+          if (own === undefined) await service?.stop()
         }
-        throwFailures(failures)
-        const head = await repo.head()
-        say(head === undefined ? 'in sync (no commits yet)' : `in sync at ${head}`)
-      } finally {
-        progress.clear()
-        await service?.stop()
-        await repo.close()
-      }
+      })
     })
 
   program.command('watch')
@@ -72,7 +80,8 @@ export function registerNetworkCommands(program: Command): void {
       const peerTexts = opts.peers?.split(',').map((p) => p.trim()).filter((p) => p.length > 0)
       peerTexts?.forEach((p) => parseAddress(p))
       if (opts.listen !== undefined) listenAddress(opts.listen)
-      const repo = await Repo.open(workDir(cmd))
+      const repo = await rt.ownRepo(cmd)
+      if (repo === undefined) return
       try {
         if (opts.listen !== undefined || peerTexts !== undefined) {
           await repo.remember({ listen: opts.listen ?? repo.config.listen, peers: peerTexts ?? repo.config.peers })
@@ -82,43 +91,37 @@ export function registerNetworkCommands(program: Command): void {
         throw err
       }
       const peers = (repo.config.peers ?? []).map((p) => parseAddress(p))
-      await runService(repo, opts, listenAddress(repo.config.listen), peers, true)
+      await runService(io, repo, opts, listenAddress(repo.config.listen), peers, true)
+    })
+
+  program.command('stop')
+    .description('stop the running synchronizer (left watch or left serve) of this folder cleanly')
+    .action(async (_opts: unknown, cmd: Command) => {
+      await rt.withRepo(cmd, async () => {
+        if (rt.node === undefined) throw new NoDaemonError()
+        await rt.node.stop()
+        io.say(`stopped the synchronizer (pid ${process.pid})`)
+      })
     })
 }
 
-/** Runs serve or watch until a signal; closes `repo` when done. */
-async function runService(repo: Repo, opts: NetworkFlags, listen: PeerAddress, peers: readonly PeerAddress[], watch: boolean): Promise<void> {
-  const progress = new ProgressLine(!opts.quiet)
+/** Runs serve or watch until a signal or `left stop`; closes `repo` when done. */
+async function runService(io: Io, repo: Repo, opts: NetworkFlags, listen: PeerAddress, peers: readonly PeerAddress[], watch: boolean): Promise<void> {
+  const progress = new ProgressLine(io, !opts.quiet)
   let service: FolderService | undefined
   try {
     service = await FolderService.start({ repo, listen, peers, commitOnConnect: !watch, ...events(progress, false), ...timeout(opts) })
-    const bound = service.listenAddress!
     if (watch) await service.startWatch()
-    progress.log(`${watch ? 'watching' : 'serving'} ${repo.share} as peer ${repo.config.peerId} on ${formatAddress(bound)}` +
-      (peers.length > 0 ? `; peers ${peers.map(formatAddress).join(', ')}` : ''))
   } catch (err) {
     await service?.stop()
     await repo.close()
     throw err
   }
-  const running = service
-  await new Promise<void>((resolve) => {
-    let stopping = false
-    const stop = (signal: string): void => {
-      if (stopping) {
-        // A second signal: the user wants out now. The store is safe at any instant.
-        process.exit(130)
-      }
-      stopping = true
-      progress.log(`${signal}: shutting down`)
-      running.stop()
-        .then(() => repo.close())
-        .catch((err: unknown) => { process.exitCode = reportError(err) })
-        .finally(resolve)
-    }
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
-  })
+  const bound = formatAddress(service.listenAddress!)
+  // Said once the control socket listens, so that every command works from here on.
+  const ready = `${watch ? 'watching' : 'serving'} ${repo.share} as peer ${repo.config.peerId} on ${bound}` +
+    (peers.length > 0 ? `; peers ${peers.map(formatAddress).join(', ')}` : '')
+  await runDaemon(repo, service, (line) => progress.log(line), ready)
 }
 
 function events(progress: ProgressLine, quiet: boolean): { log: (line: string) => void; progress: ProgressLine['update']; progressDone: ProgressLine['done'] } {
@@ -141,10 +144,10 @@ function listenAddress(text: string | undefined): PeerAddress {
 }
 
 /** One failure is the command's error; several are listed, then the command fails. */
-function throwFailures(failures: readonly unknown[]): void {
+function throwFailures(failures: readonly unknown[], io: Io): void {
   if (failures.length === 1) throw failures[0]
   if (failures.length > 1) {
-    for (const f of failures) reportError(f)
+    for (const f of failures) reportError(f, io)
     throw new SyncFailedError(failures.length)
   }
 }

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { chmod, mkdir, readFile, readdir, rm, stat, symlink, utimes, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Store, cidOf, RAW } from '../../src/index.js'
-import { LEFT_BIN, assertOneLineError, left, leftOk, tempDir } from '../helpers/cli.js'
+import { LEFT_BIN, assertOneLineError, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 import { dirSize } from '../helpers/peers.js'
 import { describeTree } from '../helpers/tree.js'
@@ -90,7 +90,7 @@ describe('cli: init and key', () => {
       await mkdir(join(d, 'photos'))
       await writeFile(join(d, 'photos/a.jpg'), 'jpeg')
       await leftOk(d, ['init', '--share', 'photos'])
-      assert.match(await leftOk(d, ['status']), /^A a\.jpg$/m)
+      assert.match(await statusChanges(d), /^A a\.jpg$/m)
       assert.match(await leftOk(d, ['commit']), /^bafyrei/)
     } finally {
       await c2()
@@ -115,7 +115,7 @@ describe('cli: commit, log, status, diff', () => {
     const id = await leftOk(dir, ['commit', '-m', 'first'])
     assert.match(id, /^bafyrei[a-z2-7]+$/)
     assert.equal(await leftOk(dir, ['commit']), 'nothing to commit')
-    assert.equal(await leftOk(dir, ['status']), 'nothing to commit, share folder clean')
+    assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
     const log = JSON.parse(await leftOk(dir, ['log', '--json']))
     assert.equal(log.length, 1)
     assert.equal(log[0].id, id)
@@ -131,9 +131,9 @@ describe('cli: commit, log, status, diff', () => {
     await rm(join(share, '.dotfile'))
     await writeFile(join(share, 'new.txt'), 'new')
     await mkdir(join(share, 'new-empty'))
-    const status = (await leftOk(dir, ['status'])).split('\n')
+    const status = (await statusChanges(dir)).split('\n')
     assert.deepEqual(status, ['D .dotfile', 'A new-empty/', 'A new.txt', 'M readme.txt'])
-    const json = JSON.parse(await leftOk(dir, ['status', '--json']))
+    const json = JSON.parse(await leftOk(dir, ['status', '--json'])).changes
     assert.deepEqual(json.map((c: { change: string }) => c.change), ['deleted', 'added', 'added', 'modified'])
     const second = await leftOk(dir, ['commit', '-m', 'second'])
     const log = JSON.parse(await leftOk(dir, ['log', '--json']))
@@ -149,7 +149,7 @@ describe('cli: commit, log, status, diff', () => {
   it('treats a touched file as modified (mtime is part of the snapshot)', async () => {
     const future = new Date(Date.now() + 60_000)
     await utimes(join(share, 'new.txt'), future, future)
-    assert.equal(await leftOk(dir, ['status']), 'M new.txt')
+    assert.equal(await statusChanges(dir), 'M new.txt')
     await leftOk(dir, ['commit'])
   })
 
@@ -172,14 +172,14 @@ describe('cli: .leftignore', () => {
       await writeFile(join(share, 'scratch.tmp'), 'scratch')
       await mkdir(join(share, 'build'))
       await writeFile(join(share, 'build/out.bin'), 'out')
-      assert.equal(await leftOk(dir, ['status']), 'A .leftignore\nA keep.txt')
+      assert.equal(await statusChanges(dir), 'A .leftignore\nA keep.txt')
       await leftOk(dir, ['commit'])
-      assert.equal(await leftOk(dir, ['status']), 'nothing to commit, share folder clean')
+      assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
       // A .leftignore that is a symlink is not followed: its target's lines are not rules.
       await writeFile(join(dir, 'outside-rules'), 'keep.txt\n')
       await rm(join(share, '.leftignore'))
       await symlink(join(dir, 'outside-rules'), join(share, '.leftignore'))
-      const status = await leftOk(dir, ['status'])
+      const status = await statusChanges(dir)
       assert.match(status, /^A scratch\.tmp$/m)
       assert.doesNotMatch(status, /keep\.txt/)
     } finally {
@@ -214,7 +214,7 @@ describe('cli: checkout and restore', () => {
     const snapshotTwo = await describeTree(share, { mtimes: true })
     assert.match(await leftOk(dir, ['checkout', first.slice(0, 12)]), /^HEAD is now bafyrei/)
     assert.deepEqual(await describeTree(share, { mtimes: true }), snapshotOne)
-    assert.equal(await leftOk(dir, ['status']), 'nothing to commit, share folder clean')
+    assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
     await leftOk(dir, ['checkout', second])
     assert.deepEqual(await describeTree(share, { mtimes: true }), snapshotTwo)
     await leftOk(dir, ['checkout', first])
@@ -236,7 +236,7 @@ describe('cli: checkout and restore', () => {
     assert.equal(await readFile(join(share, 'readme.txt'), 'utf8'), 'changed')
     await leftOk(dir, ['restore', 'docs', '--source', first])
     assert.deepEqual(await readFile(join(share, 'docs/deep/er/data.bin')), seededBytes('data', 300_000))
-    assert.equal(await leftOk(dir, ['status']), 'A docs/\nA docs/deep/\nA docs/deep/er/\nA docs/deep/er/data.bin')
+    assert.equal(await statusChanges(dir), 'A docs/\nA docs/deep/\nA docs/deep/er/\nA docs/deep/er/data.bin')
     assertOneLineError(await left(dir, ['restore', 'no/such/file']), /no such path/)
   })
 

@@ -2,7 +2,7 @@ import { after, afterEach, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmod, lchown, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { leftOk } from '../helpers/cli.js'
+import { leftOk, statusChanges } from '../helpers/cli.js'
 import { seededBytes, writeCompressibleFile } from '../helpers/data.js'
 import { DEADLINE_MS, type LeftProcess, type Peer, type PeerSet, dirSize, killAll, makePeers, sleep, waitForEqual, watch, watchArgs } from '../helpers/peers.js'
 
@@ -12,7 +12,7 @@ const PORT = 27612
 /** Log lines that mean a peer's head moved. */
 const HEAD_MOVED = /committed|merged|fast-forwarded/
 
-/** Commit ids newest first; the folder must not be in use by serve or watch. */
+/** Commit ids newest first (beside a running serve or watch too). */
 async function logIds(peer: Peer): Promise<string[]> {
   return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { id: string }[]).map((e) => e.id)
 }
@@ -124,7 +124,7 @@ describe('e2e: three peers running left watch', () => {
     assert.ok(final.some((p) => p.path === 'random.bin') && final.some((p) => p.path === 'ten.bin'))
     const heads = await Promise.all(peers.map(async (p) => (await logIds(p))[0]))
     assert.equal(new Set(heads).size, 1, `heads: ${heads.join(' ')}`)
-    for (const p of peers) assert.equal(await leftOk(p.dir, ['status']), 'nothing to commit, share folder clean')
+    for (const p of peers) assert.equal(await statusChanges(p.dir), 'nothing to commit, share folder clean')
   })
 
   it('does not sync what .leftignore names, and syncs .leftignore itself', async () => {
@@ -172,7 +172,7 @@ describe('e2e: three peers running left watch', () => {
     assert.match(watchB.stdout, /SIGTERM: shutting down/)
     assert.equal(watchB.stderr, '')
     assert.match(await leftOk(B.dir, ['fsck']), /: ok$/)
-    await leftOk(B.dir, ['status'])
+    await statusChanges(B.dir)
     const midway = await readFile(join(B.share, 'big.bin')).then(() => false, () => true)
     t.diagnostic(midway ? 'B was stopped mid-transfer' : 'B had the whole file before it was stopped')
 
@@ -181,8 +181,8 @@ describe('e2e: three peers running left watch', () => {
     await waitForEqual([A.share, B.share])
     assert.ok((await readFile(join(B.share, 'big.bin'))).equals(big))
     for (const w of [watchA, watchB]) assert.equal((await w.kill('SIGTERM')).code, 0, w.output())
-    assert.equal(await leftOk(A.dir, ['status']), 'nothing to commit, share folder clean')
-    assert.equal(await leftOk(B.dir, ['status']), 'nothing to commit, share folder clean')
+    assert.equal(await statusChanges(A.dir), 'nothing to commit, share folder clean')
+    assert.equal(await statusChanges(B.dir), 'nothing to commit, share folder clean')
     assert.equal((await logIds(A))[0], (await logIds(B))[0])
   })
 

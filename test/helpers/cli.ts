@@ -50,3 +50,14 @@ export function assertOneLineError(r: { code: number | null; stderr: string }, p
   assert.match(lines[0]!, pattern)
   assert.doesNotMatch(r.stderr, /\n\s+at /)
 }
+
+/**
+ * The local-changes part of `left status` (below the synchronizer lines and
+ * the blank line); fails the test unless it exits 0.
+ */
+export async function statusChanges(cwd: string): Promise<string> {
+  const out = await leftOk(cwd, ['status'])
+  const blank = out.indexOf('\n\n')
+  assert.ok(out.startsWith('synchronizer: ') && blank !== -1, `unexpected status output:\n${out}`)
+  return out.slice(blank + 2)
+}

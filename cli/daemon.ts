@@ -1,0 +1,68 @@
+/**
+ * The daemon side of the CLI: while `left watch` or `left serve` runs, it
+ * listens on the folder's control socket and runs each client's command line
+ * through the same program definition (cli/program.ts), in a runtime that
+ * uses this process's open folder and node, with output streamed back.
+ */
+import { type ControlHandler, type FolderService, type Repo, listenControl } from '../src/index.js'
+import { type DaemonNode, daemonRuntime } from './context.js'
+import { Io } from './io.js'
+import { reportError } from './output.js'
+import { runProgram } from './program.js'
+
+/**
+ * Serves the control socket until SIGINT, SIGTERM or `left stop`, then stops
+ * `service`, waits for running commands, and closes `repo`. Logs `ready`
+ * once the socket listens.
+ */
+export async function runDaemon(repo: Repo, service: FolderService, log: (line: string) => void, ready: string): Promise<void> {
+  let stopping: Promise<void> | undefined
+  let stopped!: () => void
+  const done = new Promise<void>((resolve) => { stopped = resolve })
+  const stop = (): Promise<void> => {
+    stopping ??= service.stop().finally(stopped)
+    return stopping
+  }
+  const node: DaemonNode = { repo, service, stop }
+  let control
+  try {
+    control = await listenControl({ leftDir: repo.layout.leftDir, root: repo.layout.root, handler: handler(node), log })
+  } catch (err) {
+    await service.stop()
+    await repo.close()
+    throw err
+  }
+  log(ready)
+  const onSignal = (signal: string): void => {
+    // A second signal: the user wants out now. The store is safe at any instant.
+    if (stopping !== undefined) process.exit(130)
+    log(`${signal}: shutting down`)
+    void stop()
+  }
+  const onInt = (): void => onSignal('SIGINT')
+  const onTerm = (): void => onSignal('SIGTERM')
+  process.on('SIGINT', onInt)
+  process.on('SIGTERM', onTerm)
+  try {
+    await done
+    await stopping
+  } finally {
+    // Commands still running (a log, the `left stop` itself) finish before the store closes.
+    await control.close()
+    await repo.close()
+    process.off('SIGINT', onInt)
+    process.off('SIGTERM', onTerm)
+  }
+}
+
+/** Runs each request's command line as this process would, writing to the client. */
+function handler(node: DaemonNode): ControlHandler {
+  return async (request, output) => {
+    const io = new Io(output.stdout, output.stderr, request.terminal, output.gone)
+    try {
+      return await runProgram(daemonRuntime(io, request.cwd, node), request.argv)
+    } catch (err) {
+      return reportError(err, io)
+    }
+  }
+}

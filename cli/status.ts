@@ -1,0 +1,62 @@
+/** How `left status` shows the running synchronizer and its peers, as text and as JSON. */
+import type { NodeStatus, PeerStatus } from '../src/index.js'
+import type { Io } from './io.js'
+import { formatBytes, formatDate, formatSeconds } from './output.js'
+
+/** The lines above the local changes: the daemon, then one per peer. */
+export function printNodeStatus(io: Io, node: NodeStatus | undefined): void {
+  if (node === undefined) {
+    io.say("synchronizer: not running (start one with 'left watch')")
+    return
+  }
+  const doing = node.activity.state === 'idle' ? (node.mode === 'watch' ? 'watching' : 'serving') : node.activity.state
+  io.say(`synchronizer: ${doing} since ${formatDate(node.activity.since)} (left ${node.mode}, pid ${process.pid}${node.listen === undefined ? '' : `, listening on ${node.listen}`})`)
+  if (node.peers.length === 0) io.say('peers: none yet')
+  const now = Date.now()
+  for (const p of node.peers) {
+    const name = p.id === undefined ? p.address : `${p.id} (${p.address})`
+    if (p.id === undefined) {
+      io.say(`peer ${name}: offline, not reached yet`)
+      continue
+    }
+    const seen = p.lastSeen === undefined ? '' : `, last seen ${formatSeconds((now - p.lastSeen) / 1000)} ago`
+    io.say(`peer ${name}: ${p.online ? 'online' : 'offline'} since ${formatDate(p.since)}${seen}, ${p.sync}`)
+    const t = transfer(p, now)
+    if (t !== null) {
+      io.say(`  receiving ${t.files} files, ${formatBytes(t.bytes)} of ~${formatBytes(t.expectedBytes)}, ${formatBytes(t.rate)}/s` +
+        (t.etaSeconds === null ? '' : `, ETA ${formatSeconds(t.etaSeconds)}`))
+    }
+  }
+}
+
+/** The synchronizer as JSON: times as ISO strings, CIDs as text. */
+export function nodeStatusJson(node: NodeStatus): Record<string, unknown> {
+  const now = Date.now()
+  return {
+    pid: process.pid,
+    mode: node.mode,
+    state: node.activity.state,
+    since: new Date(node.activity.since).toISOString(),
+    startedAt: new Date(node.startedAt).toISOString(),
+    listen: node.listen ?? null,
+    head: node.head?.toString() ?? null,
+    peers: node.peers.map((p) => ({
+      id: p.id ?? null,
+      address: p.address,
+      online: p.online,
+      since: new Date(p.since).toISOString(),
+      lastSeen: p.lastSeen === undefined ? null : new Date(p.lastSeen).toISOString(),
+      head: p.head?.toString() ?? null,
+      sync: p.sync,
+      transfer: transfer(p, now)
+    }))
+  }
+}
+
+function transfer(p: PeerStatus, now: number): { files: number; bytes: number; expectedBytes: number; rate: number; etaSeconds: number | null } | null {
+  const t = p.transfer
+  if (t === undefined) return null
+  const rate = t.bytes / Math.max(0.001, (now - t.startedAt) / 1000)
+  const left = Math.max(0, t.expectedBytes - t.bytes)
+  return { files: t.files, bytes: t.bytes, expectedBytes: t.expectedBytes, rate: Math.round(rate), etaSeconds: rate > 0 && left > 0 ? Math.ceil(left / rate) : null }
+}
