@@ -5,6 +5,7 @@
  * stacks only with LEFT_DEBUG=1.
  */
 import { Command, CommanderError } from 'commander'
+import { registerDaemonCommands } from './commands/daemon.js'
 import { registerLocalCommands } from './commands/local.js'
 import { registerNetworkCommands } from './commands/network.js'
 import type { Runtime } from './context.js'
@@ -24,6 +25,7 @@ export function buildProgram(rt: Runtime): Command {
     })
   registerLocalCommands(program, rt)
   registerNetworkCommands(program, rt)
+  registerDaemonCommands(program, rt)
   for (const cmd of program.commands) {
     cmd.exitOverride()
     cmd.configureOutput({ writeOut: (str) => rt.io.out(str), writeErr: (str) => rt.io.err(str) })

@@ -11,16 +11,18 @@ export function printNodeStatus(io: Io, node: NodeStatus | undefined): void {
   }
   const doing = node.activity.state === 'idle' ? (node.mode === 'watch' ? 'watching' : 'serving') : node.activity.state
   io.say(`synchronizer: ${doing} since ${formatDate(node.activity.since)} (left ${node.mode}, pid ${process.pid}${node.listen === undefined ? '' : `, listening on ${node.listen}`})`)
+  if (node.paused.length > 0) io.say(`paused: ${node.paused.map((p) => (p === '*' ? 'all peers' : p)).join(', ')}`)
   if (node.peers.length === 0) io.say('peers: none yet')
   const now = Date.now()
   for (const p of node.peers) {
     const name = p.id === undefined ? p.address : `${p.id} (${p.address})`
+    const paused = p.paused ? ', paused' : ''
     if (p.id === undefined) {
-      io.say(`peer ${name}: offline, not reached yet`)
+      io.say(`peer ${name}: offline, not reached yet${paused}`)
       continue
     }
     const seen = p.lastSeen === undefined ? '' : `, last seen ${formatSeconds((now - p.lastSeen) / 1000)} ago`
-    io.say(`peer ${name}: ${p.online ? 'online' : 'offline'} since ${formatDate(p.since)}${seen}, ${p.sync}`)
+    io.say(`peer ${name}: ${p.online ? 'online' : 'offline'} since ${formatDate(p.since)}${seen}, ${p.sync}${paused}`)
     const t = transfer(p, now)
     if (t !== null) {
       io.say(`  receiving ${t.files} files, ${formatBytes(t.bytes)} of ~${formatBytes(t.expectedBytes)}, ${formatBytes(t.rate)}/s` +
@@ -40,6 +42,7 @@ export function nodeStatusJson(node: NodeStatus): Record<string, unknown> {
     startedAt: new Date(node.startedAt).toISOString(),
     listen: node.listen ?? null,
     head: node.head?.toString() ?? null,
+    paused: node.paused,
     peers: node.peers.map((p) => ({
       id: p.id ?? null,
       address: p.address,
@@ -48,6 +51,7 @@ export function nodeStatusJson(node: NodeStatus): Record<string, unknown> {
       lastSeen: p.lastSeen === undefined ? null : new Date(p.lastSeen).toISOString(),
       head: p.head?.toString() ?? null,
       sync: p.sync,
+      paused: p.paused,
       transfer: transfer(p, now)
     }))
   }

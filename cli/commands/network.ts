@@ -1,12 +1,12 @@
 /**
  * The network commands: serve (answer peers until stopped), sync (one-shot,
- * both directions), watch (serve + dial + commit on change) and stop. Serve
+ * both directions) and watch (serve + dial + commit on change). Serve
  * and watch become the folder's daemon: they hold its store and answer the
  * other commands over the control socket (cli/daemon.ts). Logs go to
  * stdout, one line per event; progress goes to a terminal on stderr only.
  */
 import type { Command } from 'commander'
-import { DEFAULT_PORT, FolderService, NoDaemonError, type PeerAddress, type Repo, SyncFailedError, UsageError, formatAddress, parseAddress } from '../../src/index.js'
+import { DEFAULT_PORT, FolderService, type PeerAddress, type Repo, SyncFailedError, UsageError, formatAddress, parseAddress } from '../../src/index.js'
 import type { Runtime } from '../context.js'
 import { runDaemon } from '../daemon.js'
 import type { Io } from '../io.js'
@@ -18,7 +18,7 @@ interface NetworkFlags {
   timeout?: string
 }
 
-/** Registers serve, sync, watch and stop on `program`. */
+/** Registers serve, sync and watch on `program`. */
 export function registerNetworkCommands(program: Command, rt: Runtime): void {
   const { io } = rt
   program.command('serve')
@@ -92,16 +92,6 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
       }
       const peers = (repo.config.peers ?? []).map((p) => parseAddress(p))
       await runService(io, repo, opts, listenAddress(repo.config.listen), peers, true)
-    })
-
-  program.command('stop')
-    .description('stop the running synchronizer (left watch or left serve) of this folder cleanly')
-    .action(async (_opts: unknown, cmd: Command) => {
-      await rt.withRepo(cmd, async () => {
-        if (rt.node === undefined) throw new NoDaemonError()
-        await rt.node.stop()
-        io.say(`stopped the synchronizer (pid ${process.pid})`)
-      })
     })
 }
 

@@ -19,12 +19,16 @@ import type { FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
 import { integrate } from '../repo/integrate.js'
 import { Activity } from './activity.js'
+import type { NodeEventBody } from './events.js'
+
+/** Fetch progress becomes an event at most this often per peer. */
+const PROGRESS_EVENT_MS = 250
 import type { Repo } from '../repo/repo.js'
 
-/** What the network reports to whoever runs it (the CLI prints these). */
+/** What the network reports to whoever runs it. */
 export interface NetworkEvents {
-  /** One human-readable line: peer online/offline, commit received, conflict kept. */
-  log(line: string): void
+  /** Peer online/offline, fetch, file received, head moved, conflict kept. */
+  emit(event: NodeEventBody): void
   /** Totals of the current fetch, for progress displays. */
   progress?(peer: string, progress: FetchProgress): void
   /** The current fetch from `peer` ended (successfully or not). */
@@ -82,7 +86,7 @@ export class PeerNetwork {
     this.peers.set(peer, session)
     if (existing !== undefined) void existing.close()
     else {
-      this.events.log(`peer ${peer} online (${address})`)
+      this.events.emit({ type: 'peer-online', peer, address })
       this.records.set(peer, { address, since: Date.now(), lastSeen: Date.now(), head: session.remoteHead, transfer: undefined })
     }
     let pending: CID | undefined
@@ -94,7 +98,7 @@ export class PeerNetwork {
           await this.handleHead(session, cid)
         }
       } catch (err) {
-        this.events.log(`peer ${peer}: ${errorMessage(err)}`)
+        this.events.emit({ type: 'notice', message: `peer ${peer}: ${errorMessage(err)}` })
         void session.close()
       } finally {
         this.busy.delete(session)
@@ -110,7 +114,7 @@ export class PeerNetwork {
       this.peers.delete(peer)
       const record = this.records.get(peer)
       if (record !== undefined) Object.assign(record, { since: Date.now(), lastSeen: session.lastSeen, head: session.remoteHead, transfer: undefined })
-      this.events.log(`peer ${peer} offline`)
+      this.events.emit({ type: 'peer-offline', peer })
     })
     if (session.remoteHead !== null) wake(session.remoteHead)
     return true
@@ -121,29 +125,49 @@ export class PeerNetwork {
     // Already there (a heartbeat, or the answer to our own announcement).
     const head = await this.repo.head()
     if (head?.equals(remote) ?? false) return this.broadcast(head)
+    if (!(await this.repo.hasCommit(remote))) await this.fetch(session, remote)
+    const result = await this.activity.during('applying', () => integrate(this.repo, remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
+    for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
+    for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })
+    if (result.mode !== 'none') this.events.emit({ type: 'head-moved', peer, mode: result.mode, head: String(result.after) })
+    // Every peer, this one included, learns where we are now: a peer that
+    // pushed to us waits for that answer to know we are in sync.
+    await this.broadcast(result.after)
+  }
+
+  /** Fetches the closure of `remote` from `session`, telling progress as it goes. */
+  private async fetch(session: Session, remote: CID): Promise<void> {
+    const peer = session.remotePeerId
+    const startedAt = Date.now()
+    let lastEvent = 0
+    let ok = false
+    this.events.emit({ type: 'fetch-started', peer, head: remote.toString() })
     try {
-      // Returns at once when the closure is already stored.
-      const startedAt = Date.now()
       await this.activity.during('fetching', () => session.fetch(remote, {
         root: 'commit',
         onProgress: (p) => {
           const record = this.records.get(peer)
           if (record !== undefined) record.transfer = { ...p, startedAt }
           this.events.progress?.(peer, p)
+          // Progress is an event a few times a second, not once per object.
+          if (Date.now() - lastEvent >= PROGRESS_EVENT_MS) {
+            lastEvent = Date.now()
+            this.events.emit({ type: 'fetch-progress', peer, files: p.files, bytes: p.bytes, expectedBytes: p.expectedBytes })
+          }
         }
       }))
+      ok = true
     } finally {
       const record = this.records.get(peer)
       if (record !== undefined) record.transfer = undefined
       this.events.progressDone?.(peer)
+      this.events.emit({ type: 'fetch-finished', peer, ok })
     }
-    const result = await this.activity.during('applying', () => integrate(this.repo, remote, (path, size) => this.events.log(`received ${path} (${size} bytes) from ${peer}`)))
-    for (const c of result.conflicts) this.events.log(`conflict: kept both versions of ${c.path}; the other is ${c.copyPath}`)
-    for (const p of result.skipped) this.events.log(`kept local edit of ${p}; it will be committed and merged`)
-    if (result.mode !== 'none') this.events.log(`${result.mode === 'merge' ? 'merged' : 'fast-forwarded to'} ${String(result.after)} from ${peer}`)
-    // Every peer, this one included, learns where we are now: a peer that
-    // pushed to us waits for that answer to know we are in sync.
-    await this.broadcast(result.after)
+  }
+
+  /** Closes the live session of every peer whose id `which` picks. */
+  closePeers(which: (peerId: string) => boolean): void {
+    for (const [id, session] of this.peers) if (which(id)) void session.close()
   }
 
   /** Every peer seen since this node started: the live ones first, then by id. */

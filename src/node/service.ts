@@ -16,10 +16,14 @@ import { type NetworkEvents, PeerNetwork, type PeerRecord } from './network.js'
 import type { CID } from 'multiformats/cid'
 import type { CommitResult, Progress, Repo } from '../repo/repo.js'
 import type { ActivityState } from './activity.js'
+import { EventLog, type NodeEventBody, describeEvent } from './events.js'
+import { isPausedPeer, withPaused, withResumed } from './pause.js'
 
 /** How a service is set up. */
-export interface ServiceOptions extends NetworkEvents {
+export interface ServiceOptions extends Omit<NetworkEvents, 'emit'> {
   readonly repo: Repo
+  /** One line per event worth logging (see events.ts describeEvent). */
+  log(line: string): void
   /** Where to accept peers; undefined means dial only. */
   readonly listen?: PeerAddress
   /** Peers to keep a connection with, redialled with backoff. */
@@ -53,6 +57,8 @@ export interface PeerStatus extends Omit<PeerRecord, 'id' | 'lastSeen'> {
   readonly id: string | undefined
   readonly lastSeen: number | undefined
   readonly sync: SyncRelation
+  /** Not synced with until `left resume`. */
+  readonly paused: boolean
 }
 
 /** The state of a running node, for `left status`. */
@@ -64,6 +70,8 @@ export interface NodeStatus {
   readonly listen: string | undefined
   readonly head: CID | undefined
   readonly peers: readonly PeerStatus[]
+  /** The pause list (peer ids, addresses, `*`). */
+  readonly paused: readonly string[]
 }
 
 /**
@@ -86,20 +94,40 @@ const STABLE_MS = 5_000
 /** A running folder service. */
 export class FolderService {
   readonly network: PeerNetwork
+  /** Everything that happens, for `left events` (and the log). */
+  readonly events = new EventLog()
   private listener: Listener | undefined
   private watch: FolderWatch | undefined
   private stopped = false
   private readonly startedAt = Date.now()
   /** The peer id behind each configured address, once a dial has reached it. */
   private readonly dialedIds = new Map<string, string>()
+  /** Peers not to sync with (see pause.ts); kept in the config. */
+  private paused: readonly string[]
   private readonly wakeups = new Set<() => void>()
   private readonly dialers: Promise<void>[] = []
   /** Aborts connection attempts in flight when the service stops. */
   private readonly stopping = new AbortController()
 
   private constructor(private readonly options: ServiceOptions) {
-    this.network = new PeerNetwork(options.repo, options)
+    this.paused = options.repo.config.paused ?? []
+    for (const [address, id] of Object.entries(options.repo.config.knownPeers ?? {})) this.dialedIds.set(address, id)
+    this.network = new PeerNetwork(options.repo, {
+      emit: (e) => this.emit(e),
+      ...(options.progress ? { progress: options.progress } : {}),
+      ...(options.progressDone ? { progressDone: options.progressDone } : {})
+    })
   }
+
+  /** Records an event and logs its line. */
+  private emit(event: NodeEventBody): void {
+    this.events.emit(event)
+    const line = describeEvent(event)
+    if (line !== undefined) this.options.log(line)
+  }
+
+  /** A line from the node or a layer below it, as an event. */
+  private readonly notice = (message: string): void => this.emit({ type: 'notice', message })
 
   /** Starts listening (if asked) and dialling every configured peer. */
   static async start(options: ServiceOptions): Promise<FolderService> {
@@ -109,9 +137,9 @@ export class FolderService {
         address: options.listen,
         key: options.repo.config.key,
         session: service.sessionOptions(),
-        log: options.log,
+        log: service.notice,
         onSession: (session, remote) => {
-          if (service.stopped) void session.close()
+          if (service.stopped || service.isPaused(session.remotePeerId)) void session.close()
           else service.network.attach(session, remote, false)
         }
       })
@@ -163,7 +191,7 @@ export class FolderService {
         // does not make the watch rescan the folder five times a second.
         const still = hasCode(err, 'LEFT_FILE_CHANGED') || hasCode(err, 'LEFT_FILE_ACCESS')
         const line = still ? `waiting: ${errorMessage(err)}` : `cannot commit: ${errorMessage(err)}; will retry`
-        if (line !== lastWait) this.options.log(line)
+        if (line !== lastWait) this.notice(line)
         lastWait = line
         await this.sleep(Math.min(30_000, 250 * 2 ** failures++))
         return this.stopped
@@ -176,7 +204,7 @@ export class FolderService {
       quietMs: settings.quietMs ?? 200,
       maxWaitMs: 10_000,
       ignores: (path, isDir) => rules.ignores(path, isDir),
-      onError: (err) => this.options.log(`watch error: ${errorMessage(err)}`),
+      onError: (err) => this.notice(`watch error: ${errorMessage(err)}`),
       onQuiet: async (paths) => {
         if (this.stopped) return true
         if (await this.unsettled(paths, settleMs)) return false
@@ -195,9 +223,58 @@ export class FolderService {
     const result = await this.network.activity.during('committing', () => this.options.repo.commit(message, progress))
     if (result === undefined) return undefined
     const s = result.summary
-    this.options.log(`committed ${result.cid.toString()}: ${s.added} added, ${s.modified} modified, ${s.deleted} deleted`)
+    this.emit({ type: 'commit', commit: result.cid.toString(), message: result.message, ...s })
     await this.network.broadcast()
     return result
+  }
+
+  /**
+   * Stops syncing with `target` (a peer id or `host:port`; every peer when
+   * undefined) until `resume`, and remembers that in the config. Live
+   * sessions with it close; local commits go on.
+   */
+  async pause(target?: string): Promise<void> {
+    this.paused = withPaused(this.paused, target)
+    await this.options.repo.remember({ paused: this.paused })
+    this.network.closePeers((id) => this.isPaused(id))
+    this.emit({ type: 'peer-paused', peer: target ?? 'all peers' })
+  }
+
+  /** Syncs with `target` again (every peer when undefined), and redials at once. */
+  async resume(target?: string): Promise<void> {
+    this.paused = withResumed(this.paused, target)
+    await this.options.repo.remember({ paused: this.paused })
+    for (const wake of this.wakeups) wake()
+    this.emit({ type: 'peer-resumed', peer: target ?? 'all peers' })
+  }
+
+  /** The pause list in force. */
+  get pausedPeers(): readonly string[] {
+    return this.paused
+  }
+
+  /**
+   * Records that `address` is peer `id`, in the config too, so that pausing
+   * the address also holds for the sessions that peer opens to us, now and
+   * after a restart. A session it opened before we knew closes now.
+   */
+  private learnId(address: string, id: string): void {
+    if (this.dialedIds.get(address) === id) return
+    this.dialedIds.set(address, id)
+    this.options.repo.remember({ knownPeers: Object.fromEntries(this.dialedIds) })
+      .catch((err: unknown) => this.notice(`cannot remember peer ${id} at ${address}: ${errorMessage(err)}`))
+    if (this.isPaused(id, address)) this.network.closePeers((peer) => peer === id)
+  }
+
+  /**
+   * True when the peer `peerId`, reached at `address`, is paused. A session
+   * a peer opened to us comes from a passing address, so an address entry
+   * matches it only through the id a dial found there (`learnId`).
+   */
+  private isPaused(peerId: string | undefined, address?: string): boolean {
+    const addresses = address === undefined ? [] : [address]
+    for (const [a, id] of this.dialedIds) if (id === peerId) addresses.push(a)
+    return isPausedPeer(this.paused, peerId, addresses)
   }
 
   /**
@@ -211,17 +288,20 @@ export class FolderService {
     const peers: PeerStatus[] = []
     const configured = new Map([...this.dialedIds].map(([address, id]) => [id, address]))
     // A peer that dialled us first shows the address we know it by.
-    for (const r of records) peers.push({ ...r, address: configured.get(r.id) ?? r.address, sync: await relation(repo, head, r.head) })
+    for (const r of records) {
+      const address = configured.get(r.id) ?? r.address
+      peers.push({ ...r, address, paused: this.isPaused(r.id, address), sync: await relation(repo, head, r.head) })
+    }
     for (const address of (this.options.peers ?? []).map(formatAddress)) {
       if (peers.some((p) => p.address === address)) continue
-      peers.push({ id: undefined, address, online: false, since: this.startedAt, lastSeen: undefined, head: null, transfer: undefined, sync: 'unknown' })
+      peers.push({ id: undefined, address, online: false, paused: this.isPaused(undefined, address), since: this.startedAt, lastSeen: undefined, head: null, transfer: undefined, sync: 'unknown' })
     }
     return {
       mode: this.watch === undefined ? 'serve' : 'watch',
       activity: this.network.activity.state,
       startedAt: this.startedAt,
       listen: this.listener === undefined ? undefined : formatAddress(this.listener.address),
-      head, peers
+      head, peers, paused: this.paused
     }
   }
 
@@ -246,11 +326,11 @@ export class FolderService {
       peerId: repo.config.peerId,
       head: async () => {
         if (this.options.commitOnConnect === true && !this.stopped) {
-          await this.commitAndAnnounce().catch((err: unknown) => this.options.log(`cannot commit local changes: ${errorMessage(err)}`))
+          await this.commitAndAnnounce().catch((err: unknown) => this.notice(`cannot commit local changes: ${errorMessage(err)}`))
         }
         return repo.head()
       },
-      log: this.options.log,
+      log: this.notice,
       ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {})
     }
   }
@@ -262,8 +342,14 @@ export class FolderService {
     const max = this.options.maxRetryMs ?? 30_000
     let delay = min
     let lastError = ''
-    let knownId: string | undefined
+    // A paused address whose peer is not known yet is dialled once to learn it.
+    let knownId = this.dialedIds.get(label)
     while (!this.stopped) {
+      if (knownId !== undefined && this.isPaused(knownId, label)) {
+        // `resume` wakes every sleeper.
+        await this.sleep(max)
+        continue
+      }
       if (knownId !== undefined && this.network.hasPeer(knownId)) {
         // The peer dialled us first; keep that session and check back later.
         await this.sleep(max)
@@ -272,13 +358,17 @@ export class FolderService {
       try {
         const session = await this.open(peer)
         knownId = session.remotePeerId
-        this.dialedIds.set(label, knownId)
+        this.learnId(label, knownId)
         if (this.stopped) {
           await session.close()
           break
         }
+        if (this.isPaused(knownId, label)) {
+          await session.close()
+          continue
+        }
         if (knownId === this.options.repo.config.peerId) {
-          this.options.log(`${label} is this peer itself; not dialling it`)
+          this.notice(`${label} is this peer itself; not dialling it`)
           await session.close()
           return
         }
@@ -297,7 +387,7 @@ export class FolderService {
         if (this.stopped) break
         const line = errorMessage(err)
         // Say it once, not on every retry.
-        if (line !== lastError) this.options.log(`cannot sync with ${label}: ${line}; retrying`)
+        if (line !== lastError) this.notice(`cannot sync with ${label}: ${line}; retrying`)
         lastError = line
         delay = Math.min(max, delay * 2)
       }

@@ -21,6 +21,10 @@ export interface Config {
   readonly listen?: string
   /** `left watch --peers`, remembered. */
   readonly peers?: readonly string[]
+  /** `left pause`: peer ids and addresses not to sync with; `*` means every peer. */
+  readonly paused?: readonly string[]
+  /** The peer id found at each remembered address, learnt when a dial reaches it. */
+  readonly knownPeers?: Readonly<Record<string, string>>
 }
 
 /** Shortest folder key accepted: a key is a password for the whole folder. */
@@ -61,7 +65,10 @@ export async function readConfig(leftDir: string): Promise<Config> {
   if (typeof c !== 'object' || c === null || c.version !== 1 || typeof c.key !== 'string' ||
     typeof c.peerId !== 'string' || typeof c.share !== 'string' ||
     (c.listen !== undefined && typeof c.listen !== 'string') ||
-    (c.peers !== undefined && !(Array.isArray(c.peers) && c.peers.every((p) => typeof p === 'string')))) {
+    (c.peers !== undefined && !(Array.isArray(c.peers) && c.peers.every((p) => typeof p === 'string'))) ||
+    (c.paused !== undefined && !(Array.isArray(c.paused) && c.paused.every((p) => typeof p === 'string'))) ||
+    (c.knownPeers !== undefined && !(typeof c.knownPeers === 'object' && c.knownPeers !== null && !Array.isArray(c.knownPeers) &&
+      Object.values(c.knownPeers).every((p) => typeof p === 'string')))) {
     throw new ConfigError(`${join(leftDir, 'config')} is damaged: missing or mistyped fields`)
   }
   return c as Config

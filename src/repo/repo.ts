@@ -40,6 +40,7 @@ export interface LogEntry {
 /** What `commit` made. */
 export interface CommitResult {
   readonly cid: CID
+  readonly message: string
   readonly summary: ChangeSummary
   readonly filesHashed: number
   readonly bytesHashed: number
@@ -55,6 +56,7 @@ export interface Progress {
 export class Repo {
   /** Serializes operations that move HEAD or write the share folder. */
   readonly mutex = new Mutex()
+  private readonly configWrites = new Mutex()
 
   private constructor(readonly layout: Layout, private current: Config, readonly store: Store) {}
 
@@ -63,11 +65,14 @@ export class Repo {
     return this.current
   }
 
-  /** Remembers settings in `.left/config` (atomically) for the next run. */
-  async remember(patch: Pick<Config, 'listen' | 'peers'>): Promise<void> {
-    const next: Config = { ...this.current, ...patch }
-    await writeConfig(this.layout.leftDir, next)
-    this.current = next
+  /** Remembers settings in `.left/config` (atomically) for the next run; calls apply in order. */
+  remember(patch: Partial<Pick<Config, 'listen' | 'peers' | 'paused' | 'knownPeers'>>): Promise<void> {
+    // Each write starts from the one before, so concurrent patches all land.
+    return this.configWrites.run(async () => {
+      const next: Config = { ...this.current, ...patch }
+      await writeConfig(this.layout.leftDir, next)
+      this.current = next
+    })
   }
 
   /** Creates a LEFT folder in `dir` (see `left init`). */
@@ -178,16 +183,17 @@ export class Repo {
       await this.store.write({ stat: snap.stat })
       return undefined
     }
+    const text = message ?? describe(summary)
     const block = encodeNode({
       type: 'commit',
       tree: snap.root,
       parents: head === undefined ? [] : [head],
       author: this.config.peerId,
       time: Math.max(Date.now(), (parent?.time ?? 0) + 1),
-      message: message ?? describe(summary)
+      message: text
     })
     await this.moveHead(block.cid, { blocks: [block], commits: [block.cid], stat: snap.stat })
-    return { cid: block.cid, summary, filesHashed: snap.filesHashed, bytesHashed: snap.bytesHashed }
+    return { cid: block.cid, message: text, summary, filesHashed: snap.filesHashed, bytesHashed: snap.bytesHashed }
   }
 
   /**

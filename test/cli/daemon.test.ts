@@ -5,7 +5,7 @@ import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { controlSocketPath } from '../../src/index.js'
 import { type RunResult, assertOneLineError, left, leftOk } from '../helpers/cli.js'
-import { type LeftProcess, type Peer, type PeerSet, DEADLINE_MS, killAll, makePeers, sleep, watch } from '../helpers/peers.js'
+import { type Peer, type PeerSet, DEADLINE_MS, killAll, makePeers, sleep, spawnLeft, watch } from '../helpers/peers.js'
 
 /** This file's port; each peer listens on its own loopback address. */
 const PORT = 27613
@@ -13,6 +13,11 @@ const PORT = 27613
 /** Commit messages newest first. */
 async function messages(peer: Peer): Promise<string[]> {
   return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { message: string }[]).map((e) => e.message)
+}
+
+/** Commit ids newest first. */
+async function ids(peer: Peer): Promise<string[]> {
+  return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { id: string }[]).map((e) => e.id)
 }
 
 /** `left status --json` of `peer`. */
@@ -181,5 +186,57 @@ describe('cli: commands beside a running daemon', () => {
     assert.match(await leftOk(A.dir, ['log', '-n', '1']), /^commit /)
     // And it still serves its peers.
     assert.match(await leftOk(B.dir, ['sync', '--quiet', A.address]), /^in sync at /)
+  })
+
+  it('streams events as they happen, and replays the kept ones after an id', async () => {
+    assertOneLineError(await left(A.dir, ['events']), /no synchronizer is running/)
+    assertOneLineError(await left(A.dir, ['events', '--type', 'nonsense']), /unknown event type "nonsense"/)
+    const daemon = await watch(A, ['--listen', A.address])
+    const json = spawnLeft(A.dir, ['events', '--json'])
+    const text = spawnLeft(A.dir, ['events', '--type', 'commit'])
+    // Both streams are open once the daemon has them: a commit made after that is seen by both.
+    await until('two event streams', async () => (await statusJson(A)).synchronizer !== null && json.alive && text.alive)
+    await sleep(500)
+    await writeFile(join(A.share, 'event.txt'), 'e')
+    const { match } = await json.waitFor(/^\{"type":"commit".*"id":(\d+)/)
+    const event = JSON.parse(match.input!) as { type: string; added: number; id: number; time: string }
+    assert.equal(event.added, 1)
+    assert.match(event.time, /^\d{4}-\d\d-\d\dT/)
+    await text.waitFor(/^\d\d:\d\d:\d\d committed bafy\w+: 1 added, 0 modified, 0 deleted$/)
+
+    const replay = spawnLeft(A.dir, ['events', '--json', '--since', String(event.id - 1)])
+    const again = await replay.waitFor(/"type":"commit"/)
+    assert.equal((JSON.parse(again.match.input!) as { id: number }).id, event.id)
+    // The daemon stops: every stream ends, with exit 0.
+    await leftOk(A.dir, ['stop'])
+    for (const p of [json, text, replay]) assert.equal((await p.exited).code, 0, p.output())
+    assert.equal((await daemon.exited).code, 0)
+  })
+
+  it('pauses a peer, remembers it across a restart, and catches up on resume', async () => {
+    assertOneLineError(await left(A.dir, ['pause', 'not an address']), /./)
+    let a = await watch(A, ['--listen', A.address, '--peers', B.address])
+    const b = await watch(B, ['--listen', B.address, '--peers', A.address])
+    await until('A and B in sync', async () => (await statusJson(A)).synchronizer?.peers.some((p) => p.online && p.sync === 'in sync') ?? false)
+    assert.equal(await leftOk(A.dir, ['pause', B.host]), `paused syncing with ${B.host}`)
+    assert.deepEqual(JSON.parse(await readFile(join(A.dir, '.left/config'), 'utf8')).paused, [B.host])
+    await writeFile(join(A.share, 'while-paused.txt'), 'not for B yet')
+    await until('A committed it', async () => (await ids(A))[0] !== (await ids(B))[0])
+    // Give a paused peer every chance to sync: B redials A within this time.
+    await sleep(2_000)
+    await assert.rejects(readFile(join(B.share, 'while-paused.txt')), () => true, a.output() + b.output())
+    const status = await statusJson(A)
+    assert.deepEqual(status.synchronizer?.peers.map((p) => [p.online, (p as { paused?: boolean }).paused, p.sync]), [[false, true, 'behind']])
+    assert.match(await leftOk(A.dir, ['status']), /^paused: 127\.0\.0\.2$/m)
+
+    await leftOk(A.dir, ['stop'])
+    await a.exited
+    a = await watch(A, [])
+    await sleep(2_000)
+    await assert.rejects(readFile(join(B.share, 'while-paused.txt')), () => true, 'still paused after a restart')
+    assertOneLineError(await left(A.dir, ['resume', '127.0.0.9']), /127\.0\.0\.9 is not paused \(paused: 127\.0\.0\.2\)/)
+    assert.equal(await leftOk(A.dir, ['resume']), 'resumed syncing with all peers')
+    await until('B has the file', async () => (await readFile(join(B.share, 'while-paused.txt'), 'utf8').catch(() => '')) === 'not for B yet')
+    assert.ok(a.alive && b.alive)
   })
 })

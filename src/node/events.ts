@@ -1,0 +1,92 @@
+/**
+ * The running node's events: commits made, peers coming and going, fetches,
+ * files received, heads moved, conflicts kept, and notices from the layers
+ * below. Every event gets an increasing id, so a reader that reconnects asks
+ * for what it missed (as with Syncthing's event API); the last ones are kept
+ * in memory for that. The log lines of `left watch` are these events, told in
+ * words by `describeEvent`; `left events` streams them.
+ */
+
+/** What happened. Paths are share-relative; ids and CIDs are strings. */
+export type NodeEventBody =
+  | { readonly type: 'commit'; readonly commit: string; readonly message: string; readonly added: number; readonly modified: number; readonly deleted: number }
+  | { readonly type: 'peer-online'; readonly peer: string; readonly address: string }
+  | { readonly type: 'peer-offline'; readonly peer: string }
+  | { readonly type: 'fetch-started'; readonly peer: string; readonly head: string }
+  | { readonly type: 'fetch-progress'; readonly peer: string; readonly files: number; readonly bytes: number; readonly expectedBytes: number }
+  | { readonly type: 'fetch-finished'; readonly peer: string; readonly ok: boolean }
+  | { readonly type: 'file-received'; readonly peer: string; readonly path: string; readonly size: number }
+  | { readonly type: 'head-moved'; readonly peer: string; readonly mode: 'fast-forward' | 'merge'; readonly head: string }
+  | { readonly type: 'conflict'; readonly path: string; readonly copyPath: string }
+  | { readonly type: 'local-edit-kept'; readonly path: string }
+  | { readonly type: 'peer-paused'; readonly peer: string }
+  | { readonly type: 'peer-resumed'; readonly peer: string }
+  /** A line from the node or the layers below it: a refused connection, a retry, a failed commit. */
+  | { readonly type: 'notice'; readonly message: string }
+
+/** An event as recorded: its body, an id (1, 2, …) and the time (ms since the epoch). */
+export type NodeEvent = NodeEventBody & { readonly id: number; readonly time: number }
+
+/** The event kinds, for validation of `left events --type`. */
+export const EVENT_TYPES: readonly NodeEventBody['type'][] = [
+  'commit', 'peer-online', 'peer-offline', 'fetch-started', 'fetch-progress', 'fetch-finished',
+  'file-received', 'head-moved', 'conflict', 'local-edit-kept', 'peer-paused', 'peer-resumed', 'notice'
+]
+
+/** The log line for an event, or undefined for those a log leaves out (fetch start, progress and end). */
+export function describeEvent(e: NodeEventBody): string | undefined {
+  switch (e.type) {
+    case 'commit': return `committed ${e.commit}: ${e.added} added, ${e.modified} modified, ${e.deleted} deleted`
+    case 'peer-online': return `peer ${e.peer} online (${e.address})`
+    case 'peer-offline': return `peer ${e.peer} offline`
+    case 'file-received': return `received ${e.path} (${e.size} bytes) from ${e.peer}`
+    case 'head-moved': return `${e.mode === 'merge' ? 'merged' : 'fast-forwarded to'} ${e.head} from ${e.peer}`
+    case 'conflict': return `conflict: kept both versions of ${e.path}; the other is ${e.copyPath}`
+    case 'local-edit-kept': return `kept local edit of ${e.path}; it will be committed and merged`
+    case 'peer-paused': return `paused syncing with ${e.peer}`
+    case 'peer-resumed': return `resumed syncing with ${e.peer}`
+    case 'notice': return e.message
+    default: return undefined
+  }
+}
+
+/** The last events, and whoever listens for the next ones. */
+export class EventLog {
+  private readonly kept: NodeEvent[] = []
+  private readonly listeners = new Set<(e: NodeEvent) => void>()
+  private next = 1
+
+  /** Keeps the last `capacity` events for readers that catch up. */
+  constructor(private readonly capacity = 1000) {}
+
+  /** Records `body` and tells every listener. A listener that throws is dropped. */
+  emit(body: NodeEventBody): NodeEvent {
+    const event: NodeEvent = { ...body, id: this.next++, time: Date.now() }
+    this.kept.push(event)
+    if (this.kept.length > this.capacity) this.kept.shift()
+    for (const fn of this.listeners) {
+      try {
+        fn(event)
+      } catch {
+        this.listeners.delete(fn)
+      }
+    }
+    return event
+  }
+
+  /** The kept events with an id above `id`, oldest first. */
+  since(id: number): NodeEvent[] {
+    return this.kept.filter((e) => e.id > id)
+  }
+
+  /** The id of the last event, 0 before the first. */
+  get lastId(): number {
+    return this.next - 1
+  }
+
+  /** Calls `fn` with every event from now on, until the returned function is called. */
+  subscribe(fn: (e: NodeEvent) => void): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+}
