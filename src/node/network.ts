@@ -17,9 +17,11 @@ import type { CID } from 'multiformats/cid'
 import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
 import type { FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
-import { integrate } from '../repo/integrate.js'
 import { Activity } from './activity.js'
 import type { NodeEventBody } from './events.js'
+
+/** How often waitInSync looks at a session that only serves, to tell a slow peer from a stalled one. */
+const SERVE_CHECK_MS = 1_000
 
 /** Fetch progress becomes an event at most this often per peer. */
 const PROGRESS_EVENT_MS = 250
@@ -57,6 +59,9 @@ export class PeerNetwork {
   private readonly peers = new Map<string, Session>()
   /** Every peer seen since start, for status. */
   private readonly records = new Map<string, { address: string; since: number; lastSeen: number; head: CID | null; transfer: PeerRecord['transfer'] }>()
+  /** Counts changes, and wakes waitInSync on each (see changed()). */
+  private version = 0
+  private readonly waiters = new Set<() => void>()
   /** Head handling in progress, per session; closeAll waits for it. */
   private readonly busy = new Map<Session, Promise<void>>()
 
@@ -102,6 +107,7 @@ export class PeerNetwork {
         void session.close()
       } finally {
         this.busy.delete(session)
+        this.changed()
       }
     }
     const wake = (cid: CID): void => {
@@ -109,7 +115,9 @@ export class PeerNetwork {
       if (!this.busy.has(session)) this.busy.set(session, drain())
     }
     session.on('head', wake)
+    session.on('head', () => this.changed())
     session.on('close', () => {
+      this.changed()
       if (this.peers.get(peer) !== session) return
       this.peers.delete(peer)
       const record = this.records.get(peer)
@@ -126,7 +134,7 @@ export class PeerNetwork {
     const head = await this.repo.head()
     if (head?.equals(remote) ?? false) return this.broadcast(head)
     if (!(await this.repo.hasCommit(remote))) await this.fetch(session, remote)
-    const result = await this.activity.during('applying', () => integrate(this.repo, remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
+    const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
     for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })
     if (result.mode !== 'none') this.events.emit({ type: 'head-moved', peer, mode: result.mode, head: String(result.after) })
@@ -149,6 +157,7 @@ export class PeerNetwork {
           const record = this.records.get(peer)
           if (record !== undefined) record.transfer = { ...p, startedAt }
           this.events.progress?.(peer, p)
+          this.changed()
           // Progress is an event a few times a second, not once per object.
           if (Date.now() - lastEvent >= PROGRESS_EVENT_MS) {
             lastEvent = Date.now()
@@ -186,6 +195,7 @@ export class PeerNetwork {
   /** Tells every peer our head (read from the store unless given), unless it was the last thing we told that peer. */
   async broadcast(head?: CID): Promise<void> {
     head ??= await this.repo.head()
+    this.changed()
     if (head === undefined) return
     for (const s of this.peers.values()) if (!(s.announcedHead?.equals(head) ?? false)) s.announce(head)
   }
@@ -199,10 +209,13 @@ export class PeerNetwork {
     let lastChange = Date.now()
     let lastState = ''
     for (;;) {
+      // Taken before looking, so a change while we look is not missed.
+      const seen = this.version
       if (this.peers.get(session.remotePeerId) !== session) throw new SessionClosedError('the peer closed the connection before we were in sync')
       const head = await this.repo.head()
       const remote = session.remoteHead
-      const state = `${String(head)}|${String(remote)}|${this.busy.has(session)}|${session.stats.received}`
+      const { received, served } = session.stats
+      const state = `${String(head)}|${String(remote)}|${this.busy.has(session)}|${received}|${served}`
       if (!this.busy.has(session) && (head === undefined ? remote === null : remote?.equals(head) ?? false)) return
       if (state !== lastState) {
         lastState = state
@@ -210,8 +223,29 @@ export class PeerNetwork {
       } else if (Date.now() - lastChange > stallMs) {
         throw new TimeoutError('waiting for the peer to reach our head')
       }
-      await new Promise((r) => setTimeout(r, 25))
+      // Heads, head handling, fetches and closes wake us; a peer fetching
+      // from us does not, so look again now and then to see it progress.
+      if (this.version === seen) await this.nextChange(Math.min(SERVE_CHECK_MS, stallMs))
     }
+  }
+
+  /** Resolves at the next change of heads, head handling, fetch progress or sessions, or after `ms`. */
+  private nextChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.waiters.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.waiters.add(done)
+    })
+  }
+
+  /** Something waitInSync looks at has changed. */
+  private changed(): void {
+    this.version++
+    for (const wake of [...this.waiters]) wake()
   }
 
   /** Closes every session in order (bye first) and waits for head handling in progress to end. */

@@ -16,6 +16,7 @@ import { type NetworkEvents, PeerNetwork, type PeerRecord } from './network.js'
 import type { CID } from 'multiformats/cid'
 import type { CommitResult, Progress, Repo } from '../repo/repo.js'
 import type { ActivityState } from './activity.js'
+import { Backoff } from './backoff.js'
 import { EventLog, type NodeEventBody, describeEvent } from './events.js'
 import { isPausedPeer, withPaused, withResumed } from './pause.js'
 
@@ -175,14 +176,14 @@ export class FolderService {
   async startWatch(settings: WatchSettings = {}): Promise<void> {
     const settleMs = settings.settleMs ?? 400
     let rules: IgnoreRules = await loadIgnoreRules(this.options.repo.share)
-    let failures = 0
+    const retry = new Backoff(250, 30_000)
     let lastWait = ''
     /** Commits and announces; on failure, says so once, backs off and resolves false. */
     const attempt = async (): Promise<boolean> => {
       try {
         rules = await loadIgnoreRules(this.options.repo.share)
         await this.commitAndAnnounce()
-        failures = 0
+        retry.reset()
         lastWait = ''
         return true
       } catch (err) {
@@ -193,7 +194,7 @@ export class FolderService {
         const line = still ? `waiting: ${errorMessage(err)}` : `cannot commit: ${errorMessage(err)}; will retry`
         if (line !== lastWait) this.notice(line)
         lastWait = line
-        await this.sleep(Math.min(30_000, 250 * 2 ** failures++))
+        await this.sleep(retry.next())
         return this.stopped
       }
     }
@@ -316,13 +317,13 @@ export class FolderService {
     await this.listener?.close()
     await Promise.all(this.dialers)
     // Let an in-progress commit or merge finish before the store closes.
-    await this.options.repo.mutex.run(async () => {})
+    await this.options.repo.idle()
   }
 
   private sessionOptions(): TransportSessionOptions {
     const repo = this.options.repo
     return {
-      store: repo.store,
+      store: repo.objects,
       peerId: repo.config.peerId,
       head: async () => {
         if (this.options.commitOnConnect === true && !this.stopped) {
@@ -340,7 +341,7 @@ export class FolderService {
     const label = formatAddress(peer)
     const min = this.options.minRetryMs ?? 500
     const max = this.options.maxRetryMs ?? 30_000
-    let delay = min
+    const retry = new Backoff(min, max, 0.25)
     let lastError = ''
     // A paused address whose peer is not known yet is dialled once to learn it.
     let knownId = this.dialedIds.get(label)
@@ -380,18 +381,17 @@ export class FolderService {
         // dropping us at once (it still holds an older session) is not
         // redialled twice a second.
         if (attached && Date.now() - since >= STABLE_MS) {
-          delay = min
+          retry.reset()
           lastError = ''
-        } else delay = Math.min(max, delay * 2)
+        }
       } catch (err) {
         if (this.stopped) break
         const line = errorMessage(err)
         // Say it once, not on every retry.
         if (line !== lastError) this.notice(`cannot sync with ${label}: ${line}; retrying`)
         lastError = line
-        delay = Math.min(max, delay * 2)
       }
-      await this.sleep(delay * (0.75 + Math.random() / 2))
+      await this.sleep(retry.next())
     }
   }
 

@@ -14,6 +14,8 @@ import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
 import { isAncestor, walkLog } from '../history/ancestry.js'
+import type { Conflict } from '../history/merge.js'
+import { mergeHeads } from '../history/merge-heads.js'
 import { loadIgnoreRules } from '../worktree/ignore.js'
 import { type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
 import { type Snapshot, snapshot } from '../worktree/snapshot.js'
@@ -52,13 +54,66 @@ export interface Progress {
   onSkip?: (path: string, why: string) => void
 }
 
+/** What integrating a remote head did. */
+export interface IntegrateResult {
+  /** Our head before and after. */
+  readonly before: CID | undefined
+  readonly after: CID | undefined
+  readonly mode: 'none' | 'fast-forward' | 'merge'
+  readonly conflicts: readonly Conflict[]
+  /** Files written into the share folder. */
+  readonly written: number
+  /** Paths left alone because they were edited while we worked. */
+  readonly skipped: readonly string[]
+}
+
+/**
+ * The object store as a peer session needs it: read objects, add objects,
+ * stage fetched nodes. It cannot move refs or touch the stat cache: HEAD
+ * moves only through Repo operations, under the repo's lock.
+ */
+export type RepoObjects = Pick<Store, 'get' | 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
+
+/** Each repo's store, for tests and tools inside LEFT (see `storeOf`); not part of the public API. */
+const stores = new WeakMap<Repo, Store>()
+
+/**
+ * The whole store of `repo`, for LEFT's own tests and tools. Writing refs
+ * through it bypasses the repo's lock; library users get `repo.objects`.
+ */
+export function storeOf(repo: Repo): Store {
+  return stores.get(repo)!
+}
+
 /** An open LEFT folder. Close it to release the store lock. */
 export class Repo {
   /** Serializes operations that move HEAD or write the share folder. */
-  readonly mutex = new Mutex()
+  private readonly mutex = new Mutex()
   private readonly configWrites = new Mutex()
+  /** See RepoObjects. */
+  readonly objects: RepoObjects
 
-  private constructor(readonly layout: Layout, private current: Config, readonly store: Store) {}
+  private constructor(readonly layout: Layout, private current: Config, private readonly store: Store) {
+    stores.set(this, store)
+    this.objects = {
+      get: (cid) => store.get(cid),
+      has: (cid) => store.has(cid),
+      hasMany: (cids) => store.hasMany(cids),
+      stage: (block) => store.stage(block),
+      getStaged: (cid) => store.getStaged(cid),
+      // Objects only: refs, the stat cache and its clearing are dropped.
+      write: (w) => store.write({
+        ...(w.blocks ? { blocks: w.blocks } : {}),
+        ...(w.commits ? { commits: w.commits } : {}),
+        ...(w.unstage ? { unstage: w.unstage } : {})
+      })
+    }
+  }
+
+  /** Resolves once every HEAD-moving operation started so far has ended. */
+  idle(): Promise<void> {
+    return this.mutex.run(async () => {})
+  }
 
   /** The folder's configuration (key, peer id, remembered listen address and peers). */
   get config(): Config {
@@ -173,7 +228,7 @@ export class Repo {
   }
 
   /** `commit` for callers that already hold the mutex. */
-  async commitLocked(message?: string, progress: Progress = {}): Promise<CommitResult | undefined> {
+  private async commitLocked(message?: string, progress: Progress = {}): Promise<CommitResult | undefined> {
     const head = await this.head()
     const parent = head === undefined ? undefined : await loadCommit(this.store, head)
     const snap = await this.scan(true, progress)
@@ -201,7 +256,7 @@ export class Repo {
    * with it, and records the move in the reflog so no commit ever becomes
    * unreachable (gc keeps everything the reflog names).
    */
-  async moveHead(cid: CID, extra: { blocks?: Block[]; commits?: CID[]; stat?: Map<string, unknown> } = {}): Promise<void> {
+  private async moveHead(cid: CID, extra: { blocks?: Block[]; commits?: CID[]; stat?: Map<string, unknown> } = {}): Promise<void> {
     const reflogName = `reflog/${String(Date.now()).padStart(15, '0')}-${cid.toString().slice(-8)}`
     await this.store.write({
       ...(extra.blocks ? { blocks: extra.blocks } : {}),
@@ -301,8 +356,40 @@ export class Repo {
     return this.mutex.run(() => gc(this.store))
   }
 
+  /**
+   * Integrates `remote` (whose closure must already be stored): commits
+   * local edits first, so they are merged, never overwritten; then
+   * fast-forwards when one history contains the other, or makes the
+   * deterministic three-way merge; updates the share folder; moves HEAD.
+   * Serialized with every other HEAD-moving operation.
+   */
+  integrate(remote: CID, onWrite?: (path: string, size: number) => void): Promise<IntegrateResult> {
+    return this.mutex.run(async () => {
+      await this.commitLocked('local changes')
+      const head = await this.head()
+      const made: Block[] = []
+      const merged = head === undefined
+        ? { kind: 'fast-forward' as const, head: remote }
+        : await mergeHeads(this.store, { put: (b) => void made.push(b) }, head, remote)
+      if (merged.kind === 'up-to-date') return { before: head, after: head, mode: 'none', conflicts: [], written: 0, skipped: [] }
+      const target = merged.head
+      const mode = merged.kind === 'merged' ? 'merge' : 'fast-forward'
+      const conflicts = merged.kind === 'merged' ? merged.conflicts : []
+      const src = overlaySource(this.store, new Map(made.map((b) => [b.cid.toString(), b.bytes])))
+      const fromTree = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
+      const toTree = (await loadCommit(src, target)).tree
+      // Store the merge first: the folder may only show what the store can reproduce.
+      if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
+      const changes = await collect(diffTrees(src, fromTree, toTree))
+      const applied = await this.apply(changes, true, onWrite)
+      const last = made[made.length - 1]
+      await this.moveHead(target, { ...(last ? { blocks: [last], commits: [target] } : {}), stat: applied.stat })
+      return { before: head, after: target, mode, conflicts, written: applied.stat.size, skipped: applied.skipped }
+    })
+  }
+
   /** Applies changes to the share folder (see worktree/materialize.ts). */
-  apply(changes: readonly PathChange[], guard: boolean, onWrite?: (path: string, size: number) => void): Promise<ApplyResult> {
+  private apply(changes: readonly PathChange[], guard: boolean, onWrite?: (path: string, size: number) => void): Promise<ApplyResult> {
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard,
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})

@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import type { CID } from 'multiformats/cid'
 import { DAG_CBOR, RAW, cidOf, encodeNode } from '../../src/object/index.js'
 import type { Block } from '../../src/object/index.js'
-import type { Repo } from '../../src/repo/repo.js'
+import { type Repo, storeOf } from '../../src/repo/repo.js'
 import { Store } from '../../src/store/store.js'
 import { diffTrees } from '../../src/tree/diff.js'
 import { loadCommit } from '../../src/tree/source.js'
@@ -51,13 +51,13 @@ describe('sync/fetch: closure fetch between two real stores', () => {
   before(async () => {
     ;({ dir: root, cleanup } = await tempDir('left-fetch-'))
     ;({ repo: source, head } = await repoWithCommit(join(root, 'source'), 'fetch'))
-    total = await countObjects(source.store)
-    const report = await fsckFrom(source.store, head)
+    total = await countObjects(storeOf(source))
+    const report = await fsckFrom(storeOf(source), head)
     assert.equal(report.objects, total, 'the fixture store holds exactly one closure')
     fileCount = 0
     fileBytes = 0
-    const tree = (await loadCommit(source.store, head)).tree
-    for await (const c of diffTrees(source.store, undefined, tree)) {
+    const tree = (await loadCommit(storeOf(source), head)).tree
+    for await (const c of diffTrees(storeOf(source), undefined, tree)) {
       if (c.after?.kind === 'file') {
         fileCount++
         fileBytes += c.after.size
@@ -74,7 +74,7 @@ describe('sync/fetch: closure fetch between two real stores', () => {
 
   it('fetches the whole closure once per object, and the copy passes fsck', async () => {
     const dest = await freshStore()
-    const src = new StoreSource(source.store, { jitter: true })
+    const src = new StoreSource(storeOf(source), { jitter: true })
     const progress: FetchProgress[] = []
     const result = await fetchClosure(head, dest, src, { onProgress: (p) => progress.push(p) })
     assert.equal(result.objects, total)
@@ -88,13 +88,13 @@ describe('sync/fetch: closure fetch between two real stores', () => {
     assert.equal(await assertStoreWhole(dest), total)
     const report = await fsckFrom(dest, head)
     assert.deepEqual({ objects: report.objects, missing: report.missing, corrupt: report.corrupt }, { objects: total, missing: [], corrupt: [] })
-    assert.equal(report.bytes, (await fsckFrom(source.store, head)).bytes)
+    assert.equal(report.bytes, (await fsckFrom(storeOf(source), head)).bytes)
   })
 
   it('refuses a root of the wrong kind at once when a commit is expected, and stores nothing', async () => {
     const dest = await freshStore()
-    const tree = (await loadCommit(source.store, head)).tree
-    const src = new StoreSource(source.store)
+    const tree = (await loadCommit(storeOf(source), head)).tree
+    const src = new StoreSource(storeOf(source))
     await assert.rejects(fetchClosure(tree, dest, src, { root: 'commit' }), (err: Error) => isCode('LEFT_PROTOCOL')(err) && /a dir .* where a commit belongs/.test(err.message))
     assert.equal(src.delivered.length, 1, 'only the root was asked for')
     assert.equal(await countObjects(dest), 0)
@@ -102,8 +102,8 @@ describe('sync/fetch: closure fetch between two real stores', () => {
 
   it('asks for nothing when the commit is already stored', async () => {
     const dest = await freshStore()
-    await fetchClosure(head, dest, new StoreSource(source.store))
-    const again = new StoreSource(source.store)
+    await fetchClosure(head, dest, new StoreSource(storeOf(source)))
+    const again = new StoreSource(storeOf(source))
     const result = await fetchClosure(head, dest, again)
     assert.deepEqual(again.requests, [])
     assert.equal(result.objects, 0)
@@ -131,7 +131,7 @@ describe('sync/fetch: closure fetch between two real stores', () => {
   it('resumes an interrupted fetch by asking only for what never arrived', async () => {
     await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: total - 1 }), async (cut) => {
       const dest = await freshStore()
-      const first = new StoreSource(source.store, { failAfter: cut, jitter: true })
+      const first = new StoreSource(storeOf(source), { failAfter: cut, jitter: true })
       let rejected = false
       let lateWrites = 0
       // The real store, watched: nothing may be written after the fetch has rejected.
@@ -152,7 +152,7 @@ describe('sync/fetch: closure fetch between two real stores', () => {
       assert.ok(!(await dest.has(head)))
       await assertStoreWhole(dest)
 
-      const second = new StoreSource(source.store, { jitter: true })
+      const second = new StoreSource(storeOf(source), { jitter: true })
       const result = await fetchClosure(head, dest, second)
       assert.ok(result.resumed >= 1, 'the commit staged by the first run is not asked for again')
       const again = second.requests.filter((c) => first.delivered.includes(c))
@@ -165,10 +165,10 @@ describe('sync/fetch: closure fetch between two real stores', () => {
 
   it('rejects wrong bytes with HashMismatchError and stores nothing of them', async () => {
     const chunks: CID[] = []
-    for await (const cid of source.store.objectCids()) if (cid.code === RAW) chunks.push(cid)
+    for await (const cid of storeOf(source).objectCids()) if (cid.code === RAW) chunks.push(cid)
     for (const victim of [head, chunks[chunks.length - 1]!]) {
       const dest = await freshStore()
-      const src = new StoreSource(source.store, {
+      const src = new StoreSource(storeOf(source), {
         tamper: (cid, bytes) => {
           if (!cid.equals(victim)) return bytes
           const copy = Buffer.from(bytes)
@@ -183,7 +183,7 @@ describe('sync/fetch: closure fetch between two real stores', () => {
       assert.ok(!(await dest.has(head)))
       await assertStoreWhole(dest)
       // The store is not poisoned: an honest peer completes the fetch.
-      await fetchClosure(head, dest, new StoreSource(source.store))
+      await fetchClosure(head, dest, new StoreSource(storeOf(source)))
       assert.equal((await fsckFrom(dest, head)).corrupt.length, 0)
     }
   })

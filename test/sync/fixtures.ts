@@ -10,7 +10,7 @@ import type { CID } from 'multiformats/cid'
 import { MissingObjectError } from '../../src/errors.js'
 import { objectLinks, verifyBytes } from '../../src/object/index.js'
 import { fsck, type FsckReport } from '../../src/repo/maintenance.js'
-import { Repo } from '../../src/repo/repo.js'
+import { Repo, storeOf } from '../../src/repo/repo.js'
 import type { Store } from '../../src/store/store.js'
 import type { BlockSource } from '../../src/sync/fetch.js'
 import type { Session } from '../../src/sync/session.js'
@@ -212,13 +212,13 @@ export interface ServedRepo {
 export async function serveRepo(prefix: string, timeoutMs: number, onSession?: (session: Session) => void): Promise<ServedRepo> {
   const { dir: root, cleanup } = await tempDir(prefix)
   const { repo: server, head } = await repoWithCommit(join(root, 'server'), prefix)
-  const total = await countObjects(server.store)
+  const total = await countObjects(storeOf(server))
   const logs = new LogCapture()
   const sessions: Session[] = []
   const listener = await listen({
     address: { host: '127.0.0.1', port: 0 },
     key: KEY,
-    session: { store: server.store, peerId: server.config.peerId, head: () => server.head(), log: logs.log, timeoutMs },
+    session: { store: storeOf(server), peerId: server.config.peerId, head: () => server.head(), log: logs.log, timeoutMs },
     log: logs.log,
     onSession: (session) => {
       sessions.push(session)

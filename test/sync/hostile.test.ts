@@ -11,9 +11,8 @@ import type { CID } from 'multiformats/cid'
 import type { LeftError } from '../../src/errors.js'
 import { DAG_CBOR, RAW, cidOf, encodeNode } from '../../src/object/index.js'
 import type { DirEntry } from '../../src/object/index.js'
-import { type IntegrateResult, integrate } from '../../src/repo/integrate.js'
 import { fsck } from '../../src/repo/maintenance.js'
-import type { Repo } from '../../src/repo/repo.js'
+import { type IntegrateResult, type Repo, storeOf } from '../../src/repo/repo.js'
 import { FolderService } from '../../src/node/service.js'
 import { Store } from '../../src/store/store.js'
 import type { PeerAddress } from '../../src/sync/address.js'
@@ -133,8 +132,8 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
 
   /** The listener's store is exactly as before: same objects, fsck clean. */
   async function assertStoreIntact(): Promise<void> {
-    assert.equal(await countObjects(server.store), total)
-    const report = await fsck(server.store)
+    assert.equal(await countObjects(storeOf(server)), total)
+    const report = await fsck(storeOf(server))
     assert.deepEqual([report.objects, report.missing, report.corrupt], [total, [], []])
   }
 
@@ -267,8 +266,8 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
         const want = await p.next('want')
         assert.ok(want.t === 'want' && want.cids.some((c) => c.equals(bait.cid)))
         await assert.rejects(fetches.get('mallory')!, isCode('LEFT_TIMEOUT'))
-        assert.ok(!(await server.store.has(bait.cid)))
-        assert.equal(await server.store.getStaged(bait.cid), undefined)
+        assert.ok(!(await storeOf(server).has(bait.cid)))
+        assert.equal(await storeOf(server).getStaged(bait.cid), undefined)
       },
       line: new RegExp(`LEFT_TIMEOUT: timed out: .* sent no objects for ${TIMEOUT_MS} ms`)
     },
@@ -420,7 +419,7 @@ describe('sync/hostile: a malicious server that our connect() talks to', { timeo
   before(async () => {
     ;({ dir: root, cleanup } = await tempDir('left-evil-server-'))
     ;({ repo: source, head } = await repoWithCommit(join(root, 'source'), 'evil-server'))
-    blocks = await blocksOf(source.store)
+    blocks = await blocksOf(storeOf(source))
   })
 
   after(async () => {
@@ -558,8 +557,8 @@ describe('worktree/materialize: links that arrive from a peer', { timeout: 120_0
   async function sync(source: Repo, dest: Repo): Promise<IntegrateResult> {
     const made = await source.commit()
     assert.ok(made !== undefined)
-    await fetchClosure(made.cid, dest.store, new StoreSource(source.store))
-    return integrate(dest, made.cid)
+    await fetchClosure(made.cid, storeOf(dest), new StoreSource(storeOf(source)))
+    return dest.integrate(made.cid)
   }
 
   it('creates a link to /etc as a link, and a directory that replaces a link to outside the share is made inside it', async () => {
@@ -586,7 +585,7 @@ describe('worktree/materialize: links that arrive from a peer', { timeout: 120_0
     assert.equal(await readFile(join(dest.share, 'd', 'x'), 'utf8'), 'inside\n')
     assert.deepEqual(await readdir(outside), [], 'nothing was written through the old link')
     assert.deepEqual(await dest.status(), [])
-    const report = await fsck(dest.store)
+    const report = await fsck(storeOf(dest))
     assert.deepEqual([report.missing, report.corrupt], [[], []])
   })
 

@@ -4,6 +4,7 @@ import { ALL_PEERS, withPaused, withResumed } from '../../src/index.js'
 import { LineDecoder, decodeClientLine, decodeServerLine, encodeLine } from '../../src/node/control-messages.js'
 import { EventLog, describeEvent } from '../../src/node/events.js'
 import { isPausedPeer } from '../../src/node/pause.js'
+import { Backoff } from '../../src/node/backoff.js'
 
 describe('node/control-messages', () => {
   const run = { type: 'run', version: 1, argv: ['log', '-n', '1'], cwd: '/home/ann', terminal: { stdoutIsTTY: true, stderrIsTTY: false, columns: 80, debug: false } } as const
@@ -102,5 +103,21 @@ describe('node/pause', () => {
     assert.ok(!isPausedPeer(['10.0.0.2'], 'p1', ['10.0.0.20:7']))
     assert.ok(!isPausedPeer(['p2', '10.0.0.3:7'], 'p1', ['10.0.0.3:8']))
     assert.ok(!isPausedPeer([], 'p1', ['10.0.0.2:7']))
+  })
+})
+
+describe('node/backoff', () => {
+  it('doubles from min to max and starts over on reset', () => {
+    const b = new Backoff(500, 4_000)
+    assert.deepEqual([b.next(), b.next(), b.next(), b.next(), b.next()], [500, 1_000, 2_000, 4_000, 4_000])
+    b.reset()
+    assert.equal(b.next(), 500)
+  })
+
+  it('spreads each delay by the jitter around its nominal value', () => {
+    const b = new Backoff(1_000, 8_000, 0.25)
+    assert.equal(b.next(() => 0), 750)
+    assert.equal(b.next(() => 1), 2_500)
+    assert.equal(b.next(() => 0.5), 4_000)
   })
 })
