@@ -19,6 +19,7 @@ import type { FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
 import { Activity } from './activity.js'
 import type { NodeEventBody } from './events.js'
+import { Sleepers } from './sleepers.js'
 
 /** How often waitInSync looks at a session that only serves, to tell a slow peer from a stalled one. */
 const SERVE_CHECK_MS = 1_000
@@ -61,7 +62,7 @@ export class PeerNetwork {
   private readonly records = new Map<string, { address: string; since: number; lastSeen: number; head: CID | null; transfer: PeerRecord['transfer'] }>()
   /** Counts changes, and wakes waitInSync on each (see changed()). */
   private version = 0
-  private readonly waiters = new Set<() => void>()
+  private readonly waiters = new Sleepers()
   /** Head handling in progress, per session; closeAll waits for it. */
   private readonly busy = new Map<Session, Promise<void>>()
 
@@ -225,27 +226,14 @@ export class PeerNetwork {
       }
       // Heads, head handling, fetches and closes wake us; a peer fetching
       // from us does not, so look again now and then to see it progress.
-      if (this.version === seen) await this.nextChange(Math.min(SERVE_CHECK_MS, stallMs))
+      if (this.version === seen) await this.waiters.sleep(Math.min(SERVE_CHECK_MS, stallMs))
     }
-  }
-
-  /** Resolves at the next change of heads, head handling, fetch progress or sessions, or after `ms`. */
-  private nextChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        this.waiters.delete(done)
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      this.waiters.add(done)
-    })
   }
 
   /** Something waitInSync looks at has changed. */
   private changed(): void {
     this.version++
-    for (const wake of [...this.waiters]) wake()
+    this.waiters.wakeAll()
   }
 
   /** Closes every session in order (bye first) and waits for head handling in progress to end. */

@@ -18,6 +18,7 @@ import type { CommitResult, Progress, Repo } from '../repo/repo.js'
 import type { ActivityState } from './activity.js'
 import { Backoff } from './backoff.js'
 import { EventLog, type NodeEventBody, describeEvent } from './events.js'
+import { Sleepers } from './sleepers.js'
 import { isPausedPeer, withPaused, withResumed } from './pause.js'
 
 /** How a service is set up. */
@@ -105,7 +106,8 @@ export class FolderService {
   private readonly dialedIds = new Map<string, string>()
   /** Peers not to sync with (see pause.ts); kept in the config. */
   private paused: readonly string[]
-  private readonly wakeups = new Set<() => void>()
+  /** Dialers and the commit retry wait here; `resume` and `stop` wake them. */
+  private readonly sleepers = new Sleepers()
   private readonly dialers: Promise<void>[] = []
   /** Aborts connection attempts in flight when the service stops. */
   private readonly stopping = new AbortController()
@@ -245,7 +247,7 @@ export class FolderService {
   async resume(target?: string): Promise<void> {
     this.paused = withResumed(this.paused, target)
     await this.options.repo.remember({ paused: this.paused })
-    for (const wake of this.wakeups) wake()
+    this.sleepers.wakeAll()
     this.emit({ type: 'peer-resumed', peer: target ?? 'all peers' })
   }
 
@@ -310,7 +312,7 @@ export class FolderService {
   async stop(): Promise<void> {
     this.stopped = true
     this.stopping.abort()
-    for (const wake of this.wakeups) wake()
+    this.sleepers.wakeAll()
     await this.watch?.close()
     // Sessions first: a listener only finishes closing once its connections have.
     await this.network.closeAll()
@@ -396,16 +398,7 @@ export class FolderService {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve()
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer)
-        this.wakeups.delete(wake)
-        resolve()
-      }
-      const timer = setTimeout(wake, ms)
-      this.wakeups.add(wake)
-    })
+    return this.stopped ? Promise.resolve() : this.sleepers.sleep(ms)
   }
 
   /** True when some changed file was modified within `settleMs`: it may still be being written. */
