@@ -52,7 +52,8 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
             try {
               const session = await service.connectOnce(address)
               await service.network.waitInSync(session)
-              await session.close()
+              // A running synchronizer keeps the session, as it keeps any peer's.
+              if (own === undefined) await session.close()
               const { bytesIn, bytesOut } = session.stats
               if (!opts.quiet) progress.log(`in sync with ${formatAddress(address)} (received ${bytesIn} bytes, sent ${bytesOut} bytes)`)
             } catch (err) {

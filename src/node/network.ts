@@ -73,6 +73,11 @@ export class PeerNetwork {
     return this.peers.has(peerId)
   }
 
+  /** The live session with peer `peerId`, if any. */
+  sessionOf(peerId: string): Session | undefined {
+    return this.peers.get(peerId)
+  }
+
   /**
    * Starts handling a session whose hello has been exchanged; `dialed` says
    * which side opened it. Returns false (and closes the session) for a

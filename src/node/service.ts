@@ -6,7 +6,7 @@
  */
 import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { UsageError, errorMessage, hasCode } from '../errors.js'
+import { SessionClosedError, UsageError, errorMessage, hasCode } from '../errors.js'
 import { type PeerAddress, formatAddress } from '../sync/address.js'
 import type { Session } from '../sync/session.js'
 import { type Listener, type TransportSessionOptions, connect, listen } from '../sync/tls.js'
@@ -159,11 +159,16 @@ export class FolderService {
   /** Connects once to `peer` and attaches the session; errors are the caller's. */
   async connectOnce(peer: PeerAddress): Promise<Session> {
     const session = await this.open(peer)
-    if (!this.network.attach(session, formatAddress(peer), true)) {
-      // attach refuses only ourselves here: `left sync` has no other sessions.
+    if (session.remotePeerId === this.options.repo.config.peerId) {
+      await session.close()
       throw new UsageError(`${formatAddress(peer)} is this folder itself, not a peer`)
     }
-    return session
+    if (this.network.attach(session, formatAddress(peer), true)) return session
+    // A running node already has a session with that peer and keeps it
+    // (attach closed the new one): sync over that one.
+    const live = this.network.sessionOf(session.remotePeerId)
+    if (live === undefined) throw new SessionClosedError('the peer closed the connection before we were in sync')
+    return live
   }
 
   /** A TLS session with `peer`, not yet attached; given up when the service stops. */

@@ -112,6 +112,9 @@ describe('cli: commands beside a running daemon', () => {
       const peers = (await statusJson(A)).synchronizer?.peers ?? []
       return peers.length === 1 && peers[0]!.online && peers[0]!.sync === 'in sync'
     })
+    // left sync through the daemon uses the session it already has with B, and keeps it.
+    assert.match(await leftOk(A.dir, ['sync', '--quiet', B.address]), /^in sync at bafy\w+$/)
+    assert.deepEqual((await statusJson(A)).synchronizer?.peers.map((p) => p.online), [true])
     const text = await leftOk(A.dir, ['status'])
     assert.match(text, /^synchronizer: (watching|committing|fetching|applying) since .*\(left watch, pid \d+, listening on 127\.0\.0\.1:27613\)$/m)
     assert.match(text, new RegExp(`^peer [0-9a-f]{16} \\(127\\.0\\.0\\.2:${PORT}\\): online since .*, in sync$`, 'm'))
