@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto'
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises'
 import { type Server, type Socket, connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { LeftError, errorMessage } from '../errors.js'
+import { dirname, join } from 'node:path'
+import { ConfigError, LeftError, errorMessage } from '../errors.js'
 import {
   CONTROL_VERSION, ControlProtocolError, type HelloMessage, LineDecoder, type RunMessage, type ServerMessage,
   decodeClientLine, decodeServerLine, encodeLine
@@ -38,6 +38,24 @@ export function controlSocketPath(leftDir: string): string {
 
 function privateTempDir(): string {
   return join(tmpdir(), `left-${process.getuid?.() ?? 'user'}`)
+}
+
+/**
+ * Refuses a directory that another user owns or can enter: someone who
+ * could put a socket there could pose as the daemon, or bar it.
+ */
+async function checkPrivate(dir: string): Promise<void> {
+  let st
+  try {
+    st = await lstat(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
+  }
+  const uid = process.getuid?.()
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new ConfigError(`${dir} must be a directory of yours that only you can open (mode 0700); remove it and try again`)
+  }
 }
 
 /** What a running command writes to its client. */
@@ -78,9 +96,9 @@ export async function listenControl(options: ControlServerOptions): Promise<Cont
   const path = controlSocketPath(options.leftDir)
   // Owner only, even for a folder made by an older version.
   await chmod(options.leftDir, 0o700)
-  if (path !== join(options.leftDir, 'control.sock')) {
-    await mkdir(privateTempDir(), { recursive: true, mode: 0o700 })
-    await chmod(privateTempDir(), 0o700)
+  if (dirname(path) !== options.leftDir) {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+    await checkPrivate(dirname(path))
   }
   try {
     if ((await lstat(path)).isSocket()) await unlink(path)
@@ -188,6 +206,8 @@ export interface DaemonConnection {
  */
 export async function connectDaemon(leftDir: string): Promise<DaemonConnection | undefined> {
   const path = controlSocketPath(leftDir)
+  // In the shared temp dir, a socket is trusted only inside our own private directory.
+  if (dirname(path) !== leftDir) await checkPrivate(dirname(path))
   const socket = connect(path)
   const decoder = new LineDecoder()
   const queue: ServerMessage[] = []

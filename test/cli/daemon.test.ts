@@ -1,8 +1,9 @@
 import { after, afterEach, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
-import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { chmod, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { controlSocketPath } from '../../src/index.js'
 import { type RunResult, assertOneLineError, left, leftOk } from '../helpers/cli.js'
 import { type Peer, type PeerSet, DEADLINE_MS, killAll, makePeers, sleep, spawnLeft, watch } from '../helpers/peers.js'
@@ -241,5 +242,25 @@ describe('cli: commands beside a running daemon', () => {
     assert.equal(await leftOk(A.dir, ['resume']), 'resumed syncing with all peers')
     await until('B has the file', async () => (await readFile(join(B.share, 'while-paused.txt'), 'utf8').catch(() => '')) === 'not for B yet')
     assert.ok(a.alive && b.alive)
+  })
+
+  it('puts the socket in a private directory under the temp dir when .left/ is too deep for a socket path', async () => {
+    const deep = join(A.dir, '..', 'd'.repeat(60), 'e'.repeat(60))
+    await mkdir(deep, { recursive: true })
+    await leftOk(deep, ['init', '--key', set.key])
+    const socket = controlSocketPath(join(deep, '.left'))
+    assert.equal(dirname(socket), join(tmpdir(), `left-${process.getuid!()}`))
+    const daemon = await watch({ ...A, dir: deep, share: join(deep, 'share') }, ['--listen', `${A.host}:0`])
+    assert.match(await leftOk(deep, ['status']), new RegExp(`pid ${daemon.child.pid}`))
+    assert.equal((await stat(dirname(socket))).mode & 0o777, 0o700)
+    // A directory others can open could hold someone else's socket: refused.
+    await chmod(dirname(socket), 0o755)
+    try {
+      assertOneLineError(await left(deep, ['log']), /must be a directory of yours that only you can open/)
+    } finally {
+      await chmod(dirname(socket), 0o700)
+    }
+    assert.match(await leftOk(deep, ['stop']), /^stopped/)
+    await daemon.exited
   })
 })
