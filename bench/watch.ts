@@ -3,6 +3,9 @@
  * 127.0.0.2 and 127.0.0.3. How long a small edit takes to show up on the
  * other two, how long the partial update of a 200 MB file takes, the peak
  * RSS while a 1 GiB file moves, and CPU use while idle over 10,000 files.
+ * And the CLI beside a running watch (issue 7): how long `left log` and
+ * `left status` take through the daemon, during a transfer and at rest,
+ * against the same commands on the same folder with no daemon.
  */
 import { randomFillSync } from 'node:crypto'
 import { copyFile, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises'
@@ -44,6 +47,7 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
   const share = (i: number, ...rest: string[]): string => join(dirs[i]!, 'share', ...rest)
   const others = (i: number, ...rest: string[]): string[] => [0, 1, 2].filter((j) => j !== i).map((j) => share(j, ...rest))
   const rows: string[][] = []
+  const besideDaemon = { log: NaN, status: NaN }
   try {
     for (const p of peers) await p.waitFor(/watching/)
     for (const p of peers) await p.waitFor(/online[\s\S]*online/)
@@ -78,10 +82,23 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
     await sleep(500)
     const before = await Promise.all(peers.map((p) => p.memory()))
     started = process.hrtime.bigint()
+    // Meanwhile, ask B (a receiver) for its last commit once a second; each
+    // ask starts a Node process, so asking faster would slow the transfer.
+    let probing = true
+    const during: number[] = []
+    const probe = (async () => {
+      while (probing) {
+        during.push((await left(dirs[1]!, ['log', '-n', '1'])).seconds)
+        await sleep(1_000)
+      }
+    })()
     await copyFile(bigFile, share(0, 'big.bin'))
     const bigSeconds = await propagation(share(0, 'big.bin'), others(0, 'big.bin'), started)
+    probing = false
+    await probe
     const rss = await Promise.all(peers.map((p) => p.memory()))
     rows.push(['1 GiB random file copied into A reaches B and C (copy included)', fmt.s(bigSeconds), `peak RSS A/B/C: ${rss.map(fmt.mem).join(' / ')} (before it: ${before.map(fmt.mem).join(' / ')})`])
+    rows.push(['`left log -n 1` on B while that file arrives, once a second', `median ${fmt.s(median(during))}`, `max ${fmt.s(Math.max(...during))} over ${during.length} runs`])
 
     step('watch: 10,000 files, then idle')
     started = process.hrtime.bigint()
@@ -96,9 +113,16 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
     const cpu1 = await Promise.all(peers.map((p) => p.cpuSeconds()))
     const pct = cpu1.map((c, i) => (100 * (c - cpu0[i]!)) / idle)
     rows.push([`idle CPU over 10,000+ files, ${idle} s`, `A/B/C: ${pct.map((p) => `${p.toFixed(2)}%`).join(' / ')}`, 'of one core'])
+
+    step('watch: the CLI beside the daemon, then without it')
+    besideDaemon.log = await medianOf(5, () => left(dirs[1]!, ['log', '-n', '1']))
+    besideDaemon.status = await medianOf(3, () => left(dirs[1]!, ['status']))
   } finally {
     for (const p of peers) await p.stop()
   }
+  const alone = { log: await medianOf(5, () => left(dirs[1]!, ['log', '-n', '1'])), status: await medianOf(3, () => left(dirs[1]!, ['status'])) }
+  rows.push(['`left log -n 1` on B beside its watch (median of 5)', fmt.s(besideDaemon.log), `no daemon: ${fmt.s(alone.log)} (${fmt.ratio(besideDaemon.log, alone.log)})`])
+  rows.push(['`left status` on B, 10,000+ files, beside its watch (median of 3)', fmt.s(besideDaemon.status), `no daemon: ${fmt.s(alone.status)} (${fmt.ratio(besideDaemon.status, alone.status)})`])
   printTable('Three `left watch` peers on 127.0.0.1, 127.0.0.2, 127.0.0.3', ['case', 'result', 'note'], rows)
 }
 
@@ -110,3 +134,14 @@ async function copyTree(from: string, to: string): Promise<void> {
   }
 }
 
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN
+}
+
+/** Runs `run` `n` times, one after another; the median of its seconds. */
+async function medianOf(n: number, run: () => Promise<{ seconds: number }>): Promise<number> {
+  const xs: number[] = []
+  for (let i = 0; i < n; i++) xs.push((await run()).seconds)
+  return median(xs)
+}
