@@ -42,8 +42,8 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
       await rt.withRepo(cmd, async (repo) => {
         const progress = new ProgressLine(io, !opts.quiet)
         // Beside a running synchronizer, sync through it: it already serves and holds the folder.
-        const own = rt.node?.service
-        let service: FolderService | undefined = own
+        const running = rt.node?.service
+        let service: FolderService | undefined = running
         try {
           service ??= await FolderService.start({ repo, ...events(progress, opts.quiet === true), ...timeout(opts) })
           await service.commitAndAnnounce()
@@ -53,7 +53,7 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
               const session = await service.connectOnce(address)
               await service.network.waitInSync(session)
               // A running synchronizer keeps the session, as it keeps any peer's.
-              if (own === undefined) await session.close()
+              if (running === undefined) await session.close()
               const { bytesIn, bytesOut } = session.stats
               if (!opts.quiet) progress.log(`in sync with ${formatAddress(address)} (received ${bytesIn} bytes, sent ${bytesOut} bytes)`)
             } catch (err) {
@@ -65,7 +65,7 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
           io.say(head === undefined ? 'in sync (no commits yet)' : `in sync at ${head}`)
         } finally {
           progress.clear()
-          if (own === undefined) await service?.stop()
+          if (running === undefined) await service?.stop()
         }
       })
     })
