@@ -10,6 +10,8 @@ import type { Io } from './io.js'
 export const EXIT_FAILURE = 1
 /** Exit code for a malformed command line. */
 export const EXIT_USAGE = 2
+/** Exit code for a store that is missing or damaged: nothing was changed, and retrying will not help. */
+export const EXIT_DAMAGED = 3
 
 /**
  * Reports a failure as one line on stderr (plus the stack with LEFT_DEBUG=1)
@@ -20,7 +22,7 @@ export function reportError(err: unknown, io: Io): number {
   if (err instanceof LeftError) {
     io.warn(`left: ${err.message}`)
     if (debug) io.warn(String(err.stack ?? '') + (err.cause ? `\ncause: ${String((err.cause as Error).stack ?? err.cause)}` : ''))
-    return err.code === 'LEFT_USAGE' ? EXIT_USAGE : EXIT_FAILURE
+    return err.code === 'LEFT_USAGE' ? EXIT_USAGE : err.code === 'LEFT_STORE_DAMAGED' ? EXIT_DAMAGED : EXIT_FAILURE
   }
   const message = err instanceof Error ? err.message : String(err)
   io.warn(`left: unexpected error: ${message.split('\n')[0]} (run with LEFT_DEBUG=1 for details)`)

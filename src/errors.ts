@@ -47,6 +47,13 @@ export class StoreLockedError extends LeftError {
   }
 }
 
+/** A LevelDB of the store is missing or cannot be read as one (its `CURRENT` file is gone, say). Nothing is changed. */
+export class StoreDamagedError extends LeftError {
+  constructor(path: string, cause?: unknown) {
+    super('LEFT_STORE_DAMAGED', `the store database ${path} is missing or damaged (no CURRENT file); nothing was changed: put the files back or restore .left/store from a backup`, { cause, data: { path } })
+  }
+}
+
 /** A daemon (`left watch` or `left serve`) already holds this folder; there is one per folder. */
 export class DaemonRunningError extends LeftError {
   constructor(pid: number) {

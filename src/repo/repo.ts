@@ -133,7 +133,7 @@ export class Repo {
   /** Creates a LEFT folder in `dir` (see `left init`). */
   static async init(dir: string, options: InitOptions = {}): Promise<Repo> {
     const { layout, config } = await initLayout(dir, options)
-    return new Repo(layout, config, await Store.open(layout.storeDir))
+    return new Repo(layout, config, await Store.open(layout.storeDir, { create: true }))
   }
 
   /** Reads the config of the LEFT folder at or above `dir` without opening (or locking) the store. */

@@ -10,6 +10,7 @@
  *   s  stat cache: share-relative path -> StatEntry (git's index, in spirit)
  *   p  staging: structure nodes fetched from a peer whose children are not all
  *      stored yet (see sync/fetch.ts)
+ *   m  counters: `nextSeq`, the next chunk sequence number
  *
  * and `chunks/` holds one sublevel, d: chunk bytes keyed by sequence number.
  *
@@ -31,7 +32,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
-import { LeftError, StoreLockedError } from '../errors.js'
+import { LeftError, StoreDamagedError, StoreLockedError } from '../errors.js'
 import { type Block, RAW, cidFromBytes } from '../object/index.js'
 
 type Bytes = Uint8Array
@@ -69,6 +70,12 @@ const dec = new TextDecoder()
 
 /** Options for opening a store. */
 export interface StoreOptions {
+  /**
+   * Create the store when it does not exist (`left init`). Without it, a
+   * store whose LevelDB `CURRENT` file is gone is refused, never replaced by
+   * an empty one: that would lose every version and reuse chunk keys.
+   */
+  readonly create?: boolean
   /** LevelDB write buffer in bytes; larger means fewer compactions during big commits. */
   readonly writeBufferSize?: number
 }
@@ -83,6 +90,8 @@ export class Store {
     private readonly refs: Sub,
     private readonly stats: Sub,
     private readonly staging: Sub,
+    /** Store-wide counters: `nextSeq`. */
+    private readonly meta: Sub,
     private readonly data: Sub,
     /** The next free key in `d`. */
     private nextSeq: bigint,
@@ -91,12 +100,13 @@ export class Store {
   ) {}
 
   /**
-   * Opens (creating if needed) the store in the directory `path`: the index
-   * database in `path/index`, chunk data in `path/chunks`. Throws
-   * StoreLockedError when another process holds it.
+   * Opens the store in the directory `path`: the index database in
+   * `path/index`, chunk data in `path/chunks`; with `create`, makes it first
+   * if need be. Throws StoreLockedError when another process holds it and
+   * StoreDamagedError when either database is missing.
    */
   static async open(path: string, options: StoreOptions = {}): Promise<Store> {
-    await mkdir(path, { recursive: true })
+    if (options.create === true) await mkdir(path, { recursive: true })
     const db = await openLevel(join(path, 'index'), path, options)
     let chunks: Level<Bytes, Bytes>
     try {
@@ -107,9 +117,15 @@ export class Store {
     }
     const sub = (name: string): Sub => db.sublevel<Bytes, Bytes>(name, { keyEncoding: 'view', valueEncoding: 'view' })
     const data = chunks.sublevel<Bytes, Bytes>('d', { keyEncoding: 'view', valueEncoding: 'view' })
+    const meta = sub('m')
+    // The next chunk key is past both the last chunk stored and the last one
+    // the index ever handed out, so a key is never used twice even when the
+    // chunk database lost its newest tables.
     let nextSeq = 0n
     for await (const k of data.keys({ reverse: true, limit: 1 })) nextSeq = seqOf(k) + 1n
-    return new Store(db, chunks, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), data, nextSeq, path)
+    const high = await meta.get(NEXT_SEQ)
+    if (high !== undefined && seqOf(high) > nextSeq) nextSeq = seqOf(high)
+    return new Store(db, chunks, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), meta, data, nextSeq, path)
   }
 
   /** Closes the database; the store is unusable afterwards. */
@@ -164,6 +180,7 @@ export class Store {
       else batch.put(enc.encode(path), enc.encode(JSON.stringify(entry)), { sublevel: this.stats })
     }
     for (const c of w.unstage ?? []) batch.del(c.bytes, { sublevel: this.staging })
+    if (data.length > 0) batch.put(NEXT_SEQ, seqKey(this.nextSeq), { sublevel: this.meta })
     await batch.write()
   }
 
@@ -257,6 +274,16 @@ export class Store {
   }
 }
 
+/** The messages of an error and its causes, joined: LevelDB nests the one that says what happened. */
+function causeMessages(err: unknown): string {
+  const out: string[] = []
+  for (let e = err; e instanceof Error && out.length < 5; e = e.cause) out.push(e.message)
+  return out.join(' | ')
+}
+
+/** The key in `m` of the next chunk sequence number. */
+const NEXT_SEQ = new TextEncoder().encode('nextSeq')
+
 function seqKey(seq: bigint): Bytes {
   const key = new Uint8Array(8)
   new DataView(key.buffer).setBigUint64(0, seq)
@@ -271,6 +298,7 @@ async function openLevel(location: string, storePath: string, options: StoreOpti
   const db = new Level<Bytes, Bytes>(location, {
     keyEncoding: 'view',
     valueEncoding: 'view',
+    createIfMissing: options.create === true,
     writeBufferSize: options.writeBufferSize ?? 4 * 1024 * 1024,
     // Chunks are mostly already-compressed media or random data; snappy
     // would spend CPU to save little. The wire compresses where it pays.
@@ -281,6 +309,9 @@ async function openLevel(location: string, storePath: string, options: StoreOpti
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause
     if (String(cause?.message ?? '').includes('lock') || cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(storePath, err)
+    if (options.create !== true && /does not exist|create_if_missing|No such file or directory/i.test(causeMessages(err))) {
+      throw new StoreDamagedError(location, err)
+    }
     throw new LeftError('LEFT_STORE_OPEN', `cannot open the store at ${storePath}`, { cause: err })
   }
   return db

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { chmod, mkdir, readFile, readdir, rm, stat, symlink, utimes, writeFile, open } from 'node:fs/promises'
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, symlink, utimes, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Store, cidOf, RAW } from '../../src/index.js'
 import { LEFT_BIN, assertOneLineError, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
@@ -271,6 +271,32 @@ describe('cli: fsck and gc', () => {
       const again = await Store.open(join(dir, '.left/store'))
       assert.equal(await again.has(cidOf(RAW, orphan)), false)
       await again.close()
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
+describe('cli: a damaged store', () => {
+  it('refuses a store whose LevelDB CURRENT files are gone with one line and exit 3, and has its full history once they are back', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await leftOk(dir, ['init'])
+      await writeFile(join(dir, 'share/a.txt'), 'one')
+      await leftOk(dir, ['commit', '-m', 'one'])
+      await writeFile(join(dir, 'share/a.txt'), 'two')
+      await leftOk(dir, ['commit', '-m', 'two'])
+      const history = await leftOk(dir, ['log', '--json'])
+      for (const db of ['index', 'chunks']) await rename(join(dir, '.left/store', db, 'CURRENT'), join(dir, `CURRENT-${db}`))
+      for (const args of [['log'], ['status'], ['commit', '-m', 'three'], ['restore', 'a.txt']]) {
+        const r = await left(dir, args)
+        assertOneLineError(r, /the store database .*\/\.left\/store\/index is missing or damaged \(no CURRENT file\); nothing was changed/)
+        assert.equal(r.code, 3, `left ${args.join(' ')}`)
+      }
+      for (const db of ['index', 'chunks']) await rename(join(dir, `CURRENT-${db}`), join(dir, '.left/store', db, 'CURRENT'))
+      assert.equal(await leftOk(dir, ['log', '--json']), history)
+      assert.match(await leftOk(dir, ['fsck']), /: ok$/)
+      assert.equal(await readFile(join(dir, 'share/a.txt'), 'utf8'), 'two')
     } finally {
       await cleanup()
     }

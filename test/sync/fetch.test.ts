@@ -43,7 +43,7 @@ describe('sync/fetch: closure fetch between two real stores', () => {
 
   /** A fresh, empty store in the temp dir, closed by the after hook. */
   async function freshStore(): Promise<Store> {
-    const store = await Store.open(join(root, `dest-${n++}`))
+    const store = await Store.open(join(root, `dest-${n++}`), { create: true })
     open.push(store)
     return store
   }

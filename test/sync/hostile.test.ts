@@ -140,7 +140,7 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
   /** An honest peer can still connect and fetch the whole head. */
   async function assertStillServes(): Promise<void> {
     const dir = join(root, `good-${n++}`)
-    const store = await Store.open(dir)
+    const store = await Store.open(dir, { create: true })
     try {
       const session = await connect({ address: listener.address, key: KEY, session: { store, peerId: 'good', timeoutMs: 10_000 } })
       try {
@@ -430,7 +430,7 @@ describe('sync/hostile: a malicious server that our connect() talks to', { timeo
   /** Runs `fn` with a fresh store and a server; closes both whatever happens. */
   async function against(serve: (socket: tls.TLSSocket) => void, fn: (store: Store, address: PeerAddress) => Promise<void>): Promise<void> {
     const dir = join(root, `client-${n++}`)
-    const store = await Store.open(dir)
+    const store = await Store.open(dir, { create: true })
     const server = await hostileServer(serve)
     try {
       await fn(store, server.address)
@@ -623,7 +623,7 @@ describe('worktree/materialize: links that arrive from a peer', { timeout: 120_0
     const fileEntry = (name: string, content: string, mtime: number): DirEntry =>
       ({ name, kind: 'file', cid: cidOf(RAW, Buffer.from(content)), size: Buffer.byteLength(content), mtime, exec: false })
     const dirEntry = (name: string): DirEntry => ({ name, kind: 'dir', cid: encodeNode({ type: 'dir', entries: [] }).cid, size: 0, mtime: 0, exec: false })
-    const store = await Store.open(join(base, 'store'))
+    const store = await Store.open(join(base, 'store'), { create: true })
     try {
       for (const guard of [false, true]) {
         const changes = [

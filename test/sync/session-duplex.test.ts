@@ -95,7 +95,7 @@ describe('sync/session over an in-process duplex', () => {
     alive = setInterval(() => {}, 1_000)
     const t = await tempDir('left-duplex-')
     cleanup = t.cleanup
-    store = await Store.open(join(t.dir, 'store'))
+    store = await Store.open(join(t.dir, 'store'), { create: true })
     // Incompressible 1 MiB objects, to fill any buffer between the two sides.
     const blocks = [0, 1, 2, 3].map((i) => {
       const bytes = seededBytes(`big-${i}`, 1024 * 1024)

@@ -27,7 +27,7 @@ describe('sync/session over TLS on loopback', () => {
   let n = 0
 
   async function freshStore(): Promise<Store> {
-    const store = await Store.open(join(root, `client-${n++}`))
+    const store = await Store.open(join(root, `client-${n++}`), { create: true })
     stores.push(store)
     return store
   }
