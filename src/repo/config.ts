@@ -71,6 +71,8 @@ export async function readConfig(leftDir: string): Promise<Config> {
       Object.values(c.knownPeers).every((p) => typeof p === 'string')))) {
     throw new ConfigError(`${join(leftDir, 'config')} is damaged: missing or mistyped fields`)
   }
+  checkKey(c.key)
+  if (!/^[\x21-\x7e]{1,128}$/.test(c.peerId)) throw new ConfigError(`${join(leftDir, 'config')} is damaged: peerId must be 1 to 128 printable ASCII characters`)
   return c as Config
 }
 

@@ -61,8 +61,7 @@ export async function initLayout(root: string, options: InitOptions = {}): Promi
   if (options.key !== undefined) checkKey(options.key)
   const shareAbs = resolve(root, options.share ?? 'share')
   const rel = relative(root, shareAbs)
-  if (rel === '' || rel === LEFT_DIR || rel.startsWith(LEFT_DIR + sep)) throw new ConfigError('the share folder cannot be the LEFT folder itself or inside .left/')
-  if (relative(shareAbs, leftDir).split(sep)[0] !== '..' ) throw new ConfigError('the share folder cannot contain .left/')
+  checkSharePlacement(root, shareAbs)
   if ((await exists(shareAbs)) && !(await isDir(shareAbs))) throw new ConfigError(`${shareAbs} exists and is not a directory`)
   const config: Config = {
     version: 1,
@@ -90,10 +89,25 @@ export async function openLayout(start: string): Promise<{ layout: Layout; confi
   const root = await findRoot(start)
   const config = await readConfig(join(root, LEFT_DIR))
   const layout = layoutFor(root, config)
+  // The config may have been edited by hand since init: check it as init did,
+  // before anything is read from or written to the share folder.
+  checkSharePlacement(root, layout.share)
   await mkdir(layout.tmpDir, { recursive: true })
-  if (!(await isDir(layout.share))) throw new ConfigError(`the share folder ${layout.share} is missing`)
+  if (!(await exists(layout.share))) throw new ConfigError(`the share folder ${layout.share} is missing`)
+  if (!(await isDir(layout.share))) throw new ConfigError(`the share folder ${layout.share} is not a directory`)
   await checkSameFilesystem(layout.leftDir, layout.share)
   return { layout, config }
+}
+
+/**
+ * The share folder may be neither the LEFT folder itself, nor inside
+ * `.left/`, nor above it: a commit would then put LEFT's store and key into
+ * history and send them to every peer.
+ */
+function checkSharePlacement(root: string, shareAbs: string): void {
+  const rel = relative(root, shareAbs)
+  if (rel === '' || rel === LEFT_DIR || rel.startsWith(LEFT_DIR + sep)) throw new ConfigError(`the share folder ${shareAbs} cannot be the LEFT folder itself or inside .left/`)
+  if (relative(shareAbs, join(root, LEFT_DIR)).split(sep)[0] !== '..') throw new ConfigError(`the share folder ${shareAbs} cannot contain .left/`)
 }
 
 /**
