@@ -20,14 +20,45 @@ export const EXIT_DAMAGED = 3
 export function reportError(err: unknown, io: Io): number {
   const debug = io.debug
   if (err instanceof LeftError) {
-    io.warn(`left: ${err.message}`)
+    io.warn(`left: ${printable(err.message)}`)
     if (debug) io.warn(String(err.stack ?? '') + (err.cause ? `\ncause: ${String((err.cause as Error).stack ?? err.cause)}` : ''))
     return err.code === 'LEFT_USAGE' ? EXIT_USAGE : err.code === 'LEFT_STORE_DAMAGED' ? EXIT_DAMAGED : EXIT_FAILURE
   }
   const message = err instanceof Error ? err.message : String(err)
-  io.warn(`left: unexpected error: ${message.split('\n')[0]} (run with LEFT_DEBUG=1 for details)`)
+  io.warn(`left: unexpected error: ${printable(message.split('\n')[0] ?? '')} (run with LEFT_DEBUG=1 for details)`)
   if (debug && err instanceof Error) io.warn(String(err.stack))
   return EXIT_FAILURE
+}
+
+/**
+ * Characters that must never reach a terminal raw: C0 and C1 controls, DEL,
+ * and the bidirectional overrides and isolates that reorder what is shown.
+ * A name from a peer could otherwise forge log lines, move the cursor or
+ * retitle the terminal.
+ */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+const NAMED: Readonly<Record<string, string>> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\x1b': '\\e' }
+
+function escapeChar(ch: string): string {
+  const named = NAMED[ch]
+  if (named !== undefined) return named
+  const code = ch.codePointAt(0)!
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`
+}
+
+/** `text` as one safe line: every unprintable character written as an escape (`\e`, `\x07`, `\u{202e}`). */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, escapeChar)
+}
+
+/**
+ * A path as git prints it: as is when plain, else in double quotes with
+ * `"` and `\\` escaped and every unprintable character as an escape.
+ */
+export function quotePath(path: string): string {
+  UNPRINTABLE.lastIndex = 0
+  if (!UNPRINTABLE.test(path) && !/["\\]/.test(path)) return path
+  return `"${printable(path.replace(/[\\"]/g, (c) => `\\${c}`))}"`
 }
 
 const LETTER = { added: 'A', modified: 'M', deleted: 'D' } as const
@@ -35,7 +66,7 @@ const LETTER = { added: 'A', modified: 'M', deleted: 'D' } as const
 /** `A path`, `M path`, `D dir/`: the name-status format of status and diff. */
 export function changeLine(c: Change): string {
   const entry = c.after ?? c.before
-  return `${LETTER[c.kind]} ${c.path}${entry?.kind === 'dir' ? '/' : ''}`
+  return `${LETTER[c.kind]} ${quotePath(c.path + (entry?.kind === 'dir' ? '/' : ''))}`
 }
 
 /** A change as JSON. */

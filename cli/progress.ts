@@ -6,7 +6,7 @@
  */
 import type { FetchProgress } from '../src/index.js'
 import type { Io } from './io.js'
-import { formatBytes, formatSeconds } from './output.js'
+import { formatBytes, formatSeconds, printable } from './output.js'
 
 const REDRAW_MS = 250
 
@@ -21,10 +21,10 @@ export class ProgressLine {
     this.live = enabled && io.stderrIsTTY
   }
 
-  /** Prints a log line (time-stamped), erasing the progress line first. */
+  /** Prints a log line (time-stamped), erasing the progress line first. Names in it may come from peers, so it is made printable. */
   log(line: string): void {
     this.clear()
-    this.io.out(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
+    this.io.out(`${new Date().toISOString().slice(11, 19)} ${printable(line)}\n`)
   }
 
   /** Reports a fetch's running totals. */
@@ -37,7 +37,7 @@ export class ProgressLine {
     const rate = p.bytes / seconds
     const left = Math.max(0, p.expectedBytes - p.bytes)
     const eta = rate > 0 && left > 0 ? `, ETA ${formatSeconds(left / rate)}` : ''
-    const text = `receiving from ${peer}: ${p.files} files, ${formatBytes(p.bytes)} of ~${formatBytes(p.expectedBytes)}, ${formatBytes(rate)}/s${eta}`
+    const text = `receiving from ${printable(peer)}: ${p.files} files, ${formatBytes(p.bytes)} of ~${formatBytes(p.expectedBytes)}, ${formatBytes(rate)}/s${eta}`
     this.io.err(`\r\x1b[K${text.slice(0, (this.io.columns ?? 100) - 1)}`)
     this.shown = true
   }

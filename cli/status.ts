@@ -1,7 +1,7 @@
 /** How `left status` shows the running synchronizer and its peers, as text and as JSON. */
 import type { NodeStatus, PeerStatus } from '../src/index.js'
 import type { Io } from './io.js'
-import { formatBytes, formatDate, formatSeconds } from './output.js'
+import { formatBytes, formatDate, formatSeconds, printable } from './output.js'
 
 /** The lines above the local changes: the daemon, then one per peer. */
 export function printNodeStatus(io: Io, node: NodeStatus | undefined): void {
@@ -15,7 +15,7 @@ export function printNodeStatus(io: Io, node: NodeStatus | undefined): void {
   if (node.peers.length === 0) io.say('peers: none yet')
   const now = Date.now()
   for (const p of node.peers) {
-    const name = p.id === undefined ? p.address : `${p.id} (${p.address})`
+    const name = printable(p.id === undefined ? p.address : `${p.id} (${p.address})`)
     const paused = p.paused ? ', paused' : ''
     if (p.id === undefined) {
       io.say(`peer ${name}: offline, not reached yet${paused}`)

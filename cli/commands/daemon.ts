@@ -6,7 +6,7 @@
 import type { Command } from 'commander'
 import { EVENT_TYPES, NoDaemonError, type NodeEvent, UsageError, describeEvent, formatAddress, parseAddress, withPaused, withResumed } from '../../src/index.js'
 import type { Runtime } from '../context.js'
-import { formatBytes } from '../output.js'
+import { formatBytes, printable } from '../output.js'
 
 /** Registers stop, events, pause and resume on `program`. */
 export function registerDaemonCommands(program: Command, rt: Runtime): void {
@@ -39,7 +39,7 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
         const print = (e: NodeEvent): void => {
           if (types !== undefined && !types.includes(e.type)) return
           if (opts.json) io.out(JSON.stringify(eventJson(e)) + '\n')
-          else io.say(`${new Date(e.time).toISOString().slice(11, 19)} ${eventText(e)}`)
+          else io.say(`${new Date(e.time).toISOString().slice(11, 19)} ${printable(eventText(e))}`)
         }
         const gone = io.gone
         if (gone.aborted) return

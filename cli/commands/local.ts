@@ -6,7 +6,7 @@
 import type { Command } from 'commander'
 import { Repo, UsageError, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
-import { changeJson, changeLine, formatBytes, formatDate } from '../output.js'
+import { changeJson, changeLine, formatBytes, formatDate, printable, quotePath } from '../output.js'
 import { printNodeStatus, nodeStatusJson } from '../status.js'
 
 function count(value: string, name: string): number {
@@ -44,7 +44,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { message?: string; json?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        const progress = { onSkip: (p: string, why: string) => io.warn(`left: skipped ${p}: ${why}`) }
+        const progress = { onSkip: (p: string, why: string) => io.warn(`left: skipped ${quotePath(p)}: ${printable(why)}`) }
         // Beside a running synchronizer the commit is announced to its peers at once.
         const result = rt.node !== undefined ? await rt.node.service.commitAndAnnounce(opts.message, progress) : await repo.commit(opts.message, progress)
         if (opts.json) io.json(result === undefined ? { id: null } : { id: result.cid.toString(), ...result.summary, filesHashed: result.filesHashed, bytesHashed: result.bytesHashed })
@@ -72,11 +72,12 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
         if (entries.length === 0) io.warn('no commits yet')
         for (const e of entries) {
           io.say(`commit ${e.cid}${e.commit.parents.length > 1 ? ' (merge)' : ''}`)
-          io.say(`Author: ${e.commit.author}`)
+          io.say(`Author: ${printable(e.commit.author)}`)
           io.say(`Date:   ${formatDate(e.commit.time)}`)
           io.say(`Change: ${e.summary.added} added, ${e.summary.modified} modified, ${e.summary.deleted} deleted`)
           io.say('')
-          for (const line of e.commit.message.split('\n')) io.say(`    ${line}`)
+          // Commit messages come from peers too: no raw control characters.
+          for (const line of e.commit.message.split('\n')) io.say(`    ${printable(line)}`)
           io.say('')
         }
       })
@@ -130,7 +131,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     .action(async (path: string, opts: { source: string }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
         await repo.restore(path, opts.source)
-        io.say(`restored ${path} from ${opts.source}`)
+        io.say(`restored ${quotePath(path)} from ${printable(opts.source)}`)
       })
     })
 

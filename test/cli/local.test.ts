@@ -303,6 +303,61 @@ describe('cli: a damaged store', () => {
   })
 })
 
+describe('cli: a hand-edited config', () => {
+  it('is checked again on every open: a share that holds .left/, or is a file, is refused before anything is read', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await leftOk(dir, ['init'])
+      await writeFile(join(dir, 'share/a.txt'), 'a')
+      await leftOk(dir, ['commit', '-m', 'one'])
+      const path = join(dir, '.left/config')
+      const original = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
+      const edit = (patch: Record<string, unknown>): Promise<void> => writeFile(path, JSON.stringify({ ...original, ...patch }))
+      for (const share of ['.', 'share/..', dir]) {
+        await edit({ share })
+        assertOneLineError(await left(dir, ['commit', '-m', 'the key in history']), /cannot be the LEFT folder itself/)
+      }
+      await edit({ share: '.left/store' })
+      assertOneLineError(await left(dir, ['status']), /cannot be the LEFT folder itself or inside \.left\//)
+      await writeFile(join(dir, 'a-file'), 'x')
+      await edit({ share: 'a-file' })
+      assertOneLineError(await left(dir, ['status']), /the share folder .*a-file is not a directory/)
+      await edit({ key: 'short' })
+      assertOneLineError(await left(dir, ['log']), /folder key must be/)
+      await edit({})
+      assert.deepEqual((JSON.parse(await leftOk(dir, ['log', '--json'])) as { message: string }[]).map((e) => e.message), ['one'])
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
+describe('cli: terminal injection', () => {
+  it('prints names and messages with control characters escaped, never raw', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      await leftOk(dir, ['init'])
+      const evil = 'report\u202Efdp.exe'
+      await writeFile(join(dir, 'share', evil), 'x')
+      await writeFile(join(dir, 'share', 'title\x1b]0;owned\x07'), 'y')
+      const status = await leftOk(dir, ['status'])
+      assert.match(status, /^A "report\\u\{202e\}fdp\.exe"$/m)
+      assert.match(status, /^A "title\\e\]0;owned\\x07"$/m)
+      await leftOk(dir, ['commit', '-m', 'first line\n\x1b[2Jsecond line'])
+      const log = await leftOk(dir, ['log'])
+      assert.match(log, /^ {4}\\e\[2Jsecond line$/m)
+      for (const out of [status, log, await leftOk(dir, ['diff', 'HEAD'])]) {
+        assert.doesNotMatch(out, /[\x00-\x09\x0b-\x1f\x7f\u202e]/)
+      }
+      // JSON keeps names and messages exactly, escaped the JSON way.
+      const changes = (JSON.parse(await leftOk(dir, ['log', '--json'])) as { message: string }[])[0]!.message
+      assert.equal(changes, 'first line\n\x1b[2Jsecond line')
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
 describe('cli: big files and crashes', () => {
   it('commits and checks out a file of several hundred MB', async () => {
     const { dir, cleanup } = await tempDir()
