@@ -155,10 +155,10 @@ export class PeerUnreachableError extends LeftError {
   }
 }
 
-/** The TLS handshake failed, which with PSK means the folder keys differ. */
+/** The TLS handshake failed: the folder keys differ, or the server is not a LEFT peer (it presented a certificate). */
 export class AuthError extends LeftError {
-  constructor(address: string, cause?: unknown) {
-    super('LEFT_AUTH', `peer ${address} rejected the handshake: the folder keys differ`, { cause, data: { address } })
+  constructor(address: string, cause?: unknown, reason = 'rejected the handshake: the folder keys differ') {
+    super('LEFT_AUTH', `peer ${address} ${reason}`, { cause, data: { address } })
   }
 }
 

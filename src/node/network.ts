@@ -217,7 +217,8 @@ export class PeerNetwork {
     for (;;) {
       // Taken before looking, so a change while we look is not missed.
       const seen = this.version
-      if (this.peers.get(session.remotePeerId) !== session) throw new SessionClosedError('the peer closed the connection before we were in sync')
+      // Say why it ended: a protocol violation or a timeout is not a hang-up.
+      if (this.peers.get(session.remotePeerId) !== session) throw session.closeError ?? new SessionClosedError('the peer closed the connection before we were in sync')
       const head = await this.repo.head()
       const remote = session.remoteHead
       const { received, served } = session.stats

@@ -132,6 +132,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   private lastIn = Date.now()
   private lastOut = Date.now()
   private heartbeat: NodeJS.Timeout | undefined
+  private endedWith: LeftError | undefined
 
   /** Prefer `openSession`; the constructor sends the hello and starts reading. */
   constructor(private readonly stream: Duplex, private readonly options: SessionOptions, ourHead: CID | null) {
@@ -188,6 +189,11 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   /** When the peer last sent anything (ms since the epoch): a heartbeat counts. */
   get lastSeen(): number {
     return this.lastIn
+  }
+
+  /** Why the session ended, when it ended on an error (a protocol violation, a timeout, a reset). */
+  get closeError(): LeftError | undefined {
+    return this.endedWith
   }
 
   /** True once the session has ended. */
@@ -377,6 +383,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     if (this.state === 'closed') return
     const err = cause === undefined ? undefined : asLeftError(cause)
     this.state = 'closed'
+    this.endedWith = err
     clearTimeout(this.timer)
     clearInterval(this.heartbeat)
     this.server.stop()

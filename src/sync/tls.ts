@@ -154,7 +154,7 @@ export async function connect(options: ConnectOptions): Promise<Session> {
       timer = setTimeout(() => reject(new TimeoutError(`connecting to ${label}`)), limit)
       socket.once('secureConnect', () => {
         // Belt and braces: a handshake that used a certificate did not prove the key.
-        if (Object.keys(socket.getPeerCertificate()).length > 0) reject(new AuthError(label, new Error('the server presented a certificate instead of the folder key')))
+        if (Object.keys(socket.getPeerCertificate()).length > 0) reject(new AuthError(label, undefined, CERTIFICATE_REASON))
         else resolve()
       })
       socket.once('error', (err) => reject(connectError(label, err)))
@@ -180,8 +180,17 @@ function isKeyMismatch(err: Error): boolean {
     code === 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR' || code === 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC'
 }
 
+/** A certificate check failed: the server authenticated with a certificate, which no LEFT peer does. */
+function isCertificateError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? ''
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code) || /presented a certificate/.test(err.message)
+}
+
+const CERTIFICATE_REASON = 'presented a certificate instead of proving the folder key: it is not a LEFT peer of this folder'
+
 function connectError(label: string, err: Error): LeftError {
   if (isKeyMismatch(err)) return new AuthError(label, err)
+  if (isCertificateError(err)) return new AuthError(label, err, CERTIFICATE_REASON)
   return new PeerUnreachableError(label, err)
 }
 

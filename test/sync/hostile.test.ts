@@ -511,6 +511,22 @@ describe('sync/hostile: a malicious server that our connect() talks to', { timeo
     await assert.rejects(stat(join(base, 'escaped.txt')), isCode('ENOENT'))
   })
 
+  it('tells left sync why a session ended: a protocol violation, not a hang-up', async () => {
+    const evil = escapingTree('..')
+    const server = await hostileServer(serveBlocks(evil.head, evil.blocks, honest))
+    const repo = await initRepo(join(root, `sync-victim-${n++}`))
+    let service: FolderService | undefined
+    try {
+      service = await FolderService.start({ repo, log: () => {}, timeoutMs: TIMEOUT_MS })
+      const session = await service.connectOnce(server.address)
+      await assert.rejects(service.network.waitInSync(session), (err: LeftError) => err.code === 'LEFT_PROTOCOL' && /invalid entry name/.test(err.message))
+    } finally {
+      await service?.stop()
+      await server.close()
+      await repo.close()
+    }
+  })
+
   it('times out a server that never sends its hello', async () => {
     await against(() => {}, async (store, address) => {
       await assert.rejects(dial(store, address), (err: LeftError) => err.code === 'LEFT_TIMEOUT' && /sent no hello/.test(err.message))

@@ -1,7 +1,10 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { spawnSync } from 'node:child_process'
+import { mkdir, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { createServer as tlsCreateServer } from 'node:tls'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import type { LeftError } from '../../src/errors.js'
@@ -109,6 +112,30 @@ describe('sync/session over TLS on loopback', () => {
       assert.equal(await assertStoreWhole(store), total)
     } finally {
       await session.close()
+    }
+  })
+
+  it('refuses a server that authenticates with a certificate instead of the folder key (AuthError)', async (t) => {
+    // A self-signed certificate made with the openssl command line.
+    const certDir = join(root, `cert-${n++}`)
+    await mkdir(certDir)
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { encoding: 'utf8' })
+    if (made.error !== undefined) return t.skip('openssl is not installed')
+    assert.equal(made.status, 0, made.stderr)
+    const server = tlsCreateServer({
+      key: await readFile(join(certDir, 'key.pem')), cert: await readFile(join(certDir, 'cert.pem')),
+      minVersion: 'TLSv1.3'
+    }, (socket) => socket.end())
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const port = (server.address() as { port: number }).port
+    try {
+      const store = await freshStore()
+      await assert.rejects(dial(store, { address: { host: '127.0.0.1', port } }), (err: LeftError) =>
+        err.code === 'LEFT_AUTH' && /presented a certificate instead of proving the folder key/.test(err.message))
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   })
 
