@@ -42,7 +42,7 @@ export function describeEvent(e: NodeEventBody): string | undefined {
     case 'file-received': return `received ${e.path} (${e.size} bytes) from ${e.peer}`
     case 'head-moved': return `${e.mode === 'merge' ? 'merged' : 'fast-forwarded to'} ${e.head} from ${e.peer}`
     case 'conflict': return `conflict: kept both versions of ${e.path}; the other is ${e.copyPath}`
-    case 'local-edit-kept': return `kept local edit of ${e.path}; it will be committed and merged`
+    case 'local-edit-kept': return `kept local edit of ${e.path}; it kept changing while the folder was updated, so it will be committed on top (the incoming version stays in history)`
     case 'peer-paused': return `paused syncing with ${e.peer}`
     case 'peer-resumed': return `resumed syncing with ${e.peer}`
     case 'notice': return e.message

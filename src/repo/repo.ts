@@ -17,7 +17,7 @@ import { isAncestor, walkLog } from '../history/ancestry.js'
 import type { Conflict } from '../history/merge.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { loadIgnoreRules } from '../worktree/ignore.js'
-import { type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
+import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
 import { type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, initLayout, openLayout } from './layout.js'
@@ -73,6 +73,13 @@ export interface IntegrateResult {
  * moves only through Repo operations, under the repo's lock.
  */
 export type RepoObjects = Pick<Store, 'get' | 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
+
+/**
+ * How many times integrate starts over when paths are edited while it
+ * updates the folder. After that, HEAD moves and the edits are committed on
+ * top by the next commit, as before; their paths are reported as skipped.
+ */
+const INTEGRATE_ROUNDS = 3
 
 /** Each repo's store, for tests and tools inside LEFT (see `storeOf`); not part of the public API. */
 const stores = new WeakMap<Repo, Store>()
@@ -361,37 +368,58 @@ export class Repo {
    * local edits first, so they are merged, never overwritten; then
    * fast-forwards when one history contains the other, or makes the
    * deterministic three-way merge; updates the share folder; moves HEAD.
-   * Serialized with every other HEAD-moving operation.
+   * A path edited while the folder was being updated is left alone, and the
+   * whole round starts again: the edit is committed and merged with the
+   * remote for real (a conflict copy where both changed it), so both
+   * versions end up in the folder. Serialized with every other HEAD-moving
+   * operation. `hooks` are for tests.
    */
-  integrate(remote: CID, onWrite?: (path: string, size: number) => void): Promise<IntegrateResult> {
+  integrate(remote: CID, onWrite?: (path: string, size: number) => void, hooks?: ApplyHooks): Promise<IntegrateResult> {
     return this.mutex.run(async () => {
-      await this.commitLocked('local changes')
-      const head = await this.head()
-      const made: Block[] = []
-      const merged = head === undefined
-        ? { kind: 'fast-forward' as const, head: remote }
-        : await mergeHeads(this.store, { put: (b) => void made.push(b) }, head, remote)
-      if (merged.kind === 'up-to-date') return { before: head, after: head, mode: 'none', conflicts: [], written: 0, skipped: [] }
-      const target = merged.head
-      const mode = merged.kind === 'merged' ? 'merge' : 'fast-forward'
-      const conflicts = merged.kind === 'merged' ? merged.conflicts : []
-      const src = overlaySource(this.store, new Map(made.map((b) => [b.cid.toString(), b.bytes])))
-      const fromTree = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
-      const toTree = (await loadCommit(src, target)).tree
-      // Store the merge first: the folder may only show what the store can reproduce.
-      if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
-      const changes = await collect(diffTrees(src, fromTree, toTree))
-      const applied = await this.apply(changes, true, onWrite)
-      const last = made[made.length - 1]
-      await this.moveHead(target, { ...(last ? { blocks: [last], commits: [target] } : {}), stat: applied.stat })
-      return { before: head, after: target, mode, conflicts, written: applied.stat.size, skipped: applied.skipped }
+      let before: CID | undefined
+      let mode: IntegrateResult['mode'] = 'none'
+      const conflicts: Conflict[] = []
+      let written = 0
+      for (let round = 1; ; round++) {
+        await this.commitLocked('local changes')
+        const head = await this.head()
+        if (round === 1) before = head
+        const made: Block[] = []
+        const merged = head === undefined
+          ? { kind: 'fast-forward' as const, head: remote }
+          : await mergeHeads(this.store, { put: (b) => void made.push(b) }, head, remote)
+        if (merged.kind === 'up-to-date') return { before, after: head, mode, conflicts, written, skipped: [] }
+        const target = merged.head
+        if (merged.kind === 'merged') {
+          mode = 'merge'
+          conflicts.push(...merged.conflicts)
+        } else if (mode === 'none') mode = 'fast-forward'
+        const src = overlaySource(this.store, new Map(made.map((b) => [b.cid.toString(), b.bytes])))
+        const fromTree = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
+        const toTree = (await loadCommit(src, target)).tree
+        // Store the merge first: the folder may only show what the store can reproduce.
+        if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
+        const changes = await collect(diffTrees(src, fromTree, toTree))
+        const applied = await this.apply(changes, true, onWrite, hooks)
+        written += [...applied.stat.values()].filter((e) => e !== null).length
+        if (applied.skipped.length > 0 && round < INTEGRATE_ROUNDS) {
+          // HEAD stays: the next round commits the folder as it is now (what
+          // was written, and the edits) and merges that with `remote`.
+          await this.store.write({ stat: applied.stat })
+          continue
+        }
+        const last = made[made.length - 1]
+        await this.moveHead(target, { ...(last ? { blocks: [last], commits: [target] } : {}), stat: applied.stat })
+        return { before, after: target, mode, conflicts, written, skipped: applied.skipped }
+      }
     })
   }
 
   /** Applies changes to the share folder (see worktree/materialize.ts). */
-  private apply(changes: readonly PathChange[], guard: boolean, onWrite?: (path: string, size: number) => void): Promise<ApplyResult> {
+  private apply(changes: readonly PathChange[], guard: boolean, onWrite?: (path: string, size: number) => void, hooks?: ApplyHooks): Promise<ApplyResult> {
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard,
+      ...(hooks ? { hooks } : {}),
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
     })
   }

@@ -40,6 +40,18 @@ export interface ApplyOptions {
   readonly guard: boolean
   /** Called after each file is written. */
   readonly onWrite?: (path: string, entry: DirEntry) => void
+  /** For tests: called at each step of writing one file or link, so a test can edit the path right then. */
+  readonly hooks?: ApplyHooks
+}
+
+/** The steps of writing one file where a local edit can land (for tests). */
+export interface ApplyHooks {
+  /** The path was checked and will be written. */
+  afterPlan?(path: string): Promise<void>
+  /** The new content is in its temp file, not yet renamed into place. */
+  afterWrite?(path: string): Promise<void>
+  /** The new content has been renamed into place. */
+  afterRename?(path: string): Promise<void>
 }
 
 /** What applying changed. */
@@ -126,25 +138,42 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
     result.skipped.push(c.path)
     return
   }
+  await opts.hooks?.afterPlan?.(c.path)
   if (st?.isDirectory()) await rm(abs, { recursive: true, force: true })
   const tmp = join(opts.tmp, `${randomBytes(8).toString('hex')}.tmp`)
+  let ours: Stats
   try {
-    if (after.kind === 'link') {
-      const target = Buffer.from(await mustGet(opts.src, after.cid))
-      await symlink(target, tmp)
-      await rename(tmp, abs)
+    if (after.kind === 'link') await symlink(Buffer.from(await mustGet(opts.src, after.cid)), tmp)
+    else await writeFileTo(tmp, after, opts.src)
+    await opts.hooks?.afterWrite?.(c.path)
+    // Writing took a while: the user may have saved the file meanwhile.
+    // Look again just before the rename, and never replace an edit.
+    if (opts.guard && !sameState(st, await lstatOrUndefined(abs))) {
+      await rm(tmp, { force: true })
+      result.skipped.push(c.path)
       return
     }
-    await writeFileTo(tmp, after, opts.src)
+    ours = await lstat(tmp)
     await rename(tmp, abs)
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {})
     if (err instanceof FileAccessError) throw err
     throw new FileAccessError(c.path, err)
   }
-  const written = await lstat(abs)
-  result.stat.set(c.path, toStatEntry(written, after.cid))
+  await opts.hooks?.afterRename?.(c.path)
+  if (after.kind === 'link') return
+  const written = await lstatOrUndefined(abs)
+  // Only what we wrote goes into the stat cache: a file edited since the
+  // rename must be hashed by the next commit, not taken for ours.
+  const unchanged = written !== undefined && written.ino === ours.ino && written.size === ours.size && written.mtimeMs === ours.mtimeMs
+  result.stat.set(c.path, unchanged ? toStatEntry(written, after.cid) : null)
   opts.onWrite?.(c.path, after)
+}
+
+/** True when `now` is the same file, unmodified, as `before` (both undefined: still nothing there). */
+function sameState(before: Stats | undefined, now: Stats | undefined): boolean {
+  if (before === undefined || now === undefined) return before === now
+  return before.ino === now.ino && before.size === now.size && before.mtimeMs === now.mtimeMs && before.ctimeMs === now.ctimeMs
 }
 
 async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource): Promise<void> {

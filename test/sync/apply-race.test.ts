@@ -1,0 +1,95 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type Repo, storeOf } from '../../src/repo/repo.js'
+import { fsck } from '../../src/repo/maintenance.js'
+import { fetchClosure } from '../../src/sync/fetch.js'
+import type { ApplyHooks } from '../../src/worktree/materialize.js'
+import { tempDir } from '../helpers/cli.js'
+import { StoreSource, initRepo } from './fixtures.js'
+
+/** The file contents of a share folder, by name (one level). */
+async function contents(share: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  for (const name of (await readdir(share)).sort()) out.set(name, await readFile(join(share, name), 'utf8'))
+  return out
+}
+
+describe('repo/integrate: a local edit while an incoming change is applied', () => {
+  let root: string
+  let cleanup: () => Promise<void>
+  const repos: Repo[] = []
+  let n = 0
+
+  before(async () => ({ dir: root, cleanup } = await tempDir('left-race-')))
+  after(async () => {
+    for (const r of repos) await r.close().catch(() => {})
+    await cleanup()
+  })
+
+  /** A source and a destination folder that both hold doc.txt as `v0`; then the source changes it to `v1`. */
+  async function scenario(): Promise<{ source: Repo; dest: Repo; remote: Awaited<ReturnType<Repo['commit']>> }> {
+    const source = await initRepo(join(root, `source-${n}`))
+    const dest = await initRepo(join(root, `dest-${n++}`))
+    repos.push(source, dest)
+    await writeFile(join(source.share, 'doc.txt'), 'v0: the shared text\n')
+    const first = (await source.commit('v0'))!
+    await fetchClosure(first.cid, dest.objects, new StoreSource(storeOf(source)))
+    await dest.integrate(first.cid)
+    assert.equal(await readFile(join(dest.share, 'doc.txt'), 'utf8'), 'v0: the shared text\n')
+    await writeFile(join(source.share, 'doc.txt'), 'v1: the remote edit, longer\n')
+    const remote = (await source.commit('v1'))!
+    await fetchClosure(remote.cid, dest.objects, new StoreSource(storeOf(source)))
+    return { source, dest, remote }
+  }
+
+  /** Hooks that write the local edit into doc.txt once, at `step`. */
+  function editAt(dest: Repo, step: keyof ApplyHooks): ApplyHooks & { fired: boolean } {
+    const hooks: ApplyHooks & { fired: boolean } = { fired: false }
+    hooks[step] = async (path: string) => {
+      if (path !== 'doc.txt' || hooks.fired) return
+      hooks.fired = true
+      await writeFile(join(dest.share, 'doc.txt'), 'local edit\n')
+    }
+    return hooks
+  }
+
+  for (const step of ['afterPlan', 'afterWrite'] as const) {
+    it(`keeps both versions as files, and in history, when the edit lands ${step === 'afterPlan' ? 'after the plan' : 'after the temp file is written'}`, async () => {
+      const { dest, remote } = await scenario()
+      const hooks = editAt(dest, step)
+      const result = await dest.integrate(remote!.cid, undefined, hooks)
+      assert.ok(hooks.fired)
+      assert.equal(result.mode, 'merge', 'the edit was committed and merged with the remote for real')
+      assert.deepEqual(result.skipped, [])
+      assert.equal(result.conflicts.length, 1)
+      const files = await contents(dest.share)
+      assert.deepEqual([...files.values()].sort(), ['local edit\n', 'v1: the remote edit, longer\n'])
+      assert.equal(files.size, 2)
+      assert.match([...files.keys()].find((k) => k !== 'doc.txt')!, /^doc\.sync-conflict-.*\.txt$/)
+      // The folder is exactly HEAD: nothing is left to commit, nothing was lost.
+      assert.deepEqual(await dest.status(), [])
+      const report = await fsck(storeOf(dest))
+      assert.deepEqual([report.missing, report.corrupt], [[], []])
+    })
+  }
+
+  it('commits an edit that lands after the rename, instead of taking it for the remote version', async () => {
+    const { dest, remote } = await scenario()
+    const hooks = editAt(dest, 'afterRename')
+    const result = await dest.integrate(remote!.cid, undefined, hooks)
+    assert.ok(hooks.fired)
+    assert.equal(result.mode, 'fast-forward')
+    // The stat cache did not record the edited file under the remote's CID.
+    assert.deepEqual((await dest.status()).map((c) => [c.kind, c.path]), [['modified', 'doc.txt']])
+    const made = await dest.commit('after')
+    assert.ok(made !== undefined)
+    // What was committed is the edit itself, not the remote's bytes under the edit's size.
+    await rm(join(dest.share, 'doc.txt'))
+    await dest.restore('doc.txt')
+    assert.equal(await readFile(join(dest.share, 'doc.txt'), 'utf8'), 'local edit\n')
+    const log = await dest.log()
+    assert.deepEqual(log.map((e) => e.commit.message), ['after', 'v1', 'v0'])
+  })
+})
