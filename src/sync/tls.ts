@@ -11,7 +11,7 @@
  * Session (session.ts) whose hello has been exchanged.
  */
 import { hkdfSync } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import * as tls from 'node:tls'
 import { AuthError, LeftError, ListenError, PeerUnreachableError, TimeoutError, errorMessage } from '../errors.js'
 import { type PeerAddress, formatAddress } from './address.js'
@@ -32,6 +32,17 @@ const KEEPALIVE_MS = 15_000
 
 /** Most simultaneous inbound connections; more are refused until some close. */
 export const MAX_CONNECTIONS = 64
+
+/**
+ * Most simultaneous inbound connections from one IP address. A TCP
+ * connection needs no key, so without this cap one host could fill every
+ * slot with idle sockets and lock honest peers out; an honest peer needs one
+ * or two.
+ */
+export const MAX_CONNECTIONS_PER_ADDRESS = 8
+
+/** A client must finish its TLS handshake within this long (or the session timeout, if shorter). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000
 
 /** Derives the 32-byte TLS PSK from a folder key (HKDF-SHA256, fixed salt and info). */
 export function derivePsk(key: string): Buffer {
@@ -74,10 +85,33 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const server = tls.createServer({
     ...TLS_OPTIONS,
     pskCallback: (_socket, identity) => (identity === PSK_IDENTITY ? psk : null),
-    handshakeTimeout: timeoutMs ?? 30_000
+    handshakeTimeout: Math.min(timeoutMs ?? HANDSHAKE_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS)
   })
   server.maxConnections = MAX_CONNECTIONS
+  const perAddress = new Map<string, number>()
+  server.on('connection', (raw: Socket) => {
+    const ip = raw.remoteAddress ?? '?'
+    const count = perAddress.get(ip) ?? 0
+    if (count >= MAX_CONNECTIONS_PER_ADDRESS) {
+      // Said once each time the address reaches the cap, not per socket.
+      if (count === MAX_CONNECTIONS_PER_ADDRESS) log(`refused connections from ${ip}: it already has ${MAX_CONNECTIONS_PER_ADDRESS} open`)
+      perAddress.set(ip, MAX_CONNECTIONS_PER_ADDRESS + 1)
+      raw.destroy()
+      return
+    }
+    perAddress.set(ip, count + 1)
+    raw.once('close', () => {
+      const left = Math.min(perAddress.get(ip) ?? 1, MAX_CONNECTIONS_PER_ADDRESS) - 1
+      if (left <= 0) perAddress.delete(ip)
+      else perAddress.set(ip, left)
+    })
+  })
   server.on('tlsClientError', (err, socket) => {
+    // A connection refused by the per-address cap above: already said.
+    if (socket.remoteAddress === undefined && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+      socket.destroy()
+      return
+    }
     const who = socket.remoteAddress === undefined ? 'a peer' : formatAddress({ host: socket.remoteAddress, port: socket.remotePort ?? 0 })
     log(isKeyMismatch(err) ? `refused ${who}: it does not hold this folder's key` : `TLS handshake with ${who} failed: ${tlsReason(err)}`)
     // Node reports a handshake timeout here but leaves the socket open; a

@@ -21,7 +21,7 @@ import { fetchClosure } from '../../src/sync/fetch.js'
 import { FrameDecoder, MAX_FRAME, encodeFrame } from '../../src/sync/frame.js'
 import { MAX_WANT, type Message, PROTOCOL_VERSION, decodeMessage, encodeMessage } from '../../src/sync/messages.js'
 import type { Session } from '../../src/sync/session.js'
-import { type Listener, MAX_CONNECTIONS, connect, listen } from '../../src/sync/tls.js'
+import { type Listener, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS, connect, listen } from '../../src/sync/tls.js'
 import { applyChanges } from '../../src/worktree/materialize.js'
 import { tempDir } from '../helpers/cli.js'
 import { describeTree } from '../helpers/tree.js'
@@ -326,20 +326,28 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
     })
   }
 
-  it('frees every connection slot held by clients that never handshake, so they cannot lock peers out', { timeout: 15_000 }, async () => {
-    // MAX_CONNECTIONS idle TCP connections: unless each is cut at the handshake
-    // timeout, the listener refuses every peer for as long as they stay.
+  it('keeps a slot for honest peers while one host holds idle connections, and frees those at the handshake deadline', { timeout: 15_000 }, async () => {
+    // MAX_CONNECTIONS idle TCP connections from one host: without a cap per
+    // address they would fill every slot, and lock peers out until cut.
+    const logStart = logs.lines.length
     const sockets = Array.from({ length: MAX_CONNECTIONS }, () => {
       const s = net.connect({ host: listener.address.host, port: listener.address.port, localAddress: HOSTILE_HOST })
       s.on('error', () => {})
       return s
     })
+    const closed = sockets.map((s) => once(s, 'close'))
     try {
-      await Promise.all(sockets.map((s) => once(s, 'close')))
+      await Promise.all(sockets.map((s, i) => Promise.race([once(s, 'connect'), closed[i]])))
+      // While the host's idle connections are open, a peer on another address gets in and syncs.
+      await assertStillServes()
+      await Promise.all(closed)
     } finally {
       for (const s of sockets) s.destroy()
     }
-    assert.ok(logs.lines.filter((l) => /^TLS handshake with 127\.0\.0\.3:\d+ failed: ERR_TLS_HANDSHAKE_TIMEOUT$/.test(l)).length >= MAX_CONNECTIONS)
+    const lines = logs.lines.slice(logStart)
+    const timedOut = lines.filter((l) => /^TLS handshake with 127\.0\.0\.3:\d+ failed: ERR_TLS_HANDSHAKE_TIMEOUT$/.test(l)).length
+    assert.ok(timedOut >= 1 && timedOut <= MAX_CONNECTIONS_PER_ADDRESS, `handshake timeouts: ${timedOut}`)
+    assert.ok(lines.some((l) => l === `refused connections from 127.0.0.3: it already has ${MAX_CONNECTIONS_PER_ADDRESS} open`))
     await assertStillServes()
   })
 })
