@@ -21,26 +21,15 @@ export class Activity {
   private readonly running = new Map<Work, number>()
   private current: ActivityState = { state: 'idle', since: Date.now() }
 
-  /** Marks `work` as running until the returned function is called (once). */
-  begin(work: Work): () => void {
+  /** Runs `fn`, counting it as `work` while it runs. */
+  async during<T>(work: Work, fn: () => Promise<T>): Promise<T> {
     this.running.set(work, (this.running.get(work) ?? 0) + 1)
     this.update()
-    let ended = false
-    return () => {
-      if (ended) return
-      ended = true
-      this.running.set(work, this.running.get(work)! - 1)
-      this.update()
-    }
-  }
-
-  /** Runs `fn` as `work`. */
-  async during<T>(work: Work, fn: () => Promise<T>): Promise<T> {
-    const end = this.begin(work)
     try {
       return await fn()
     } finally {
-      end()
+      this.running.set(work, this.running.get(work)! - 1)
+      this.update()
     }
   }
 

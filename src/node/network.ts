@@ -20,13 +20,13 @@ import type { Session } from '../sync/session.js'
 import { Activity } from './activity.js'
 import type { NodeEventBody } from './events.js'
 import { Sleepers } from './sleepers.js'
+import type { Repo } from '../repo/repo.js'
 
 /** How often waitInSync looks at a session that only serves, to tell a slow peer from a stalled one. */
 const SERVE_CHECK_MS = 1_000
 
 /** Fetch progress becomes an event at most this often per peer. */
 const PROGRESS_EVENT_MS = 250
-import type { Repo } from '../repo/repo.js'
 
 /** What the network reports to whoever runs it. */
 export interface NetworkEvents {
@@ -119,9 +119,9 @@ export class PeerNetwork {
     const wake = (cid: CID): void => {
       pending = cid
       if (!this.busy.has(session)) this.busy.set(session, drain())
+      this.changed()
     }
     session.on('head', wake)
-    session.on('head', () => this.changed())
     session.on('close', () => {
       this.changed()
       if (this.peers.get(peer) !== session) return
@@ -139,7 +139,7 @@ export class PeerNetwork {
     // Already there (a heartbeat, or the answer to our own announcement).
     const head = await this.repo.head()
     if (head?.equals(remote) ?? false) return this.broadcast(head)
-    if (!(await this.repo.hasCommit(remote))) await this.fetch(session, remote)
+    if (!(await this.repo.objects.has(remote))) await this.fetch(session, remote)
     const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
     for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })

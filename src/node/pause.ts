@@ -1,8 +1,7 @@
 /**
  * Which peers a node does not sync with (`left pause`), pure. An entry is a
  * peer id, a peer address as `host:port`, a host (any port), or `*` for
- * every peer. The list is
- * kept in `.left/config`, so it survives a restart.
+ * every peer. The list is kept in `.left/config`, so it survives a restart.
  */
 
 /** The entry that pauses every peer. */

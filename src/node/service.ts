@@ -84,7 +84,7 @@ async function relation(repo: Repo, ours: CID | undefined, theirs: CID | null): 
   if (theirs === null) return ours === undefined ? 'in sync' : 'behind'
   if (ours === undefined) return 'ahead'
   if (ours.equals(theirs)) return 'in sync'
-  if (!(await repo.hasCommit(theirs))) return 'ahead'
+  if (!(await repo.objects.has(theirs))) return 'ahead'
   if (await repo.isAncestor(theirs, ours)) return 'behind'
   if (await repo.isAncestor(ours, theirs)) return 'ahead'
   return 'diverged'
@@ -237,8 +237,8 @@ export class FolderService {
   }
 
   /**
-   * Stops syncing with `target` (a peer id or `host:port`; every peer when
-   * undefined) until `resume`, and remembers that in the config. Live
+   * Stops syncing with `target` (a peer id, `host:port` or host; every peer
+   * when undefined) until `resume`, and remembers that in the config. Live
    * sessions with it close; local commits go on.
    */
   async pause(target?: string): Promise<void> {

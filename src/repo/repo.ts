@@ -424,11 +424,6 @@ export class Repo {
     })
   }
 
-  /** True when `cid` and everything it reaches are stored (see store.ts). */
-  hasCommit(cid: CID): Promise<boolean> {
-    return this.store.has(cid)
-  }
-
   /** True when `ancestor` is `descendant` or one of its ancestors; both must be stored. */
   isAncestor(ancestor: CID, descendant: CID): Promise<boolean> {
     return isAncestor(this.store, ancestor, descendant)

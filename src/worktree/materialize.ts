@@ -15,6 +15,7 @@ import type { StatEntry } from '../store/index.js'
 import { fileChunks } from '../tree/file.js'
 import { type ObjectSource, mustGet } from '../tree/source.js'
 import { forEachLimit } from '../limit.js'
+import { sameStat } from './hash-file.js'
 import { toStatEntry } from './snapshot.js'
 
 /** One path that differs between what the folder has and what it should have. */
@@ -148,7 +149,8 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
     await opts.hooks?.afterWrite?.(c.path)
     // Writing took a while: the user may have saved the file meanwhile.
     // Look again just before the rename, and never replace an edit.
-    if (opts.guard && !sameState(st, await lstatOrUndefined(abs))) {
+    const now = await lstatOrUndefined(abs)
+    if (opts.guard && (st === undefined || now === undefined ? st !== now : !sameStat(st, now))) {
       await rm(tmp, { force: true })
       result.skipped.push(c.path)
       return
@@ -164,16 +166,11 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
   if (after.kind === 'link') return
   const written = await lstatOrUndefined(abs)
   // Only what we wrote goes into the stat cache: a file edited since the
-  // rename must be hashed by the next commit, not taken for ours.
+  // rename must be hashed by the next commit, not taken for ours. (Not
+  // sameStat: the rename itself moved the ctime.)
   const unchanged = written !== undefined && written.ino === ours.ino && written.size === ours.size && written.mtimeMs === ours.mtimeMs
   result.stat.set(c.path, unchanged ? toStatEntry(written, after.cid) : null)
   opts.onWrite?.(c.path, after)
-}
-
-/** True when `now` is the same file, unmodified, as `before` (both undefined: still nothing there). */
-function sameState(before: Stats | undefined, now: Stats | undefined): boolean {
-  if (before === undefined || now === undefined) return before === now
-  return before.ino === now.ino && before.size === now.size && before.mtimeMs === now.mtimeMs && before.ctimeMs === now.ctimeMs
 }
 
 async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource): Promise<void> {
