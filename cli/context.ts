@@ -93,7 +93,7 @@ async function openOrForward(dir: string, io: Io, argv: readonly string[], cwd: 
       if (!hasCode(err, 'LEFT_STORE_LOCKED')) throw err
       const daemon = await connectDaemon((await Repo.layoutOf(dir)).leftDir)
       if (daemon !== undefined) {
-        io.exitCode = await daemon.run({ argv, cwd, terminal: { stdoutIsTTY: io.stdoutIsTTY, stderrIsTTY: io.stderrIsTTY, columns: io.columns, debug: io.debug } }, { stdout: (t) => io.out(t), stderr: (t) => io.err(t) })
+        io.exitCode = await daemon.run({ argv, cwd, terminal: io.terminal }, { stdout: (t) => io.out(t), stderr: (t) => io.err(t) })
         return undefined
       }
       // Another left command, or a daemon still starting or stopping.

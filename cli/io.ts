@@ -30,6 +30,11 @@ export class Io implements Terminal {
     this.debug = terminal.debug
   }
 
+  /** The terminal facts, as a request to a daemon carries them. */
+  get terminal(): Terminal {
+    return { stdoutIsTTY: this.stdoutIsTTY, stderrIsTTY: this.stderrIsTTY, columns: this.columns, debug: this.debug }
+  }
+
   /** This process's own stdout and stderr. */
   static process(): Io {
     return new Io((t) => process.stdout.write(t), (t) => process.stderr.write(t), processTerminal())
@@ -62,7 +67,7 @@ export class Io implements Terminal {
 }
 
 /** This process's terminal. */
-export function processTerminal(): Terminal {
+function processTerminal(): Terminal {
   return {
     stdoutIsTTY: process.stdout.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,

@@ -37,6 +37,8 @@ export function reportError(err: unknown, io: Io): number {
  * retitle the terminal.
  */
 const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+/** The same set, for a test: a global pattern keeps state between `test` calls. */
+const HAS_UNPRINTABLE = new RegExp(UNPRINTABLE.source)
 const NAMED: Readonly<Record<string, string>> = { '\t': '\\t', '\n': '\\n', '\r': '\\r', '\x1b': '\\e' }
 
 function escapeChar(ch: string): string {
@@ -56,8 +58,7 @@ export function printable(text: string): string {
  * `"` and `\\` escaped and every unprintable character as an escape.
  */
 export function quotePath(path: string): string {
-  UNPRINTABLE.lastIndex = 0
-  if (!UNPRINTABLE.test(path) && !/["\\]/.test(path)) return path
+  if (!HAS_UNPRINTABLE.test(path) && !/["\\]/.test(path)) return path
   return `"${printable(path.replace(/[\\"]/g, (c) => `\\${c}`))}"`
 }
 
@@ -90,6 +91,28 @@ export function formatBytes(n: number): string {
     i++
   }
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`
+}
+
+/** Running totals of a transfer. */
+export interface TransferTotals {
+  readonly files: number
+  readonly bytes: number
+  readonly expectedBytes: number
+}
+
+/** Rate (bytes per second) and time left (seconds, null when unknown) of a transfer running for `seconds`. */
+export function transferRate(t: TransferTotals, seconds: number): { rate: number; etaSeconds: number | null } {
+  const rate = t.bytes / Math.max(0.001, seconds)
+  const left = Math.max(0, t.expectedBytes - t.bytes)
+  return { rate, etaSeconds: rate > 0 && left > 0 ? Math.ceil(left / rate) : null }
+}
+
+/** `12 files, 1.5 MiB of ~40.0 MiB`, then `, 3.2 MiB/s, ETA 12 s` when the time it has run is known. */
+export function transferText(t: TransferTotals, seconds?: number): string {
+  const totals = `${t.files} files, ${formatBytes(t.bytes)} of ~${formatBytes(t.expectedBytes)}`
+  if (seconds === undefined) return totals
+  const { rate, etaSeconds } = transferRate(t, seconds)
+  return `${totals}, ${formatBytes(Math.round(rate))}/s${etaSeconds === null ? '' : `, ETA ${formatSeconds(etaSeconds)}`}`
 }
 
 /** Human durations: `42 s`, `3 min 5 s`, `2 h 10 min`. */

@@ -6,7 +6,7 @@
  */
 import type { FetchProgress } from '../src/index.js'
 import type { Io } from './io.js'
-import { formatBytes, formatSeconds, printable } from './output.js'
+import { printable, transferText } from './output.js'
 
 const REDRAW_MS = 250
 
@@ -33,11 +33,7 @@ export class ProgressLine {
     if (!this.started.has(peer)) this.started.set(peer, now)
     if (!this.live || now - this.lastDraw < REDRAW_MS) return
     this.lastDraw = now
-    const seconds = Math.max(0.001, (now - this.started.get(peer)!) / 1000)
-    const rate = p.bytes / seconds
-    const left = Math.max(0, p.expectedBytes - p.bytes)
-    const eta = rate > 0 && left > 0 ? `, ETA ${formatSeconds(left / rate)}` : ''
-    const text = `receiving from ${printable(peer)}: ${p.files} files, ${formatBytes(p.bytes)} of ~${formatBytes(p.expectedBytes)}, ${formatBytes(rate)}/s${eta}`
+    const text = `receiving from ${printable(peer)}: ${transferText(p, (now - this.started.get(peer)!) / 1000)}`
     this.io.err(`\r\x1b[K${text.slice(0, (this.io.columns ?? 100) - 1)}`)
     this.shown = true
   }

@@ -1,7 +1,7 @@
 /** How `left status` shows the running synchronizer and its peers, as text and as JSON. */
 import type { NodeStatus, PeerStatus } from '../src/index.js'
 import type { Io } from './io.js'
-import { formatBytes, formatDate, formatSeconds, printable } from './output.js'
+import { formatDate, formatSeconds, printable, transferRate, transferText } from './output.js'
 
 /** The lines above the local changes: the daemon, then one per peer. */
 export function printNodeStatus(io: Io, node: NodeStatus | undefined): void {
@@ -23,11 +23,7 @@ export function printNodeStatus(io: Io, node: NodeStatus | undefined): void {
     }
     const seen = p.lastSeen === undefined ? '' : `, last seen ${formatSeconds((now - p.lastSeen) / 1000)} ago`
     io.say(`peer ${name}: ${p.online ? 'online' : 'offline'} since ${formatDate(p.since)}${seen}, ${p.sync}${paused}`)
-    const t = transfer(p, now)
-    if (t !== null) {
-      io.say(`  receiving ${t.files} files, ${formatBytes(t.bytes)} of ~${formatBytes(t.expectedBytes)}, ${formatBytes(t.rate)}/s` +
-        (t.etaSeconds === null ? '' : `, ETA ${formatSeconds(t.etaSeconds)}`))
-    }
+    if (p.transfer !== undefined) io.say(`  receiving ${transferText(p.transfer, (now - p.transfer.startedAt) / 1000)}`)
   }
 }
 
@@ -57,10 +53,9 @@ export function nodeStatusJson(node: NodeStatus): Record<string, unknown> {
   }
 }
 
-function transfer(p: PeerStatus, now: number): { files: number; bytes: number; expectedBytes: number; rate: number; etaSeconds: number | null } | null {
+function transfer(p: PeerStatus, now: number): Record<string, number | null> | null {
   const t = p.transfer
   if (t === undefined) return null
-  const rate = t.bytes / Math.max(0.001, (now - t.startedAt) / 1000)
-  const left = Math.max(0, t.expectedBytes - t.bytes)
-  return { files: t.files, bytes: t.bytes, expectedBytes: t.expectedBytes, rate: Math.round(rate), etaSeconds: rate > 0 && left > 0 ? Math.ceil(left / rate) : null }
+  const { rate, etaSeconds } = transferRate(t, (now - t.startedAt) / 1000)
+  return { files: t.files, bytes: t.bytes, expectedBytes: t.expectedBytes, rate: Math.round(rate), etaSeconds }
 }

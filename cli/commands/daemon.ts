@@ -6,7 +6,7 @@
 import type { Command } from 'commander'
 import { EVENT_TYPES, NoDaemonError, type NodeEvent, UsageError, describeEvent, formatAddress, parseAddress, withPaused, withResumed } from '../../src/index.js'
 import type { Runtime } from '../context.js'
-import { formatBytes, printable } from '../output.js'
+import { printable, transferText } from '../output.js'
 
 /** Registers stop, events, pause and resume on `program`. */
 export function registerDaemonCommands(program: Command, rt: Runtime): void {
@@ -95,7 +95,7 @@ function eventJson(e: NodeEvent): Record<string, unknown> {
 function eventText(e: NodeEvent): string {
   switch (e.type) {
     case 'fetch-started': return `fetching ${e.head} from ${e.peer}`
-    case 'fetch-progress': return `receiving from ${e.peer}: ${e.files} files, ${formatBytes(e.bytes)} of ~${formatBytes(e.expectedBytes)}`
+    case 'fetch-progress': return `receiving from ${e.peer}: ${transferText(e)}`
     case 'fetch-finished': return `fetch from ${e.peer} ${e.ok ? 'finished' : 'failed'}`
     default: return describeEvent(e) ?? e.type
   }

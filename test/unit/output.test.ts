@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { changeLine, printable, quotePath } from '../../cli/output.js'
+import { changeLine, printable, quotePath, transferText } from '../../cli/output.js'
 
 describe('cli/output: names never reach a terminal raw', () => {
   it('escapes C0 and C1 controls, DEL and bidirectional overrides, and leaves other text alone', () => {
@@ -25,5 +25,14 @@ describe('cli/output: names never reach a terminal raw', () => {
   it('writes status and diff lines with quoted paths', () => {
     const entry = { kind: 'file', cid: undefined, size: 1, mtime: 0, exec: false } as never
     assert.equal(changeLine({ kind: 'added', path: 'x\x1b[31m', after: entry } as never), 'A "x\\e[31m"')
+  })
+})
+
+describe('cli/output: transfers in words', () => {
+  it('gives totals, then rate and time left once the elapsed time is known', () => {
+    const t = { files: 3, bytes: 2 * 1024 * 1024, expectedBytes: 6 * 1024 * 1024 }
+    assert.equal(transferText(t), '3 files, 2.0 MiB of ~6.0 MiB')
+    assert.equal(transferText(t, 2), '3 files, 2.0 MiB of ~6.0 MiB, 1.0 MiB/s, ETA 4 s')
+    assert.equal(transferText({ files: 1, bytes: 1000, expectedBytes: 1000 }, 3), '1 files, 1000 B of ~1000 B, 333 B/s')
   })
 })
