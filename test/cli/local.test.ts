@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { chmod, mkdir, readFile, readdir, rename, rm, stat, symlink, utimes, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Store, cidOf, RAW } from '../../src/index.js'
-import { LEFT_BIN, assertOneLineError, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
+import { LEFT_BIN, assertOneLineError, inNewFolder, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 import { dirSize } from '../helpers/peers.js'
 import { describeTree } from '../helpers/tree.js'
@@ -163,9 +163,7 @@ describe('cli: commit, log, status, diff', () => {
 
 describe('cli: .leftignore', () => {
   it('keeps matching paths out of status and commit, commits .leftignore itself, and never reads one through a link', async () => {
-    const { dir, cleanup } = await tempDir()
-    try {
-      await leftOk(dir, ['init'])
+    await inNewFolder(async (dir) => {
       const share = join(dir, 'share')
       await writeFile(join(share, '.leftignore'), '*.tmp\nbuild/\n')
       await writeFile(join(share, 'keep.txt'), 'keep')
@@ -182,9 +180,7 @@ describe('cli: .leftignore', () => {
       const status = await statusChanges(dir)
       assert.match(status, /^A scratch\.tmp$/m)
       assert.doesNotMatch(status, /keep\.txt/)
-    } finally {
-      await cleanup()
-    }
+    })
   })
 })
 
@@ -251,9 +247,7 @@ describe('cli: checkout and restore', () => {
 
 describe('cli: fsck and gc', () => {
   it('finds a clean store clean, reports a corrupt object, and gc removes unreachable objects', async () => {
-    const { dir, cleanup } = await tempDir()
-    try {
-      await leftOk(dir, ['init'])
+    await inNewFolder(async (dir) => {
       await fillShare(join(dir, 'share'))
       await leftOk(dir, ['commit'])
       assert.match(await leftOk(dir, ['fsck']), /: ok$/)
@@ -271,17 +265,13 @@ describe('cli: fsck and gc', () => {
       const again = await Store.open(join(dir, '.left/store'))
       assert.equal(await again.has(cidOf(RAW, orphan)), false)
       await again.close()
-    } finally {
-      await cleanup()
-    }
+    })
   })
 })
 
 describe('cli: a damaged store', () => {
   it('refuses a store whose LevelDB CURRENT files are gone with one line and exit 3, and has its full history once they are back', async () => {
-    const { dir, cleanup } = await tempDir()
-    try {
-      await leftOk(dir, ['init'])
+    await inNewFolder(async (dir) => {
       await writeFile(join(dir, 'share/a.txt'), 'one')
       await leftOk(dir, ['commit', '-m', 'one'])
       await writeFile(join(dir, 'share/a.txt'), 'two')
@@ -297,17 +287,13 @@ describe('cli: a damaged store', () => {
       assert.equal(await leftOk(dir, ['log', '--json']), history)
       assert.match(await leftOk(dir, ['fsck']), /: ok$/)
       assert.equal(await readFile(join(dir, 'share/a.txt'), 'utf8'), 'two')
-    } finally {
-      await cleanup()
-    }
+    })
   })
 })
 
 describe('cli: a hand-edited config', () => {
   it('is checked again on every open: a share that holds .left/, or is a file, is refused before anything is read', async () => {
-    const { dir, cleanup } = await tempDir()
-    try {
-      await leftOk(dir, ['init'])
+    await inNewFolder(async (dir) => {
       await writeFile(join(dir, 'share/a.txt'), 'a')
       await leftOk(dir, ['commit', '-m', 'one'])
       const path = join(dir, '.left/config')
@@ -326,17 +312,13 @@ describe('cli: a hand-edited config', () => {
       assertOneLineError(await left(dir, ['log']), /folder key must be/)
       await edit({})
       assert.deepEqual((JSON.parse(await leftOk(dir, ['log', '--json'])) as { message: string }[]).map((e) => e.message), ['one'])
-    } finally {
-      await cleanup()
-    }
+    })
   })
 })
 
 describe('cli: terminal injection', () => {
   it('prints names and messages with control characters escaped, never raw', async () => {
-    const { dir, cleanup } = await tempDir()
-    try {
-      await leftOk(dir, ['init'])
+    await inNewFolder(async (dir) => {
       const evil = 'report\u202Efdp.exe'
       await writeFile(join(dir, 'share', evil), 'x')
       await writeFile(join(dir, 'share', 'title\x1b]0;owned\x07'), 'y')
@@ -352,17 +334,13 @@ describe('cli: terminal injection', () => {
       // JSON keeps names and messages exactly, escaped the JSON way.
       const changes = (JSON.parse(await leftOk(dir, ['log', '--json'])) as { message: string }[])[0]!.message
       assert.equal(changes, 'first line\n\x1b[2Jsecond line')
-    } finally {
-      await cleanup()
-    }
+    })
   })
 })
 
 describe('cli: big files and crashes', () => {
   it('commits and checks out a file of several hundred MB', async () => {
-    const { dir, cleanup } = await tempDir()
-    try {
-      await leftOk(dir, ['init'])
+    await inNewFolder(async (dir) => {
       const big = join(dir, 'share/big.bin')
       const fh = await open(big, 'w')
       const block = seededBytes('big', 8 << 20)
@@ -375,15 +353,11 @@ describe('cli: big files and crashes', () => {
       await leftOk(dir, ['checkout', first])
       assert.deepEqual(await describeTree(join(dir, 'share')), before)
       assert.match(await leftOk(dir, ['fsck']), /: ok$/)
-    } finally {
-      await cleanup()
-    }
+    })
   })
 
   it('survives kill -9 in the middle of a commit: fsck is clean and the next commit works', async () => {
-    const { dir, cleanup } = await tempDir()
-    try {
-      await leftOk(dir, ['init'])
+    await inNewFolder(async (dir) => {
       await writeFile(join(dir, 'share/a.txt'), 'a')
       const first = await leftOk(dir, ['commit'])
       const fh = await open(join(dir, 'share/big.bin'), 'w')
@@ -407,15 +381,11 @@ describe('cli: big files and crashes', () => {
       const second = await leftOk(dir, ['commit'])
       assert.notEqual(second, first)
       assert.match(await leftOk(dir, ['fsck']), /: ok$/)
-    } finally {
-      await cleanup()
-    }
+    })
   })
 
   it('names an unreadable file and records nothing', { skip: process.getuid?.() === undefined }, async () => {
-    const { dir, cleanup } = await tempDir()
-    try {
-      await leftOk(dir, ['init'])
+    await inNewFolder(async (dir) => {
       await writeFile(join(dir, 'share/ok.txt'), 'ok')
       await writeFile(join(dir, 'share/locked.txt'), 'locked')
       await chmod(join(dir, 'share/locked.txt'), 0o000)
@@ -430,9 +400,7 @@ describe('cli: big files and crashes', () => {
       })
       assertOneLineError(r, /cannot access locked\.txt \(EACCES\)/)
       assert.deepEqual(JSON.parse(await leftOk(dir, ['log', '--json'])), [])
-    } finally {
-      await cleanup()
-    }
+    })
   })
 })
 

@@ -42,6 +42,17 @@ export async function tempDir(prefix = 'left-test-'): Promise<{ dir: string; cle
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
 }
 
+/** Runs `fn` in a fresh LEFT folder (`left init` in a temp directory), removed afterwards. */
+export async function inNewFolder(fn: (dir: string) => Promise<void>): Promise<void> {
+  const { dir, cleanup } = await tempDir()
+  try {
+    await leftOk(dir, ['init'])
+    await fn(dir)
+  } finally {
+    await cleanup()
+  }
+}
+
 /** Asserts a failed run: non-zero exit, exactly one line on stderr, no stack trace. */
 export function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
   assert.notEqual(r.code, 0)
