@@ -6,20 +6,12 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { controlSocketPath } from '../../src/index.js'
 import { type RunResult, assertOneLineError, left, leftOk } from '../helpers/cli.js'
-import { type Peer, type PeerSet, DEADLINE_MS, killAll, makePeers, sleep, spawnLeft, watch } from '../helpers/peers.js'
+import { type Peer, type PeerSet, DEADLINE_MS, killAll, logField, logIds, makePeers, sleep, spawnLeft, watch } from '../helpers/peers.js'
 
 /** This file's port; each peer listens on its own loopback address. */
 const PORT = 27613
 
-/** Commit messages newest first. */
-async function messages(peer: Peer): Promise<string[]> {
-  return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { message: string }[]).map((e) => e.message)
-}
-
-/** Commit ids newest first. */
-async function ids(peer: Peer): Promise<string[]> {
-  return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { id: string }[]).map((e) => e.id)
-}
+const messages = (peer: Peer): Promise<string[]> => logField(peer, 'message')
 
 /** `left status --json` of `peer`. */
 async function statusJson(peer: Peer): Promise<{ synchronizer: null | { pid: number; peers: { id: string | null; online: boolean; sync: string }[] }; changes: unknown[] }> {
@@ -225,7 +217,7 @@ describe('cli: commands beside a running daemon', () => {
     assert.equal(await leftOk(A.dir, ['pause', B.host]), `paused syncing with ${B.host}`)
     assert.deepEqual(JSON.parse(await readFile(join(A.dir, '.left/config'), 'utf8')).paused, [B.host])
     await writeFile(join(A.share, 'while-paused.txt'), 'not for B yet')
-    await until('A committed it', async () => (await ids(A))[0] !== (await ids(B))[0])
+    await until('A committed it', async () => (await logIds(A))[0] !== (await logIds(B))[0])
     // Give a paused peer every chance to sync: B redials A within this time.
     await sleep(2_000)
     await assert.rejects(readFile(join(B.share, 'while-paused.txt')), () => true, a.output() + b.output())

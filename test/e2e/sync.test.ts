@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { RAW, Store } from '../../src/index.js'
 import { assertOneLineError, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
-import { type Peer, type PeerSet, dirSize, killAll, makePeers, serve, sleep, spawnLeft } from '../helpers/peers.js'
+import { type Peer, type PeerSet, dirSize, killAll, makePeers, serve, sleep, spawnLeft, logIds } from '../helpers/peers.js'
 import { type PathInfo, describeTree } from '../helpers/tree.js'
 
 /** This file's port; every peer listens on it, each on its own loopback address. */
@@ -16,11 +16,6 @@ async function assertSameFolders(peers: readonly Peer[]): Promise<PathInfo[]> {
   const [first, ...rest] = await Promise.all(peers.map((p) => describeTree(p.share, { mtimes: true })))
   rest.forEach((t, i) => assert.deepEqual(t, first, `${peers[i + 1]!.name} differs from ${peers[0]!.name}`))
   return first!
-}
-
-/** Commit ids newest first (beside a running serve or watch too). */
-async function logIds(peer: Peer): Promise<string[]> {
-  return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { id: string }[]).map((e) => e.id)
 }
 
 /** Total bytes of the chunks (raw objects) in `peer`'s store; the store must not be in use. */

@@ -4,18 +4,13 @@ import { chmod, lchown, mkdir, open, readFile, readdir, rm, writeFile } from 'no
 import { dirname, join } from 'node:path'
 import { leftOk, statusChanges } from '../helpers/cli.js'
 import { seededBytes, writeCompressibleFile } from '../helpers/data.js'
-import { DEADLINE_MS, type LeftProcess, type Peer, type PeerSet, dirSize, killAll, makePeers, sleep, waitForEqual, watch, watchArgs } from '../helpers/peers.js'
+import { DEADLINE_MS, type LeftProcess, type Peer, type PeerSet, dirSize, killAll, makePeers, sleep, waitForEqual, watch, watchArgs, logIds } from '../helpers/peers.js'
 
 /** This file's port; every peer listens on it, each on its own loopback address. */
 const PORT = 27612
 
 /** Log lines that mean a peer's head moved. */
 const HEAD_MOVED = /committed|merged|fast-forwarded/
-
-/** Commit ids newest first (beside a running serve or watch too). */
-async function logIds(peer: Peer): Promise<string[]> {
-  return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as { id: string }[]).map((e) => e.id)
-}
 
 /** Gives `root` and everything below it to `uid`:`gid`. */
 async function chownTree(root: string, uid: number, gid: number): Promise<void> {

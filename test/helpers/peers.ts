@@ -241,6 +241,16 @@ export async function dirSize(dir: string): Promise<number> {
   return sizes.reduce((a, b) => a + b, 0)
 }
 
+/** One field of every commit in `peer`'s log, newest first (beside a running serve or watch too). */
+export async function logField(peer: Peer, field: 'id' | 'message'): Promise<string[]> {
+  return (JSON.parse(await leftOk(peer.dir, ['log', '--json'])) as Record<string, string>[]).map((e) => e[field]!)
+}
+
+/** Commit ids newest first. */
+export function logIds(peer: Peer): Promise<string[]> {
+  return logField(peer, 'id')
+}
+
 /** Waits `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
