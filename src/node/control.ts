@@ -2,7 +2,8 @@
  * The control socket: how the process that holds a folder's store (a running
  * `left watch` or `left serve`) answers the CLI. It listens on a Unix domain
  * socket inside `.left/` (mode 0600 in a 0700 directory; nothing reachable
- * from the network). The daemon runs each request through a handler it is
+ * from the network), or, when that path is too long for a socket, in a
+ * private directory under the temp dir. The daemon runs each request through a handler it is
  * given, so this module knows nothing about commands; docs/control.md is the
  * protocol.
  */

@@ -1,8 +1,9 @@
 /**
  * A folder on the network: the listener, one dialer per configured peer
  * (retrying with backoff while the peer is away), and optionally the folder
- * watch that commits local changes and announces them. `left serve`,
- * `left sync` and `left watch` are thin shells around this.
+ * watch that commits local changes and announces them; what it is doing,
+ * the peers' state and the pause list for `left status`, and its events.
+ * `left serve`, `left sync` and `left watch` are thin shells around this.
  */
 import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'

@@ -1,8 +1,10 @@
 /**
  * The repository facade: opens a LEFT folder and offers every local
- * operation (commit, status, log, diff, checkout, restore, fsck, gc). It wires
- * the store, worktree, tree and history modules together and serializes every
- * operation that moves HEAD or writes the share folder.
+ * operation (commit, status, log, diff, checkout, restore, fsck, gc, and
+ * integrating a fetched head). It wires the store, worktree, tree and
+ * history modules together, serializes every operation that moves HEAD or
+ * writes the share folder, and keeps the store to itself: HEAD moves only
+ * through these methods.
  */
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
