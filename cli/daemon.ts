@@ -7,7 +7,6 @@
 import { type ControlHandler, type FolderService, type Repo, listenControl } from '../src/index.js'
 import { type DaemonNode, daemonRuntime } from './context.js'
 import { Io } from './io.js'
-import { reportError } from './output.js'
 import { runProgram } from './program.js'
 
 /**
@@ -59,10 +58,7 @@ export async function runDaemon(repo: Repo, service: FolderService, log: (line: 
 function handler(node: DaemonNode): ControlHandler {
   return async (request, output) => {
     const io = new Io(output.stdout, output.stderr, request.terminal, output.gone)
-    try {
-      return await runProgram(daemonRuntime(io, request.cwd, node), request.argv)
-    } catch (err) {
-      return reportError(err, io)
-    }
+    // runProgram reports every failure itself and resolves with the exit code.
+    return runProgram(daemonRuntime(io, request.cwd, node), request.argv)
   }
 }

@@ -83,7 +83,6 @@ export interface ControlServerOptions {
 
 /** A listening control socket. */
 export interface ControlServer {
-  readonly path: string
   /** Stops accepting, tells streaming commands their client is gone, and waits for running commands to end. */
   close(): Promise<void>
 }
@@ -127,7 +126,6 @@ export async function listenControl(options: ControlServerOptions): Promise<Cont
   })
   await chmod(path, 0o600)
   return {
-    path,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       for (const c of clients) c.gone.abort()
@@ -198,7 +196,6 @@ export interface DaemonConnection {
   readonly hello: HelloMessage
   /** Sends `request`, streams its output to `output`, resolves with its exit code. */
   run(request: Omit<RunMessage, 'type' | 'version'>, output: { stdout(text: string): void; stderr(text: string): void }): Promise<number>
-  close(): void
 }
 
 /**
@@ -281,9 +278,6 @@ export async function connectDaemon(leftDir: string): Promise<DaemonConnection |
       } finally {
         socket.destroy()
       }
-    },
-    close() {
-      socket.destroy()
     }
   }
 }
