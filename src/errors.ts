@@ -121,8 +121,10 @@ export class FileChangedError extends LeftError {
 
 /** The share folder has uncommitted changes and the command would overwrite them. */
 export class DirtyWorktreeError extends LeftError {
-  constructor(count: number) {
-    super('LEFT_DIRTY_WORKTREE', `the share folder has ${count} uncommitted change(s); commit them or use --force`, { data: { count } })
+  /** `example`: one of the paths, when the command can name them. */
+  constructor(count: number, example?: string) {
+    const which = example === undefined ? '' : count === 1 ? ` (${example})` : ` (${example} and ${count - 1} more)`
+    super('LEFT_DIRTY_WORKTREE', `the share folder has ${count} uncommitted change(s)${which}; commit them or use --force`, { data: { count, ...(example === undefined ? {} : { example }) } })
   }
 }
 

@@ -18,6 +18,10 @@ function count(value: string, name: string): number {
 /** Registers the local commands on `program`. */
 export function registerLocalCommands(program: Command, rt: Runtime): void {
   const { io } = rt
+  /** One line per path checkout or restore left alone, so none is a surprise. */
+  const warnKept = (kept: readonly string[]): void => {
+    for (const p of kept) io.warn(`left: kept ${quotePath(p)} as it is (ignored, holding ignored files, or edited meanwhile; --force replaces it)`)
+  }
   program.command('init')
     .description('make this directory a LEFT folder: .left/ (store, config, key) and share/ beside it')
     .option('--key <key>', 'use this folder key (shared by all peers) instead of generating one')
@@ -116,10 +120,11 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
   program.command('checkout')
     .description('make the share folder exactly a commit\'s snapshot and move HEAD there')
     .argument('<commit>', 'commit id, unique prefix, HEAD, HEAD~N')
-    .option('-f, --force', 'discard uncommitted changes in the share folder')
+    .option('-f, --force', 'discard uncommitted changes, and replace ignored paths too')
     .action(async (rev: string, opts: { force?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        const { cid, changes } = await repo.checkout(rev, opts.force ?? false)
+        const { cid, changes, kept } = await repo.checkout(rev, opts.force ?? false)
+        warnKept(kept)
         io.say(`HEAD is now ${cid} (${changes} path${changes === 1 ? '' : 's'} updated)`)
       })
     })
@@ -128,9 +133,10 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     .description('bring back one file or folder from a commit (default HEAD)')
     .argument('<path>', 'path inside the share folder')
     .option('-s, --source <commit>', 'take it from this commit', 'HEAD')
-    .action(async (path: string, opts: { source: string }, cmd: Command) => {
+    .option('-f, --force', 'also delete uncommitted and ignored files in the way')
+    .action(async (path: string, opts: { source: string; force?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        await repo.restore(path, opts.source)
+        warnKept((await repo.restore(path, opts.source, opts.force ?? false)).kept)
         io.say(`restored ${quotePath(path)} from ${printable(opts.source)}`)
       })
     })

@@ -16,7 +16,7 @@ export type HeadMerge =
   /** `ours` is in their history: move to `theirs`, nothing new is made. */
   | { readonly kind: 'fast-forward'; readonly head: CID }
   /** A new merge commit `head` (its block and its tree's new nodes went to the sink). */
-  | { readonly kind: 'merged'; readonly head: CID; readonly commit: Block; readonly conflicts: readonly Conflict[] }
+  | { readonly kind: 'merged'; readonly head: CID; readonly commit: Block; readonly conflicts: readonly Conflict[]; readonly editsKept: readonly string[] }
 
 /**
  * Reconciles two heads. When neither contains the other, merges their trees
@@ -34,8 +34,8 @@ export async function mergeHeads(src: ObjectSource, sink: ObjectSink, ours: CID,
   if (bases.length === 1 && sameCid(bases[0]!, ours)) return { kind: 'fast-forward', head: theirs }
   const [oc, tc] = await Promise.all([loadCommit(src, ours), loadCommit(src, theirs)])
   const baseTree = bases[0] === undefined ? undefined : (await loadCommit(src, bases[0])).tree
-  const { tree, conflicts } = await mergeTrees(src, sink, baseTree, oc.tree, tc.tree, { oursLabel: oc.author, theirsLabel: tc.author })
+  const { tree, conflicts, editsKept } = await mergeTrees(src, sink, baseTree, oc.tree, tc.tree, { oursLabel: oc.author, theirsLabel: tc.author })
   const commit = mergeCommit(tree, { cid: ours, commit: oc }, { cid: theirs, commit: tc })
   await sink.put(commit)
-  return { kind: 'merged', head: commit.cid, commit, conflicts }
+  return { kind: 'merged', head: commit.cid, commit, conflicts, editsKept }
 }

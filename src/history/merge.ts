@@ -38,6 +38,8 @@ export interface TreeMerge {
   readonly tree: CID
   /** Conflict copies made, sorted by path. */
   readonly conflicts: readonly Conflict[]
+  /** Paths deleted on one side and modified on the other, where the modification was kept; sorted. */
+  readonly editsKept: readonly string[]
 }
 
 /**
@@ -68,7 +70,7 @@ export async function mergeTrees(src: ObjectSource, sink: ObjectSink, base: CID 
   const merger = new Merger(src, sink, ctx)
   const tree = (await merger.dir(base, ours, theirs, '')) ?? (await merger.emptyDir())
   const conflicts = merger.conflicts.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  return { tree, conflicts }
+  return { tree, conflicts, editsKept: merger.editsKept.sort() }
 }
 
 /**
@@ -102,6 +104,7 @@ interface Outcome {
 
 class Merger {
   readonly conflicts: Conflict[] = []
+  readonly editsKept: string[] = []
 
   constructor(private readonly src: ObjectSource, private readonly sink: ObjectSink, private readonly ctx: MergeContext) {}
 
@@ -158,9 +161,12 @@ class Merger {
     if (o === undefined || t === undefined) {
       // Modified against deleted: keep the modification.
       const present = (o ?? t)!
-      if (present.kind !== 'dir') return { keep: present }
+      if (present.kind !== 'dir') {
+        this.editsKept.push(path)
+        return { keep: present }
+      }
       // The deleting side counts as an empty directory, so only what the
-      // other side changed inside survives.
+      // other side changed inside survives (and is reported path by path).
       const merged = await this.dir(bDir, oDir, tDir, path)
       if (merged === undefined && bDir !== undefined) return {}
       return { keep: await this.dirEntry(present.name, merged) }

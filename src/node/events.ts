@@ -19,6 +19,12 @@ export type NodeEventBody =
   | { readonly type: 'head-moved'; readonly peer: string; readonly mode: 'fast-forward' | 'merge'; readonly head: string }
   | { readonly type: 'conflict'; readonly path: string; readonly copyPath: string }
   | { readonly type: 'local-edit-kept'; readonly path: string }
+  /** A path deleted on one side and edited on the other: the edit was kept. */
+  | { readonly type: 'edit-kept'; readonly path: string }
+  /** A file or link an incoming change removed from the folder. */
+  | { readonly type: 'file-deleted'; readonly peer: string; readonly path: string }
+  /** Many removed at once: one event instead of one per path (see DELETIONS_LISTED). */
+  | { readonly type: 'files-deleted'; readonly peer: string; readonly count: number; readonly first: readonly string[] }
   | { readonly type: 'peer-paused'; readonly peer: string }
   | { readonly type: 'peer-resumed'; readonly peer: string }
   /** A line from the node or the layers below it: a refused connection, a retry, a failed commit. */
@@ -30,8 +36,12 @@ export type NodeEvent = NodeEventBody & { readonly id: number; readonly time: nu
 /** The event kinds, for validation of `left events --type`. */
 export const EVENT_TYPES: readonly NodeEventBody['type'][] = [
   'commit', 'peer-online', 'peer-offline', 'fetch-started', 'fetch-progress', 'fetch-finished',
-  'file-received', 'head-moved', 'conflict', 'local-edit-kept', 'peer-paused', 'peer-resumed', 'notice'
+  'file-received', 'head-moved', 'conflict', 'local-edit-kept', 'edit-kept', 'file-deleted', 'files-deleted',
+  'peer-paused', 'peer-resumed', 'notice'
 ]
+
+/** Up to this many deletions from one change are told one event each; more are told as one `files-deleted`. */
+export const DELETIONS_LISTED = 20
 
 /** The log line for an event, or undefined for those a log leaves out (fetch start, progress and end). */
 export function describeEvent(e: NodeEventBody): string | undefined {
@@ -42,6 +52,9 @@ export function describeEvent(e: NodeEventBody): string | undefined {
     case 'file-received': return `received ${e.path} (${e.size} bytes) from ${e.peer}`
     case 'head-moved': return `${e.mode === 'merge' ? 'merged' : 'fast-forwarded to'} ${e.head} from ${e.peer}`
     case 'conflict': return `conflict: kept both versions of ${e.path}; the other is ${e.copyPath}`
+    case 'edit-kept': return `conflict: ${e.path} was deleted on one side and edited on the other; kept the edited version`
+    case 'file-deleted': return `deleted ${e.path} (deleted by ${e.peer})`
+    case 'files-deleted': return `deleted ${e.count} files (deleted by ${e.peer}), among them ${e.first.join(', ')}`
     case 'local-edit-kept': return `kept local edit of ${e.path}; it kept changing while the folder was updated, so it will be committed on top (the incoming version stays in history)`
     case 'peer-paused': return `paused syncing with ${e.peer}`
     case 'peer-resumed': return `resumed syncing with ${e.peer}`

@@ -18,7 +18,7 @@ import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
 import type { FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
 import { Activity } from './activity.js'
-import type { NodeEventBody } from './events.js'
+import { DELETIONS_LISTED, type NodeEventBody } from './events.js'
 import { Sleepers } from './sleepers.js'
 import type { Repo } from '../repo/repo.js'
 
@@ -143,6 +143,12 @@ export class PeerNetwork {
     const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
     for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })
+    for (const p of result.editsKept) this.events.emit({ type: 'edit-kept', path: p })
+    if (result.deleted.length > DELETIONS_LISTED) {
+      this.events.emit({ type: 'files-deleted', peer, count: result.deleted.length, first: result.deleted.slice(0, 3) })
+    } else {
+      for (const p of result.deleted) this.events.emit({ type: 'file-deleted', peer, path: p })
+    }
     if (result.mode !== 'none') this.events.emit({ type: 'head-moved', peer, mode: result.mode, head: String(result.after) })
     // Every peer, this one included, learns where we are now: a peer that
     // pushed to us waits for that answer to know we are in sync.

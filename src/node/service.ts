@@ -12,7 +12,7 @@ import { type PeerAddress, formatAddress } from '../sync/address.js'
 import type { Session } from '../sync/session.js'
 import { type Listener, type TransportSessionOptions, connect, listen } from '../sync/tls.js'
 import { type FolderWatch, watchFolder } from '../watch/watcher.js'
-import { type IgnoreRules, loadIgnoreRules } from '../worktree/ignore.js'
+import type { IgnoreRules } from '../worktree/ignore.js'
 import { type NetworkEvents, PeerNetwork, type PeerRecord } from './network.js'
 import type { CID } from 'multiformats/cid'
 import type { CommitResult, Progress, Repo } from '../repo/repo.js'
@@ -183,16 +183,37 @@ export class FolderService {
    */
   async startWatch(settings: WatchSettings = {}): Promise<void> {
     const settleMs = settings.settleMs ?? 400
-    let rules: IgnoreRules = await loadIgnoreRules(this.options.repo.share)
+    const repo = this.options.repo
+    let rules: IgnoreRules = await repo.ignoreRules()
     const retry = new Backoff(250, 30_000)
     let lastWait = ''
+    // Files that cannot be read are left out of each commit (their last
+    // committed versions stay), said once, and looked at again later, since
+    // a permission change may not show up as a change in the folder.
+    const unreadableRetry = new Backoff(1_000, 60_000)
+    let lastUnreadable = ''
+    let recheck = false
+    const recheckLater = (): void => {
+      if (recheck) return
+      recheck = true
+      void this.sleep(unreadableRetry.next()).then(() => {
+        recheck = false
+        if (!this.stopped) this.watch?.poke()
+      })
+    }
     /** Commits and announces; on failure, says so once, backs off and resolves false. */
     const attempt = async (): Promise<boolean> => {
       try {
-        rules = await loadIgnoreRules(this.options.repo.share)
-        await this.commitAndAnnounce()
+        rules = await repo.ignoreRules()
+        const unreadable: string[] = []
+        await this.commitAndAnnounce(undefined, { onSkip: (path, why, kind) => { if (kind === 'unreadable') unreadable.push(`${path} (${why})`) } })
         retry.reset()
         lastWait = ''
+        const said = unreadable.sort().join(', ')
+        if (said !== lastUnreadable && said !== '') this.notice(`skipped what cannot be read, keeping its last committed version: ${said}`)
+        lastUnreadable = said
+        if (said === '') unreadableRetry.reset()
+        else recheckLater()
         return true
       } catch (err) {
         // A file that changed while read, vanished or cannot be read (or any

@@ -18,9 +18,9 @@ import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
 import { isAncestor, walkLog } from '../history/ancestry.js'
 import type { Conflict } from '../history/merge.js'
 import { mergeHeads } from '../history/merge-heads.js'
-import { loadIgnoreRules } from '../worktree/ignore.js'
+import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
 import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
-import { type Snapshot, snapshot } from '../worktree/snapshot.js'
+import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, initLayout, openLayout } from './layout.js'
 import { type FsckReport, fsck, gc } from './maintenance.js'
@@ -53,7 +53,7 @@ export interface CommitResult {
 /** Progress hooks for long operations. */
 export interface Progress {
   onHash?: (path: string, size: number) => void
-  onSkip?: (path: string, why: string) => void
+  onSkip?: (path: string, why: string, kind: SkipKind) => void
 }
 
 /** What integrating a remote head did. */
@@ -63,10 +63,25 @@ export interface IntegrateResult {
   readonly after: CID | undefined
   readonly mode: 'none' | 'fast-forward' | 'merge'
   readonly conflicts: readonly Conflict[]
+  /** Paths one side deleted and the other edited: the edit was kept (see mergeTrees). */
+  readonly editsKept: readonly string[]
   /** Files written into the share folder. */
   readonly written: number
   /** Paths left alone because they were edited while we worked. */
   readonly skipped: readonly string[]
+  /** Files and links the incoming change removed from the folder. */
+  readonly deleted: readonly string[]
+}
+
+/** What `checkout` or `restore` did. */
+export interface UpdateResult {
+  /** Paths changed. */
+  readonly changes: number
+  /**
+   * Paths left as they were: ignored here, folders kept for ignored files
+   * inside, or edited while the folder was updated. Empty with `force`.
+   */
+  readonly kept: readonly string[]
 }
 
 /**
@@ -219,13 +234,22 @@ export class Repo {
     return cid
   }
 
-  /** Snapshots the share folder; with `store` false nothing is written. */
-  async scan(store: boolean, progress: Progress = {}): Promise<Snapshot> {
+  /** The ignore rules in force: `.leftignore` in the share folder, then `.left/ignore`. */
+  ignoreRules(): Promise<IgnoreRules> {
+    return loadIgnoreRules(this.share, this.layout.leftDir)
+  }
+
+  /**
+   * Snapshots the share folder; with `store` false nothing is written.
+   * Ignored and unreadable paths keep HEAD's entries.
+   */
+  async scan(store: boolean, progress: Progress = {}, rules?: IgnoreRules): Promise<Snapshot> {
     return snapshot({
       share: this.share,
       store: store ? this.store : undefined,
       statCache: await this.store.loadStatCache(),
-      ignore: await loadIgnoreRules(this.share),
+      ignore: rules ?? (await this.ignoreRules()),
+      base: { src: this.store, root: await this.headTree() },
       ...(progress.onHash ? { onHash: progress.onHash } : {}),
       ...(progress.onSkip ? { onSkip: progress.onSkip } : {})
     })
@@ -306,35 +330,47 @@ export class Repo {
   }
 
   /**
-   * Makes the share folder exactly the snapshot `rev` and points HEAD at it.
-   * Refuses while the folder has uncommitted changes unless `force`.
+   * Makes the share folder the snapshot `rev` and points HEAD at it.
+   * Refuses while the folder has uncommitted changes unless `force`. Without
+   * `force`, ignored paths are left as they are, and a folder that still
+   * holds ignored files stays; with it, the folder becomes exactly `rev`.
    */
-  checkout(rev: string, force = false): Promise<{ cid: CID; changes: number }> {
+  checkout(rev: string, force = false): Promise<UpdateResult & { cid: CID }> {
     return this.mutex.run(async () => {
       const target = await this.resolve(rev)
       const targetTree = (await loadCommit(this.store, target)).tree
-      const snap = await this.scan(false)
+      const rules = await this.ignoreRules()
+      const snap = await this.scan(false, {}, rules)
       const src = overlaySource(this.store, snap.dirs)
       if (!force) {
         const dirty = await collect(diffTrees(src, await this.headTree(), snap.root))
         if (dirty.length > 0) throw new DirtyWorktreeError(dirty.length)
       }
       const changes = await collect(diffTrees(src, snap.root, targetTree))
-      const applied = await this.apply(changes, false)
+      const applied = await this.apply(changes, { guard: !force, rules })
       await this.moveHead(target, { stat: applied.stat })
-      return { cid: target, changes: changes.length }
+      return { cid: target, changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
     })
   }
 
-  /** Brings back one path (file or directory) as it is in `source` (default HEAD). */
-  restore(path: string, source = 'HEAD'): Promise<number> {
+  /**
+   * Brings back one path (file or directory) as it is in `source` (default
+   * HEAD). Uncommitted edits to files the source has are overwritten, as
+   * with `git restore`; but unless `force`, nothing that is neither in HEAD
+   * nor in the source is deleted (a folder to be replaced by a file must
+   * hold only committed files), and ignored paths inside a restored folder
+   * stay as they are. Naming an ignored path restores it.
+   */
+  restore(path: string, source = 'HEAD', force = false): Promise<UpdateResult> {
     return this.mutex.run(async () => {
       const rel = normalizeRel(path)
       const commit = await this.resolve(source)
       const tree = (await loadCommit(this.store, commit)).tree
       const wanted = await lookupPath(this.store, tree, rel)
       if (wanted === undefined || rel === '') throw new PathNotFoundError(path, source)
-      const snap = await this.scan(false)
+      const loaded = await this.ignoreRules()
+      const rules = loaded.ignores(rel, wanted.kind === 'dir') ? NO_RULES : loaded
+      const snap = await this.scan(false, {}, rules)
       const src = overlaySource(this.store, snap.dirs)
       const current = await lookupPath(src, snap.root, rel)
       let changes: PathChange[]
@@ -347,12 +383,31 @@ export class Repo {
         changes = all.filter((c) => c.after !== undefined || replaced.some((r) => c.path.startsWith(r)))
       } else {
         changes = [{ path: rel, before: current, after: wanted }]
+        // A folder giving way to a file goes file by file, so a guarded apply
+        // removes only what it planned to.
+        if (current?.kind === 'dir') changes.push(...(await collect(diffTrees(src, current.cid, undefined, rel))))
         if (wanted.kind === 'dir') changes.push(...(await collect(diffTrees(src, undefined, wanted.cid, rel))))
       }
-      const applied = await this.apply(changes, false)
+      if (!force) await this.refuseUncommittedLoss(src, changes)
+      const applied = await this.apply(changes, { guard: !force, rules })
       await this.store.write({ stat: applied.stat })
-      return changes.length
+      return { changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
     })
+  }
+
+  /**
+   * Throws DirtyWorktreeError when `changes` would delete a folder holding
+   * files that HEAD does not have as they are: they exist nowhere else.
+   */
+  private async refuseUncommittedLoss(src: ObjectSource, changes: readonly PathChange[]): Promise<void> {
+    const headTree = await this.headTree()
+    for (const c of changes) {
+      if (c.before?.kind !== 'dir' || c.after?.kind === 'dir') continue
+      const committed = headTree === undefined ? undefined : await lookupPath(this.store, headTree, c.path)
+      const uncommitted = (await collect(diffTrees(src, committed?.kind === 'dir' ? committed.cid : undefined, c.before.cid, c.path)))
+        .filter((d) => d.after !== undefined && d.after.kind !== 'dir')
+      if (uncommitted.length > 0) throw new DirtyWorktreeError(uncommitted.length, uncommitted[0]!.path)
+    }
   }
 
   /** Re-hashes every object reachable from HEAD and the reflog (see maintenance.ts). */
@@ -381,7 +436,9 @@ export class Repo {
       let before: CID | undefined
       let mode: IntegrateResult['mode'] = 'none'
       const conflicts: Conflict[] = []
+      const editsKept = new Set<string>()
       let written = 0
+      const deleted: string[] = []
       for (let round = 1; ; round++) {
         await this.commitLocked('local changes')
         const head = await this.head()
@@ -390,11 +447,12 @@ export class Repo {
         const merged = head === undefined
           ? { kind: 'fast-forward' as const, head: remote }
           : await mergeHeads(this.store, { put: (b) => void made.push(b) }, head, remote)
-        if (merged.kind === 'up-to-date') return { before, after: head, mode, conflicts, written, skipped: [] }
+        if (merged.kind === 'up-to-date') return { before, after: head, mode, conflicts, editsKept: [...editsKept], written, skipped: [], deleted }
         const target = merged.head
         if (merged.kind === 'merged') {
           mode = 'merge'
           conflicts.push(...merged.conflicts)
+          for (const p of merged.editsKept) editsKept.add(p)
         } else if (mode === 'none') mode = 'fast-forward'
         const src = overlaySource(this.store, new Map(made.map((b) => [b.cid.toString(), b.bytes])))
         const fromTree = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
@@ -402,7 +460,8 @@ export class Repo {
         // Store the merge first: the folder may only show what the store can reproduce.
         if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
         const changes = await collect(diffTrees(src, fromTree, toTree))
-        const applied = await this.apply(changes, true, onWrite, hooks)
+        const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
+        deleted.push(...applied.deleted)
         written += [...applied.stat.values()].filter((e) => e !== null).length
         if (applied.skipped.length > 0 && round < INTEGRATE_ROUNDS) {
           // HEAD stays: the next round commits the folder as it is now (what
@@ -412,15 +471,16 @@ export class Repo {
         }
         const last = made[made.length - 1]
         await this.moveHead(target, { ...(last ? { blocks: [last], commits: [target] } : {}), stat: applied.stat })
-        return { before, after: target, mode, conflicts, written, skipped: applied.skipped }
+        return { before, after: target, mode, conflicts, editsKept: [...editsKept], written, skipped: applied.skipped, deleted }
       }
     })
   }
 
   /** Applies changes to the share folder (see worktree/materialize.ts). */
-  private apply(changes: readonly PathChange[], guard: boolean, onWrite?: (path: string, size: number) => void, hooks?: ApplyHooks): Promise<ApplyResult> {
+  private apply(changes: readonly PathChange[], how: ApplyHow): Promise<ApplyResult> {
+    const { onWrite, hooks } = how
     return applyChanges(changes, {
-      share: this.share, tmp: this.layout.tmpDir, src: this.store, guard,
+      share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules,
       ...(hooks ? { hooks } : {}),
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
     })
@@ -436,6 +496,14 @@ export class Repo {
     const head = await this.head()
     return head === undefined ? undefined : (await loadCommit(this.store, head)).tree
   }
+}
+
+/** How `Repo.apply` writes: guarded or not, under which ignore rules, telling whom. */
+interface ApplyHow {
+  readonly guard: boolean
+  readonly rules: IgnoreRules
+  readonly onWrite?: (path: string, size: number) => void
+  readonly hooks?: ApplyHooks
 }
 
 /** A share-relative posix path from user input (`./a/b/`, `a\\b` stays a name). */

@@ -3,10 +3,11 @@
  * file under `.left/tmp`, fsynced, given its mode and mtime, and renamed into
  * place, so a reader (or a crash) sees the old file or the new one, never a
  * mix. Nothing is ever written through a symlink: every parent directory on
- * the way is checked with lstat first.
+ * the way is checked with lstat first. Guarded applies never replace what
+ * they did not expect, and never touch an ignored path.
  */
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, open, rename, rm, rmdir, symlink, unlink, utimes, chmod } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, rename, rm, rmdir, symlink, unlink, utimes, chmod } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import { FileAccessError } from '../errors.js'
@@ -16,6 +17,7 @@ import { fileChunks } from '../tree/file.js'
 import { type ObjectSource, mustGet } from '../tree/source.js'
 import { forEachLimit } from '../limit.js'
 import { sameStat } from './hash-file.js'
+import { type IgnoreRules, NO_RULES } from './ignore.js'
 import { toStatEntry } from './snapshot.js'
 
 /** One path that differs between what the folder has and what it should have. */
@@ -37,8 +39,12 @@ export interface ApplyOptions {
   /**
    * Leave alone any path whose current state is not `before`: it holds an
    * edit made since the last commit, which the next commit will pick up.
+   * Leave alone every path `ignore` names too, and a directory that still
+   * holds ignored files once its tracked ones are gone.
    */
   readonly guard: boolean
+  /** The receiver's ignore rules (guarded applies only). */
+  readonly ignore?: IgnoreRules
   /** Called after each file is written. */
   readonly onWrite?: (path: string, entry: DirEntry) => void
   /** For tests: called at each step of writing one file or link, so a test can edit the path right then. */
@@ -61,11 +67,15 @@ export interface ApplyResult {
   readonly stat: Map<string, StatEntry | null>
   /** Paths left alone because they held local edits (guard mode). */
   readonly skipped: string[]
+  /** Paths left alone because the receiver ignores them, or directories kept for ignored files inside (guard mode). */
+  readonly ignored: string[]
+  /** Files and links removed from the folder. */
+  readonly deleted: string[]
 }
 
 /** Applies `changes` to the share folder: removals deepest first, then creations shallowest first. */
 export async function applyChanges(changes: readonly PathChange[], opts: ApplyOptions): Promise<ApplyResult> {
-  const result: ApplyResult = { stat: new Map(), skipped: [] }
+  const result: ApplyResult = { stat: new Map(), skipped: [], ignored: [], deleted: [] }
   const removals = changes.filter((c) => c.before !== undefined && (c.after === undefined || c.after.kind !== c.before.kind))
   removals.sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0))
   for (const c of removals) await removeOne(c, opts, result)
@@ -94,6 +104,10 @@ async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult)
   if (!(await parentsAreDirs(opts.share, c.path))) return
   const st = await lstatOrUndefined(abs)
   if (st === undefined) return
+  if (ignoredHere(opts, c.path, st, c.before)) {
+    result.ignored.push(c.path)
+    return
+  }
   if (opts.guard && !matches(st, c.before)) {
     result.skipped.push(c.path)
     return
@@ -101,10 +115,15 @@ async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult)
   try {
     if (st.isDirectory()) {
       // Guarded: only an empty directory goes, so untracked new files survive.
-      if (opts.guard) await rmdir(abs).catch(() => result.skipped.push(c.path))
-      else await rm(abs, { recursive: true, force: true })
+      if (!opts.guard) await rm(abs, { recursive: true, force: true })
+      else if (!(await rmdir(abs).then(() => true, () => false))) {
+        if (await holdsOnlyIgnored(abs, c.path, opts.ignore ?? NO_RULES).catch(() => false)) result.ignored.push(c.path)
+        else result.skipped.push(c.path)
+        return
+      }
     } else {
       await unlink(abs)
+      result.deleted.push(c.path)
     }
   } catch (err) {
     throw new FileAccessError(c.path, err)
@@ -120,6 +139,10 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
     return
   }
   const st = await lstatOrUndefined(abs)
+  if (ignoredHere(opts, c.path, st, after)) {
+    result.ignored.push(c.path)
+    return
+  }
   const replacingKind = c.before !== undefined && c.before.kind !== after.kind
   const expected = replacingKind ? undefined : c.before
   if (after.kind === 'dir') {
@@ -221,6 +244,32 @@ async function parentsAreDirs(share: string, rel: string): Promise<boolean> {
   for (const part of rel.split('/').slice(0, -1)) {
     abs = join(abs, part)
     if (!(await lstatOrUndefined(abs))?.isDirectory()) return false
+  }
+  return true
+}
+
+/** True when a guarded apply must leave `path` alone: the rules ignore it as what is there or as what was planned. */
+function ignoredHere(opts: ApplyOptions, path: string, st: Stats | undefined, entry: DirEntry | undefined): boolean {
+  const rules = opts.ignore
+  if (!opts.guard || rules === undefined || !rules.active) return false
+  return (st !== undefined && rules.ignores(path, st.isDirectory())) || (entry !== undefined && rules.ignores(path, entry.kind === 'dir'))
+}
+
+/**
+ * True when the directory `abs` (share path `rel`) holds only ignored
+ * files, at any depth. Walked with a stack, not recursion, so no depth of
+ * folders can overflow it.
+ */
+async function holdsOnlyIgnored(abs: string, rel: string, rules: IgnoreRules): Promise<boolean> {
+  const stack: Array<[string, string]> = [[abs, rel]]
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [dirAbs, dirRel] = next
+    for (const d of await readdir(dirAbs, { withFileTypes: true })) {
+      const childRel = `${dirRel}/${d.name}`
+      if (rules.ignores(childRel, d.isDirectory())) continue
+      if (!d.isDirectory()) return false
+      stack.push([join(dirAbs, d.name), childRel])
+    }
   }
   return true
 }

@@ -1,9 +1,10 @@
 /**
  * Scanning the share folder into a Merkle snapshot. Directories are walked
  * bottom-up; each file is taken from the stat cache when its size, mtime,
- * ctime and inode match, and hashed otherwise. Children are always written
- * before their parents, so whatever part of a snapshot lands in the store is
- * complete below itself.
+ * ctime and inode match, and hashed otherwise. Ignored paths, and paths that
+ * cannot be read, keep the entries they had in the base tree (HEAD's).
+ * Children are always written before their parents, so whatever part of a
+ * snapshot lands in the store is complete below itself.
  */
 import { lstatSync } from 'node:fs'
 import { readdir, readlink } from 'node:fs/promises'
@@ -14,6 +15,7 @@ import { FileAccessError } from '../errors.js'
 import { type DirEntry, RAW, childPath, cidOf, compareNames, encodeNode, isValidName, parseCid } from '../object/index.js'
 import type { StatEntry, Store } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
+import { type ObjectSource, loadDir } from '../tree/source.js'
 import { BlockWriter } from './block-writer.js'
 import { hashFile, sameStat } from './hash-file.js'
 import type { IgnoreRules } from './ignore.js'
@@ -35,11 +37,20 @@ export interface SnapshotOptions {
   readonly store: Store | undefined
   readonly statCache: ReadonlyMap<string, StatEntry>
   readonly ignore: IgnoreRules
+  /**
+   * The tree the folder was last committed as (HEAD's). Ignored paths, and
+   * paths that cannot be read, keep their entries from it: ignoring a file
+   * or locking it away must not read as deleting it.
+   */
+  readonly base?: { readonly src: ObjectSource; readonly root: CID | undefined }
   /** Called for each file actually read (not taken from the cache). */
   readonly onHash?: (path: string, size: number) => void
-  /** Called for entries skipped because they cannot be synced (sockets, bad names). */
-  readonly onSkip?: (path: string, why: string) => void
+  /** Called for entries skipped because they cannot be synced (sockets, bad names) or cannot be read now. */
+  readonly onSkip?: (path: string, why: string, kind: SkipKind) => void
 }
+
+/** Why a path was left out: it can never be synced, or it cannot be read now (its committed entry is kept). */
+export type SkipKind = 'unsyncable' | 'unreadable'
 
 /** The result of a snapshot. */
 export interface Snapshot {
@@ -51,29 +62,49 @@ export interface Snapshot {
   readonly filesHashed: number
   readonly bytesHashed: number
   readonly bytesStored: number
+  /** Paths that could not be read, whose committed entries were kept. */
+  readonly unreadable: readonly string[]
 }
 
 /** Snapshots the share folder. With a store, every block is stored before this returns. */
 export async function snapshot(opts: SnapshotOptions): Promise<Snapshot> {
   const writer = new BlockWriter(opts.store)
-  const state = {
+  const state: State = {
     opts, writer, scanStart: Date.now(),
-    stat: new Map<string, StatEntry | null>(), dirs: new Map<string, Uint8Array>(),
-    seen: new Set<string>(), filesHashed: 0, bytesHashed: 0
+    stat: new Map(), dirs: new Map(), seen: new Set(), unreadable: [], filesHashed: 0, bytesHashed: 0
   }
-  const root = await snapshotDir(state, opts.share, '')
+  const base = opts.base
+  const rootBase = lazy(async () => (base?.root === undefined ? NO_ENTRIES : entriesOf(base.src, base.root)))
+  const { cid: root } = await snapshotDir(state, opts.share, '', rootBase)
   await writer.flush()
   for (const path of opts.statCache.keys()) if (!state.seen.has(path)) state.stat.set(path, null)
-  return { root, stat: state.stat, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed, bytesStored: writer.bytesWritten }
+  return {
+    root, stat: state.stat, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed,
+    bytesStored: writer.bytesWritten, unreadable: state.unreadable
+  }
 }
 
 type State = {
   opts: SnapshotOptions; writer: BlockWriter; scanStart: number
   stat: Map<string, StatEntry | null>; dirs: Map<string, Uint8Array>
-  seen: Set<string>; filesHashed: number; bytesHashed: number
+  seen: Set<string>; unreadable: string[]; filesHashed: number; bytesHashed: number
 }
 
-async function snapshotDir(s: State, abs: string, rel: string): Promise<CID> {
+/** A directory's entries in the base tree, loaded only if asked for (empty when the base has no such directory). */
+type BaseEntries = () => Promise<ReadonlyMap<string, DirEntry>>
+
+const NO_ENTRIES: ReadonlyMap<string, DirEntry> = new Map()
+
+/** Error codes that mean "this path cannot be read now": skipped with a warning, not fatal to the snapshot. */
+const UNREADABLE = new Set(['EACCES', 'EPERM', 'EIO'])
+
+/** A directory's snapshot: its CID, and whether everything in it was ignored. */
+interface DirResult {
+  readonly cid: CID
+  readonly onlyIgnored: boolean
+}
+
+async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries): Promise<DirResult> {
   let names: string[]
   try {
     names = await readdir(abs)
@@ -84,11 +115,20 @@ async function snapshotDir(s: State, abs: string, rel: string): Promise<CID> {
   // Files and links first, in bounded parallel; subdirectories one at a time
   // so the walk's memory follows the depth, not the breadth, of the tree.
   const subdirs: string[] = []
+  /** Names that could not be read: they keep their base entries. */
+  const held = new Set<string>()
+  let ignored = 0
+  const hold = (name: string, err: unknown): void => {
+    const childRel = childPath(rel, name)
+    held.add(name)
+    s.unreadable.push(childRel)
+    s.opts.onSkip?.(childRel, `cannot be read (${errorCode(err)})`, 'unreadable')
+  }
   const work: Array<() => Promise<void>> = []
   for (const name of names) {
     const childRel = childPath(rel, name)
     if (!isValidName(name)) {
-      s.opts.onSkip?.(childRel, 'name cannot be synced')
+      s.opts.onSkip?.(childRel, 'name cannot be synced', 'unsyncable')
       continue
     }
     work.push(async () => {
@@ -101,29 +141,88 @@ async function snapshotDir(s: State, abs: string, rel: string): Promise<CID> {
         st = lstatSync(childAbs)
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return // deleted while we looked
+        if (isUnreadable(err)) return hold(name, err)
         throw new FileAccessError(childRel, err)
       }
-      if (st.isDirectory()) {
-        if (!s.opts.ignore.ignores(childRel, true)) subdirs.push(name)
+      if (s.opts.ignore.ignores(childRel, st.isDirectory())) {
+        ignored++
         return
       }
-      if (s.opts.ignore.ignores(childRel, false)) return
-      if (st.isFile()) entries.push(await fileEntry(s, childAbs, childRel, name, st))
-      else if (st.isSymbolicLink()) entries.push(await linkEntry(s, childAbs, childRel, name))
-      else s.opts.onSkip?.(childRel, 'not a regular file, directory or symlink')
+      if (st.isDirectory()) {
+        subdirs.push(name)
+        return
+      }
+      try {
+        if (st.isFile()) entries.push(await fileEntry(s, childAbs, childRel, name, st))
+        else if (st.isSymbolicLink()) entries.push(await linkEntry(s, childAbs, childRel, name))
+        else s.opts.onSkip?.(childRel, 'not a regular file, directory or symlink', 'unsyncable')
+      } catch (err) {
+        if (!isUnreadable(err)) throw err
+        hold(name, err)
+      }
     })
   }
   await forEachLimit(work, FILE_CONCURRENCY, (task) => task())
   subdirs.sort(compareNames)
   for (const name of subdirs) {
-    const cid = await snapshotDir(s, join(abs, name), childPath(rel, name))
-    entries.push({ name, kind: 'dir', cid, size: 0, mtime: 0, exec: false })
+    let sub: DirResult
+    try {
+      sub = await snapshotDir(s, join(abs, name), childPath(rel, name), childBase(s, base, name))
+    } catch (err) {
+      // Only the subdirectory's own listing fails up to here: what cannot be
+      // read deeper down was held where it was found.
+      if (!isUnreadable(err)) throw err
+      hold(name, err)
+      continue
+    }
+    // A folder that holds nothing but ignored files is not worth a new
+    // entry: a peer deleting it would otherwise see it come back empty.
+    if (sub.onlyIgnored && (await base()).get(name)?.kind !== 'dir') {
+      ignored++
+      continue
+    }
+    entries.push({ name, kind: 'dir', cid: sub.cid, size: 0, mtime: 0, exec: false })
+  }
+  if (held.size > 0 || s.opts.ignore.active) {
+    const present = new Set(entries.map((e) => e.name))
+    for (const e of (await base()).values()) {
+      if (present.has(e.name)) continue
+      if (held.has(e.name) || s.opts.ignore.ignores(childPath(rel, e.name), e.kind === 'dir')) entries.push(e)
+    }
   }
   entries.sort((a, b) => compareNames(a.name, b.name))
   const block = encodeNode({ type: 'dir', entries })
   if (s.opts.store === undefined) s.dirs.set(block.cid.toString(), block.bytes)
   await s.writer.add(block)
-  return block.cid
+  return { cid: block.cid, onlyIgnored: entries.length === 0 && ignored > 0 }
+}
+
+/** The base entries of subdirectory `name`, given its parent's. */
+function childBase(s: State, parent: BaseEntries, name: string): BaseEntries {
+  return lazy(async () => {
+    const entry = (await parent()).get(name)
+    return entry?.kind === 'dir' && s.opts.base !== undefined ? entriesOf(s.opts.base.src, entry.cid) : NO_ENTRIES
+  })
+}
+
+async function entriesOf(src: ObjectSource, dir: CID): Promise<ReadonlyMap<string, DirEntry>> {
+  return new Map((await loadDir(src, dir)).entries.map((e) => [e.name, e]))
+}
+
+/** Runs `load` once, on first call. */
+function lazy<T>(load: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined
+  return () => (value ??= load())
+}
+
+function isUnreadable(err: unknown): boolean {
+  return UNREADABLE.has(errorCode(err))
+}
+
+/** The errno code of `err`, or of the cause a FileAccessError wraps. */
+function errorCode(err: unknown): string {
+  const cause = err instanceof FileAccessError ? err.cause : err
+  return String((cause as NodeJS.ErrnoException | undefined)?.code ?? '')
 }
 
 async function fileEntry(s: State, abs: string, rel: string, name: string, st: Stats): Promise<DirEntry> {

@@ -182,6 +182,51 @@ describe('cli: .leftignore', () => {
       assert.doesNotMatch(status, /keep\.txt/)
     })
   })
+
+  it('item 4: checkout without --force leaves ignored files, and the folders that hold them, where they are', async () => {
+    await inNewFolder(async (dir) => {
+      const share = join(dir, 'share')
+      // A device-local rule in .left/ignore: it holds across checkouts, as it is not in history.
+      await writeFile(join(dir, '.left/ignore'), '*.log\n')
+      await writeFile(join(share, 'x.txt'), 'x')
+      const one = await leftOk(dir, ['commit'])
+      await mkdir(join(share, 'build'))
+      await writeFile(join(share, 'build/a.txt'), 'tracked')
+      await writeFile(join(share, 'build/notes.log'), 'ignored notes')
+      const two = await leftOk(dir, ['commit'])
+      const back = await left(dir, ['checkout', one])
+      assert.equal(back.code, 0, back.stderr)
+      assert.match(back.stderr, /^left: kept build as it is/m)
+      assert.deepEqual(await readdir(join(share, 'build')), ['notes.log'])
+      assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
+      await leftOk(dir, ['checkout', two])
+      assert.equal(await readFile(join(share, 'build/a.txt'), 'utf8'), 'tracked')
+      await leftOk(dir, ['checkout', '--force', one])
+      await assert.rejects(stat(join(share, 'build')), { code: 'ENOENT' }, '--force makes the folder exactly the commit')
+    })
+  })
+
+  it('item 4: restore refuses to delete uncommitted files unless --force', async () => {
+    await inNewFolder(async (dir) => {
+      const share = join(dir, 'share')
+      await writeFile(join(share, 'a'), 'the committed file')
+      await leftOk(dir, ['commit'])
+      await rm(join(share, 'a'))
+      await mkdir(join(share, 'a'))
+      await writeFile(join(share, 'a/draft.txt'), 'uncommitted draft')
+      assertOneLineError(await left(dir, ['restore', 'a']), /1 uncommitted change\(s\) \(a\/draft\.txt\); commit them or use --force/)
+      assert.equal(await readFile(join(share, 'a/draft.txt'), 'utf8'), 'uncommitted draft')
+      // Once the draft is committed, history holds it, so replacing the folder loses nothing.
+      await leftOk(dir, ['commit'])
+      await leftOk(dir, ['restore', '--source', 'HEAD~1', 'a'])
+      assert.equal(await readFile(join(share, 'a'), 'utf8'), 'the committed file')
+      await leftOk(dir, ['restore', 'a'])
+      assert.equal(await readFile(join(share, 'a/draft.txt'), 'utf8'), 'uncommitted draft')
+      await writeFile(join(share, 'a/draft.txt'), 'edited again')
+      await leftOk(dir, ['restore', '--force', '--source', 'HEAD~1', 'a'])
+      assert.equal(await readFile(join(share, 'a'), 'utf8'), 'the committed file')
+    })
+  })
 })
 
 describe('cli: checkout and restore', () => {
@@ -384,25 +429,45 @@ describe('cli: big files and crashes', () => {
     })
   })
 
-  it('names an unreadable file and records nothing', { skip: process.getuid?.() === undefined }, async () => {
+  it('item 14: skips what cannot be read with one warning each, commits the rest, and keeps the committed versions', { skip: process.getuid?.() === undefined }, async () => {
     await inNewFolder(async (dir) => {
-      await writeFile(join(dir, 'share/ok.txt'), 'ok')
-      await writeFile(join(dir, 'share/locked.txt'), 'locked')
-      await chmod(join(dir, 'share/locked.txt'), 0o000)
+      const share = join(dir, 'share')
+      await mkdir(join(share, 'sealed'))
+      await writeFile(join(share, 'sealed/inside.txt'), 'committed inside')
+      await writeFile(join(share, 'locked.txt'), 'committed')
+      await leftOk(dir, ['commit'])
+      await writeFile(join(share, 'locked.txt'), 'edited, then locked away')
+      await writeFile(join(share, 'new-locked.txt'), 'never readable')
+      await writeFile(join(share, 'ok.txt'), 'ok')
       // Root reads anything, so run the CLI as an unprivileged user when we are root.
-      const asUser = process.getuid!() === 0 ? { uid: 65534, gid: 65534 } : {}
       if (process.getuid!() === 0) await chmodTree(dir)
-      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [LEFT_BIN, 'commit'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], ...asUser })
-        let stderr = ''
-        child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-        child.on('close', (code) => resolve({ code, stderr }))
-      })
-      assertOneLineError(r, /cannot access locked\.txt \(EACCES\)/)
-      assert.deepEqual(JSON.parse(await leftOk(dir, ['log', '--json'])), [])
+      for (const f of ['locked.txt', 'new-locked.txt']) await chmod(join(share, f), 0o000)
+      await chmod(join(share, 'sealed'), 0o000)
+      const r = await leftAsUser(dir, ['commit'])
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(r.stderr.trim().split('\n').sort(), [
+        'left: skipped locked.txt: cannot be read (EACCES)',
+        'left: skipped new-locked.txt: cannot be read (EACCES)',
+        'left: skipped sealed: cannot be read (EACCES)'
+      ])
+      await chmod(join(share, 'sealed'), 0o777)
+      // Nothing that could not be read reads as deleted: only ok.txt is new.
+      assert.equal(await leftOk(dir, ['diff', 'HEAD~1', 'HEAD']), 'A ok.txt')
+      assert.equal(await leftOk(dir, ['log', '-n', '1', '--json']).then((t) => JSON.parse(t)[0].added), 1)
     })
   })
 })
+
+/** Runs `left` as an unprivileged user when the tests run as root (root reads anything). */
+function leftAsUser(cwd: string, args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  const asUser = process.getuid!() === 0 ? { uid: 65534, gid: 65534 } : {}
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [LEFT_BIN, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'], ...asUser })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('close', (code) => resolve({ code, stderr }))
+  })
+}
 
 /** Opens a test tree to everyone (but the locked file), so an unprivileged user can run left in it. */
 async function chmodTree(root: string): Promise<void> {
@@ -410,7 +475,6 @@ async function chmodTree(root: string): Promise<void> {
   for (const name of await readdir(root, { recursive: true })) {
     const p = join(root, name)
     const st = await stat(p)
-    if (name.endsWith('locked.txt')) continue
     await chmod(p, st.isDirectory() ? 0o777 : 0o666)
   }
 }

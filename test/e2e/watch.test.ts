@@ -122,10 +122,12 @@ describe('e2e: three peers running left watch', () => {
     for (const p of peers) assert.equal(await statusChanges(p.dir), 'nothing to commit, share folder clean')
   })
 
-  it('does not sync what .leftignore names, and syncs .leftignore itself', async () => {
+  it('does not sync what .leftignore names, syncs .leftignore itself, and never deletes a path for becoming ignored (item 3)', async () => {
     const [A, B] = peers as [Peer, Peer]
     const watchA = await watch(A, watchArgs(A, [A, B]))
     const watchB = await watch(B, watchArgs(B, [A, B]))
+    await writeFile(join(A.share, 'before-the-rule.tmp'), 'synced while not ignored')
+    await waitForFile(join(B.share, 'before-the-rule.tmp'))
     await writeFile(join(A.share, '.leftignore'), '*.tmp\nbuild/\n')
     await waitForFile(join(B.share, '.leftignore'))
     // Written before the marker: had they not been ignored, they would travel with it.
@@ -143,11 +145,13 @@ describe('e2e: three peers running left watch', () => {
     await writeFile(join(B.share, 'marker2.txt'), 'marker2')
     await waitForFile(join(A.share, 'marker2.txt'))
     await assert.rejects(readFile(join(A.share, 'local-only.tmp')), { code: 'ENOENT' })
-    assert.doesNotMatch(watchA.stdout + watchB.stdout, /scratch\.tmp|out\.o|local-only/)
+    assert.doesNotMatch(watchA.stdout + watchB.stdout, /scratch\.tmp|out\.o|local-only|deleted by/)
+    for (const share of [A.share, B.share]) assert.equal(await readFile(join(share, 'before-the-rule.tmp'), 'utf8'), 'synced while not ignored')
     // They are ignored, so removing them commits nothing; the next test compares whole folders.
     await rm(join(A.share, 'scratch.tmp'))
     await rm(join(A.share, 'build'), { recursive: true })
     await rm(join(B.share, 'local-only.tmp'))
+    for (const share of [A.share, B.share]) await rm(join(share, 'before-the-rule.tmp'))
   })
 
   it('shuts down cleanly on SIGTERM, even mid-transfer, and the store opens afterwards', async (t) => {
@@ -181,11 +185,12 @@ describe('e2e: three peers running left watch', () => {
     assert.equal((await logIds(A))[0], (await logIds(B))[0])
   })
 
-  it('waits for a file it cannot read, says so once, and commits and syncs it once readable', { skip: process.getuid?.() === undefined }, async () => {
+  it('item 14: skips a file it cannot read, says so once, syncs the rest, and syncs the file once readable', { skip: process.getuid?.() === undefined }, async () => {
     const [A, B] = [peers[0]!, peers[1]!]
     const locked = join(A.share, 'locked-for-now.txt')
     await writeFile(locked, 'readable later')
     await chmod(locked, 0o000)
+    await writeFile(join(A.share, 'readable-now.txt'), 'here at once')
     // Root reads anything: run A as nobody, owning its folder.
     const asUser = process.getuid!() === 0 ? { uid: 65534, gid: 65534 } : undefined
     if (asUser !== undefined) {
@@ -193,12 +198,14 @@ describe('e2e: three peers running left watch', () => {
       await chownTree(A.dir, asUser.uid, asUser.gid)
     }
     const a = await watch(A, watchArgs(A, [A, B]), asUser)
-    await a.waitFor(/waiting: cannot access locked-for-now\.txt \(EACCES\)/)
-    await sleep(2_000)
-    assert.equal(a.count(/waiting:/), 1, `said once, retried quietly:\n${a.output()}`)
-    await chmod(locked, 0o644)
-    await a.waitFor(/committed/)
     await watch(B, watchArgs(B, [A, B]))
+    await a.waitFor(/skipped what cannot be read, keeping its last committed version: locked-for-now\.txt \(cannot be read \(EACCES\)\)/)
+    // One unreadable file does not hold up the rest of the folder.
+    await waitForFile(join(B.share, 'readable-now.txt'))
+    await sleep(2_000)
+    assert.equal(a.count(/skipped what cannot be read/), 1, `said once, looked again quietly:\n${a.output()}`)
+    await assert.rejects(readFile(join(B.share, 'locked-for-now.txt')), { code: 'ENOENT' })
+    await chmod(locked, 0o644)
     await waitForFile(join(B.share, 'locked-for-now.txt'))
     assert.equal(await readFile(join(B.share, 'locked-for-now.txt'), 'utf8'), 'readable later')
   })

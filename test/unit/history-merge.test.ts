@@ -41,7 +41,7 @@ async function show(mem: Mem, cid: CID, prefix = ''): Promise<Record<string, str
 interface Case { base?: Spec; ours: Spec; theirs: Spec; oursLabel?: string; theirsLabel?: string }
 
 /** Merges both ways, asserts the results are byte-identical, and returns the tree as text. */
-async function merge(c: Case): Promise<{ tree: Record<string, string>; conflicts: TreeMerge['conflicts'] }> {
+async function merge(c: Case): Promise<{ tree: Record<string, string>; conflicts: TreeMerge['conflicts']; editsKept: TreeMerge['editsKept'] }> {
   const mem = new Mem()
   const base = c.base === undefined ? undefined : build(mem, c.base)
   const [o, t] = [build(mem, c.ours), build(mem, c.theirs)]
@@ -50,7 +50,8 @@ async function merge(c: Case): Promise<{ tree: Record<string, string>; conflicts
   const two = await mergeTrees(mem, mem, base, t, o, { oursLabel: tl, theirsLabel: ol })
   assert.equal(one.tree.toString(), two.tree.toString(), 'merge must not depend on which side is ours')
   assert.deepEqual(one.conflicts, two.conflicts)
-  return { tree: await show(mem, one.tree), conflicts: one.conflicts }
+  assert.deepEqual(one.editsKept, two.editsKept)
+  return { tree: await show(mem, one.tree), conflicts: one.conflicts, editsKept: one.editsKept }
 }
 
 describe('history/merge rules', () => {
@@ -78,6 +79,7 @@ describe('history/merge rules', () => {
   it('keeps a modification against a deletion', async () => {
     const r = await merge({ base: { f: file('x', 1) }, ours: { f: file('y', 2) }, theirs: {} })
     assert.deepEqual(r.tree, { f: 'y@2' })
+    assert.deepEqual(r.editsKept, ['f'], 'item 5: the outcome is reported, so it can be logged')
     const touched = await merge({ base: { f: file('x', 1) }, ours: { f: file('x', 2) }, theirs: {} })
     assert.deepEqual(touched.tree, { f: 'x@2' })
   })
@@ -85,14 +87,17 @@ describe('history/merge rules', () => {
   it('keeps only the modified paths of a directory the other side deleted', async () => {
     const r = await merge({ base: { d: { a: 'a0', b: 'b0', s: { c: 'c0' } } }, ours: { d: { a: 'a1', b: 'b0', s: { c: 'c0' } } }, theirs: {} })
     assert.deepEqual(r.tree, { 'd/': 'dir', 'd/a': 'a1@1000' })
+    assert.deepEqual(r.editsKept, ['d/a'])
     const onlyDeletes = await merge({ base: { d: { a: 'a0', b: 'b0' } }, ours: { d: { a: 'a0' } }, theirs: {} })
     assert.deepEqual(onlyDeletes.tree, {})
+    assert.deepEqual(onlyDeletes.editsKept, [])
   })
 
   it('keeps both versions when a file changed differently on both sides', async () => {
     const r = await merge({ base: { 'notes.txt': file('v0', 1) }, ours: { 'notes.txt': file('ours', 1700000000000) }, theirs: { 'notes.txt': file('theirs', 1700000001000) } })
     assert.deepEqual(r.tree, { 'notes.sync-conflict-peerA-20231114-221320.txt': 'ours@1700000000000', 'notes.txt': 'theirs@1700000001000' })
     assert.deepEqual(r.conflicts, [{ path: 'notes.txt', keptPath: 'notes.txt', copyPath: 'notes.sync-conflict-peerA-20231114-221320.txt' }])
+    assert.deepEqual(r.editsKept, [])
   })
 
   it('keeps both versions when both sides added different files under one name, in a subdirectory', async () => {
