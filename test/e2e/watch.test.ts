@@ -147,6 +147,9 @@ describe('e2e: three peers running left watch', () => {
     await assert.rejects(readFile(join(A.share, 'local-only.tmp')), { code: 'ENOENT' })
     assert.doesNotMatch(watchA.stdout + watchB.stdout, /scratch\.tmp|out\.o|local-only|deleted by/)
     for (const share of [A.share, B.share]) assert.equal(await readFile(join(share, 'before-the-rule.tmp'), 'utf8'), 'synced while not ignored')
+    // Item 5: an incoming deletion is a log line of its own, naming the path.
+    await rm(join(A.share, 'marker.txt'))
+    await watchB.waitFor(/deleted marker\.txt \(deleted by [0-9a-f]{16}\)/)
     // They are ignored, so removing them commits nothing; the next test compares whole folders.
     await rm(join(A.share, 'scratch.tmp'))
     await rm(join(A.share, 'build'), { recursive: true })
