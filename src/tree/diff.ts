@@ -38,27 +38,59 @@ export interface Change {
  * Throws MissingObjectError when a directory it must open is not in `src`.
  */
 export async function* diffTrees(src: ObjectSource, a: CID | undefined, b: CID | undefined, prefix = ''): AsyncGenerator<Change> {
-  if (a !== undefined && b !== undefined && a.equals(b)) return
-  const [left, right] = await Promise.all([entriesOf(src, a), entriesOf(src, b)])
-  let i = 0
-  let j = 0
-  while (i < left.length || j < right.length) {
-    const l = left[i]
-    const r = right[j]
+  // An explicit stack of open directory pairs, not recursion: a tree
+  // thousands of levels deep (a peer can send one) must not overflow the
+  // call stack. Memory follows the entries of the directories on one path.
+  const stack: Frame[] = []
+  const open = async (x: CID | undefined, y: CID | undefined, path: string): Promise<void> => {
+    if (x !== undefined && y !== undefined && x.equals(y)) return
+    const [left, right] = await Promise.all([entriesOf(src, x), entriesOf(src, y)])
+    stack.push({ prefix: path, left, right, i: 0, j: 0 })
+  }
+  await open(a, b, prefix)
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1]!
+    const l = f.left[f.i]
+    const r = f.right[f.j]
+    if (l === undefined && r === undefined) {
+      stack.pop()
+      continue
+    }
     // A merge join over two name-sorted lists.
     const order = l === undefined ? 1 : r === undefined ? -1 : compareNames(l.name, r.name)
+    const path = childPath(f.prefix, (order > 0 ? r : l)!.name)
+    /** Subtrees below this path to walk next, in order. */
+    const below: Array<[CID | undefined, CID | undefined]> = []
     if (order < 0) {
-      yield* deleted(src, l!, childPath(prefix, l!.name))
-      i++
+      f.i++
+      yield { path, kind: 'deleted', before: l! }
+      if (l!.kind === 'dir') below.push([l!.cid, undefined])
     } else if (order > 0) {
-      yield* added(src, r!, childPath(prefix, r!.name))
-      j++
+      f.j++
+      yield { path, kind: 'added', after: r! }
+      if (r!.kind === 'dir') below.push([undefined, r!.cid])
     } else {
-      yield* changed(src, l!, r!, childPath(prefix, l!.name))
-      i++
-      j++
+      f.i++
+      f.j++
+      if (l!.kind === 'dir' && r!.kind === 'dir') below.push([l!.cid, r!.cid])
+      else if (!sameEntry(l!, r!)) {
+        yield { path, kind: 'modified', before: l!, after: r! }
+        if (l!.kind === 'dir') below.push([l!.cid, undefined])
+        if (r!.kind === 'dir') below.push([undefined, r!.cid])
+      }
     }
+    // Pushed last first, so the first is walked first.
+    for (const [x, y] of below.reverse()) await open(x, y, path)
   }
+}
+
+/** One directory pair being compared: both entry lists and where the walk stands in each. */
+interface Frame {
+  readonly prefix: string
+  readonly left: readonly DirEntry[]
+  readonly right: readonly DirEntry[]
+  i: number
+  j: number
 }
 
 /** Counts of changed files and symlinks; directories are not counted. */
@@ -90,27 +122,6 @@ export function summarize(changes: Iterable<Change>): DiffSummary {
 /** True when two entries with the same name hold the same thing; dirs compare by CID alone. */
 export function sameEntry(a: DirEntry, b: DirEntry): boolean {
   return a.kind === b.kind && a.cid.equals(b.cid) && a.exec === b.exec && a.mtime === b.mtime
-}
-
-async function* changed(src: ObjectSource, before: DirEntry, after: DirEntry, path: string): AsyncGenerator<Change> {
-  if (before.kind === 'dir' && after.kind === 'dir') {
-    yield* diffTrees(src, before.cid, after.cid, path)
-    return
-  }
-  if (sameEntry(before, after)) return
-  yield { path, kind: 'modified', before, after }
-  if (before.kind === 'dir') yield* diffTrees(src, before.cid, undefined, path)
-  if (after.kind === 'dir') yield* diffTrees(src, undefined, after.cid, path)
-}
-
-async function* added(src: ObjectSource, after: DirEntry, path: string): AsyncGenerator<Change> {
-  yield { path, kind: 'added', after }
-  if (after.kind === 'dir') yield* diffTrees(src, undefined, after.cid, path)
-}
-
-async function* deleted(src: ObjectSource, before: DirEntry, path: string): AsyncGenerator<Change> {
-  yield { path, kind: 'deleted', before }
-  if (before.kind === 'dir') yield* diffTrees(src, before.cid, undefined, path)
 }
 
 async function entriesOf(src: ObjectSource, cid: CID | undefined): Promise<readonly DirEntry[]> {

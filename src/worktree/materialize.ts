@@ -78,15 +78,21 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
   const result: ApplyResult = { stat: new Map(), skipped: [], ignored: [], deleted: [] }
   const removals = changes.filter((c) => c.before !== undefined && (c.after === undefined || c.after.kind !== c.before.kind))
   removals.sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0))
-  for (const c of removals) await removeOne(c, opts, result)
+  // Directories known to be real, by share path: each is checked once per
+  // apply, not once per path below it, so a tree thousands of levels deep
+  // costs as many lstats as it has directories.
+  const realDirs = new Set<string>()
+  for (const c of removals) await removeOne(c, opts, result, realDirs)
   const creations = changes.filter((c) => c.after !== undefined)
   creations.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   // Directories first, in order, so every file's parents exist; then files
   // several at a time: each ends in an fsync, and overlapping them lets the
   // filesystem commit many in one journal transaction.
-  // Directories this call made or found real, so 10,000 files in one folder
-  // check their parents once, not once each.
-  const dirs = new Set<string>()
+  // Removals never leave a directory they checked behind as anything else:
+  // the deepest go first, so no later path lies under a removed one. But
+  // creations start from what they find.
+  realDirs.clear()
+  const dirs = realDirs
   for (const c of creations) if (c.after!.kind === 'dir') await createOne(c, opts, result, dirs)
   const files = creations.filter((c) => c.after!.kind !== 'dir')
   // Every write has stopped before this returns or throws: nothing is written after.
@@ -97,11 +103,11 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
 /** Files written at once. */
 const WRITE_CONCURRENCY = 8
 
-async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult, realDirs: Set<string>): Promise<void> {
   const abs = join(opts.share, c.path)
   // A parent that is not a real directory (a link put there since) holds
   // nothing of ours, and lstat below it would follow the link out of the share.
-  if (!(await parentsAreDirs(opts.share, c.path))) return
+  if (!(await parentsAreDirs(opts.share, c.path, realDirs))) return
   const st = await lstatOrUndefined(abs)
   if (st === undefined) return
   if (ignoredHere(opts, c.path, st, c.before)) {
@@ -147,7 +153,7 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
   const expected = replacingKind ? undefined : c.before
   if (after.kind === 'dir') {
     if (st?.isDirectory()) {
-      dirs.add(abs)
+      dirs.add(c.path)
       return
     }
     if (st !== undefined) {
@@ -155,7 +161,7 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
       await rm(abs, { recursive: true, force: true })
     }
     await mkdir(abs).catch((err) => { throw new FileAccessError(c.path, err) })
-    dirs.add(abs)
+    dirs.add(c.path)
     return
   }
   if (opts.guard && !matches(st, expected)) {
@@ -215,37 +221,43 @@ async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource): Pro
 /**
  * Makes every parent of `rel` a real directory. A symlink or file in the way
  * is replaced (unguarded) or makes the change skip (guarded): following it
- * could write outside the share folder.
+ * could write outside the share folder. `dirs` holds the share paths of
+ * directories already found or made real.
  */
 async function ensureParents(share: string, rel: string, guard: boolean, dirs: Set<string>): Promise<boolean> {
-  const parts = rel.split('/')
-  let abs = share
-  for (const part of parts.slice(0, -1)) {
-    abs = join(abs, part)
-    if (dirs.has(abs)) continue
+  for (const dir of uncheckedParents(rel, dirs)) {
+    const abs = join(share, dir)
     const st = await lstatOrUndefined(abs)
-    if (st?.isDirectory()) {
-      dirs.add(abs)
-      continue
+    if (!st?.isDirectory()) {
+      if (st !== undefined) {
+        if (guard) return false
+        await rm(abs, { recursive: true, force: true })
+      }
+      await mkdir(abs)
     }
-    if (st !== undefined) {
-      if (guard) return false
-      await rm(abs, { recursive: true, force: true })
-    }
-    await mkdir(abs)
-    dirs.add(abs)
+    dirs.add(dir)
   }
   return true
 }
 
 /** True when every parent of `rel` is a real directory: removing below a symlink would delete outside the share. */
-async function parentsAreDirs(share: string, rel: string): Promise<boolean> {
-  let abs = share
-  for (const part of rel.split('/').slice(0, -1)) {
-    abs = join(abs, part)
-    if (!(await lstatOrUndefined(abs))?.isDirectory()) return false
+async function parentsAreDirs(share: string, rel: string, dirs: Set<string>): Promise<boolean> {
+  for (const dir of uncheckedParents(rel, dirs)) {
+    if (!(await lstatOrUndefined(join(share, dir)))?.isDirectory()) return false
+    dirs.add(dir)
   }
   return true
+}
+
+/** The parents of `rel` below the deepest one in `dirs`, shallowest first. */
+function uncheckedParents(rel: string, dirs: ReadonlySet<string>): string[] {
+  const out: string[] = []
+  for (let end = rel.lastIndexOf('/'); end > 0; end = rel.lastIndexOf('/', end - 1)) {
+    const dir = rel.slice(0, end)
+    if (dirs.has(dir)) break
+    out.push(dir)
+  }
+  return out.reverse()
 }
 
 /** True when a guarded apply must leave `path` alone: the rules ignore it as what is there or as what was planned. */

@@ -239,6 +239,26 @@ describe('e2e: left serve and left sync between three peers', () => {
     assert.equal(logC[0], (await logIds(B))[0])
   })
 
+  it('issue 8 item 10: commits a file 2,000 folders deep, shows it in status and log, and syncs it to the others', async () => {
+    const deep = Array.from({ length: 2000 }, () => 'd').join('/')
+    await mkdir(join(A.share, deep), { recursive: true })
+    await writeFile(join(A.share, deep, 'bottom.txt'), 'at the bottom')
+    assert.match(await statusChanges(A.dir), /^A d\/d\/.*\/d\/bottom\.txt$/m)
+    await leftOk(A.dir, ['commit', '-m', 'deep'])
+    assert.match(await leftOk(A.dir, ['log', '-n', '1']), /Change: 1 added, 0 modified, 0 deleted/)
+    const server = await serve(A)
+    try {
+      await leftOk(B.dir, ['sync', A.address])
+      await leftOk(C.dir, ['sync', A.address])
+    } finally {
+      await server.kill('SIGTERM')
+    }
+    for (const p of [B, C]) assert.equal(await readFile(join(p.share, deep, 'bottom.txt'), 'utf8'), 'at the bottom')
+    assert.match(await leftOk(C.dir, ['fsck']), /: ok$/)
+    await rm(join(A.share, 'd'), { recursive: true })
+    await leftOk(A.dir, ['commit', '-m', 'shallow again'])
+  })
+
   it('refuses a peer with another key in one line and keeps serving; bad addresses fail in one line', async () => {
     const { dir: stranger, cleanup } = await tempDir('left-e2e-stranger-')
     const server = await serve(A)

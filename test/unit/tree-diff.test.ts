@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
-import { encodeNode } from '../../src/object/index.js'
+import { RAW, cidOf, encodeNode } from '../../src/object/index.js'
+import { mergeTrees } from '../../src/history/merge.js'
 import { type Change, diffTrees, summarize } from '../../src/tree/diff.js'
 import type { ObjectSource } from '../../src/tree/source.js'
 import { type Spec, buildTree, file, link } from '../helpers/tree-spec.js'
@@ -122,5 +123,34 @@ describe('tree/diff summarize', () => {
     const b = build(mem, { edit: 'new', swap: 'now a file', link: link('u'), added: { one: '1', two: '2' } })
     // added: added/one, added/two, swap (a file replacing a dir); deleted: gone, swap/inner; modified: edit, link
     assert.deepEqual(summarize(await diff(mem, a, b)), { added: 3, modified: 2, deleted: 2 })
+  })
+
+  it('walks a tree 20,000 levels deep without recursion (issue 8 item 10), and so does a merge', async () => {
+    const mem = new Mem()
+    /** `files` at the bottom of a chain of `depth` folders named d, built bottom-up without recursion. */
+    const chain = (depth: number, files: Record<string, string>): CID => {
+      const entries = Object.entries(files).map(([name, text]) => {
+        const bytes = Buffer.from(text)
+        const cid = cidOf(RAW, bytes)
+        mem.objects.set(cid.toString(), bytes)
+        return { name, kind: 'file' as const, cid, size: bytes.length, mtime: 1000, exec: false }
+      })
+      let block = encodeNode({ type: 'dir', entries })
+      mem.objects.set(block.cid.toString(), block.bytes)
+      for (let i = 0; i < depth; i++) {
+        block = encodeNode({ type: 'dir', entries: [{ name: 'd', kind: 'dir', cid: block.cid, size: 0, mtime: 0, exec: false }] })
+        mem.objects.set(block.cid.toString(), block.bytes)
+      }
+      return block.cid
+    }
+    const depth = 20_000
+    const bottom = Array.from({ length: depth }, () => 'd').join('/')
+    const base = chain(depth, { f: 'base' })
+    const ours = chain(depth, { f: 'base', o: 'ours' })
+    const theirs = chain(depth, { f: 'base', t: 'theirs' })
+    assert.equal((await diff(mem, undefined, base)).length, depth + 1)
+    assert.deepEqual(brief(await diff(mem, base, ours)), [`added ${bottom}/o ->file`])
+    const merged = await mergeTrees(mem, { put: (b) => void mem.objects.set(b.cid.toString(), b.bytes) }, base, ours, theirs, { oursLabel: 'a', theirsLabel: 'b' })
+    assert.deepEqual(brief(await diff(mem, base, merged.tree)), [`added ${bottom}/o ->file`, `added ${bottom}/t ->file`])
   })
 })
