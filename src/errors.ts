@@ -112,6 +112,13 @@ export class FileAccessError extends LeftError {
   }
 }
 
+/** Writing changes into the share folder would need more disk space than is free; nothing was written. */
+export class NoSpaceError extends LeftError {
+  constructor(needed: number, free: number) {
+    super('LEFT_NO_SPACE', `not enough disk space for the incoming files: ${needed} bytes needed, ${free} free; nothing was written`, { data: { needed, free } })
+  }
+}
+
 /** A file kept changing while LEFT read it, so no consistent snapshot exists. */
 export class FileChangedError extends LeftError {
   constructor(path: string) {

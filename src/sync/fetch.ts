@@ -59,13 +59,27 @@ export interface FetchOptions {
   /** Structure children of one node processed at once (default 8). */
   readonly nodeConcurrency?: number
   /** What the root must be: heads are commits, so a head that is not is refused on arrival. Default: anything. */
-  readonly root?: 'commit' | 'dir' | 'file'
+  readonly root?: 'commit' | 'dir'
   /** Raw children of one node requested at once (default 256: enough to keep the window full while batches are written). */
   readonly leafConcurrency?: number
 }
 
-/** What a link must point at, checked on freshly fetched nodes. */
-type Expect = 'commit' | 'dir' | 'file' | 'any'
+/**
+ * What a link must point at, checked on freshly fetched objects. File
+ * content carries the size its parent declared, and below a file's root the
+ * height: a file node of height h links nodes of height h - 1 (or, at 0, raw
+ * chunks), each exactly as big as its link says. Without these checks a few
+ * small objects could declare a file of any size, or a chain of nodes of any
+ * depth.
+ */
+type Expect =
+  | { readonly type: 'commit' | 'dir' | 'any' }
+  | { readonly type: 'file'; readonly size: number; readonly height?: number }
+
+/** Two links with the same CID and equal keys expect the same thing. */
+function expectKey(cid: CID, e: Expect): string {
+  return e.type === 'file' ? `${cidKey(cid)} file ${e.size} ${e.height ?? ''}` : `${cidKey(cid)} ${e.type}`
+}
 
 /**
  * Fetches the closure of `root` from `source` into `store`. Resolves when
@@ -75,7 +89,7 @@ type Expect = 'commit' | 'dir' | 'file' | 'any'
  */
 export async function fetchClosure(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
   const run = new ClosureFetch(store, source, options)
-  if (!(await store.has(root))) await run.ensure(root, options.root ?? 'any')
+  if (!(await store.has(root))) await run.ensure(root, { type: options.root ?? 'any' })
   return { objects: run.objects, bytes: run.bytes, files: run.files, expectedBytes: run.expectedBytes, resumed: run.resumed }
 }
 
@@ -85,7 +99,7 @@ class ClosureFetch {
   files = 0
   expectedBytes = 0
   resumed = 0
-  /** One load per CID at a time: shared chunks and subtrees are fetched once. */
+  /** One load per CID (and expectation) at a time: shared chunks and subtrees are fetched once. */
   private readonly inflight = new Map<string, Promise<void>>()
   private failure: { error: unknown } | undefined
 
@@ -98,7 +112,9 @@ class ClosureFetch {
 
   /** Loads `cid`, known not to be stored yet, and everything below it. */
   ensure(cid: CID, expect: Expect): Promise<void> {
-    const key = cidKey(cid)
+    // Keyed by what is expected too, so a second link that expects something
+    // else of the same object checks it for itself.
+    const key = expectKey(cid, expect)
     let p = this.inflight.get(key)
     if (p === undefined) {
       p = this.load(cid, expect).catch((error: unknown) => {
@@ -116,6 +132,9 @@ class ClosureFetch {
     if (this.failure !== undefined) throw this.failure.error
     if (cid.code === RAW) {
       const bytes = await this.receive(cid)
+      if (expect.type === 'file' && bytes.length !== expect.size) {
+        throw new ProtocolError(`peer sent a chunk ${cid} of ${bytes.length} bytes where its file says ${expect.size}`)
+      }
       await this.leaves.add({ cid, bytes })
       this.stored()
       return
@@ -149,7 +168,7 @@ class ClosureFetch {
         this.files++
         this.expectedBytes += node.entries[i]!.size
       }
-      const key = `${cidKey(l.cid)} ${l.expect}`
+      const key = expectKey(l.cid, l.expect)
       if (listed.has(key)) return
       listed.add(key)
       ;(l.cid.code === RAW ? leaves : nodes).push(l)
@@ -223,11 +242,14 @@ interface Link {
 function childLinks(node: Node): Link[] {
   switch (node.type) {
     case 'commit':
-      return [{ cid: node.tree, expect: 'dir' }, ...node.parents.map((cid): Link => ({ cid, expect: 'commit' }))]
+      return [{ cid: node.tree, expect: { type: 'dir' } }, ...node.parents.map((cid): Link => ({ cid, expect: { type: 'commit' } }))]
     case 'dir':
-      return node.entries.map((e): Link => ({ cid: e.cid, expect: e.kind === 'dir' ? 'dir' : e.kind === 'file' ? 'file' : 'any' }))
+      return node.entries.map((e): Link => ({
+        cid: e.cid,
+        expect: e.kind === 'dir' ? { type: 'dir' } : e.kind === 'file' ? { type: 'file', size: e.size } : { type: 'any' }
+      }))
     case 'file':
-      return node.links.map((l): Link => ({ cid: l.cid, expect: 'file' }))
+      return node.links.map((l): Link => ({ cid: l.cid, expect: { type: 'file', size: l.size, ...(node.height > 0 ? { height: node.height - 1 } : {}) } }))
   }
 }
 
@@ -240,6 +262,12 @@ function decode(cid: CID, bytes: Uint8Array, expect: Expect): Node {
     const why = err instanceof InvalidObjectError ? err.message : 'undecodable'
     throw new ProtocolError(`peer sent an invalid object ${cid}: ${why}`, err)
   }
-  if (expect !== 'any' && node.type !== expect) throw new ProtocolError(`peer sent a ${node.type} for ${cid} where a ${expect} belongs`)
+  if (expect.type !== 'any' && node.type !== expect.type) throw new ProtocolError(`peer sent a ${node.type} for ${cid} where a ${expect.type} belongs`)
+  if (node.type === 'file' && expect.type === 'file') {
+    if (node.size !== expect.size) throw new ProtocolError(`peer sent a file node ${cid} of ${node.size} bytes where its parent says ${expect.size}`)
+    if (expect.height !== undefined && node.height !== expect.height) {
+      throw new ProtocolError(`peer sent a file node ${cid} of height ${node.height} where its parent needs ${expect.height}`)
+    }
+  }
   return node
 }

@@ -1,27 +1,51 @@
 /**
  * Reading a file back out of its chunk tree, in order, one chunk at a time,
- * so a 1 GiB file never sits in memory.
+ * so a 1 GiB file never sits in memory. Every node is checked against what
+ * its parent declared (height one less, size as linked), so a damaged or
+ * crafted tree is refused instead of written out: its depth stays bounded
+ * by MAX_FILE_HEIGHT, and the bytes yielded add up to the size asked for.
  */
 import type { CID } from 'multiformats/cid'
+import { InvalidObjectError } from '../errors.js'
 import { RAW } from '../object/index.js'
 import { type ObjectSource, loadFileNode, mustGet } from './source.js'
 
 /** Chunks read at once: overlaps store lookups while staying a few MiB at most. */
 const READ_AHEAD = 16
 
-/** Yields the content of the file rooted at `cid`, chunk by chunk. */
-export async function* fileChunks(src: ObjectSource, cid: CID): AsyncGenerator<Uint8Array> {
+/**
+ * Yields the content of the file rooted at `cid`, chunk by chunk. With
+ * `size` (a directory entry's), the file must be exactly that long. Throws
+ * InvalidObjectError when the tree does not hold together.
+ */
+export async function* fileChunks(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Uint8Array> {
+  yield* walk(src, cid, size, undefined)
+}
+
+async function* walk(src: ObjectSource, cid: CID, size: number | undefined, height: number | undefined): AsyncGenerator<Uint8Array> {
   if (cid.code === RAW) {
-    yield await mustGet(src, cid)
+    const bytes = await mustGet(src, cid)
+    if (size !== undefined && bytes.length !== size) throw mismatch(cid, `is ${bytes.length} bytes, not ${size}`)
+    yield bytes
     return
   }
   const node = await loadFileNode(src, cid)
+  if (size !== undefined && node.size !== size) throw mismatch(cid, `declares ${node.size} bytes, not ${size}`)
+  if (height !== undefined && node.height !== height) throw mismatch(cid, `has height ${node.height}, not ${height}`)
   if (node.height > 0) {
-    for (const link of node.links) yield* fileChunks(src, link.cid)
+    for (const link of node.links) yield* walk(src, link.cid, link.size, node.height - 1)
     return
   }
   for (let i = 0; i < node.links.length; i += READ_AHEAD) {
     const group = node.links.slice(i, i + READ_AHEAD)
-    yield* await Promise.all(group.map((link) => mustGet(src, link.cid)))
+    const chunks = await Promise.all(group.map((link) => mustGet(src, link.cid)))
+    chunks.forEach((chunk, j) => {
+      if (chunk.length !== group[j]!.size) throw mismatch(group[j]!.cid, `is ${chunk.length} bytes, not ${group[j]!.size}`)
+    })
+    yield* chunks
   }
+}
+
+function mismatch(cid: CID, what: string): InvalidObjectError {
+  return new InvalidObjectError(`file tree does not hold together: ${cid} ${what}`)
 }

@@ -7,10 +7,10 @@
  * they did not expect, and never touch an ignored path.
  */
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, open, readdir, rename, rm, rmdir, symlink, unlink, utimes, chmod } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, symlink, unlink, utimes, chmod } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join } from 'node:path'
-import { FileAccessError } from '../errors.js'
+import { FileAccessError, NoSpaceError } from '../errors.js'
 import type { DirEntry } from '../object/index.js'
 import type { StatEntry } from '../store/index.js'
 import { fileChunks } from '../tree/file.js'
@@ -75,6 +75,7 @@ export interface ApplyResult {
 
 /** Applies `changes` to the share folder: removals deepest first, then creations shallowest first. */
 export async function applyChanges(changes: readonly PathChange[], opts: ApplyOptions): Promise<ApplyResult> {
+  await checkSpace(changes, opts.tmp)
   const result: ApplyResult = { stat: new Map(), skipped: [], ignored: [], deleted: [] }
   const removals = changes.filter((c) => c.before !== undefined && (c.after === undefined || c.after.kind !== c.before.kind))
   removals.sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0))
@@ -102,6 +103,31 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
 
 /** Files written at once. */
 const WRITE_CONCURRENCY = 8
+
+/**
+ * Throws NoSpaceError when the files to write, less those they replace or
+ * delete, would not fit in the free space of the filesystem holding `tmp`
+ * (the share's), with room for the largest file written twice (its temp
+ * copy beside the old one). Sizes are as declared by the snapshot: this is
+ * what stops a peer from sending a small tree that claims a huge file.
+ */
+async function checkSpace(changes: readonly PathChange[], tmp: string): Promise<void> {
+  let written = 0
+  let freed = 0
+  let largest = 0
+  for (const c of changes) {
+    if (c.after?.kind === 'file') {
+      written += c.after.size
+      largest = Math.max(largest, c.after.size)
+    }
+    if (c.before?.kind === 'file') freed += c.before.size
+  }
+  if (written === 0) return
+  const needed = Math.max(0, written - freed) + largest
+  const fs = await statfs(tmp)
+  const free = fs.bavail * fs.bsize
+  if (needed > free) throw new NoSpaceError(needed, free)
+}
 
 async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult, realDirs: Set<string>): Promise<void> {
   const abs = join(opts.share, c.path)
@@ -205,7 +231,7 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
 async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource): Promise<void> {
   const fh = await open(tmp, 'wx', entry.exec ? 0o755 : 0o644)
   try {
-    for await (const chunk of fileChunks(src, entry.cid)) await fh.write(chunk)
+    for await (const chunk of fileChunks(src, entry.cid, entry.size)) await fh.write(chunk)
     await fh.sync()
   } finally {
     await fh.close()

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import fc from 'fast-check'
@@ -12,7 +13,7 @@ import { diffTrees } from '../../src/tree/diff.js'
 import { loadCommit } from '../../src/tree/source.js'
 import { type FetchProgress, fetchClosure } from '../../src/sync/fetch.js'
 import { tempDir } from '../helpers/cli.js'
-import { StoreSource, assertStoreWhole, countObjects, fsckFrom, repoWithCommit } from './fixtures.js'
+import { StoreSource, assertStoreWhole, countObjects, fsckFrom, initRepo, repoWithCommit } from './fixtures.js'
 
 const isCode = (code: string) => (err: unknown): boolean => (err as { code?: unknown }).code === code
 
@@ -227,5 +228,78 @@ describe('sync/fetch: closure fetch between two real stores', () => {
     await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), isCode('LEFT_MISSING_OBJECT'))
     assert.equal(await countObjects(dest), 0)
     assert.ok((await dest.getStaged(commit.cid)) !== undefined, 'the verified commit waits in staging for the next attempt')
+  })
+
+  it('item 9: refuses a chain of file nodes whose heights do not step down by one, after a handful of requests', async () => {
+    const chunk = Buffer.from('x')
+    const chunkCid = cidOf(RAW, chunk)
+    // 10,000 nodes, heights 1, 2, 1, 2 ... from the bottom: each decodes on
+    // its own, and without the height rule reading it recursed 10,000 deep.
+    let below = encodeNode({ type: 'file', height: 0, size: 1, links: [{ cid: chunkCid, size: 1 }] })
+    const blocks: Block[] = [{ cid: chunkCid, bytes: chunk }, below]
+    for (let i = 0; i < 10_000; i++) {
+      below = encodeNode({ type: 'file', height: 1 + (i % 2), size: 1, links: [{ cid: below.cid, size: 1 }] })
+      blocks.push(below)
+    }
+    const dir = encodeNode({ type: 'dir', entries: [{ name: 'f', kind: 'file', cid: below.cid, size: 1, mtime: 1, exec: false }] })
+    const commit = commitOf(dir.cid)
+    const from = await freshStore()
+    await from.write({ blocks: [...blocks, dir, commit] })
+    const dest = await freshStore()
+    const src = new StoreSource(from)
+    await assert.rejects(fetchClosure(commit.cid, dest, src), (err: Error) => isCode('LEFT_PROTOCOL')(err) && /of height 2 where its parent needs 0/.test(err.message))
+    assert.ok(src.requests.length <= 5, `${src.requests.length} requests`)
+    assert.equal(await countObjects(dest), 0)
+  })
+
+  it('item 9: refuses a chunk or a file node that is not as big as its parent says', async () => {
+    const chunk = Buffer.from('seven b')
+    const chunkCid = cidOf(RAW, chunk)
+    const node = encodeNode({ type: 'file', height: 0, size: 7, links: [{ cid: chunkCid, size: 7 }] })
+    const cases: Array<{ blocks: Block[]; entry: { cid: CID; size: number }; why: RegExp }> = [
+      { blocks: [], entry: { cid: chunkCid, size: 1 << 30 }, why: /chunk .* of 7 bytes where its file says 1073741824/ },
+      { blocks: [node], entry: { cid: node.cid, size: 8 }, why: /file node .* of 7 bytes where its parent says 8/ }
+    ]
+    for (const c of cases) {
+      const dir = encodeNode({ type: 'dir', entries: [{ name: 'f', kind: 'file', ...c.entry, mtime: 1, exec: false }] })
+      const commit = commitOf(dir.cid)
+      const from = await freshStore()
+      await from.write({ blocks: [{ cid: chunkCid, bytes: chunk }, ...c.blocks, dir, commit] })
+      const dest = await freshStore()
+      await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), (err: Error) => isCode('LEFT_PROTOCOL')(err) && c.why.test(err.message))
+      assert.equal(await countObjects(dest), 0)
+    }
+  })
+})
+
+describe('repo/integrate: a file-node bomb (issue 8 item 9)', () => {
+  it('fetches the five objects that declare a 1 PiB file, and refuses to write it before writing anything', async () => {
+    const { dir: root, cleanup } = await tempDir('left-bomb-')
+    const from = await Store.open(join(root, 'from'), { create: true })
+    const dest = await initRepo(join(root, 'dest'))
+    try {
+      const chunk = Buffer.alloc(1024, 7)
+      let link = { cid: cidOf(RAW, chunk), size: chunk.length }
+      const blocks: Block[] = [{ cid: link.cid, bytes: chunk }]
+      // Each level repeats one link 1,024 times: 1 KiB, 1 MiB, 1 GiB, 1 TiB, 1 PiB.
+      for (let height = 0; height < 4; height++) {
+        const node = encodeNode({ type: 'file', height, size: link.size * 1024, links: Array.from({ length: 1024 }, () => link) })
+        blocks.push(node)
+        link = { cid: node.cid, size: link.size * 1024 }
+      }
+      assert.equal(link.size, 2 ** 50)
+      const tree = encodeNode({ type: 'dir', entries: [{ name: 'petabyte.bin', kind: 'file', ...link, mtime: 1, exec: false }, { name: 'small.txt', kind: 'file', cid: blocks[0]!.cid, size: 1024, mtime: 1, exec: false }] })
+      const commit = commitOf(tree.cid)
+      await from.write({ blocks: [...blocks, tree, commit] })
+      await fetchClosure(commit.cid, dest.objects, new StoreSource(from))
+      await assert.rejects(dest.integrate(commit.cid), (err: Error & { data?: { needed?: number } }) => isCode('LEFT_NO_SPACE')(err) && (err.data?.needed ?? 0) > 2 ** 50)
+      assert.deepEqual(await readdir(dest.share), [], 'nothing was written, not even the small file')
+      assert.deepEqual(await readdir(dest.layout.tmpDir), [])
+      assert.equal(await dest.head(), undefined)
+    } finally {
+      await dest.close()
+      await from.close()
+      await cleanup()
+    }
   })
 })
