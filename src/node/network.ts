@@ -139,6 +139,10 @@ export class PeerNetwork {
     // Already there (a heartbeat, or the answer to our own announcement).
     const head = await this.repo.head()
     if (head?.equals(remote) ?? false) return this.broadcast(head)
+    // One of our own older heads: the peer is behind, and hears ours. This
+    // is a set lookup, not a commit and a history walk, however often a
+    // peer repeats it.
+    if (await this.repo.inHistory(remote)) return this.broadcast(head)
     if (!(await this.repo.objects.has(remote))) await this.fetch(session, remote)
     const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })

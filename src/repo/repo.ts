@@ -18,6 +18,7 @@ import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
 import { isAncestor, walkLog } from '../history/ancestry.js'
 import type { Conflict } from '../history/merge.js'
 import { mergeHeads } from '../history/merge-heads.js'
+import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
 import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
@@ -116,9 +117,12 @@ export class Repo {
   private readonly configWrites = new Mutex()
   /** See RepoObjects. */
   readonly objects: RepoObjects
+  /** HEAD's history as a set: see inHistory. */
+  private readonly history: HistoryIndex
 
   private constructor(readonly layout: Layout, private current: Config, private readonly store: Store) {
     stores.set(this, store)
+    this.history = new HistoryIndex(store)
     this.objects = {
       get: (cid) => store.get(cid),
       has: (cid) => store.has(cid),
@@ -484,6 +488,15 @@ export class Repo {
       ...(hooks ? { hooks } : {}),
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
     })
+  }
+
+  /**
+   * True when `cid` is HEAD or in its history: O(1) once HEAD's history is
+   * indexed (see HistoryIndex), so a peer repeating an old head costs little.
+   */
+  async inHistory(cid: CID): Promise<boolean> {
+    const head = await this.head()
+    return head !== undefined && (await this.history.contains(head, cid))
   }
 
   /** True when `ancestor` is `descendant` or one of its ancestors; both must be stored. */

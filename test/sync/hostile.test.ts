@@ -352,6 +352,44 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
   })
 })
 
+describe('sync/hostile: a head storm against a running node (issue 8 item 11)', { timeout: 120_000 }, () => {
+  it('answers 9,000 announcements of an old head from its history index, without committing or walking history', async () => {
+    const { dir: root, cleanup } = await tempDir('left-storm-')
+    const repo = await initRepo(join(root, 'node'))
+    const logs = new LogCapture()
+    let service: FolderService | undefined
+    let peer: HostilePeer | undefined
+    try {
+      await writeFile(join(repo.share, 'a.txt'), 'one')
+      const old = (await repo.commit('one'))!.cid
+      await writeFile(join(repo.share, 'a.txt'), 'two')
+      const head = (await repo.commit('two'))!.cid
+      // Left uncommitted on purpose: integrating any head commits local
+      // changes first, so a handled announcement would show as a new commit.
+      await writeFile(join(repo.share, 'local.txt'), 'not committed yet')
+      service = await FolderService.start({ repo, listen: { host: '127.0.0.1', port: 0 }, log: logs.log, timeoutMs: TIMEOUT_MS })
+      peer = await HostilePeer.connect(service.listenAddress!)
+      peer.hello(null)
+      await peer.next('hello')
+      const storm = encodeFrame(encodeMessage({ t: 'head', cid: old }))
+      peer.write(Buffer.concat(Array.from({ length: 9_000 }, () => storm)))
+      // Then a head the node lacks: it asks for it only after every earlier
+      // announcement was handled, one at a time.
+      const unknown = encodeNode({ type: 'commit', tree: encodeNode({ type: 'dir', entries: [] }).cid, parents: [head], author: 'mallory', time: Date.now(), message: 'new' })
+      peer.write(encodeFrame(encodeMessage({ t: 'head', cid: unknown.cid })))
+      const want = await peer.next('want')
+      assert.ok(want.t === 'want' && want.cids.some((c) => c.equals(unknown.cid)))
+      assert.equal((await repo.head())?.toString(), head.toString(), 'no announcement of the old head was integrated')
+      assert.ok(!peer.socket.destroyed, 'an old head is no offence: the peer is only behind')
+    } finally {
+      peer?.socket.destroy()
+      await service?.stop()
+      await repo.close()
+      await cleanup()
+    }
+  })
+})
+
 /** Something a hostile server answers to one wanted CID (undefined: say nothing). */
 type Answer = (cid: CID, bytes: Uint8Array | undefined) => Message | undefined
 
