@@ -86,7 +86,8 @@ async function relation(repo: Repo, ours: CID | undefined, theirs: CID | null): 
   if (ours === undefined) return 'ahead'
   if (ours.equals(theirs)) return 'in sync'
   if (!(await repo.objects.has(theirs))) return 'ahead'
-  if (await repo.isAncestor(theirs, ours)) return 'behind'
+  // `ours` is HEAD: its history is indexed, so this costs a set lookup.
+  if (await repo.inHistory(theirs)) return 'behind'
   if (await repo.isAncestor(ours, theirs)) return 'ahead'
   return 'diverged'
 }

@@ -4,10 +4,12 @@
  * its parent declared (height one less, size as linked), so a damaged or
  * crafted tree is refused instead of written out: its depth stays bounded
  * by MAX_FILE_HEIGHT, and the bytes yielded add up to the size asked for.
+ * Every chunk is hashed against its CID before it is yielded, so a store
+ * damaged on disk cannot put wrong bytes into the share folder.
  */
 import type { CID } from 'multiformats/cid'
-import { InvalidObjectError } from '../errors.js'
-import { RAW } from '../object/index.js'
+import { HashMismatchError, InvalidObjectError } from '../errors.js'
+import { RAW, verifyBytes } from '../object/index.js'
 import { type ObjectSource, loadFileNode, mustGet } from './source.js'
 
 /** Chunks read at once: overlaps store lookups while staying a few MiB at most. */
@@ -24,7 +26,7 @@ export async function* fileChunks(src: ObjectSource, cid: CID, size?: number): A
 
 async function* walk(src: ObjectSource, cid: CID, size: number | undefined, height: number | undefined): AsyncGenerator<Uint8Array> {
   if (cid.code === RAW) {
-    const bytes = await mustGet(src, cid)
+    const bytes = await verified(src, cid)
     if (size !== undefined && bytes.length !== size) throw mismatch(cid, `is ${bytes.length} bytes, not ${size}`)
     yield bytes
     return
@@ -38,12 +40,18 @@ async function* walk(src: ObjectSource, cid: CID, size: number | undefined, heig
   }
   for (let i = 0; i < node.links.length; i += READ_AHEAD) {
     const group = node.links.slice(i, i + READ_AHEAD)
-    const chunks = await Promise.all(group.map((link) => mustGet(src, link.cid)))
+    const chunks = await Promise.all(group.map((link) => verified(src, link.cid)))
     chunks.forEach((chunk, j) => {
       if (chunk.length !== group[j]!.size) throw mismatch(group[j]!.cid, `is ${chunk.length} bytes, not ${group[j]!.size}`)
     })
     yield* chunks
   }
+}
+
+async function verified(src: ObjectSource, cid: CID): Promise<Uint8Array> {
+  const bytes = await mustGet(src, cid)
+  if (!verifyBytes(cid, bytes)) throw new HashMismatchError(cid.toString())
+  return bytes
 }
 
 function mismatch(cid: CID, what: string): InvalidObjectError {

@@ -47,4 +47,10 @@ describe('tree/file: reading a file checks its tree as it goes (issue 8 item 9)'
     const shortChunk = encodeNode({ type: 'file', height: 0, size: 4, links: [{ cid: a.cid, size: 4 }] })
     await assert.rejects(read(sourceOf([a, shortChunk]), shortChunk.cid), /is 3 bytes, not 4/)
   })
+
+  it('refuses a chunk whose bytes do not hash to its CID (a damaged store)', async () => {
+    const damaged: Block = { cid: a.cid, bytes: Buffer.from('abd') }
+    await assert.rejects(read(sourceOf([damaged, b, leaf]), leaf.cid, 5), (err: Error & { code?: string }) => err.code === 'LEFT_HASH_MISMATCH' && err.message.includes(a.cid.toString()))
+    await assert.rejects(read(sourceOf([damaged]), a.cid, 3), (err: Error & { code?: string }) => err.code === 'LEFT_HASH_MISMATCH')
+  })
 })
