@@ -27,6 +27,14 @@
  * merged. Data is written before the index entries that point at it, and
  * deleted after them, so a crash can only leave unreferenced data, which gc
  * sweeps.
+ *
+ * Power loss, unlike kill -9, can drop writes the OS had not yet put on
+ * disk, and the two databases reach the disk independently. So chunk data is
+ * written with sync before any index entry that points at it, an index
+ * deletion is synced before the data it pointed at goes, and every write
+ * that moves a ref is synced, which makes every earlier index write durable
+ * with it (LevelDB's guarantee for a synchronous write). A power cut can lose
+ * the last commits, never keep a ref or an entry whose objects are gone.
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -36,7 +44,7 @@ import { LeftError, StoreDamagedError, StoreLockedError } from '../errors.js'
 import { type Block, RAW, cidFromBytes } from '../object/index.js'
 
 type Bytes = Uint8Array
-import type { AbstractSublevel } from 'abstract-level'
+import type { AbstractBatchOptions, AbstractSublevel } from 'abstract-level'
 type Sub = AbstractSublevel<Level<Bytes, Bytes>, string | Bytes, Bytes, Bytes>
 
 /** What the stat cache remembers about one file, to skip re-reading it. */
@@ -64,6 +72,13 @@ export interface StoreWrite {
   /** Staged nodes to delete (they were promoted into `blocks`). */
   readonly unstage?: readonly CID[]
 }
+
+/**
+ * Write options for a synchronous (fsynced) LevelDB write. classic-level
+ * honours `sync`; abstract-level passes unknown options through, though its types do not
+ * list this one.
+ */
+const SYNC: AbstractBatchOptions<Bytes, Bytes> & { readonly sync: boolean } = { sync: true }
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -165,9 +180,10 @@ export class Store {
         objects.push([b.cid.bytes, key])
       } else objects.push([b.cid.bytes, b.bytes])
     }
-    // Chunk data lands first: an index entry never points at missing data.
-    // A crash in between leaves only unreferenced data, which gc sweeps.
-    if (data.length > 0) await this.data.batch(data)
+    // Chunk data lands first, and durably: an index entry never points at
+    // missing data, even after a power cut. A crash in between leaves only
+    // unreferenced data, which gc sweeps.
+    if (data.length > 0) await this.data.batch(data, SYNC)
     const batch = this.db.batch()
     for (const [key, value] of objects) batch.put(key, value, { sublevel: this.objects })
     for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })
@@ -181,7 +197,8 @@ export class Store {
     }
     for (const c of w.unstage ?? []) batch.del(c.bytes, { sublevel: this.staging })
     if (data.length > 0) batch.put(NEXT_SEQ, seqKey(this.nextSeq), { sublevel: this.meta })
-    await batch.write()
+    // A ref that survives a power cut must find everything below it.
+    await batch.write(w.refs !== undefined ? SYNC : {})
   }
 
   /** Stores blocks whose links are all stored already (chunks, bottom-up nodes). */
@@ -258,9 +275,9 @@ export class Store {
       batch.del(c.bytes, { sublevel: this.objects })
       batch.del(enc.encode(c.toString()), { sublevel: this.commitIndex })
     }
-    // The index goes first, so no entry is ever left pointing at deleted data;
-    // the data it pointed at is swept just below.
-    await batch.write()
+    // The index goes first, durably, so no entry is ever left pointing at
+    // deleted data; the data it pointed at is swept just below.
+    await batch.write(SYNC)
     const live = new Set<bigint>()
     for await (const [k, v] of this.objects.iterator()) if (cidFromBytes(k)?.code === RAW) live.add(seqOf(v))
     const orphans: Bytes[] = []

@@ -98,7 +98,29 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
   const files = creations.filter((c) => c.after!.kind !== 'dir')
   // Every write has stopped before this returns or throws: nothing is written after.
   await forEachLimit(files, WRITE_CONCURRENCY, (c) => createOne(c, opts, result, dirs))
+  await syncParents(opts.share, changes)
   return result
+}
+
+/**
+ * Fsyncs the directories that hold the changed paths, so the renames and
+ * removals are on disk before the caller moves HEAD: after a power cut the
+ * folder must not show older files under a newer HEAD (the next commit would
+ * record them as a revert). One fsync per directory, not per file.
+ */
+async function syncParents(share: string, changes: readonly PathChange[]): Promise<void> {
+  const parents = new Set<string>()
+  for (const c of changes) parents.add(c.path.includes('/') ? c.path.slice(0, c.path.lastIndexOf('/')) : '')
+  await forEachLimit([...parents], WRITE_CONCURRENCY, async (dir) => {
+    // A directory that is gone, or was never made, holds nothing to sync.
+    const fh = await open(join(share, dir), 'r').catch(() => undefined)
+    if (fh === undefined) return
+    try {
+      await fh.sync().catch(() => {})
+    } finally {
+      await fh.close()
+    }
+  })
 }
 
 /** Files written at once. */

@@ -1,0 +1,99 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { tempDir } from '../helpers/cli.js'
+
+const STORE_MODULE = fileURLToPath(new URL('../../src/store/store.js', import.meta.url))
+const OBJECT_MODULE = fileURLToPath(new URL('../../src/object/index.js', import.meta.url))
+const REPO_MODULE = fileURLToPath(new URL('../../src/repo/repo.js', import.meta.url))
+const hasStrace = spawnSync('strace', ['-V']).status === 0
+
+/**
+ * A power cut can only be simulated by the order of what reaches the disk:
+ * strace shows which LevelDB log each write and each fdatasync touches, in
+ * order, for a real store on a real filesystem.
+ */
+describe('store: durable write order (issue 8 item 7, power loss)', () => {
+  it('syncs chunk data before the index entries that point at it, and syncs every write that moves a ref, and gc\'s index deletions before its data deletions', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
+    const { dir, cleanup } = await tempDir('left-durable-')
+    try {
+      const script = join(dir, 'writes.mjs')
+      await writeFile(script, `
+        import { Store } from ${JSON.stringify(STORE_MODULE)}
+        import { RAW, cidOf } from ${JSON.stringify(OBJECT_MODULE)}
+        const store = await Store.open(${JSON.stringify(join(dir, 'store'))}, { create: true })
+        const bytes = new TextEncoder().encode('a chunk that must outlive a power cut')
+        const cid = cidOf(RAW, bytes)
+        process.stderr.write('MARK chunk\\n')
+        await store.write({ blocks: [{ cid, bytes }] })
+        process.stderr.write('MARK ref\\n')
+        await store.write({ refs: { HEAD: cid } })
+        process.stderr.write('MARK gc\\n')
+        await store.deleteObjects([cid])
+        process.stderr.write('MARK end\\n')
+        await store.close()
+      `)
+      const run = spawnSync('strace', ['-f', '-y', '-e', 'trace=write,fsync,fdatasync', process.execPath, script], { encoding: 'utf8' })
+      assert.equal(run.status, 0, run.stderr)
+      // One line per event: "mark NAME", or "<syscall> <db>" for the LevelDB logs.
+      const events: string[] = []
+      for (const line of run.stderr.split('\n')) {
+        const mark = /^MARK (\w+)/.exec(line) ?? /write\(2<[^>]*>, "MARK (\w+)/.exec(line)
+        if (mark !== null) {
+          if (events.at(-1) !== `mark ${mark[1]}`) events.push(`mark ${mark[1]}`)
+          continue
+        }
+        const io = /(write|fsync|fdatasync)\(\d+<[^>]*\/(chunks|index)\/\d+\.log>/.exec(line)
+        if (io !== null) events.push(`${io[1] === 'write' ? 'write' : 'sync'} ${io[2]}`)
+      }
+      const between = (from: string, to: string): string[] => events.slice(events.indexOf(`mark ${from}`) + 1, events.indexOf(`mark ${to}`))
+      // The chunk's data is on disk before the index entry that points at it is written.
+      assert.deepEqual(between('chunk', 'ref'), ['write chunks', 'sync chunks', 'write index'], events.join('\n'))
+      // A ref moves durably, so everything written before it is durable too.
+      assert.deepEqual(between('ref', 'gc'), ['write index', 'sync index'], events.join('\n'))
+      // gc: the index forgets the object durably before its data is deleted.
+      assert.deepEqual(between('gc', 'end').slice(0, 3), ['write index', 'sync index', 'write chunks'], events.join('\n'))
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('syncs the share folder\'s directories after a checkout writes them, before HEAD moves', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
+    const { dir, cleanup } = await tempDir('left-durable-')
+    try {
+      const script = join(dir, 'checkout.mjs')
+      await writeFile(script, `
+        import { writeFile } from 'node:fs/promises'
+        import { join } from 'node:path'
+        import { Repo } from ${JSON.stringify(REPO_MODULE)}
+        const repo = await Repo.init(${JSON.stringify(join(dir, 'folder'))})
+        await writeFile(join(repo.share, 'f.txt'), 'one')
+        await repo.commit('one')
+        await writeFile(join(repo.share, 'f.txt'), 'two, longer')
+        await repo.commit('two')
+        process.stderr.write('MARK checkout\\n')
+        await repo.checkout('HEAD~1')
+        process.stderr.write('MARK end\\n')
+        await repo.close()
+      `)
+      const run = spawnSync('strace', ['-f', '-y', '-e', 'trace=write,fsync,fdatasync,rename', process.execPath, script], { encoding: 'utf8' })
+      assert.equal(run.status, 0, run.stderr)
+      const events: string[] = []
+      let on = false
+      for (const line of run.stderr.split('\n')) {
+        if (/MARK checkout/.test(line)) on = true
+        if (/MARK end/.test(line)) on = false
+        if (!on) continue
+        if (/rename\(".*\.tmp", ".*\/share\/f\.txt"\)/.test(line)) events.push('rename f.txt')
+        else if (/(fsync|fdatasync)\(\d+<[^>]*\/share>\)/.test(line)) events.push('sync share')
+        else if (/(fsync|fdatasync)\(\d+<[^>]*\/index\/\d+\.log>\)/.test(line)) events.push('sync index')
+      }
+      assert.deepEqual(events, ['rename f.txt', 'sync share', 'sync index'], run.stderr.split('\n').filter((l) => /rename|sync/.test(l)).join('\n'))
+    } finally {
+      await cleanup()
+    }
+  })
+})
