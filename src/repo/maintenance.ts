@@ -14,16 +14,25 @@ export interface FsckReport {
   readonly bytes: number
   /** CIDs that something links to but the store lacks. */
   readonly missing: string[]
-  /** CIDs whose bytes do not hash to them, or do not decode. */
+  /**
+   * CIDs whose bytes do not hash to them or do not decode, and CIDs the
+   * store lists but cannot read (chunk data lost, damaged table bytes).
+   */
   readonly corrupt: string[]
+}
+
+/** What a walk does with an object it cannot read. */
+interface Unreadable {
+  /** Not in the store at all: `listed` false. Listed but its bytes are gone or unreadable: `listed` true. */
+  (cid: CID, listed: boolean, err?: unknown): void
 }
 
 /**
  * Walks everything reachable from the refs, depth first with an explicit
  * stack (histories can be deeper than the call stack), calling `visit` once
- * per stored object.
+ * per stored object and `onUnreadable` for each one it cannot read.
  */
-async function walkReachable(store: Store, visit: (cid: CID, bytes: Uint8Array) => CID[] | undefined, onMissing: (cid: CID) => void, readLeaves = true): Promise<Set<string>> {
+async function walkReachable(store: Store, visit: (cid: CID, bytes: Uint8Array) => CID[] | undefined, onUnreadable: Unreadable, readLeaves = true): Promise<Set<string>> {
   const seen = new Set<string>()
   const stack: CID[] = (await store.listRefs()).map(([, cid]) => cid)
   while (stack.length > 0) {
@@ -33,9 +42,16 @@ async function walkReachable(store: Store, visit: (cid: CID, bytes: Uint8Array) 
     seen.add(key)
     // Raw leaves link nowhere; gc only needs their names, not their bytes.
     if (!readLeaves && cid.code === RAW) continue
-    const bytes = await store.get(cid)
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = await store.get(cid)
+    } catch (err) {
+      // LevelDB refuses a damaged table block: the store has it, but not whole.
+      onUnreadable(cid, true, err)
+      continue
+    }
     if (bytes === undefined) {
-      onMissing(cid)
+      onUnreadable(cid, await store.has(cid))
       continue
     }
     for (const link of visit(cid, bytes) ?? []) if (!seen.has(link.toString())) stack.push(link)
@@ -65,13 +81,16 @@ export async function fsck(store: Store): Promise<FsckReport> {
       }
       throw err
     }
-  }, (cid) => missing.push(cid.toString()))
+  }, (cid, listed) => (listed ? corrupt : missing).push(cid.toString()))
   return { objects, bytes: bytesTotal, missing, corrupt }
 }
 
 /** Deletes every object no ref reaches, staged fetch leftovers, and the stat cache. */
 export async function gc(store: Store): Promise<{ removed: number; kept: number }> {
-  const reachable = await walkReachable(store, (cid, bytes) => objectLinks(cid, bytes), () => {}, false)
+  // A node it cannot read may link to objects it would then delete: stop.
+  const reachable = await walkReachable(store, (cid, bytes) => objectLinks(cid, bytes), (cid, listed, err) => {
+    if (listed) throw new LeftError('LEFT_FSCK_FAILED', `gc stopped: ${cid} is in the store but cannot be read; run left fsck`, { cause: err })
+  }, false)
   const doomed: CID[] = []
   let kept = 0
   for await (const cid of store.objectCids()) {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { chmod, mkdir, readFile, readdir, rename, rm, stat, symlink, utimes, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Store, cidOf, RAW } from '../../src/index.js'
+import { Level } from 'level'
+import { Store, cidFromBytes, cidOf, RAW } from '../../src/index.js'
 import { LEFT_BIN, assertOneLineError, inNewFolder, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 import { dirSize } from '../helpers/peers.js'
@@ -310,6 +311,27 @@ describe('cli: fsck and gc', () => {
       const again = await Store.open(join(dir, '.left/store'))
       assert.equal(await again.has(cidOf(RAW, orphan)), false)
       await again.close()
+    })
+  })
+  it('reports an object the store lists but whose chunk data is gone as corrupt, not missing (issue 8 item 15)', async () => {
+    await inNewFolder(async (dir) => {
+      await writeFile(join(dir, 'share/data.bin'), seededBytes('lost', 200_000))
+      await leftOk(dir, ['commit'])
+      // Delete one chunk's bytes from the chunk database, behind the index's back.
+      const index = new Level<Uint8Array, Uint8Array>(join(dir, '.left/store/index'), { keyEncoding: 'view', valueEncoding: 'view' })
+      const objects = index.sublevel<Uint8Array, Uint8Array>('o', { keyEncoding: 'view', valueEncoding: 'view' })
+      let lost: { cid: ReturnType<typeof cidOf>; seq: Uint8Array } | undefined
+      for await (const [key, value] of objects.iterator()) {
+        const cid = cidFromBytes(key)
+        if (cid?.code === RAW && value.length === 8) lost = { cid, seq: value }
+      }
+      await index.close()
+      assert.ok(lost !== undefined)
+      const chunks = new Level<Uint8Array, Uint8Array>(join(dir, '.left/store/chunks'), { keyEncoding: 'view', valueEncoding: 'view' })
+      await chunks.sublevel<Uint8Array, Uint8Array>('d', { keyEncoding: 'view', valueEncoding: 'view' }).del(lost.seq)
+      await chunks.close()
+      const report = JSON.parse((await left(dir, ['fsck', '--json'])).stdout)
+      assert.deepEqual([report.missing, report.corrupt], [[], [lost.cid.toString()]])
     })
   })
 })
