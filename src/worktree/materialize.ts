@@ -129,23 +129,24 @@ const WRITE_CONCURRENCY = 8
 /**
  * Throws NoSpaceError when the files to write, less those they replace or
  * delete, would not fit in the free space of the filesystem holding `tmp`
- * (the share's), with room for the largest file written twice (its temp
- * copy beside the old one). Sizes are as declared by the snapshot: this is
- * what stops a peer from sending a small tree that claims a huge file.
+ * (the share's), with room for the largest replaced file twice (its new
+ * version is written beside it before the rename). Sizes are as declared by
+ * the snapshot: this is what stops a peer from sending a small tree that
+ * claims a huge file.
  */
 async function checkSpace(changes: readonly PathChange[], tmp: string): Promise<void> {
   let written = 0
   let freed = 0
-  let largest = 0
+  let overlap = 0
   for (const c of changes) {
-    if (c.after?.kind === 'file') {
-      written += c.after.size
-      largest = Math.max(largest, c.after.size)
+    if (c.after?.kind === 'file') written += c.after.size
+    if (c.before?.kind === 'file') {
+      freed += c.before.size
+      if (c.after?.kind === 'file') overlap = Math.max(overlap, c.before.size)
     }
-    if (c.before?.kind === 'file') freed += c.before.size
   }
   if (written === 0) return
-  const needed = Math.max(0, written - freed) + largest
+  const needed = Math.max(0, written - freed) + overlap
   const fs = await statfs(tmp)
   const free = fs.bavail * fs.bsize
   if (needed > free) throw new NoSpaceError(needed, free)
