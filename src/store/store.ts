@@ -57,7 +57,12 @@ export interface StatEntry {
   readonly cid: string
 }
 
-/** One atomic change to the store. Everything in it lands or nothing does. */
+/**
+ * One change to the store. Its index part (objects, commit index, refs,
+ * stat cache, staging) lands in one LevelDB batch, all or nothing. Chunk
+ * data goes first, to the other database: a crash between the two leaves
+ * only data nothing points at, which gc sweeps.
+ */
 export interface StoreWrite {
   /** Objects to store. Their links must already be stored or be in this write. */
   readonly blocks?: readonly Block[]
@@ -168,9 +173,12 @@ export class Store {
     return (await this.data.get(value)) ?? undefined
   }
 
-  /** Applies one atomic write (objects, commit index, refs, stat cache, staging). */
+  /** Applies one write (see StoreWrite for what is atomic). */
   async write(w: StoreWrite): Promise<void> {
-    if (w.clearStat) await this.stats.clear()
+    // Read before the batch, deleted in it: clearing the stat cache lands
+    // together with the entries that replace it.
+    const staleStat: Bytes[] = []
+    if (w.clearStat) for await (const k of this.stats.keys()) staleStat.push(k)
     const data: Array<{ type: 'put'; key: Bytes; value: Bytes }> = []
     const objects: Array<[Bytes, Bytes]> = []
     for (const b of w.blocks ?? []) {
@@ -185,6 +193,7 @@ export class Store {
     // unreferenced data, which gc sweeps.
     if (data.length > 0) await this.data.batch(data, SYNC)
     const batch = this.db.batch()
+    for (const k of staleStat) batch.del(k, { sublevel: this.stats })
     for (const [key, value] of objects) batch.put(key, value, { sublevel: this.objects })
     for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })
     for (const [name, cid] of Object.entries(w.refs ?? {})) {

@@ -77,4 +77,16 @@ describe('store: opening and chunk keys', () => {
     assert.deepEqual(Buffer.from((await reopened.get(first.cid))!), Buffer.from(first.bytes))
     await reopened.close()
   })
+
+  it('clears the stat cache in the same batch that writes its new entries', async () => {
+    const store = await Store.open(join(root, `s-${n++}`), { create: true })
+    try {
+      const entry = (cid: string) => ({ size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1, cid })
+      await store.write({ stat: new Map([['old.txt', entry('old')], ['kept-by-name.txt', entry('old')]]) })
+      await store.write({ clearStat: true, stat: new Map([['kept-by-name.txt', entry('new')], ['new.txt', entry('new')]]) })
+      assert.deepEqual([...(await store.loadStatCache())].sort(), [['kept-by-name.txt', entry('new')], ['new.txt', entry('new')]])
+    } finally {
+      await store.close()
+    }
+  })
 })
