@@ -34,7 +34,7 @@ export class HistoryIndex {
     return answer
   }
 
-  /** How many commits the index holds (for tests and status). */
+  /** How many commits the index holds. */
   get size(): number {
     return this.commits.size
   }

@@ -88,16 +88,13 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
   creations.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   // Directories first, in order, so every file's parents exist; then files
   // several at a time: each ends in an fsync, and overlapping them lets the
-  // filesystem commit many in one journal transaction.
-  // Removals never leave a directory they checked behind as anything else:
-  // the deepest go first, so no later path lies under a removed one. But
-  // creations start from what they find.
+  // filesystem commit many in one journal transaction. Parents are checked
+  // afresh: the removals may have taken some away.
   realDirs.clear()
-  const dirs = realDirs
-  for (const c of creations) if (c.after!.kind === 'dir') await createOne(c, opts, result, dirs)
+  for (const c of creations) if (c.after!.kind === 'dir') await createOne(c, opts, result, realDirs)
   const files = creations.filter((c) => c.after!.kind !== 'dir')
   // Every write has stopped before this returns or throws: nothing is written after.
-  await forEachLimit(files, WRITE_CONCURRENCY, (c) => createOne(c, opts, result, dirs))
+  await forEachLimit(files, WRITE_CONCURRENCY, (c) => createOne(c, opts, result, realDirs))
   await syncParents(opts.share, changes)
   return result
 }
@@ -116,6 +113,7 @@ async function syncParents(share: string, changes: readonly PathChange[]): Promi
     const fh = await open(join(share, dir), 'r').catch(() => undefined)
     if (fh === undefined) return
     try {
+      // Some filesystems cannot fsync a directory; the files themselves were.
       await fh.sync().catch(() => {})
     } finally {
       await fh.close()

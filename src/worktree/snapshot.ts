@@ -62,8 +62,6 @@ export interface Snapshot {
   readonly filesHashed: number
   readonly bytesHashed: number
   readonly bytesStored: number
-  /** Paths that could not be read, whose committed entries were kept. */
-  readonly unreadable: readonly string[]
 }
 
 /** Snapshots the share folder. With a store, every block is stored before this returns. */
@@ -71,23 +69,20 @@ export async function snapshot(opts: SnapshotOptions): Promise<Snapshot> {
   const writer = new BlockWriter(opts.store)
   const state: State = {
     opts, writer, scanStart: Date.now(),
-    stat: new Map(), dirs: new Map(), seen: new Set(), unreadable: [], filesHashed: 0, bytesHashed: 0
+    stat: new Map(), dirs: new Map(), seen: new Set(), filesHashed: 0, bytesHashed: 0
   }
   const base = opts.base
   const rootBase = lazy(async () => (base?.root === undefined ? NO_ENTRIES : entriesOf(base.src, base.root)))
   const { cid: root } = await snapshotDir(state, opts.share, '', rootBase)
   await writer.flush()
   for (const path of opts.statCache.keys()) if (!state.seen.has(path)) state.stat.set(path, null)
-  return {
-    root, stat: state.stat, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed,
-    bytesStored: writer.bytesWritten, unreadable: state.unreadable
-  }
+  return { root, stat: state.stat, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed, bytesStored: writer.bytesWritten }
 }
 
 type State = {
   opts: SnapshotOptions; writer: BlockWriter; scanStart: number
   stat: Map<string, StatEntry | null>; dirs: Map<string, Uint8Array>
-  seen: Set<string>; unreadable: string[]; filesHashed: number; bytesHashed: number
+  seen: Set<string>; filesHashed: number; bytesHashed: number
 }
 
 /** A directory's entries in the base tree, loaded only if asked for (empty when the base has no such directory). */
@@ -121,7 +116,6 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries
   const hold = (name: string, err: unknown): void => {
     const childRel = childPath(rel, name)
     held.add(name)
-    s.unreadable.push(childRel)
     s.opts.onSkip?.(childRel, `cannot be read (${errorCode(err)})`, 'unreadable')
   }
   const work: Array<() => Promise<void>> = []
