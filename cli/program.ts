@@ -12,7 +12,7 @@ import type { Runtime } from './context.js'
 import { EXIT_USAGE, reportError } from './output.js'
 
 /** Builds the program for one run in `rt`. */
-export function buildProgram(rt: Runtime): Command {
+function buildProgram(rt: Runtime): Command {
   const program = new Command('left')
     .description('LEFT: keep a folder identical on several machines and remember every version of it')
     .version('0.1.0')

@@ -103,10 +103,3 @@ export async function gc(store: Store): Promise<{ removed: number; kept: number 
   await store.write({ clearStat: true })
   return { removed: doomed.length, kept }
 }
-
-/** Throws unless a report is clean; used by tests and `left fsck`'s exit code. */
-export function assertClean(report: FsckReport): void {
-  if (report.missing.length + report.corrupt.length > 0) {
-    throw new LeftError('LEFT_FSCK_FAILED', `store damaged: ${report.missing.length} missing, ${report.corrupt.length} corrupt`)
-  }
-}
