@@ -5,7 +5,7 @@
 export * from './errors.js'
 export * from './object/index.js'
 export { chunkStream, chunkLengths, cutPoint, DEFAULT_PARAMS, type ChunkParams } from './chunk/fastcdc.js'
-export { Store, type StatEntry, type StoreWrite } from './store/index.js'
+export { Store, type ObjectStore, type StatEntry, type StoreWrite } from './store/index.js'
 export { type Change, diffTrees, summarize } from './tree/diff.js'
 export { Repo, collect, normalizeRel, type ChangeSummary, type CommitResult, type IntegrateResult, type LogEntry, type Progress, type RepoObjects, type UpdateResult } from './repo/repo.js'
 export { fsck, gc, type FsckReport } from './repo/maintenance.js'

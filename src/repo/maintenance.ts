@@ -6,7 +6,7 @@
 import type { CID } from 'multiformats/cid'
 import { InvalidObjectError, LeftError } from '../errors.js'
 import { RAW, objectLinks, verifyBytes } from '../object/index.js'
-import type { Store } from '../store/index.js'
+import type { ObjectStore } from '../store/index.js'
 
 /** What fsck found. */
 export interface FsckReport {
@@ -32,7 +32,7 @@ interface Unreadable {
  * stack (histories can be deeper than the call stack), calling `visit` once
  * per stored object and `onUnreadable` for each one it cannot read.
  */
-async function walkReachable(store: Store, visit: (cid: CID, bytes: Uint8Array) => CID[] | undefined, onUnreadable: Unreadable, readLeaves = true): Promise<Set<string>> {
+async function walkReachable(store: ObjectStore, visit: (cid: CID, bytes: Uint8Array) => CID[] | undefined, onUnreadable: Unreadable, readLeaves = true): Promise<Set<string>> {
   const seen = new Set<string>()
   const stack: CID[] = (await store.listRefs()).map(([, cid]) => cid)
   while (stack.length > 0) {
@@ -60,7 +60,7 @@ async function walkReachable(store: Store, visit: (cid: CID, bytes: Uint8Array) 
 }
 
 /** Re-hashes every reachable object and reports what is missing or corrupt. */
-export async function fsck(store: Store): Promise<FsckReport> {
+export async function fsck(store: ObjectStore): Promise<FsckReport> {
   let objects = 0
   let bytesTotal = 0
   const missing: string[] = []
@@ -86,10 +86,18 @@ export async function fsck(store: Store): Promise<FsckReport> {
 }
 
 /** Deletes every object no ref reaches, staged fetch leftovers, and the stat cache. */
-export async function gc(store: Store): Promise<{ removed: number; kept: number }> {
-  // A node it cannot read may link to objects it would then delete: stop.
-  const reachable = await walkReachable(store, (cid, bytes) => objectLinks(cid, bytes), (cid, listed, err) => {
-    if (listed) throw new LeftError('LEFT_FSCK_FAILED', `gc stopped: ${cid} is in the store but cannot be read; run left fsck`, { cause: err })
+export async function gc(store: ObjectStore): Promise<{ removed: number; kept: number }> {
+  // A node it cannot read or decode may link to objects it would then
+  // delete: stop before deleting anything.
+  const unreadable = (cid: CID, err?: unknown): LeftError => new LeftError('LEFT_FSCK_FAILED', `gc stopped: ${cid} is in the store but cannot be read; run left fsck`, { cause: err })
+  const reachable = await walkReachable(store, (cid, bytes) => {
+    try {
+      return objectLinks(cid, bytes)
+    } catch (err) {
+      throw err instanceof InvalidObjectError ? unreadable(cid, err) : err
+    }
+  }, (cid, listed, err) => {
+    if (listed) throw unreadable(cid, err)
   }, false)
   const doomed: CID[] = []
   let kept = 0

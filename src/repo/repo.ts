@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError } from '../errors.js'
 import { type Block, type Commit, encodeNode, parseCid } from '../object/index.js'
-import { Store } from '../store/index.js'
+import { type ObjectStore, Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
@@ -90,7 +90,7 @@ export interface UpdateResult {
  * stage fetched nodes. It cannot move refs or touch the stat cache: HEAD
  * moves only through Repo operations, under the repo's lock.
  */
-export type RepoObjects = Pick<Store, 'get' | 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
+export type RepoObjects = Pick<ObjectStore, 'get' | 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
 
 /**
  * How many times integrate starts over when paths are edited while it

@@ -1,2 +1,3 @@
-/** The LevelDB-backed store of objects, refs and caches. */
+/** The object store: its contract, and the implementation on abstract-level databases. */
+export * from './interface.js'
 export * from './store.js'

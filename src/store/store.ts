@@ -28,6 +28,11 @@
  * deleted after them, so a crash can only leave unreferenced data, which gc
  * sweeps.
  *
+ * The store's logic runs on any abstract-level database: `Store.open` puts
+ * it on LevelDB (classic-level), and unit tests put it on memory-level with
+ * `Store.openOn`, so one conformance suite holds both to the contract in
+ * interface.ts.
+ *
  * Power loss, unlike kill -9, can drop writes the OS had not yet put on
  * disk, and the two databases reach the disk independently. So chunk data is
  * written with sync before any index entry that points at it, an index
@@ -43,39 +48,23 @@ import type { CID } from 'multiformats/cid'
 import { LeftError, StoreDamagedError, StoreLockedError } from '../errors.js'
 import { type Block, RAW, cidFromBytes } from '../object/index.js'
 
+import type { ObjectStore, StatEntry, StoreWrite } from './interface.js'
+
 type Bytes = Uint8Array
-import type { AbstractBatchOptions, AbstractSublevel } from 'abstract-level'
-type Sub = AbstractSublevel<Level<Bytes, Bytes>, string | Bytes, Bytes, Bytes>
+import type { AbstractBatchOptions, AbstractLevel, AbstractSublevel } from 'abstract-level'
+/** Any abstract-level database with binary keys and values. */
+type Format = string | Buffer | Uint8Array
+type Db = AbstractLevel<Format, Bytes, Bytes>
+type Sub = AbstractSublevel<Db, Format, Bytes, Bytes>
 
-/** What the stat cache remembers about one file, to skip re-reading it. */
-export interface StatEntry {
-  readonly size: number
-  readonly mtimeMs: number
-  readonly ctimeMs: number
-  readonly ino: number
-  /** Root CID of the file content, as a string. */
-  readonly cid: string
-}
-
-/**
- * One change to the store. Its index part (objects, commit index, refs,
- * stat cache, staging) lands in one LevelDB batch, all or nothing. Chunk
- * data goes first, to the other database: a crash between the two leaves
- * only data nothing points at, which gc sweeps.
- */
-export interface StoreWrite {
-  /** Objects to store. Their links must already be stored or be in this write. */
-  readonly blocks?: readonly Block[]
-  /** CIDs among `blocks` (or already stored) that are commits, for the index. */
-  readonly commits?: readonly CID[]
-  /** Refs to set, or to delete when null. */
-  readonly refs?: Readonly<Record<string, CID | null>>
-  /** Stat cache entries to set, or to delete when null. */
-  readonly stat?: ReadonlyMap<string, StatEntry | null>
-  /** Drop the whole stat cache first (checkout rewrites the folder). */
-  readonly clearStat?: boolean
-  /** Staged nodes to delete (they were promoted into `blocks`). */
-  readonly unstage?: readonly CID[]
+/** The two databases a store runs on (see the module summary). */
+export interface StoreLevels {
+  /** Objects, commit index, refs, caches, counters. */
+  readonly index: Db
+  /** Chunk bytes under sequence numbers. */
+  readonly chunks: Db
+  /** Where they live, for messages. */
+  readonly path: string
 }
 
 /**
@@ -100,11 +89,11 @@ export interface StoreOptions {
   readonly writeBufferSize?: number
 }
 
-/** A LevelDB-backed content-addressed store. Open with `Store.open`. */
-export class Store {
+/** The content-addressed store. Open with `Store.open` (LevelDB) or `Store.openOn`. */
+export class Store implements ObjectStore {
   private constructor(
-    private readonly db: Level<Bytes, Bytes>,
-    private readonly chunks: Level<Bytes, Bytes>,
+    private readonly db: Db,
+    private readonly chunks: Db,
     private readonly objects: Sub,
     private readonly commitIndex: Sub,
     private readonly refs: Sub,
@@ -127,14 +116,25 @@ export class Store {
    */
   static async open(path: string, options: StoreOptions = {}): Promise<Store> {
     if (options.create === true) await mkdir(path, { recursive: true })
-    const db = await openLevel(join(path, 'index'), path, options)
-    let chunks: Level<Bytes, Bytes>
+    const index = await openLevel(join(path, 'index'), path, options)
+    let chunks: Db
     try {
       chunks = await openLevel(join(path, 'chunks'), path, options)
     } catch (err) {
-      await db.close()
+      await index.close()
       throw err
     }
+    return Store.openOn({ index, chunks, path })
+  }
+
+  /**
+   * Runs the store on two abstract-level databases, opening them if they are
+   * not open yet. For tests (memory-level) and for `open`.
+   */
+  static async openOn(levels: StoreLevels): Promise<Store> {
+    const { index: db, chunks, path } = levels
+    await db.open()
+    await chunks.open()
     const sub = (name: string): Sub => db.sublevel<Bytes, Bytes>(name, { keyEncoding: 'view', valueEncoding: 'view' })
     const data = chunks.sublevel<Bytes, Bytes>('d', { keyEncoding: 'view', valueEncoding: 'view' })
     const meta = sub('m')
@@ -246,11 +246,9 @@ export class Store {
   async loadStatCache(): Promise<Map<string, StatEntry>> {
     const out = new Map<string, StatEntry>()
     for await (const [k, v] of this.stats.iterator()) {
-      try {
-        out.set(dec.decode(k), JSON.parse(dec.decode(v)) as StatEntry)
-      } catch {
-        // A damaged cache entry only costs a re-read of that file.
-      }
+      // A damaged cache entry only costs a re-read of that file.
+      const entry = parseStatEntry(dec.decode(v))
+      if (entry !== undefined) out.set(dec.decode(k), entry)
     }
     return out
   }
@@ -307,6 +305,21 @@ function causeMessages(err: unknown): string {
   return out.join(' | ')
 }
 
+/** A stat cache value, or undefined when it is not one (damaged bytes, a wrong shape). */
+function parseStatEntry(text: string): StatEntry | undefined {
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof v !== 'object' || v === null) return undefined
+  const e = v as Record<string, unknown>
+  const numbers = [e.size, e.mtimeMs, e.ctimeMs, e.ino].every((n) => typeof n === 'number' && Number.isFinite(n))
+  if (!numbers || typeof e.cid !== 'string') return undefined
+  return { size: e.size as number, mtimeMs: e.mtimeMs as number, ctimeMs: e.ctimeMs as number, ino: e.ino as number, cid: e.cid }
+}
+
 /** The key in `m` of the next chunk sequence number. */
 const NEXT_SEQ = new TextEncoder().encode('nextSeq')
 
@@ -320,7 +333,7 @@ function seqOf(key: Bytes): bigint {
   return key.length === 8 ? new DataView(key.buffer, key.byteOffset, 8).getBigUint64(0) : -1n
 }
 
-async function openLevel(location: string, storePath: string, options: StoreOptions): Promise<Level<Bytes, Bytes>> {
+async function openLevel(location: string, storePath: string, options: StoreOptions): Promise<Db> {
   const db = new Level<Bytes, Bytes>(location, {
     keyEncoding: 'view',
     valueEncoding: 'view',

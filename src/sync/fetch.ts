@@ -19,7 +19,7 @@ import { RAW, cidKey, verifyBytes } from '../object/cid.js'
 import { decodeNode } from '../object/codec.js'
 import type { Block } from '../object/codec.js'
 import type { Node } from '../object/types.js'
-import type { Store } from '../store/store.js'
+import type { ObjectStore } from '../store/index.js'
 
 /** Where fetched objects come from: one request per CID. */
 export interface BlockSource {
@@ -32,7 +32,7 @@ export interface BlockSource {
 }
 
 /** The part of the store a fetch needs. */
-export type FetchStore = Pick<Store, 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
+export type FetchStore = Pick<ObjectStore, 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
 
 /** Running totals reported while a fetch proceeds. */
 export interface FetchProgress {

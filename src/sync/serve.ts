@@ -8,7 +8,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { ProtocolError } from '../errors.js'
-import type { Store } from '../store/store.js'
+import type { ObjectStore } from '../store/index.js'
 import { maxObjectSize, packBlock } from './compress.js'
 import type { Message } from './messages.js'
 
@@ -41,7 +41,7 @@ export class BlockServer {
   private running = false
 
   constructor(
-    private readonly store: Pick<Store, 'get'>,
+    private readonly store: Pick<ObjectStore, 'get'>,
     private readonly sink: ServeSink,
     private readonly fail: (err: unknown) => void
   ) {}

@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream'
 import type { CID } from 'multiformats/cid'
 import { cidKey } from '../object/cid.js'
 import { LeftError, MissingObjectError, hasCode, ProtocolError, SessionClosedError, TimeoutError } from '../errors.js'
-import type { Store } from '../store/store.js'
+import type { ObjectStore } from '../store/index.js'
 import { unpackBlock } from './compress.js'
 import { type BlockSource, type FetchOptions, type FetchResult, fetchClosure } from './fetch.js'
 import { FrameDecoder, encodeFrame } from './frame.js'
@@ -40,7 +40,7 @@ const HEARTBEAT_LIMIT = 4
 const CLOSE_GRACE_MS = 2_000
 
 /** The part of the store a session uses: reads to serve, writes to fetch. */
-export type SessionStore = Pick<Store, 'get' | 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
+export type SessionStore = Pick<ObjectStore, 'get' | 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
 
 /** What a session needs from its owner. */
 export interface SessionOptions {

@@ -5,7 +5,7 @@
  * written in this run, are skipped: that is where deduplication happens.
  */
 import { type Block, cidKey } from '../object/index.js'
-import type { Store } from '../store/index.js'
+import type { ObjectStore } from '../store/index.js'
 
 /** Flush once this many bytes are pending: bounds memory during big commits. */
 const FLUSH_BYTES = 4 * 1024 * 1024
@@ -20,7 +20,7 @@ export class BlockWriter {
   bytesWritten = 0
 
   /** With `store` undefined (a dry run) blocks are hashed but dropped. */
-  constructor(private readonly store: Store | undefined) {}
+  constructor(private readonly store: ObjectStore | undefined) {}
 
   /** Queues a block; may flush. */
   async add(block: Block): Promise<void> {

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
 import { type DirEntry, RAW, childPath, cidOf, compareNames, encodeNode, isValidName, parseCid } from '../object/index.js'
-import type { StatEntry, Store } from '../store/index.js'
+import type { ObjectStore, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { type ObjectSource, loadDir } from '../tree/source.js'
 import { BlockWriter } from './block-writer.js'
@@ -34,7 +34,7 @@ export interface SnapshotOptions {
   /** Absolute path of the share folder. */
   readonly share: string
   /** Where blocks go; undefined for a dry run (status, diff against the folder). */
-  readonly store: Store | undefined
+  readonly store: ObjectStore | undefined
   readonly statCache: ReadonlyMap<string, StatEntry>
   readonly ignore: IgnoreRules
   /**

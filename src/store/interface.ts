@@ -1,0 +1,91 @@
+/**
+ * The store contract: what every part of LEFT may ask of the object store,
+ * whatever holds the bytes. `Store` (store.ts) is the one implementation; it
+ * runs on LevelDB for real folders and on memory-level in unit tests, and
+ * one conformance suite (test/store/conformance.ts) holds both to this
+ * contract.
+ */
+import type { CID } from 'multiformats/cid'
+import type { Block } from '../object/index.js'
+
+/** What the stat cache remembers about one file, to skip re-reading it. */
+export interface StatEntry {
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ctimeMs: number
+  readonly ino: number
+  /** Root CID of the file content, as a string. */
+  readonly cid: string
+}
+
+/**
+ * One change to the store. Its index part (objects, commit index, refs,
+ * stat cache, staging) lands in one atomic batch, all or nothing. Chunk
+ * data goes first, to its own database: a crash between the two leaves
+ * only data nothing points at, which gc sweeps.
+ */
+export interface StoreWrite {
+  /** Objects to store. Their links must already be stored or be in this write. */
+  readonly blocks?: readonly Block[]
+  /** CIDs among `blocks` (or already stored) that are commits, for the index. */
+  readonly commits?: readonly CID[]
+  /** Refs to set, or to delete when null. */
+  readonly refs?: Readonly<Record<string, CID | null>>
+  /** Stat cache entries to set, or to delete when null. */
+  readonly stat?: ReadonlyMap<string, StatEntry | null>
+  /** Drop the whole stat cache first (checkout rewrites the folder). */
+  readonly clearStat?: boolean
+  /** Staged nodes to delete (they were promoted into `blocks`). */
+  readonly unstage?: readonly CID[]
+}
+
+/**
+ * A content-addressed object store with refs and two caches.
+ *
+ * Invariant, kept by every writer: an object is listed only when every
+ * object it links to is listed too, and a listed chunk's bytes are stored.
+ * So `has(cid)` means "all of it is here", and a ref always names a
+ * complete snapshot, after a kill -9 at any instant and, for refs, after a
+ * power cut.
+ */
+export interface ObjectStore {
+  /** True when the object (and, by the invariant, everything it reaches) is stored. */
+  has(cid: CID): Promise<boolean>
+  /** `has` for many CIDs at once, in order. */
+  hasMany(cids: readonly CID[]): Promise<boolean[]>
+  /**
+   * The object's bytes, or undefined when it is not listed. A listed object
+   * whose bytes are lost also reads as undefined (then `has` is still true:
+   * fsck calls it corrupt); a damaged table may throw.
+   */
+  get(cid: CID): Promise<Uint8Array | undefined>
+  /** Applies one write; see StoreWrite for what is atomic. */
+  write(w: StoreWrite): Promise<void>
+  /** Stores blocks whose links are all stored already. */
+  putBlocks(blocks: readonly Block[]): Promise<void>
+  /** The CID a ref points at, or undefined. */
+  getRef(name: string): Promise<CID | undefined>
+  /** All refs whose names start with `prefix`, in name order. */
+  listRefs(prefix?: string): Promise<Array<[string, CID]>>
+  /** Indexed commit CID strings that start with `prefix`, at most `limit` (default 2), in order. */
+  findCommits(prefix: string, limit?: number): Promise<string[]>
+  /** The whole stat cache. A damaged entry is left out: it only costs a re-read of that file. */
+  loadStatCache(): Promise<Map<string, StatEntry>>
+  /** Keeps a fetched structure node until its children arrive (see sync/fetch.ts). */
+  stage(block: Block): Promise<void>
+  /** A staged node's bytes, or undefined. */
+  getStaged(cid: CID): Promise<Uint8Array | undefined>
+  /** Every listed object CID (for gc and fsck). */
+  objectCids(): AsyncIterable<CID>
+  /**
+   * Unlists objects and drops their commit index rows and chunk bytes, then
+   * sweeps chunk bytes that no object points at (a crash between a write's
+   * two halves, or two fetches storing the same chunk at once). For gc only:
+   * the caller keeps the invariant by deleting whole unreachable sets.
+   */
+  deleteObjects(cids: readonly CID[]): Promise<void>
+  /** Drops every staged node. */
+  clearStaging(): Promise<void>
+  /** Releases the store; it is unusable afterwards. */
+  close(): Promise<void>
+}
