@@ -13,10 +13,12 @@
  * Merges are deterministic, so peers that merge the same two heads make
  * the same commit and settle on it.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { CID } from 'multiformats/cid'
 import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
 import type { FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
+import { TokenBucket } from '../limit.js'
 import { Activity } from './activity.js'
 import { DELETIONS_LISTED, type NodeEventBody } from './events.js'
 import { Sleepers } from './sleepers.js'
@@ -24,6 +26,16 @@ import type { Repo } from '../repo/repo.js'
 
 /** How often waitInSync looks at a session that only serves, to tell a slow peer from a stalled one. */
 const SERVE_CHECK_MS = 1_000
+
+/**
+ * Remote heads that need a fetch and a merge, per peer: HEADS_BURST at once,
+ * then HEADS_PER_SECOND. Watch commits at most every 200 ms, and heads
+ * announced faster are coalesced to the latest, so an honest peer loses
+ * nothing; a peer that announces new commits as fast as it can make them
+ * gets a merge every 500 ms, not a busy core.
+ */
+const HEADS_BURST = 10
+const HEADS_PER_SECOND = 2
 
 /** Fetch progress becomes an event at most this often per peer. */
 const PROGRESS_EVENT_MS = 250
@@ -101,11 +113,27 @@ export class PeerNetwork {
       this.records.set(peer, { address, since: Date.now(), lastSeen: Date.now(), head: session.remoteHead, transfer: undefined })
     }
     let pending: CID | undefined
+    const budget = new TokenBucket(HEADS_BURST, HEADS_PER_SECOND, Date.now())
+    let throttled = false
     const drain = async (): Promise<void> => {
       try {
-        while (pending !== undefined) {
+        while (pending !== undefined && !session.isClosed) {
           const cid = pending
           pending = undefined
+          // A head we have costs a lookup and is always answered at once.
+          // One we lack means a fetch and a merge, so a peer gets a budget
+          // of those; past it, the head waits, and a newer announcement
+          // replaces it, so the peer's latest head is never lost.
+          if (!(await this.settled(cid))) {
+            const wait = budget.take(Date.now())
+            if (wait > 0) {
+              if (!throttled) this.events.emit({ type: 'notice', message: `peer ${peer} announces new heads faster than ${HEADS_PER_SECOND} a second; taking its latest every ${1000 / HEADS_PER_SECOND} ms` })
+              throttled = true
+              pending ??= cid
+              await sleep(wait)
+              continue
+            }
+          }
           await this.handleHead(session, cid)
         }
       } catch (err) {
@@ -134,15 +162,21 @@ export class PeerNetwork {
     return true
   }
 
+  /**
+   * True when `remote` needs no work: it is our head (a heartbeat, or the
+   * answer to our own announcement), or one of our older heads (the peer is
+   * behind). A set lookup, not a commit and a history walk, however often a
+   * peer repeats it.
+   */
+  private async settled(remote: CID): Promise<boolean> {
+    const head = await this.repo.head()
+    return (head?.equals(remote) ?? false) || await this.repo.inHistory(remote)
+  }
+
   private async handleHead(session: Session, remote: CID): Promise<void> {
     const peer = session.remotePeerId
-    // Already there (a heartbeat, or the answer to our own announcement).
-    const head = await this.repo.head()
-    if (head?.equals(remote) ?? false) return this.broadcast(head)
-    // One of our own older heads: the peer is behind, and hears ours. This
-    // is a set lookup, not a commit and a history walk, however often a
-    // peer repeats it.
-    if (await this.repo.inHistory(remote)) return this.broadcast(head)
+    // A settled head needs only our answer: the peer hears where we are.
+    if (await this.settled(remote)) return this.broadcast()
     if (!(await this.repo.objects.has(remote))) await this.fetch(session, remote)
     const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })

@@ -5,9 +5,16 @@
  * memory stays bounded (READ_AHEAD objects plus the socket buffer) however
  * many objects the peer asks for, and the queue of unanswered wants is
  * capped so a peer cannot make it grow without limit.
+ *
+ * A `block` answer costs the peer as much bandwidth as it costs us reads,
+ * but a `missing` answer costs it almost nothing, so those are rate-limited:
+ * a peer asking for objects we lack gets MISSING_PER_SECOND answers a
+ * second after a burst, instead of a core spent on its requests.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { CID } from 'multiformats/cid'
 import { ProtocolError } from '../errors.js'
+import { TokenBucket } from '../limit.js'
 import type { ObjectStore } from '../store/index.js'
 import { maxObjectSize, packBlock } from './compress.js'
 import type { Message } from './messages.js'
@@ -17,6 +24,10 @@ import type { Message } from './messages.js'
  * protocol keeps at most its request window (256 for LEFT) outstanding.
  */
 export const MAX_SERVE_QUEUE = 1024
+
+/** `missing` answers sent at once before the rate limit applies, and the rate after. */
+export const MISSING_BURST = 1024
+export const MISSING_PER_SECOND = 1024
 
 /** Objects looked up at once. */
 const READ_AHEAD = 16
@@ -39,6 +50,7 @@ export class BlockServer {
   missing = 0
   private readonly queue: CID[] = []
   private running = false
+  private readonly missingBudget = new TokenBucket(MISSING_BURST, MISSING_PER_SECOND, Date.now())
 
   constructor(
     private readonly store: Pick<ObjectStore, 'get'>,
@@ -81,6 +93,10 @@ export class BlockServer {
           const block = packed[i]
           let ok: boolean
           if (block === undefined) {
+            for (let wait = this.missingBudget.take(Date.now()); wait > 0; wait = this.missingBudget.take(Date.now())) {
+              await sleep(wait)
+              if (!this.sink.isOpen()) return
+            }
             ok = this.sink.send({ t: 'missing', cid })
             this.missing++
           } else {

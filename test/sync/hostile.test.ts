@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import * as net from 'node:net'
 import { join } from 'node:path'
@@ -9,7 +10,7 @@ import { deflateRawSync } from 'node:zlib'
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
 import type { LeftError } from '../../src/errors.js'
-import { DAG_CBOR, RAW, cidOf, encodeNode } from '../../src/object/index.js'
+import { DAG_CBOR, RAW, cidOf, decodeCommit, encodeNode } from '../../src/object/index.js'
 import type { DirEntry } from '../../src/object/index.js'
 import { fsck } from '../../src/repo/maintenance.js'
 import { type IntegrateResult, type Repo, storeOf } from '../../src/repo/repo.js'
@@ -17,6 +18,7 @@ import { FolderService } from '../../src/node/service.js'
 import { Store } from '../../src/store/store.js'
 import type { PeerAddress } from '../../src/sync/address.js'
 import { MAX_RAW_OBJECT } from '../../src/sync/compress.js'
+import { MISSING_BURST, MISSING_PER_SECOND } from '../../src/sync/serve.js'
 import { fetchClosure } from '../../src/sync/fetch.js'
 import { FrameDecoder, MAX_FRAME, encodeFrame } from '../../src/sync/frame.js'
 import { MAX_WANT, type Message, PROTOCOL_VERSION, decodeMessage, encodeMessage } from '../../src/sync/messages.js'
@@ -93,6 +95,19 @@ class HostilePeer {
 
   hello(head: CID | null = null): void {
     this.write(encodeFrame(encodeMessage({ t: 'hello', v: PROTOCOL_VERSION, peer: 'mallory', head })))
+  }
+
+  /** Answers every `want` from `objects` (by CID string), `missing` for the rest. */
+  serve(objects: ReadonlyMap<string, Uint8Array>): void {
+    this.socket.on('data', () => {
+      for (const m of this.received.splice(0)) {
+        if (m.t !== 'want') continue
+        for (const cid of m.cids) {
+          const bytes = objects.get(cid.toString())
+          this.write(encodeFrame(encodeMessage(bytes === undefined ? { t: 'missing', cid } : { t: 'block', cid, data: bytes, z: 0 })))
+        }
+      }
+    })
   }
 
   /** Resolves with the first message of type `t` from the real peer. */
@@ -381,6 +396,90 @@ describe('sync/hostile: a head storm against a running node (issue 8 item 11)', 
       assert.ok(want.t === 'want' && want.cids.some((c) => c.equals(unknown.cid)))
       assert.equal((await repo.head())?.toString(), head.toString(), 'no announcement of the old head was integrated')
       assert.ok(!peer.socket.destroyed, 'an old head is no offence: the peer is only behind')
+    } finally {
+      peer?.socket.destroy()
+      await service?.stop()
+      await repo.close()
+      await cleanup()
+    }
+  })
+})
+
+describe('sync/hostile: work per peer is rate-limited (issue 8)', { timeout: 120_000 }, () => {
+  it('takes new heads from one peer at most 10 at once and 2 a second after, and still ends at its latest', async () => {
+    const { dir: root, cleanup } = await tempDir('left-heads-')
+    const repo = await initRepo(join(root, 'node'))
+    const logs = new LogCapture()
+    let service: FolderService | undefined
+    let peer: HostilePeer | undefined
+    try {
+      await writeFile(join(repo.share, 'a.txt'), 'one')
+      let parent = (await repo.commit('one'))!.cid
+      const tree = decodeCommit((await storeOf(repo).get(parent))!).tree
+      // 60 commits, each a fast-forward of the one before: cheap to take, so
+      // without a limit the node takes nearly every one.
+      const objects = new Map<string, Uint8Array>()
+      const chain: CID[] = []
+      for (let i = 0; i < 60; i++) {
+        const c = encodeNode({ type: 'commit', tree, parents: [parent], author: 'mallory', time: 1_700_000_000_000 + i, message: `new ${i}` })
+        objects.set(c.cid.toString(), c.bytes)
+        chain.push(c.cid)
+        parent = c.cid
+      }
+      service = await FolderService.start({ repo, listen: { host: '127.0.0.1', port: 0 }, log: logs.log, timeoutMs: TIMEOUT_MS })
+      const reflogBefore = (await storeOf(repo).listRefs('reflog/')).length
+      peer = await HostilePeer.connect(service.listenAddress!)
+      peer.serve(objects)
+      peer.hello(null)
+      const start = Date.now()
+      for (const cid of chain) {
+        peer.write(encodeFrame(encodeMessage({ t: 'head', cid })))
+        await sleep(10)
+      }
+      while (!((await repo.head())?.equals(parent) ?? false)) {
+        assert.ok(Date.now() - start < 30_000, 'the node never took the latest head')
+        await sleep(20)
+      }
+      const elapsed = Date.now() - start
+      const moves = (await storeOf(repo).listRefs('reflog/')).length - reflogBefore
+      // An upper bound that only grows on a slow machine: never a speed assertion.
+      assert.ok(moves <= 10 + 2 * (elapsed / 1000) + 1, `${moves} heads taken in ${elapsed} ms`)
+      assert.ok(moves < chain.length / 2)
+      assert.equal(logs.lines.filter((l) => /announces new heads faster than 2 a second/.test(l)).length, 1, 'said once')
+    } finally {
+      peer?.socket.destroy()
+      await service?.stop()
+      await repo.close()
+      await cleanup()
+    }
+  })
+
+  it(`answers a peer asking for objects it lacks with at most ${MISSING_BURST} missing at once and ${MISSING_PER_SECOND} a second after`, async () => {
+    const { dir: root, cleanup } = await tempDir('left-missing-')
+    const repo = await initRepo(join(root, 'node'))
+    let service: FolderService | undefined
+    let peer: HostilePeer | undefined
+    try {
+      service = await FolderService.start({ repo, listen: { host: '127.0.0.1', port: 0 }, log: () => {}, timeoutMs: 10_000 })
+      peer = await HostilePeer.connect(service.listenAddress!)
+      peer.hello(null)
+      await peer.next('hello')
+      const asked = 3 * MISSING_BURST
+      const start = Date.now()
+      for (let i = 0; i < asked; i += MAX_WANT) {
+        const cids = Array.from({ length: Math.min(MAX_WANT, asked - i) }, (_, j) => rawCid(`absent ${i + j}`))
+        peer.write(encodeFrame(encodeMessage({ t: 'want', cids })))
+        // Stay within the serve queue: wait for this batch's answers.
+        while (peer.received.filter((m) => m.t === 'missing').length < i + cids.length) {
+          assert.ok(!peer.socket.destroyed, 'the node hung up')
+          await sleep(5)
+        }
+      }
+      const elapsed = Date.now() - start
+      // A lower bound: the answers past the burst cannot come faster than the rate.
+      const floor = ((asked - MISSING_BURST) / MISSING_PER_SECOND) * 1000
+      assert.ok(elapsed >= floor * 0.9, `${asked} missing answers came in ${elapsed} ms, faster than the limit allows (${floor} ms)`)
+      assert.ok(!peer.socket.destroyed, 'asking is no offence: the peer is slowed, not dropped')
     } finally {
       peer?.socket.destroy()
       await service?.stop()
