@@ -367,126 +367,120 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
   })
 })
 
+/** A running node under attack: its repo, its log, and a hostile peer connected to it. */
+interface NodeUnderAttack {
+  readonly repo: Repo
+  readonly logs: LogCapture
+  readonly peer: HostilePeer
+}
+
+/**
+ * Makes a repo, lets `prepare` fill it, starts a real node on it (listening
+ * on loopback), connects a hostile peer, runs `attack`, then stops and
+ * removes everything.
+ */
+async function againstNode<T>(prefix: string, prepare: (repo: Repo) => Promise<T>, attack: (node: NodeUnderAttack, prepared: T) => Promise<void>): Promise<void> {
+  const { dir: root, cleanup } = await tempDir(prefix)
+  const repo = await initRepo(join(root, 'node'))
+  const logs = new LogCapture()
+  let service: FolderService | undefined
+  let peer: HostilePeer | undefined
+  try {
+    const prepared = await prepare(repo)
+    service = await FolderService.start({ repo, listen: { host: '127.0.0.1', port: 0 }, log: logs.log, timeoutMs: TIMEOUT_MS })
+    peer = await HostilePeer.connect(service.listenAddress!)
+    await attack({ repo, logs, peer }, prepared)
+  } finally {
+    peer?.socket.destroy()
+    await service?.stop()
+    await repo.close()
+    await cleanup()
+  }
+}
+
 describe('sync/hostile: a head storm against a running node (issue 8 item 11)', { timeout: 120_000 }, () => {
-  it('answers 9,000 announcements of an old head from its history index, without committing or walking history', async () => {
-    const { dir: root, cleanup } = await tempDir('left-storm-')
-    const repo = await initRepo(join(root, 'node'))
-    const logs = new LogCapture()
-    let service: FolderService | undefined
-    let peer: HostilePeer | undefined
-    try {
-      await writeFile(join(repo.share, 'a.txt'), 'one')
-      const old = (await repo.commit('one'))!.cid
-      await writeFile(join(repo.share, 'a.txt'), 'two')
-      const head = (await repo.commit('two'))!.cid
-      // Left uncommitted on purpose: integrating any head commits local
-      // changes first, so a handled announcement would show as a new commit.
-      await writeFile(join(repo.share, 'local.txt'), 'not committed yet')
-      service = await FolderService.start({ repo, listen: { host: '127.0.0.1', port: 0 }, log: logs.log, timeoutMs: TIMEOUT_MS })
-      peer = await HostilePeer.connect(service.listenAddress!)
-      peer.hello(null)
-      await peer.next('hello')
-      const storm = encodeFrame(encodeMessage({ t: 'head', cid: old }))
-      peer.write(Buffer.concat(Array.from({ length: 9_000 }, () => storm)))
-      // Then a head the node lacks: it asks for it only after every earlier
-      // announcement was handled, one at a time.
-      const unknown = encodeNode({ type: 'commit', tree: encodeNode({ type: 'dir', entries: [] }).cid, parents: [head], author: 'mallory', time: Date.now(), message: 'new' })
-      peer.write(encodeFrame(encodeMessage({ t: 'head', cid: unknown.cid })))
-      const want = await peer.next('want')
-      assert.ok(want.t === 'want' && want.cids.some((c) => c.equals(unknown.cid)))
-      assert.equal((await repo.head())?.toString(), head.toString(), 'no announcement of the old head was integrated')
-      assert.ok(!peer.socket.destroyed, 'an old head is no offence: the peer is only behind')
-    } finally {
-      peer?.socket.destroy()
-      await service?.stop()
-      await repo.close()
-      await cleanup()
-    }
-  })
+  it('answers 9,000 announcements of an old head from its history index, without committing or walking history', () => againstNode('left-storm-', async (repo) => {
+    await writeFile(join(repo.share, 'a.txt'), 'one')
+    const old = (await repo.commit('one'))!.cid
+    await writeFile(join(repo.share, 'a.txt'), 'two')
+    const head = (await repo.commit('two'))!.cid
+    // Left uncommitted on purpose: integrating any head commits local
+    // changes first, so a handled announcement would show as a new commit.
+    await writeFile(join(repo.share, 'local.txt'), 'not committed yet')
+    return { old, head }
+  }, async ({ repo, peer }, { old, head }) => {
+    peer.hello(null)
+    await peer.next('hello')
+    const storm = encodeFrame(encodeMessage({ t: 'head', cid: old }))
+    peer.write(Buffer.concat(Array.from({ length: 9_000 }, () => storm)))
+    // Then a head the node lacks: it asks for it only after every earlier
+    // announcement was handled, one at a time.
+    const unknown = encodeNode({ type: 'commit', tree: encodeNode({ type: 'dir', entries: [] }).cid, parents: [head], author: 'mallory', time: Date.now(), message: 'new' })
+    peer.write(encodeFrame(encodeMessage({ t: 'head', cid: unknown.cid })))
+    const want = await peer.next('want')
+    assert.ok(want.t === 'want' && want.cids.some((c) => c.equals(unknown.cid)))
+    assert.equal((await repo.head())?.toString(), head.toString(), 'no announcement of the old head was integrated')
+    assert.ok(!peer.socket.destroyed, 'an old head is no offence: the peer is only behind')
+  }))
 })
 
 describe('sync/hostile: work per peer is rate-limited (issue 8)', { timeout: 120_000 }, () => {
-  it('takes new heads from one peer at most 10 at once and 2 a second after, and still ends at its latest', async () => {
-    const { dir: root, cleanup } = await tempDir('left-heads-')
-    const repo = await initRepo(join(root, 'node'))
-    const logs = new LogCapture()
-    let service: FolderService | undefined
-    let peer: HostilePeer | undefined
-    try {
-      await writeFile(join(repo.share, 'a.txt'), 'one')
-      let parent = (await repo.commit('one'))!.cid
-      const tree = decodeCommit((await storeOf(repo).get(parent))!).tree
-      // 60 commits, each a fast-forward of the one before: cheap to take, so
-      // without a limit the node takes nearly every one.
-      const objects = new Map<string, Uint8Array>()
-      const chain: CID[] = []
-      for (let i = 0; i < 60; i++) {
-        const c = encodeNode({ type: 'commit', tree, parents: [parent], author: 'mallory', time: 1_700_000_000_000 + i, message: `new ${i}` })
-        objects.set(c.cid.toString(), c.bytes)
-        chain.push(c.cid)
-        parent = c.cid
-      }
-      service = await FolderService.start({ repo, listen: { host: '127.0.0.1', port: 0 }, log: logs.log, timeoutMs: TIMEOUT_MS })
-      const reflogBefore = (await storeOf(repo).listRefs('reflog/')).length
-      peer = await HostilePeer.connect(service.listenAddress!)
-      peer.serve(objects)
-      peer.hello(null)
-      const start = Date.now()
-      for (const cid of chain) {
-        peer.write(encodeFrame(encodeMessage({ t: 'head', cid })))
-        await sleep(10)
-      }
-      while (!((await repo.head())?.equals(parent) ?? false)) {
-        assert.ok(Date.now() - start < 30_000, 'the node never took the latest head')
-        await sleep(20)
-      }
-      const elapsed = Date.now() - start
-      const moves = (await storeOf(repo).listRefs('reflog/')).length - reflogBefore
-      // An upper bound that only grows on a slow machine: never a speed assertion.
-      assert.ok(moves <= 10 + 2 * (elapsed / 1000) + 1, `${moves} heads taken in ${elapsed} ms`)
-      assert.ok(moves < chain.length / 2)
-      assert.equal(logs.lines.filter((l) => /announces new heads faster than 2 a second/.test(l)).length, 1, 'said once')
-    } finally {
-      peer?.socket.destroy()
-      await service?.stop()
-      await repo.close()
-      await cleanup()
+  it('takes new heads from one peer at most 10 at once and 2 a second after, and still ends at its latest', () => againstNode('left-heads-', async (repo) => {
+    await writeFile(join(repo.share, 'a.txt'), 'one')
+    let parent = (await repo.commit('one'))!.cid
+    const tree = decodeCommit((await storeOf(repo).get(parent))!).tree
+    // 60 commits, each a fast-forward of the one before: cheap to take, so
+    // without a limit the node takes nearly every one.
+    const objects = new Map<string, Uint8Array>()
+    const chain: CID[] = []
+    for (let i = 0; i < 60; i++) {
+      const c = encodeNode({ type: 'commit', tree, parents: [parent], author: 'mallory', time: 1_700_000_000_000 + i, message: `new ${i}` })
+      objects.set(c.cid.toString(), c.bytes)
+      chain.push(c.cid)
+      parent = c.cid
     }
-  })
+    return { objects, chain, reflogBefore: (await storeOf(repo).listRefs('reflog/')).length }
+  }, async ({ repo, logs, peer }, { objects, chain, reflogBefore }) => {
+    peer.serve(objects)
+    peer.hello(null)
+    const start = Date.now()
+    for (const cid of chain) {
+      peer.write(encodeFrame(encodeMessage({ t: 'head', cid })))
+      await sleep(10)
+    }
+    const latest = chain[chain.length - 1]!
+    while (!((await repo.head())?.equals(latest) ?? false)) {
+      assert.ok(Date.now() - start < 30_000, 'the node never took the latest head')
+      await sleep(20)
+    }
+    const elapsed = Date.now() - start
+    const moves = (await storeOf(repo).listRefs('reflog/')).length - reflogBefore
+    // An upper bound that only grows on a slow machine: never a speed assertion.
+    assert.ok(moves <= 10 + 2 * (elapsed / 1000) + 1, `${moves} heads taken in ${elapsed} ms`)
+    assert.ok(moves < chain.length / 2)
+    assert.equal(logs.lines.filter((l) => /announces new heads faster than 2 a second/.test(l)).length, 1, 'said once')
+  }))
 
-  it(`answers a peer asking for objects it lacks with at most ${MISSING_BURST} missing at once and ${MISSING_PER_SECOND} a second after`, async () => {
-    const { dir: root, cleanup } = await tempDir('left-missing-')
-    const repo = await initRepo(join(root, 'node'))
-    let service: FolderService | undefined
-    let peer: HostilePeer | undefined
-    try {
-      service = await FolderService.start({ repo, listen: { host: '127.0.0.1', port: 0 }, log: () => {}, timeoutMs: 10_000 })
-      peer = await HostilePeer.connect(service.listenAddress!)
-      peer.hello(null)
-      await peer.next('hello')
-      const asked = 3 * MISSING_BURST
-      const start = Date.now()
-      for (let i = 0; i < asked; i += MAX_WANT) {
-        const cids = Array.from({ length: Math.min(MAX_WANT, asked - i) }, (_, j) => rawCid(`absent ${i + j}`))
-        peer.write(encodeFrame(encodeMessage({ t: 'want', cids })))
-        // Stay within the serve queue: wait for this batch's answers.
-        while (peer.received.filter((m) => m.t === 'missing').length < i + cids.length) {
-          assert.ok(!peer.socket.destroyed, 'the node hung up')
-          await sleep(5)
-        }
+  it(`answers a peer asking for objects it lacks with at most ${MISSING_BURST} missing at once and ${MISSING_PER_SECOND} a second after`, () => againstNode('left-missing-', async () => {}, async ({ peer }) => {
+    peer.hello(null)
+    await peer.next('hello')
+    const asked = 3 * MISSING_BURST
+    const start = Date.now()
+    for (let i = 0; i < asked; i += MAX_WANT) {
+      const cids = Array.from({ length: Math.min(MAX_WANT, asked - i) }, (_, j) => rawCid(`absent ${i + j}`))
+      peer.write(encodeFrame(encodeMessage({ t: 'want', cids })))
+      // Stay within the serve queue: wait for this batch's answers.
+      while (peer.received.filter((m) => m.t === 'missing').length < i + cids.length) {
+        assert.ok(!peer.socket.destroyed, 'the node hung up')
+        await sleep(5)
       }
-      const elapsed = Date.now() - start
-      // A lower bound: the answers past the burst cannot come faster than the rate.
-      const floor = ((asked - MISSING_BURST) / MISSING_PER_SECOND) * 1000
-      assert.ok(elapsed >= floor * 0.9, `${asked} missing answers came in ${elapsed} ms, faster than the limit allows (${floor} ms)`)
-      assert.ok(!peer.socket.destroyed, 'asking is no offence: the peer is slowed, not dropped')
-    } finally {
-      peer?.socket.destroy()
-      await service?.stop()
-      await repo.close()
-      await cleanup()
     }
-  })
+    const elapsed = Date.now() - start
+    // A lower bound: the answers past the burst cannot come faster than the rate.
+    const floor = ((asked - MISSING_BURST) / MISSING_PER_SECOND) * 1000
+    assert.ok(elapsed >= floor * 0.9, `${asked} missing answers came in ${elapsed} ms, faster than the limit allows (${floor} ms)`)
+    assert.ok(!peer.socket.destroyed, 'asking is no offence: the peer is slowed, not dropped')
+  }))
 })
 
 /** Something a hostile server answers to one wanted CID (undefined: say nothing). */
