@@ -43,16 +43,15 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { AbstractBatchOptions, AbstractLevel, AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
 import { LeftError, StoreDamagedError, StoreLockedError } from '../errors.js'
 import { type Block, RAW, cidFromBytes } from '../object/index.js'
-
 import type { ObjectStore, StatEntry, StoreWrite } from './interface.js'
 
 type Bytes = Uint8Array
-import type { AbstractBatchOptions, AbstractLevel, AbstractSublevel } from 'abstract-level'
-/** Any abstract-level database with binary keys and values. */
+/** Any abstract-level database with binary keys and values (classic-level and memory-level both are). */
 type Format = string | Buffer | Uint8Array
 type Db = AbstractLevel<Format, Bytes, Bytes>
 type Sub = AbstractSublevel<Db, Format, Bytes, Bytes>
