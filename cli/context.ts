@@ -30,6 +30,8 @@ export interface Runtime {
   readonly io: Io
   /** The caller's working directory. */
   readonly cwd: string
+  /** The command line after `left`, as typed (commander drops a `--`; commands that care look here). */
+  readonly argv: readonly string[]
   /** The running node, when this run happens inside the daemon. */
   readonly node: DaemonNode | undefined
   /**
@@ -56,7 +58,7 @@ export function localRuntime(io: Io, argv: readonly string[]): Runtime {
   const cwd = process.cwd()
   const open = (cmd: Command): Promise<Repo | undefined> => openOrForward(workDir(cmd, { cwd }), io, argv, cwd)
   return {
-    io, cwd, node: undefined,
+    io, cwd, argv, node: undefined,
     async withRepo(cmd, fn) {
       const repo = await open(cmd)
       if (repo === undefined) return
@@ -71,9 +73,9 @@ export function localRuntime(io: Io, argv: readonly string[]): Runtime {
 }
 
 /** A runtime for one request inside the daemon. */
-export function daemonRuntime(io: Io, cwd: string, node: DaemonNode): Runtime {
+export function daemonRuntime(io: Io, cwd: string, argv: readonly string[], node: DaemonNode): Runtime {
   return {
-    io, cwd, node,
+    io, cwd, argv, node,
     withRepo: async (_cmd, fn) => fn(node.repo),
     ownRepo: () => Promise.reject(new DaemonRunningError(process.pid))
   }

@@ -59,6 +59,6 @@ function handler(node: DaemonNode): ControlHandler {
   return async (request, output) => {
     const io = new Io(output.stdout, output.stderr, request.terminal, output.gone)
     // runProgram reports every failure itself and resolves with the exit code.
-    return runProgram(daemonRuntime(io, request.cwd, node), request.argv)
+    return runProgram(daemonRuntime(io, request.cwd, request.argv, node), request.argv)
   }
 }

@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { registerDaemonCommands } from './commands/daemon.js'
+import { registerHistoryCommands } from './commands/history.js'
 import { registerLocalCommands } from './commands/local.js'
 import { registerNetworkCommands } from './commands/network.js'
 import type { Runtime } from './context.js'
@@ -24,6 +25,7 @@ function buildProgram(rt: Runtime): Command {
       outputError: (str, write) => write(`left: ${str.replace(/^error: /, '').trim()}\n`)
     })
   registerLocalCommands(program, rt)
+  registerHistoryCommands(program, rt)
   registerNetworkCommands(program, rt)
   registerDaemonCommands(program, rt)
   for (const cmd of program.commands) {

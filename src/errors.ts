@@ -70,9 +70,12 @@ export class NoDaemonError extends LeftError {
 
 /** A commit reference does not name exactly one commit. */
 export class UnknownRevisionError extends LeftError {
-  constructor(rev: string, reason: 'unknown' | 'ambiguous' = 'unknown') {
+  /** `or-path`: a word that could have been either, and is neither. */
+  constructor(rev: string, reason: 'unknown' | 'ambiguous' | 'or-path' = 'unknown') {
     super(reason === 'ambiguous' ? 'LEFT_AMBIGUOUS_REVISION' : 'LEFT_UNKNOWN_REVISION',
-      reason === 'ambiguous' ? `ambiguous commit prefix: ${rev}` : `unknown commit: ${rev}`, { data: { rev } })
+      reason === 'ambiguous' ? `ambiguous commit prefix: ${rev}`
+        : reason === 'or-path' ? `unknown commit or path: ${rev} (put -- before a path that is not in the share folder)`
+          : `unknown commit: ${rev}`, { data: { rev } })
   }
 }
 

@@ -1,19 +1,16 @@
 /**
- * The local history commands: init, key, commit, log, status, diff,
- * checkout, restore, fsck, gc. Each parses its flags, calls the repo
+ * The local commands: init, key, commit, status, diff, checkout, restore,
+ * fsck, gc (log and reflog are in history.ts). Each parses its flags, calls the repo
  * facade, and prints (human text, or JSON with --json).
  */
+import { mkdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { Repo, UsageError, summarize } from '../../src/index.js'
+import { Pathspec, Repo, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
-import { changeJson, changeLine, formatBytes, formatDate, printable, quotePath } from '../output.js'
+import { changeJson, changeLine, formatBytes, printable, quotePath } from '../output.js'
+import { idNamer, revisionsAndPaths } from './history.js'
 import { printNodeStatus, nodeStatusJson } from '../status.js'
-
-function count(value: string, name: string): number {
-  const n = Number(value)
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive whole number, not ${JSON.stringify(value)}`)
-  return n
-}
 
 /** Registers the local commands on `program`. */
 export function registerLocalCommands(program: Command, rt: Runtime): void {
@@ -23,11 +20,14 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     for (const p of kept) io.warn(`left: kept ${quotePath(p)} as it is (ignored, holding ignored files, or edited meanwhile; --force replaces it)`)
   }
   program.command('init')
-    .description('make this directory a LEFT folder: .left/ (store, config, key) and share/ beside it')
+    .description('make a directory (default: this one) a LEFT folder: .left/ (store, config, key) and share/ beside it')
+    .argument('[dir]', 'the directory, made if it does not exist')
     .option('--key <key>', 'use this folder key (shared by all peers) instead of generating one')
     .option('--share <path>', 'share this folder instead of ./share')
-    .action(async (opts: { key?: string; share?: string }, cmd: Command) => {
-      const repo = await Repo.init(workDir(cmd, rt), { key: opts.key, share: opts.share })
+    .action(async (dir: string | undefined, opts: { key?: string; share?: string }, cmd: Command) => {
+      const root = resolve(workDir(cmd, rt), dir ?? '.')
+      if (dir !== undefined) await mkdir(root, { recursive: true })
+      const repo = await Repo.init(root, { key: opts.key, share: opts.share })
       try {
         io.say(`initialized LEFT folder in ${repo.layout.root} (sharing ${repo.share})`)
       } finally {
@@ -43,57 +43,32 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     })
 
   program.command('commit')
-    .description('snapshot the share folder and print the new commit id')
-    .option('-m, --message <msg>', 'commit message (default: a summary of the changes)')
+    .description('snapshot the share folder: prints [short id] message (changes)')
+    .option('-m, --message <msg>', 'commit message (default: names what changed)')
+    .option('--full-id', 'print the whole commit id')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { message?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { message?: string; json?: boolean; fullId?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
         const progress = { onSkip: (p: string, why: string) => io.warn(`left: skipped ${quotePath(p)}: ${printable(why)}`) }
         // Beside a running synchronizer the commit is announced to its peers at once.
         const result = rt.node !== undefined ? await rt.node.service.commitAndAnnounce(opts.message, progress) : await repo.commit(opts.message, progress)
-        if (opts.json) io.json(result === undefined ? { id: null } : { id: result.cid.toString(), ...result.summary, filesHashed: result.filesHashed, bytesHashed: result.bytesHashed })
-        else io.say(result === undefined ? 'nothing to commit' : result.cid.toString())
-      })
-    })
-
-  program.command('log')
-    .description('list commits, newest first')
-    .argument('[commit]', 'start from this commit instead of HEAD (id, prefix, HEAD~N, HEAD^N)')
-    .option('-n, --max-count <n>', 'show at most n commits')
-    .option('--json', 'print an array of commits as JSON')
-    .action(async (from: string | undefined, opts: { maxCount?: string; json?: boolean }, cmd: Command) => {
-      const limit = opts.maxCount === undefined ? Infinity : count(opts.maxCount, '-n')
-      await rt.withRepo(cmd, async (repo) => {
-        const entries = await repo.log(limit, from)
-        if (opts.json) {
-          io.json(entries.map((e) => ({
-            id: e.cid.toString(), parents: e.commit.parents.map(String), tree: e.commit.tree.toString(),
-            time: new Date(e.commit.time).toISOString(), timestamp: e.commit.time,
-            author: e.commit.author, message: e.commit.message, ...e.summary
-          })))
-          return
-        }
-        if (entries.length === 0) io.warn('no commits yet')
-        for (const e of entries) {
-          io.say(`commit ${e.cid}${e.commit.parents.length > 1 ? ' (merge)' : ''}`)
-          io.say(`Author: ${printable(e.commit.author)}`)
-          io.say(`Date:   ${formatDate(e.commit.time)}`)
-          io.say(`Change: ${e.summary.added} added, ${e.summary.modified} modified, ${e.summary.deleted} deleted`)
-          io.say('')
-          // Commit messages come from peers too: no raw control characters.
-          for (const line of e.commit.message.split('\n')) io.say(`    ${printable(line)}`)
-          io.say('')
-        }
+        if (opts.json) return io.json(result === undefined ? { id: null } : { id: result.cid.toString(), short: await repo.shortId(result.cid), message: result.message, ...result.summary, filesHashed: result.filesHashed, bytesHashed: result.bytesHashed })
+        if (result === undefined) return io.say('nothing to commit')
+        const s = result.summary
+        io.say(`[${await idNamer(repo, opts.fullId ?? false)(result.cid)}] ${printable(result.message.split('\n')[0] ?? '')} (${s.added} added, ${s.modified} modified, ${s.deleted} deleted)`)
       })
     })
 
   program.command('status')
     .description('show the synchronizer and its peers, then what changed in the share folder since the last commit')
+    .argument('[paths...]', 'only these paths (relative to where you are)')
     .option('--json', 'print the synchronizer and the changes as JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (words: string[], opts: { json?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
         const node = rt.node === undefined ? undefined : await rt.node.service.status()
-        const changes = await repo.status()
+        const cwd = workDir(cmd, rt)
+        const paths = new Pathspec(words.map((w) => repo.sharePath(cwd, w)))
+        const changes = (await repo.status()).filter((c) => paths.matches(c.path))
         if (opts.json) return io.json({ synchronizer: node === undefined ? null : nodeStatusJson(node), changes: changes.map(changeJson) })
         printNodeStatus(io, node)
         io.say('')
@@ -104,12 +79,13 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
 
   program.command('diff')
     .description('compare two commits, or a commit (default HEAD) and the share folder')
-    .argument('[from]', 'commit to compare from (default HEAD)')
-    .argument('[to]', 'commit to compare to (default: the share folder)')
+    .argument('[revisions-and-paths...]', 'commit to compare from (default HEAD), commit to compare to (default: the share folder), then paths, or paths after --')
     .option('--json', 'print an array of changes as JSON')
-    .action(async (from: string | undefined, to: string | undefined, opts: { json?: boolean }, cmd: Command) => {
+    .action(async (words: string[], opts: { json?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        const changes = await repo.diff(from, to)
+        const { revs, paths } = await revisionsAndPaths(repo, cmd, rt, words, 2)
+        const spec = new Pathspec(paths)
+        const changes = (await repo.diff(revs[0], revs[1])).filter((c) => spec.matches(c.path))
         if (opts.json) return io.json(changes.map(changeJson))
         for (const c of changes) io.say(changeLine(c))
         const s = summarize(changes)
@@ -125,18 +101,18 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
       await rt.withRepo(cmd, async (repo) => {
         const { cid, changes, kept } = await repo.checkout(rev, opts.force ?? false)
         warnKept(kept)
-        io.say(`HEAD is now ${cid} (${changes} path${changes === 1 ? '' : 's'} updated)`)
+        io.say(`HEAD is now ${await repo.shortId(cid)} (${changes} path${changes === 1 ? '' : 's'} updated)`)
       })
     })
 
   program.command('restore')
     .description('bring back one file or folder from a commit (default HEAD)')
-    .argument('<path>', 'path inside the share folder')
+    .argument('<path>', 'what to bring back: relative to where you are, or to the share folder')
     .option('-s, --source <commit>', 'take it from this commit', 'HEAD')
     .option('-f, --force', 'also delete uncommitted and ignored files in the way')
     .action(async (path: string, opts: { source: string; force?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        warnKept((await repo.restore(path, opts.source, opts.force ?? false)).kept)
+        warnKept((await repo.restore(repo.sharePath(workDir(cmd, rt), path), opts.source, opts.force ?? false)).kept)
         io.say(`restored ${quotePath(path)} from ${printable(opts.source)}`)
       })
     })

@@ -95,18 +95,22 @@ async function reachable(src: ObjectSource, head: CID, parents: Map<string, read
 }
 
 /**
- * Yields the commits reachable from `head`, each once, newest first: the
+ * Yields the commits reachable from `heads`, each once, newest first: the
  * frontier is a priority queue ordered by `time` descending, ties broken by
  * smaller CID bytes first. A commit is only queued when a child is yielded,
  * so with skewed clocks a child still comes before its parents. Stops after
  * `limit` commits when given.
  */
-export async function* walkLog(src: ObjectSource, head: CID, limit?: number): AsyncGenerator<LoggedCommit> {
+export async function* walkLog(src: ObjectSource, heads: CID | readonly CID[], limit?: number): AsyncGenerator<LoggedCommit> {
   const max = limit ?? Infinity
   if (max <= 0) return
-  const seen = new Set<string>([head.toString()])
+  const seen = new Set<string>()
   const heap = new CommitHeap()
-  heap.push({ cid: head, commit: await loadCommit(src, head) })
+  for (const head of Array.isArray(heads) ? heads as readonly CID[] : [heads as CID]) {
+    if (seen.has(head.toString())) continue
+    seen.add(head.toString())
+    heap.push({ cid: head, commit: await loadCommit(src, head) })
+  }
   let count = 0
   for (let top = heap.pop(); top !== undefined; top = heap.pop()) {
     yield top

@@ -7,15 +7,17 @@
  * through these methods.
  */
 import { readdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError } from '../errors.js'
+import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError } from '../errors.js'
 import { type Block, type Commit, encodeNode, parseCid } from '../object/index.js'
 import { type ObjectStore, Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
-import { isAncestor, walkLog } from '../history/ancestry.js'
+import { isAncestor } from '../history/ancestry.js'
+import { type LogEntry, readLog } from '../history/log.js'
+import { Pathspec } from '../tree/pathspec.js'
 import type { Conflict } from '../history/merge.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
@@ -27,6 +29,8 @@ import { type InitOptions, type Layout, initLayout, openLayout } from './layout.
 import { type FsckReport, fsck, gc } from './maintenance.js'
 import { Mutex } from './mutex.js'
 
+export type { LogEntry } from '../history/log.js'
+
 /** Counts of changed files, links and (empty or not) directories excluded. */
 export interface ChangeSummary {
   readonly added: number
@@ -34,12 +38,24 @@ export interface ChangeSummary {
   readonly deleted: number
 }
 
-/** One commit as `log` shows it. */
-export interface LogEntry {
+/** One move of HEAD, as `left reflog` shows it, newest first. */
+export interface ReflogEntry {
+  /** 0 for the newest: `HEAD@{n}` names it. */
+  readonly index: number
   readonly cid: CID
-  readonly commit: Commit
-  /** Against the first parent (or an empty tree for the first commit). */
-  readonly summary: ChangeSummary
+  /** When HEAD moved there (ms since the epoch). */
+  readonly time: number
+}
+
+/** What `log` shows; see history/log.ts for the path rule. */
+export interface LogQuery {
+  /** Start here (a revision) instead of HEAD. */
+  readonly from?: string
+  /** Start from every ref, the reflog included, so no commit is out of reach. */
+  readonly all?: boolean
+  readonly limit?: number
+  /** Share-relative pathspecs (see tree/pathspec.ts); none means every path. */
+  readonly paths?: readonly string[]
 }
 
 /** What `commit` made. */
@@ -199,22 +215,29 @@ export class Repo {
   }
 
   /**
-   * Resolves a revision: `HEAD`, `HEAD~N`, `HEAD^`, a full commit CID, or
-   * any unique prefix of one.
+   * Resolves a revision: `HEAD`, `HEAD~N`, `HEAD^`, `HEAD@{N}` (the reflog),
+   * a full commit CID, a unique prefix of one, or a short id (a unique
+   * prefix of what follows `bafyrei`), at least MIN_ID_PREFIX characters.
    */
   async resolve(rev: string): Promise<CID> {
     const m = /^(.*?)((?:[~^]\d*)*)$/.exec(rev.trim())!
     const base = m[1]!
     let cid: CID | undefined
+    const reflogIndex = /^(?:HEAD)?@\{(\d+)\}$/.exec(base)
     if (base === 'HEAD' || base === '@') {
       cid = await this.head()
+    } else if (reflogIndex !== null) {
+      cid = (await this.reflog())[Number(reflogIndex[1])]?.cid
     } else if (base.length > 0) {
       const full = parseCid(base)
       if (full !== undefined && (await this.store.findCommits(full.toString(), 1)).length === 1) cid = full
-      else {
-        const found = await this.store.findCommits(base, 2)
-        if (found.length > 1) throw new UnknownRevisionError(rev, 'ambiguous')
-        cid = found.length === 1 ? parseCid(found[0]!) : undefined
+      else if (base.length >= MIN_ID_PREFIX) {
+        // A short id leaves out the `bafyrei` every commit id starts with;
+        // a prefix of the full id works too.
+        const found = new Set(await this.store.findCommits(base, 2))
+        if (!base.startsWith(COMMIT_ID_PREFIX)) for (const id of await this.store.findCommits(COMMIT_ID_PREFIX + base, 2)) found.add(id)
+        if (found.size > 1) throw new UnknownRevisionError(rev, 'ambiguous')
+        cid = found.size === 1 ? parseCid([...found][0]!) : undefined
       }
     }
     if (cid === undefined) throw new UnknownRevisionError(rev)
@@ -236,6 +259,11 @@ export class Repo {
       }
     }
     return cid
+  }
+
+  /** The commit `cid` names (it must be one the store holds). */
+  commitOf(cid: CID): Promise<Commit> {
+    return loadCommit(this.store, cid)
   }
 
   /** The ignore rules in force: `.leftignore` in the share folder, then `.left/ignore`. */
@@ -269,13 +297,14 @@ export class Repo {
     const head = await this.head()
     const parent = head === undefined ? undefined : await loadCommit(this.store, head)
     const snap = await this.scan(true, progress)
-    const summary = summarize(await collect(diffTrees(this.store, parent?.tree, snap.root)))
+    const changed = await collect(diffTrees(this.store, parent?.tree, snap.root))
+    const summary = summarize(changed)
     const unchanged = parent === undefined ? summary.added + summary.deleted + summary.modified === 0 && (await isEmptyTree(this.store, snap.root)) : parent.tree.equals(snap.root)
     if (unchanged) {
       await this.store.write({ stat: snap.stat })
       return undefined
     }
-    const text = message ?? describe(summary)
+    const text = message ?? describeChanges(changed)
     const block = encodeNode({
       type: 'commit',
       tree: snap.root,
@@ -294,7 +323,7 @@ export class Repo {
    * unreachable (gc keeps everything the reflog names).
    */
   private async moveHead(cid: CID, extra: { blocks?: Block[]; commits?: CID[]; stat?: Map<string, unknown> } = {}): Promise<void> {
-    const reflogName = `reflog/${String(Date.now()).padStart(15, '0')}-${cid.toString().slice(-8)}`
+    const reflogName = `${REFLOG}${String(Date.now()).padStart(15, '0')}-${cid.toString().slice(-8)}`
     await this.store.write({
       ...(extra.blocks ? { blocks: extra.blocks } : {}),
       ...(extra.commits ? { commits: extra.commits } : {}),
@@ -320,17 +349,54 @@ export class Repo {
     return collect(diffTrees(overlaySource(this.store, snap.dirs), fromTree, snap.root))
   }
 
-  /** Commits newest first, each with its change summary. */
-  async log(limit = Infinity, from?: string): Promise<LogEntry[]> {
-    const head = from === undefined ? await this.head() : await this.resolve(from)
-    if (head === undefined) return []
-    const out: LogEntry[] = []
-    for await (const { cid, commit } of walkLog(this.store, head, Number.isFinite(limit) ? limit : undefined)) {
-      const parentTree = commit.parents[0] === undefined ? undefined : (await loadCommit(this.store, commit.parents[0])).tree
-      out.push({ cid, commit, summary: summarize(await collect(diffTrees(this.store, parentTree, commit.tree))) })
-      if (out.length >= limit) break
+  /** Commits newest first, each with its changes against every parent (see LogQuery). */
+  async log(query: LogQuery = {}): Promise<LogEntry[]> {
+    const heads: CID[] = []
+    if (query.all === true) heads.push(...(await this.store.listRefs()).map(([, cid]) => cid).reverse())
+    else {
+      const head = query.from === undefined ? await this.head() : await this.resolve(query.from)
+      if (head !== undefined) heads.push(head)
     }
-    return out
+    const paths = query.paths === undefined ? undefined : new Pathspec(query.paths)
+    return collect(readLog(this.store, heads, { ...(query.limit !== undefined ? { limit: query.limit } : {}), ...(paths ? { paths } : {}) }))
+  }
+
+  /** Every place HEAD has been, newest first: no commit is ever out of reach. */
+  async reflog(): Promise<ReflogEntry[]> {
+    const refs = await this.store.listRefs(REFLOG)
+    return refs.reverse().map(([name, cid], index) => ({ index, cid, time: Number(/^reflog\/(\d+)-/.exec(name)?.[1] ?? 0) }))
+  }
+
+  /**
+   * The shortest abbreviation of a commit id that names only it, at least
+   * SHORT_ID_LENGTH characters, taken after the `bafyrei` every commit id
+   * starts with (that part never varies). `resolve` accepts it back.
+   */
+  async shortId(cid: CID): Promise<string> {
+    const full = cid.toString()
+    const skip = full.startsWith(COMMIT_ID_PREFIX) ? COMMIT_ID_PREFIX.length : 0
+    for (let n = SHORT_ID_LENGTH; skip + n < full.length; n++) {
+      if ((await this.store.findCommits(full.slice(0, skip + n), 2)).length < 2) return full.slice(skip, skip + n)
+    }
+    return full.slice(skip)
+  }
+
+  /**
+   * The share-relative path a user means by `arg`, typed in directory `cwd`:
+   * relative to `cwd` when that lies inside the share folder (as git reads
+   * paths), and a path from the folder root that reaches into it, such as
+   * `share/a.txt`, works too. From outside the share folder, any other path
+   * is read as share-relative, as LEFT always has. Throws UsageError for a
+   * path that leaves the share folder.
+   */
+  sharePath(cwd: string, arg: string): string {
+    const abs = resolvePath(cwd, arg)
+    const inside = (p: string): boolean => p === this.share || p.startsWith(this.share + sep)
+    if (inside(abs)) return relativePath(this.share, abs).split(sep).join('/')
+    if (inside(resolvePath(cwd)) || isAbsolute(arg) || normalizeRel(arg).split('/').includes('..')) {
+      throw new UsageError(`${arg} is outside the share folder ${this.share}`)
+    }
+    return normalizeRel(arg)
   }
 
   /**
@@ -519,6 +585,18 @@ interface ApplyHow {
   readonly hooks?: ApplyHooks
 }
 
+/** Every commit id (a dag-cbor, sha2-256 CIDv1 in base32) starts with this; short ids leave it out. */
+export const COMMIT_ID_PREFIX = 'bafyrei'
+
+/** Short ids are at least this long, as git's default abbreviation of 7 is too short for folders with long histories. */
+export const SHORT_ID_LENGTH = 8
+
+/** The shortest abbreviation `resolve` looks up, so a word like `main` is not mistaken for one. */
+export const MIN_ID_PREFIX = 4
+
+/** Ref names of the reflog start with this. */
+const REFLOG = 'reflog/'
+
 /** A share-relative posix path from user input (`./a/b/`, `a\\b` stays a name). */
 export function normalizeRel(path: string): string {
   return path.split('/').filter((p) => p !== '' && p !== '.').join('/')
@@ -528,12 +606,21 @@ async function isEmptyTree(src: ObjectSource, root: CID): Promise<boolean> {
   return (await collect(diffTrees(src, undefined, root))).length === 0
 }
 
-function describe(s: ChangeSummary): string {
-  const parts: string[] = []
-  if (s.added) parts.push(`${s.added} added`)
-  if (s.modified) parts.push(`${s.modified} modified`)
-  if (s.deleted) parts.push(`${s.deleted} deleted`)
-  return parts.length === 0 ? 'update folders' : parts.join(', ')
+/**
+ * An automatic commit message that names what changed, as people would:
+ * `add a.jpg`, `update notes.txt, a.jpg and 3 more`, `delete old.log`.
+ * Files and links are named; folders only when nothing else changed.
+ */
+export function describeChanges(changes: readonly Change[]): string {
+  const entries = changes.filter((c) => (c.after ?? c.before)!.kind !== 'dir')
+  const named = entries.length > 0 ? entries : changes
+  if (named.length === 0) return 'update folders'
+  const kinds = new Set(named.map((c) => c.kind))
+  const verb = kinds.size > 1 ? 'update' : kinds.has('added') ? 'add' : kinds.has('deleted') ? 'delete' : 'update'
+  const names = named.slice(0, named.length === 3 ? 3 : 2).map((c) => c.path)
+  const rest = named.length - names.length
+  const list = rest > 0 ? `${names.join(', ')} and ${rest} more` : names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0]!
+  return `${verb} ${list}`
 }
 
 /** Drains an async iterable into an array. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { chmod, mkdir, readFile, readdir, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { RAW, Store } from '../../src/index.js'
-import { assertOneLineError, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
+import { assertOneLineError, commitOk, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 import { type Peer, type PeerSet, dirSize, killAll, makePeers, serve, sleep, spawnLeft, logIds } from '../helpers/peers.js'
 import { type PathInfo, describeTree } from '../helpers/tree.js'
@@ -127,8 +127,8 @@ describe('e2e: left serve and left sync between three peers', () => {
     await writeFile(join(C.share, 'contested.txt'), 'version of C\n')
     await rm(join(C.share, 'mod-on-b.txt'))
     await writeFile(join(C.share, 'mod-on-c.txt'), 'modified on C\n')
-    const fromB = await leftOk(B.dir, ['commit'])
-    const fromC = await leftOk(C.dir, ['commit'])
+    const fromB = await commitOk(B.dir)
+    const fromC = await commitOk(C.dir)
 
     // One sync, both ways: C fetches and merges B's commit, B fetches and takes the merge.
     server = await serve(B)
@@ -220,7 +220,7 @@ describe('e2e: left serve and left sync between three peers', () => {
       for (let i = 1; i <= 3; i++) {
         await writeFile(join(B.share, `while-c-was-away-${i}.txt`), `commit ${i}\n`)
         if (i === 2) await rm(join(B.share, 'big.bin'))
-        made.push(await leftOk(B.dir, ['commit', '-m', `away ${i}`]))
+        made.push(await commitOk(B.dir, ['-m', `away ${i}`]))
         await leftOk(B.dir, ['sync', A.address])
         // A changes things between B's syncs; serve commits them when B connects.
         await writeFile(join(A.share, 'from-a.txt'), `A, round ${i}\n`)

@@ -36,6 +36,13 @@ export async function leftOk(cwd: string, args: readonly string[], env: Record<s
   return r.stdout.trim()
 }
 
+/** Runs `left commit ...args` and returns the new commit's whole id; fails the test when nothing was committed. */
+export async function commitOk(cwd: string, args: readonly string[] = []): Promise<string> {
+  const made = JSON.parse(await leftOk(cwd, ['commit', '--json', ...args])) as { id: string | null }
+  assert.ok(made.id !== null, `left commit ${args.join(' ')} committed nothing`)
+  return made.id
+}
+
 /** A fresh temp directory, removed by the returned cleanup. */
 export async function tempDir(prefix = 'left-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
