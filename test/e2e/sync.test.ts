@@ -144,6 +144,12 @@ describe('e2e: left serve and left sync between three peers', () => {
     const parentsById: string[] = []
     for (const rev of ['HEAD^1', 'HEAD^2', 'HEAD~1']) parentsById.push(JSON.parse(await leftOk(C.dir, ['log', rev, '-n', '1', '--json']))[0].id)
     assert.deepEqual(parentsById, [merge.parents[0], merge.parents[1], merge.parents[0]])
+    // A merge shows its parents, and its changes against each (issue 10).
+    assert.deepEqual(merge.againstParents.map((p: { parent: string }) => p.parent), merge.parents)
+    const shown = (await leftOk(C.dir, ['log', '-n', '1'])).split('\n')
+    const [p1, p2] = await Promise.all(merge.parents.map(async (id: string) => (await leftOk(C.dir, ['log', '--oneline', '-n', '1', id])).split(' ')[0]))
+    assert.equal(shown[1], `Merge:  ${p1} ${p2}`)
+    assert.deepEqual(shown.filter((l) => l.startsWith('Change: ')).map((l) => l.split(':')[1]), [` against ${p1}`, ` against ${p2}`])
     await assertSameFolders([B, C])
 
     // A catches up from B and ends identical too.
