@@ -2,31 +2,69 @@
  * How the CLI talks to people and scripts: one-line errors on stderr, and a
  * few shared formats (change lines, dates, sizes).
  */
-import { LeftError } from '../src/index.js'
+import { LeftError, SyncFailedError } from '../src/index.js'
 import type { Change } from '../src/index.js'
 import type { Io } from './io.js'
 
-/** Exit code for a failed command. */
+/**
+ * Exit codes, the contract for scripts (docs/cli.md lists them). Anything
+ * not named here is EXIT_FAILURE.
+ */
 export const EXIT_FAILURE = 1
-/** Exit code for a malformed command line. */
+/** A malformed command line. */
 export const EXIT_USAGE = 2
-/** Exit code for a store that is missing or damaged: nothing was changed, and retrying will not help. */
+/** A store that is missing or damaged: nothing was changed, and retrying will not help. */
 export const EXIT_DAMAGED = 3
+/** No LEFT folder here or above. */
+export const EXIT_NOT_A_FOLDER = 4
+/** A peer could not be reached. */
+export const EXIT_UNREACHABLE = 5
+/** A peer refused our key, or offered another. */
+export const EXIT_AUTH = 6
+/** Sync ran, but did not end in sync: a timeout, a dropped session, a peer that broke the protocol, or failures of more than one kind. */
+export const EXIT_NOT_IN_SYNC = 7
+/** `left sync` ended in sync, but kept both versions of a file edited on both sides: there is a conflict copy to look at. */
+export const EXIT_CONFLICT_KEPT = 8
+
+const EXIT_BY_CODE: Readonly<Record<string, number>> = {
+  LEFT_USAGE: EXIT_USAGE,
+  LEFT_STORE_DAMAGED: EXIT_DAMAGED,
+  LEFT_NOT_A_REPO: EXIT_NOT_A_FOLDER,
+  LEFT_PEER_UNREACHABLE: EXIT_UNREACHABLE,
+  LEFT_AUTH: EXIT_AUTH,
+  LEFT_TIMEOUT: EXIT_NOT_IN_SYNC,
+  LEFT_SESSION_CLOSED: EXIT_NOT_IN_SYNC,
+  LEFT_PROTOCOL: EXIT_NOT_IN_SYNC
+}
+
+/** The exit code for a failure: by its code; a sync with several failed peers by theirs, when they agree. */
+export function exitCodeOf(err: unknown): number {
+  if (!(err instanceof LeftError)) return EXIT_FAILURE
+  if (err instanceof SyncFailedError) {
+    const exits = new Set(err.codes.map((c) => EXIT_BY_CODE[c] ?? EXIT_FAILURE))
+    return exits.size === 1 ? [...exits][0]! : EXIT_NOT_IN_SYNC
+  }
+  return EXIT_BY_CODE[err.code] ?? EXIT_FAILURE
+}
 
 /**
  * Reports a failure as one line on stderr (plus the stack with LEFT_DEBUG=1)
- * and returns the exit code to use.
+ * and returns the exit code to use. With `json`, stdout also gets
+ * `{"error": {"code", "message"}}`, so a script reading --json output
+ * always gets one JSON value.
  */
-export function reportError(err: unknown, io: Io): number {
+export function reportError(err: unknown, io: Io, json = false): number {
   const debug = io.debug
   if (err instanceof LeftError) {
     io.warn(`left: ${printable(err.message)}`)
     if (debug) io.warn(String(err.stack ?? '') + (err.cause ? `\ncause: ${String((err.cause as Error).stack ?? err.cause)}` : ''))
-    return err.code === 'LEFT_USAGE' ? EXIT_USAGE : err.code === 'LEFT_STORE_DAMAGED' ? EXIT_DAMAGED : EXIT_FAILURE
+    if (json) io.json({ error: { code: err.code, message: err.message } })
+    return exitCodeOf(err)
   }
   const message = err instanceof Error ? err.message : String(err)
   io.warn(`left: unexpected error: ${printable(message.split('\n')[0] ?? '')} (run with LEFT_DEBUG=1 for details)`)
   if (debug && err instanceof Error) io.warn(String(err.stack))
+  if (json) io.json({ error: { code: 'LEFT_UNEXPECTED', message } })
   return EXIT_FAILURE
 }
 

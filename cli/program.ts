@@ -37,12 +37,19 @@ function buildProgram(rt: Runtime): Command {
 
 /** Runs the command line `args` (the words after `left`) in `rt`; resolves with the exit code. */
 export async function runProgram(rt: Runtime, args: readonly string[]): Promise<number> {
+  // Words after `--` are paths, never flags.
+  const dash = args.indexOf('--')
+  const json = (dash === -1 ? args : args.slice(0, dash)).includes('--json')
   try {
     await buildProgram(rt).parseAsync([...args], { from: 'user' })
     return rt.io.exitCode
   } catch (err) {
     // Help and --version "fail" with exit code 0; real usage errors are already printed.
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE
-    return reportError(err, rt.io)
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0
+      if (json) rt.io.json({ error: { code: 'LEFT_USAGE', message: err.message.replace(/^error: /, '') } })
+      return EXIT_USAGE
+    }
+    return reportError(err, rt.io, json)
   }
 }

@@ -191,8 +191,9 @@ export class ListenError extends LeftError {
 
 /** `left sync` failed with more than one peer (each failure is reported on its own line first). */
 export class SyncFailedError extends LeftError {
-  constructor(count: number) {
-    super('LEFT_SYNC_FAILED', `sync failed with ${count} peers`, { data: { count } })
+  /** `codes`: each failure's code, so a script can tell "all unreachable" from a mix. */
+  constructor(count: number, readonly codes: readonly string[] = []) {
+    super('LEFT_SYNC_FAILED', `sync failed with ${count} peers`, { data: { count, codes } })
   }
 }
 

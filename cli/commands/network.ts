@@ -6,11 +6,11 @@
  * stdout, one line per event; progress goes to a terminal on stderr only.
  */
 import type { Command } from 'commander'
-import { DEFAULT_PORT, FolderService, type PeerAddress, type Repo, SyncFailedError, UsageError, formatAddress, parseAddress } from '../../src/index.js'
+import { DEFAULT_PORT, FolderService, type PeerAddress, LeftError, type Repo, SyncFailedError, UsageError, formatAddress, parseAddress } from '../../src/index.js'
 import type { Runtime } from '../context.js'
 import { runDaemon } from '../daemon.js'
 import type { Io } from '../io.js'
-import { reportError } from '../output.js'
+import { EXIT_CONFLICT_KEPT, reportError } from '../output.js'
 import { ProgressLine } from '../progress.js'
 
 interface NetworkFlags {
@@ -44,8 +44,12 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
         // Beside a running synchronizer, sync through it: it already serves and holds the folder.
         const running = rt.node?.service
         let service: FolderService | undefined = running
+        let conflicts = 0
+        let stopCounting = (): void => {}
         try {
           service ??= await FolderService.start({ repo, ...events(progress, opts.quiet === true), ...timeout(opts) })
+          // Conflicts kept while this sync runs end it with EXIT_CONFLICT_KEPT, so a script knows to look.
+          stopCounting = service.events.subscribe((e) => { if (e.type === 'conflict') conflicts++ })
           await service.commitAndAnnounce()
           const failures: unknown[] = []
           for (const address of addresses) {
@@ -62,8 +66,13 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
           }
           throwFailures(failures, io)
           const head = await repo.head()
-          io.say(head === undefined ? 'in sync (no commits yet)' : `in sync at ${head}`)
+          io.say(head === undefined ? 'in sync (no commits yet)' : `in sync at ${await repo.shortId(head)}`)
+          if (conflicts > 0) {
+            io.warn(`left: kept both versions of ${conflicts} file${conflicts === 1 ? '' : 's'} edited on both sides; the conflict copies are in the share folder`)
+            io.exitCode = EXIT_CONFLICT_KEPT
+          }
         } finally {
+          stopCounting()
           progress.clear()
           if (running === undefined) await service?.stop()
         }
@@ -139,6 +148,6 @@ function throwFailures(failures: readonly unknown[], io: Io): void {
   if (failures.length === 1) throw failures[0]
   if (failures.length > 1) {
     for (const f of failures) reportError(f, io)
-    throw new SyncFailedError(failures.length)
+    throw new SyncFailedError(failures.length, failures.map((f) => (f instanceof LeftError ? f.code : 'LEFT_UNEXPECTED')))
   }
 }

@@ -95,6 +95,28 @@ describe('cli: finding a version (issue 10)', () => {
     assert.equal(await readFile(join(share, 'notes.txt'), 'utf8'), 'notes two')
   })
 
+  it('scripts: each kind of failure has its exit code, and --json puts the error on stdout as JSON', async () => {
+    const { dir: elsewhere, cleanup: done } = await tempDir('left-not-a-folder-')
+    try {
+      const cases: Array<[string, string[], number, string]> = [
+        [elsewhere, ['log', '--json'], 4, 'LEFT_NOT_A_REPO'],
+        [dir, ['log', '--json', '--bogus'], 2, 'LEFT_USAGE'],
+        [dir, ['diff', '--json', 'nosuchthing'], 1, 'LEFT_UNKNOWN_REVISION']
+      ]
+      for (const [cwd, args, code, name] of cases) {
+        const r = await left(cwd, args)
+        assertOneLineError(r, /^left: /)
+        assert.equal(r.code, code, args.join(' '))
+        assert.equal(JSON.parse(r.stdout).error.code, name)
+      }
+      const plain = await left(elsewhere, ['log'])
+      assert.equal(plain.stdout, '', 'without --json, stdout stays empty')
+      assert.equal(plain.code, 4)
+    } finally {
+      await done()
+    }
+  })
+
   it('reports an ambiguous abbreviation, and refuses one shorter than 4', async () => {
     assertOneLineError(await left(dir, ['diff', 'bafyrei']), /ambiguous commit prefix/)
     assertOneLineError(await left(dir, ['checkout', ids.first!.slice(7, 10)]), /unknown commit/)

@@ -132,7 +132,11 @@ describe('e2e: left serve and left sync between three peers', () => {
 
     // One sync, both ways: C fetches and merges B's commit, B fetches and takes the merge.
     server = await serve(B)
-    await leftOk(C.dir, ['sync', B.address])
+    // In sync, but with a conflict copy to look at: exit 8, and a line that says so (issue 10).
+    const synced = await left(C.dir, ['sync', B.address])
+    assert.equal(synced.code, 8, synced.stderr)
+    assert.match(synced.stdout, /in sync at /)
+    assert.match(synced.stderr, /^left: kept both versions of 1 file edited on both sides; the conflict copies are in the share folder$/m)
     assert.equal((await server.kill('SIGTERM')).code, 0, server.output())
     const logB = await logIds(B)
     const logC = await logIds(C)
@@ -271,19 +275,21 @@ describe('e2e: left serve and left sync between three peers', () => {
     try {
       await leftOk(stranger, ['init'])
       await writeFile(join(stranger, 'share/intruder.txt'), 'should never arrive')
-      assertOneLineError(await left(stranger, ['sync', A.address]), /key/)
+      const refused = await left(stranger, ['sync', A.address])
+      assertOneLineError(refused, /key/)
+      assert.equal(refused.code, 6, 'authentication has its own exit code')
       await server.waitFor(/refused .*key/)
       assert.ok(server.alive)
       await assert.rejects(readFile(join(A.share, 'intruder.txt')), { code: 'ENOENT' })
 
       // The server still serves peers that hold the key.
       await writeFile(join(B.share, 'after-stranger.txt'), 'still works')
-      assert.match(await leftOk(B.dir, ['sync', A.address]), /in sync at bafy/)
+      assert.match(await leftOk(B.dir, ['sync', A.address]), /in sync at [a-z2-7]{8,}/)
       assert.equal(await readFile(join(A.share, 'after-stranger.txt'), 'utf8'), 'still works')
 
       const unreachable = await left(B.dir, ['sync', `127.0.0.3:${PORT}`])
       assertOneLineError(unreachable, new RegExp(`cannot reach peer 127\\.0\\.0\\.3:${PORT}`))
-      assert.equal(unreachable.code, 1)
+      assert.equal(unreachable.code, 5, 'unreachable has its own exit code')
       for (const bad of ['127.0.0.1:99999', '127.0.0.1:port', '300.1.1.1', '::1']) {
         const r = await left(B.dir, ['sync', bad])
         assertOneLineError(r, /invalid peer address/)
@@ -304,7 +310,7 @@ describe('e2e: left serve and left sync between three peers', () => {
       await writeFile(join(A.share, 'only-a.txt'), 'a')
       await writeFile(join(B.share, 'only-b.txt'), 'b')
       await writeFile(join(C.share, 'only-c.txt'), 'c')
-      assert.match(await leftOk(C.dir, ['sync', A.address, B.address]), /in sync at bafy/)
+      assert.match(await leftOk(C.dir, ['sync', A.address, B.address]), /in sync at [a-z2-7]{8,}/)
       for (const name of ['only-a.txt', 'only-b.txt', 'only-c.txt']) await readFile(join(C.share, name))
       await readFile(join(A.share, 'only-c.txt'))
       await readFile(join(B.share, 'only-c.txt'))
@@ -318,7 +324,7 @@ describe('e2e: left serve and left sync between three peers', () => {
       assertOneLineError(one, /127\.0\.0\.5/)
       assert.equal(await readFile(join(A.share, 'partial.txt'), 'utf8'), 'p')
       const two = await left(C.dir, ['sync', `127.0.0.5:${PORT}`, `127.0.0.6:${PORT}`])
-      assert.equal(two.code, 1)
+      assert.equal(two.code, 5, 'every peer unreachable: the unreachable exit code')
       assert.deepEqual(two.stderr.trim().split('\n').map((l) => /127\.0\.0\.[56]|2 peers/.exec(l)?.[0]), ['127.0.0.5', '127.0.0.6', '2 peers'])
     } finally {
       await serverA.kill('SIGTERM')
