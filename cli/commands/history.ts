@@ -1,5 +1,5 @@
 /**
- * The commands that read history: log and reflog. They print short ids, as
+ * The commands that read history: log, versions and reflog. They print short ids, as
  * git does (`--full-id` and `--json` give whole CIDs), and take paths
  * relative to where the user stands, after `--` or where no revision of
  * that name exists.
@@ -8,7 +8,7 @@ import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import type { CID } from 'multiformats/cid'
-import { type Change, type LogEntry, type Repo, UnknownRevisionError, UsageError, hasCode, summarize } from '../../src/index.js'
+import { type Change, type LogEntry, PathNotFoundError, type Repo, UnknownRevisionError, UsageError, hasCode, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
 import { changeLine, formatBytes, formatDate, printable, quotePath } from '../output.js'
 
@@ -94,7 +94,7 @@ interface LogFlags {
   fullId?: boolean
 }
 
-/** Registers log and reflog on `program`. */
+/** Registers log, versions and reflog on `program`. */
 export function registerHistoryCommands(program: Command, rt: Runtime): void {
   const { io } = rt
   program.command('log')
@@ -140,6 +140,34 @@ export function registerHistoryCommands(program: Command, rt: Runtime): void {
       })
     })
 
+  program.command('versions')
+    .description('every version of one file in history, newest first, with the command that brings each back')
+    .argument('<path>', 'the file: relative to where you are, or to the share folder')
+    .option('--full-id', 'print whole commit ids')
+    .option('--json', 'print an array of versions as JSON')
+    .action(async (arg: string, opts: { fullId?: boolean; json?: boolean }, cmd: Command) => {
+      await rt.withRepo(cmd, async (repo) => {
+        const path = repo.sharePath(workDir(cmd, rt), arg)
+        if (path === '') throw new UsageError('versions needs a file, not the whole share folder')
+        const name = idNamer(repo, opts.fullId ?? false)
+        const rows = []
+        for (const e of await repo.log({ paths: [path] })) {
+          const change = e.changes[0]!.find((c) => c.path === path)
+          // A commit that changed only what lies below `path` (it is a folder) is not a version of a file.
+          if (change === undefined) continue
+          const id = await name(e.cid)
+          const kind = change.after?.kind
+          rows.push({ cid: e.cid, id, time: e.commit.time, author: e.commit.author, size: change.after?.size ?? null, kind: kind ?? null, restore: kind === undefined ? null : `left restore ${shellWord(arg)} --source ${id}` })
+        }
+        if (opts.json) return io.json(rows.map((r) => ({ id: r.cid.toString(), short: r.id, time: new Date(r.time).toISOString(), timestamp: r.time, author: r.author, kind: r.kind, size: r.size, restore: r.restore })))
+        if (rows.length === 0) throw new PathNotFoundError(path, 'history')
+        for (const r of rows) {
+          const what = r.kind === null ? 'deleted' : r.kind === 'dir' ? 'a folder' : formatBytes(r.size ?? 0)
+          io.say(`${r.id}  ${formatDate(r.time)}  ${what.padEnd(10)}  by ${printable(r.author)}${r.restore === null ? '' : `  ${r.restore}`}`)
+        }
+      })
+    })
+
   program.command('reflog')
     .description('every commit HEAD has been at, newest first: HEAD@{0} is HEAD')
     .option('-n, --max-count <n>', 'show at most n entries')
@@ -156,6 +184,11 @@ export function registerHistoryCommands(program: Command, rt: Runtime): void {
         for (const r of rows) io.say(`${await name(r.cid)} HEAD@{${r.index}} ${formatDate(r.time)}  ${printable(r.message.split('\n')[0] ?? '')}`)
       })
     })
+}
+
+/** A word as a shell reads it back: as is when plain, else in single quotes. */
+function shellWord(word: string): string {
+  return /^[\w./@%+=:,-]+$/.test(word) ? word : `'${printable(word).replace(/'/g, "'\\''")}'`
 }
 
 async function entryJson(repo: Repo, e: LogEntry, files: boolean): Promise<Record<string, unknown>> {

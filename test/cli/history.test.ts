@@ -82,6 +82,19 @@ describe('cli: finding a version (issue 10)', () => {
     await leftOk(dir, ['restore', 'sub/q.txt'])
   })
 
+  it('versions lists every version of a file, newest first, with a restore command that works', async () => {
+    const lines = (await leftOk(join(share, 'sub'), ['versions', 'q.txt'])).split('\n')
+    assert.equal(lines.length, 2)
+    assert.match(lines[0]!, /^[a-z2-7]{8,} {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC {2}5 B +by \w+ {2}left restore q\.txt --source ([a-z2-7]{8,})$/)
+    const oldest = / --source (\S+)$/.exec(lines[1]!)![1]!
+    await leftOk(join(share, 'sub'), ['restore', 'q.txt', '--source', oldest])
+    assert.equal(await readFile(join(share, 'sub/q.txt'), 'utf8'), 'q one')
+    await leftOk(dir, ['restore', 'sub/q.txt'])
+    const json = await leftOk(dir, ['versions', '--json', 'notes.txt']).then(JSON.parse)
+    assert.deepEqual(json.map((v: { id: string; size: number }) => [v.id, v.size]), [[ids.editNotes, 9], [ids.first, 5]])
+    assertOneLineError(await left(dir, ['versions', 'never.txt']), /no such path in history: never\.txt/)
+  })
+
   it('reflog and --all keep every commit in reach after a checkout of an old one', async () => {
     assert.match(await leftOk(dir, ['checkout', 'HEAD~2']), /^HEAD is now [a-z2-7]{8,} \(/)
     assert.deepEqual((await leftOk(dir, ['log', '--oneline'])).split('\n').length, 1)
