@@ -10,6 +10,7 @@ import type { Command } from 'commander'
 import type { CID } from 'multiformats/cid'
 import { type Change, type LogEntry, PathNotFoundError, type Repo, UnknownRevisionError, UsageError, hasCode, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
+import { drawGraph } from '../graph.js'
 import { changeLine, formatBytes, formatDate, printable, quotePath } from '../output.js'
 
 function count(value: string, name: string): number {
@@ -91,6 +92,7 @@ interface LogFlags {
   stat?: boolean
   nameStatus?: boolean
   all?: boolean
+  graph?: boolean
   fullId?: boolean
 }
 
@@ -104,6 +106,7 @@ export function registerHistoryCommands(program: Command, rt: Runtime): void {
     .option('--oneline', 'one line per commit: short id and message')
     .option('--stat', 'list the files each commit changed, with their sizes before and after')
     .option('--name-status', 'list the files each commit changed, with A, M or D')
+    .option('--graph', 'draw the history as a graph: merges show where their lines meet')
     .option('--all', 'every commit any ref or the reflog reaches, not only HEAD\'s history')
     .option('--full-id', 'print whole commit ids')
     .option('--json', 'print an array of commits as JSON')
@@ -115,27 +118,39 @@ export function registerHistoryCommands(program: Command, rt: Runtime): void {
         if (opts.json) return io.json(await Promise.all(entries.map((e) => entryJson(repo, e, opts.stat === true || opts.nameStatus === true))))
         if (entries.length === 0) io.warn(paths.length > 0 ? 'no commits changed those paths' : 'no commits yet')
         const name = idNamer(repo, opts.fullId ?? false)
-        for (const e of entries) {
+        // With --graph, every line gets the graph's prefix; without it, none.
+        // With paths, a parent left out of the list ends its line, as a
+        // first commit does; with -n, lines run on past the last commit.
+        const shown = new Set(entries.map((e) => e.cid.toString()))
+        const graph = opts.graph
+          ? drawGraph(entries.map((e) => ({ id: e.cid.toString(), parents: e.commit.parents.map(String).filter((p) => paths.length === 0 || shown.has(p)) })))
+          : undefined
+        for (const [index, e] of entries.entries()) {
+          const rows = graph?.[index]
+          const say = (text: string): void => io.say(rows === undefined ? text : `${rows.continuation.padEnd(rows.commit.length)} ${text}`.trimEnd())
+          for (const r of rows?.before ?? []) io.say(r)
+          const head = (text: string): void => io.say(rows === undefined ? text : `${rows.commit} ${text}`)
           const firstLine = e.commit.message.split('\n')[0] ?? ''
-          if (opts.oneline) io.say(`${await name(e.cid)} ${printable(firstLine)}`)
-          else {
-            const merge = e.commit.parents.length > 1
-            io.say(`commit ${await name(e.cid)}${merge ? ' (merge)' : ''}`)
-            if (merge) io.say(`Merge:  ${(await Promise.all(e.commit.parents.map(name))).join(' ')}`)
-            io.say(`Author: ${printable(e.commit.author)}`)
-            io.say(`Date:   ${formatDate(e.commit.time)}`)
+          const merge = e.commit.parents.length > 1
+          if (opts.oneline) head(`${await name(e.cid)} ${printable(firstLine)}`)
+          else head(`commit ${await name(e.cid)}${merge ? ' (merge)' : ''}`)
+          for (const r of rows?.after ?? []) io.say(r)
+          if (!opts.oneline) {
+            if (merge) say(`Merge:  ${(await Promise.all(e.commit.parents.map(name))).join(' ')}`)
+            say(`Author: ${printable(e.commit.author)}`)
+            say(`Date:   ${formatDate(e.commit.time)}`)
             if (merge) {
-              for (let i = 0; i < e.commit.parents.length; i++) io.say(`Change: against ${await name(e.commit.parents[i]!)}: ${summaryText(e.changes[i]!)}`)
-            } else io.say(`Change: ${summaryText(e.changes[0]!)}`)
-            io.say('')
+              for (let i = 0; i < e.commit.parents.length; i++) say(`Change: against ${await name(e.commit.parents[i]!)}: ${summaryText(e.changes[i]!)}`)
+            } else say(`Change: ${summaryText(e.changes[0]!)}`)
+            say('')
             // Commit messages come from peers too: no raw control characters.
-            for (const line of e.commit.message.split('\n')) io.say(`    ${printable(line)}`)
-            io.say('')
+            for (const line of e.commit.message.split('\n')) say(`    ${printable(line)}`)
+            say('')
           }
           // A merge's files are listed against its first parent, as git's -m --first-parent would.
-          if (opts.nameStatus) for (const c of e.changes[0]!) io.say(changeLine(c))
-          if (opts.stat) for (const line of statLines(e.changes[0]!)) io.say(line)
-          if ((opts.nameStatus || opts.stat) && opts.oneline) io.say('')
+          if (opts.nameStatus) for (const c of e.changes[0]!) say(changeLine(c))
+          if (opts.stat) for (const line of statLines(e.changes[0]!)) say(line)
+          if ((opts.nameStatus || opts.stat) && opts.oneline) say('')
         }
       })
     })

@@ -154,6 +154,9 @@ describe('e2e: left serve and left sync between three peers', () => {
     const [p1, p2] = await Promise.all(merge.parents.map(async (id: string) => (await leftOk(C.dir, ['log', '--oneline', '-n', '1', id])).split(' ')[0]))
     assert.equal(shown[1], `Merge:  ${p1} ${p2}`)
     assert.deepEqual(shown.filter((l) => l.startsWith('Change: ')).map((l) => l.split(':')[1]), [` against ${p1}`, ` against ${p2}`])
+    const graph = (await leftOk(C.dir, ['log', '--graph', '--oneline', '-n', '3'])).split('\n')
+    assert.deepEqual(graph.slice(0, 2).map((l) => l.slice(0, 2)), ['* ', '|\\'], `the merge opens a second line:\n${graph.join('\n')}`)
+    assert.deepEqual(graph.slice(2, 4).map((l) => l.replace(/[a-z2-7]{8,} .*$/, '').trim()).sort(), ['* |', '| *'])
     await assertSameFolders([B, C])
 
     // A catches up from B and ends identical too.
