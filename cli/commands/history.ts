@@ -4,8 +4,6 @@
  * relative to where the user stands, after `--` or where no revision of
  * that name exists.
  */
-import { lstat } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Command } from 'commander'
 import type { CID } from 'multiformats/cid'
 import { type Change, type LogEntry, PathNotFoundError, type Repo, UnknownRevisionError, UsageError, hasCode, summarize } from '../../src/index.js'
@@ -48,18 +46,9 @@ export async function revisionsAndPaths(repo: Repo, cmd: Command, rt: Runtime, w
   // Before `--`, a word that is not a revision must name something in the
   // share folder, so a mistyped id is an error, not an empty answer.
   for (let j = i; j < before.length; j++) {
-    if (!(await exists(join(repo.share, paths[j - i]!)))) throw new UnknownRevisionError(before[j]!, 'or-path')
+    if (!(await repo.inShare(paths[j - i]!))) throw new UnknownRevisionError(before[j]!, 'or-path')
   }
   return { revs, paths }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** How many of the command's words came after a `--` (commander drops the `--` itself). */

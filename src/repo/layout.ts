@@ -4,7 +4,7 @@
  * `<root>/share/` unless the config says otherwise. Nothing LEFT owns ever
  * lives inside the share folder.
  */
-import { mkdir, rm, stat } from 'node:fs/promises'
+import { lstat, mkdir, rm, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { AlreadyInitializedError, ConfigError, NotARepoError } from '../errors.js'
 import { type Config, checkKey, generateKey, generatePeerId, readConfig, writeConfig } from './config.js'
@@ -122,9 +122,10 @@ async function checkSameFilesystem(leftDir: string, share: string): Promise<void
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+/** True when something is at `p`; with `followLinks` false, a dangling link counts. */
+export async function exists(p: string, followLinks = true): Promise<boolean> {
   try {
-    await stat(p)
+    await (followLinks ? stat(p) : lstat(p))
     return true
   } catch {
     return false

@@ -25,7 +25,7 @@ import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.
 import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { type Config, writeConfig } from './config.js'
-import { type InitOptions, type Layout, initLayout, openLayout } from './layout.js'
+import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
 import { type FsckReport, fsck, gc } from './maintenance.js'
 import { Mutex } from './mutex.js'
 
@@ -379,6 +379,11 @@ export class Repo {
       if ((await this.store.findCommits(full.slice(0, skip + n), 2)).length < 2) return full.slice(skip, skip + n)
     }
     return full.slice(skip)
+  }
+
+  /** True when something (a file, a folder, a link) is at share-relative `rel` in the share folder now. */
+  inShare(rel: string): Promise<boolean> {
+    return exists(join(this.share, rel), false)
   }
 
   /**
