@@ -596,7 +596,11 @@ export const COMMIT_ID_PREFIX = 'bafyrei'
 /** Short ids are at least this long, as git's default abbreviation of 7 is too short for folders with long histories. */
 export const SHORT_ID_LENGTH = 8
 
-/** The shortest abbreviation `resolve` looks up, so a word like `main` is not mistaken for one. */
+/**
+ * The shortest abbreviation `resolve` looks up: three base32 characters are
+ * one commit in 32,768, too few to have been meant as an id, and a word of
+ * `log` or `diff` that is not one is read as a path instead.
+ */
 export const MIN_ID_PREFIX = 4
 
 /** Ref names of the reflog start with this. */
