@@ -145,12 +145,39 @@ export function transferRate(t: TransferTotals, seconds: number): { rate: number
   return { rate, etaSeconds: rate > 0 && left > 0 ? Math.ceil(left / rate) : null }
 }
 
-/** `12 files, 1.5 MiB of ~40.0 MiB`, then `, 3.2 MiB/s, ETA 12 s` when the time it has run is known. */
-export function transferText(t: TransferTotals, seconds?: number): string {
-  const totals = `${t.files} files, ${formatBytes(t.bytes)} of ~${formatBytes(t.expectedBytes)}`
-  if (seconds === undefined) return totals
+/**
+ * A transfer in words, most important first: `12 files (~40.0 MiB)`,
+ * `1.5 MiB received`, then `3.2 MiB/s` and `ETA ~12 s` when the time it has
+ * run is known. Files and their sizes are what the fetch has found missing
+ * so far; bytes are what arrived (folders and file nodes included, chunks
+ * already here not), so the two are never presented as one fraction, and
+ * the ETA is an estimate.
+ */
+export function transferParts(t: TransferTotals, seconds?: number): string[] {
+  const parts = [`${t.files} file${t.files === 1 ? '' : 's'} (~${formatBytes(t.expectedBytes)})`, `${formatBytes(t.bytes)} received`]
+  if (seconds === undefined) return parts
   const { rate, etaSeconds } = transferRate(t, seconds)
-  return `${totals}, ${formatBytes(Math.round(rate))}/s${etaSeconds === null ? '' : `, ETA ${formatSeconds(etaSeconds)}`}`
+  parts.push(`${formatBytes(Math.round(rate))}/s`)
+  if (etaSeconds !== null) parts.push(`ETA ~${formatSeconds(etaSeconds)}`)
+  return parts
+}
+
+/** transferParts as one line. */
+export function transferText(t: TransferTotals, seconds?: number): string {
+  return transferParts(t, seconds).join(', ')
+}
+
+/**
+ * `head: part, part, …` fitted to `columns`: the last parts are dropped
+ * whole until it fits, and only a head too long on its own is cut.
+ */
+export function fitLine(head: string, parts: readonly string[], columns: number): string {
+  const width = Math.max(20, columns - 1)
+  for (let n = parts.length; n >= 0; n--) {
+    const line = n === 0 ? head : `${head}: ${parts.slice(0, n).join(', ')}`
+    if (line.length <= width) return line
+  }
+  return head.slice(0, width)
 }
 
 /** Human durations: `42 s`, `3 min 5 s`, `2 h 10 min`. */

@@ -8,9 +8,21 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { Pathspec, Repo, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
+import type { Io } from '../io.js'
 import { changeJson, changeLine, formatBytes, printable, quotePath } from '../output.js'
+import { WorkLine } from '../progress.js'
 import { idNamer, revisionsAndPaths } from './history.js'
 import { printNodeStatus, nodeStatusJson } from '../status.js'
+
+/** Runs `fn` with a progress line on stderr (a terminal only, and not with -q), erased when it ends. */
+async function working<T>(io: Io, verb: string, unit: 'files' | 'objects', quiet: boolean | undefined, fn: (line: WorkLine) => Promise<T>): Promise<T> {
+  const line = new WorkLine(io, verb, unit, quiet !== true)
+  try {
+    return await fn(line)
+  } finally {
+    line.clear()
+  }
+}
 
 /** Registers the local commands on `program`. */
 export function registerLocalCommands(program: Command, rt: Runtime): void {
@@ -46,12 +58,15 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     .description('snapshot the share folder: prints [short id] message (changes)')
     .option('-m, --message <msg>', 'commit message (default: names what changed)')
     .option('--full-id', 'print the whole commit id')
+    .option('-q, --quiet', 'no progress display')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { message?: string; json?: boolean; fullId?: boolean }, cmd: Command) => {
+    .action(async (opts: { message?: string; json?: boolean; fullId?: boolean; quiet?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        const progress = { onSkip: (p: string, why: string) => io.warn(`left: skipped ${quotePath(p)}: ${printable(why)}`) }
-        // Beside a running synchronizer the commit is announced to its peers at once.
-        const result = rt.node !== undefined ? await rt.node.service.commitAndAnnounce(opts.message, progress) : await repo.commit(opts.message, progress)
+        const result = await working(io, 'committing', 'files', opts.quiet, (line) => {
+          const progress = { ...line.hooks, onSkip: (p: string, why: string) => line.warn(`left: skipped ${quotePath(p)}: ${printable(why)}`) }
+          // Beside a running synchronizer the commit is announced to its peers at once.
+          return rt.node !== undefined ? rt.node.service.commitAndAnnounce(opts.message, progress) : repo.commit(opts.message, progress)
+        })
         if (opts.json) return io.json(result === undefined ? { id: null } : { id: result.cid.toString(), short: await repo.shortId(result.cid), message: result.message, ...result.summary, filesHashed: result.filesHashed, bytesHashed: result.bytesHashed })
         if (result === undefined) return io.say('nothing to commit')
         const s = result.summary
@@ -97,9 +112,10 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     .description('make the share folder exactly a commit\'s snapshot and move HEAD there')
     .argument('<commit>', 'commit id, unique prefix, HEAD, HEAD~N')
     .option('-f, --force', 'discard uncommitted changes, and replace ignored paths too')
-    .action(async (rev: string, opts: { force?: boolean }, cmd: Command) => {
+    .option('-q, --quiet', 'no progress display')
+    .action(async (rev: string, opts: { force?: boolean; quiet?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        const { cid, changes, kept } = await repo.checkout(rev, opts.force ?? false)
+        const { cid, changes, kept } = await working(io, 'checking out', 'files', opts.quiet, (line) => repo.checkout(rev, opts.force ?? false, line.hooks))
         warnKept(kept)
         io.say(`HEAD is now ${await repo.shortId(cid)} (${changes} path${changes === 1 ? '' : 's'} updated)`)
       })
@@ -110,19 +126,22 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     .argument('<path>', 'what to bring back: relative to where you are, or to the share folder')
     .option('-s, --source <commit>', 'take it from this commit', 'HEAD')
     .option('-f, --force', 'also delete uncommitted and ignored files in the way')
-    .action(async (path: string, opts: { source: string; force?: boolean }, cmd: Command) => {
+    .option('-q, --quiet', 'no progress display')
+    .action(async (path: string, opts: { source: string; force?: boolean; quiet?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        warnKept((await repo.restore(repo.sharePath(workDir(cmd, rt), path), opts.source, opts.force ?? false)).kept)
+        const rel = repo.sharePath(workDir(cmd, rt), path)
+        warnKept((await working(io, 'restoring', 'files', opts.quiet, (line) => repo.restore(rel, opts.source, opts.force ?? false, line.hooks))).kept)
         io.say(`restored ${quotePath(path)} from ${printable(opts.source)}`)
       })
     })
 
   program.command('fsck')
     .description('re-hash every reachable object and report what is missing or corrupt')
+    .option('-q, --quiet', 'no progress display')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (opts: { json?: boolean; quiet?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        const report = await repo.fsck()
+        const report = await working(io, 'checking', 'objects', opts.quiet, (line) => repo.fsck(line.hooks))
         if (opts.json) io.json(report)
         else {
           for (const c of report.missing) io.say(`missing ${c}`)
@@ -135,9 +154,10 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
 
   program.command('gc')
     .description('delete objects that no commit reaches')
-    .action(async (_opts: unknown, cmd: Command) => {
+    .option('-q, --quiet', 'no progress display')
+    .action(async (opts: { quiet?: boolean }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        const { removed, kept } = await repo.gc()
+        const { removed, kept } = await working(io, 'collecting', 'objects', opts.quiet, (line) => repo.gc(line.hooks))
         io.say(`removed ${removed} unreachable objects, kept ${kept}`)
       })
     })

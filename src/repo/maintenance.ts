@@ -60,7 +60,7 @@ async function walkReachable(store: ObjectStore, visit: (cid: CID, bytes: Uint8A
 }
 
 /** Re-hashes every reachable object and reports what is missing or corrupt. */
-export async function fsck(store: ObjectStore): Promise<FsckReport> {
+export async function fsck(store: ObjectStore, onObject?: (bytes: number) => void): Promise<FsckReport> {
   let objects = 0
   let bytesTotal = 0
   const missing: string[] = []
@@ -68,6 +68,7 @@ export async function fsck(store: ObjectStore): Promise<FsckReport> {
   await walkReachable(store, (cid, bytes) => {
     objects++
     bytesTotal += bytes.length
+    onObject?.(bytes.length)
     if (!verifyBytes(cid, bytes)) {
       corrupt.push(cid.toString())
       return undefined
@@ -86,11 +87,12 @@ export async function fsck(store: ObjectStore): Promise<FsckReport> {
 }
 
 /** Deletes every object no ref reaches, staged fetch leftovers, and the stat cache. */
-export async function gc(store: ObjectStore): Promise<{ removed: number; kept: number }> {
+export async function gc(store: ObjectStore, onObject?: (bytes: number) => void): Promise<{ removed: number; kept: number }> {
   // A node it cannot read or decode may link to objects it would then
   // delete: stop before deleting anything.
   const unreadable = (cid: CID, err?: unknown): LeftError => new LeftError('LEFT_FSCK_FAILED', `gc stopped: ${cid} is in the store but cannot be read; run left fsck`, { cause: err })
   const reachable = await walkReachable(store, (cid, bytes) => {
+    onObject?.(bytes.length)
     try {
       return objectLinks(cid, bytes)
     } catch (err) {

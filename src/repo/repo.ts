@@ -67,10 +67,17 @@ export interface CommitResult {
   readonly bytesHashed: number
 }
 
-/** Progress hooks for long operations. */
+/** Progress hooks for long operations; each operation calls the ones that fit it. */
 export interface Progress {
+  /** commit: a file was read and hashed. */
   onHash?: (path: string, size: number) => void
   onSkip?: (path: string, why: string, kind: SkipKind) => void
+  /** checkout, restore: the files and bytes about to be written, once, before the first. */
+  onPlan?: (files: number, bytes: number) => void
+  /** checkout, restore: a file was written into the share folder. */
+  onWrite?: (path: string, size: number) => void
+  /** fsck, gc: an object was read (its size in bytes). */
+  onObject?: (bytes: number) => void
 }
 
 /** What integrating a remote head did. */
@@ -410,7 +417,7 @@ export class Repo {
    * `force`, ignored paths are left as they are, and a folder that still
    * holds ignored files stays; with it, the folder becomes exactly `rev`.
    */
-  checkout(rev: string, force = false): Promise<UpdateResult & { cid: CID }> {
+  checkout(rev: string, force = false, progress: Progress = {}): Promise<UpdateResult & { cid: CID }> {
     return this.mutex.run(async () => {
       const target = await this.resolve(rev)
       const targetTree = (await loadCommit(this.store, target)).tree
@@ -422,7 +429,7 @@ export class Repo {
         if (dirty.length > 0) throw new DirtyWorktreeError(dirty.length)
       }
       const changes = await collect(diffTrees(src, snap.root, targetTree))
-      const applied = await this.apply(changes, { guard: !force, rules })
+      const applied = await this.apply(changes, { guard: !force, rules, ...progressOf(changes, progress) })
       await this.moveHead(target, { stat: applied.stat })
       return { cid: target, changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
     })
@@ -436,7 +443,7 @@ export class Repo {
    * hold only committed files), and ignored paths inside a restored folder
    * stay as they are. Naming an ignored path restores it.
    */
-  restore(path: string, source = 'HEAD', force = false): Promise<UpdateResult> {
+  restore(path: string, source = 'HEAD', force = false, progress: Progress = {}): Promise<UpdateResult> {
     return this.mutex.run(async () => {
       const rel = normalizeRel(path)
       const commit = await this.resolve(source)
@@ -464,7 +471,7 @@ export class Repo {
         if (wanted.kind === 'dir') changes.push(...(await collect(diffTrees(src, undefined, wanted.cid, rel))))
       }
       if (!force) await this.refuseUncommittedLoss(src, changes)
-      const applied = await this.apply(changes, { guard: !force, rules })
+      const applied = await this.apply(changes, { guard: !force, rules, ...progressOf(changes, progress) })
       await this.store.write({ stat: applied.stat })
       return { changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
     })
@@ -486,13 +493,13 @@ export class Repo {
   }
 
   /** Re-hashes every object reachable from HEAD and the reflog (see maintenance.ts). */
-  fsck(): Promise<FsckReport> {
-    return fsck(this.store)
+  fsck(progress: Progress = {}): Promise<FsckReport> {
+    return fsck(this.store, progress.onObject)
   }
 
   /** Deletes objects that no commit reaches; serialized with commits and applies. */
-  gc(): Promise<{ removed: number; kept: number }> {
-    return this.mutex.run(() => gc(this.store))
+  gc(progress: Progress = {}): Promise<{ removed: number; kept: number }> {
+    return this.mutex.run(() => gc(this.store, progress.onObject))
   }
 
   /**
@@ -609,6 +616,15 @@ const REFLOG = 'reflog/'
 /** A share-relative posix path from user input (`./a/b/`, `a\\b` stays a name). */
 export function normalizeRel(path: string): string {
   return path.split('/').filter((p) => p !== '' && p !== '.').join('/')
+}
+
+/** Tells `progress` what an apply of `changes` will write, and hands on its onWrite. */
+function progressOf(changes: readonly PathChange[], progress: Progress): Pick<ApplyHow, 'onWrite'> {
+  if (progress.onPlan !== undefined) {
+    const files = changes.filter((c) => c.after?.kind === 'file')
+    progress.onPlan(files.length, files.reduce((sum, c) => sum + c.after!.size, 0))
+  }
+  return progress.onWrite === undefined ? {} : { onWrite: progress.onWrite }
 }
 
 async function isEmptyTree(src: ObjectSource, root: CID): Promise<boolean> {
