@@ -110,7 +110,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
 
   program.command('checkout')
     .description('make the share folder exactly a commit\'s snapshot and move HEAD there')
-    .argument('<commit>', 'commit id, unique prefix, HEAD, HEAD~N')
+    .argument('<commit>', 'short id, commit id or prefix, HEAD, HEAD~N, HEAD@{N}')
     .option('-f, --force', 'discard uncommitted changes, and replace ignored paths too')
     .option('-q, --quiet', 'no progress display')
     .action(async (rev: string, opts: { force?: boolean; quiet?: boolean }, cmd: Command) => {
