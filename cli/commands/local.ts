@@ -1,8 +1,7 @@
 /**
  * The local commands: init, key, commit, status, diff, checkout, restore,
  * fsck, gc (log, versions and reflog are in history.ts). Each parses its
- * flags, calls the repo
- * facade, and prints (human text, or JSON with --json).
+ * flags, calls the repo facade, and prints (human text, or JSON with --json).
  */
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
