@@ -1,13 +1,11 @@
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Repo, storeOf } from '../../src/repo/repo.js'
 import { fsck } from '../../src/repo/maintenance.js'
-import { fetchClosure } from '../../src/sync/fetch.js'
 import type { ApplyHooks } from '../../src/worktree/materialize.js'
-import { tempDir } from '../helpers/cli.js'
-import { StoreSource, initRepo } from './fixtures.js'
+import { suiteRepos } from './fixtures.js'
 
 /** The file contents of a share folder, by name (one level). */
 async function contents(share: string): Promise<Map<string, string>> {
@@ -17,30 +15,19 @@ async function contents(share: string): Promise<Map<string, string>> {
 }
 
 describe('repo/integrate: a local edit while an incoming change is applied', () => {
-  let root: string
-  let cleanup: () => Promise<void>
-  const repos: Repo[] = []
+  const suite = suiteRepos('left-race-')
   let n = 0
-
-  before(async () => ({ dir: root, cleanup } = await tempDir('left-race-')))
-  after(async () => {
-    for (const r of repos) await r.close().catch(() => {})
-    await cleanup()
-  })
 
   /** A source and a destination folder that both hold doc.txt as `v0`; then the source changes it to `v1`. */
   async function scenario(): Promise<{ source: Repo; dest: Repo; remote: Awaited<ReturnType<Repo['commit']>> }> {
-    const source = await initRepo(join(root, `source-${n}`))
-    const dest = await initRepo(join(root, `dest-${n++}`))
-    repos.push(source, dest)
+    const source = await suite.repo(`source-${n}`)
+    const dest = await suite.repo(`dest-${n++}`)
     await writeFile(join(source.share, 'doc.txt'), 'v0: the shared text\n')
-    const first = (await source.commit('v0'))!
-    await fetchClosure(first.cid, dest.objects, new StoreSource(storeOf(source)))
-    await dest.integrate(first.cid)
+    await suite.bring(source, dest, (await source.commit('v0'))!.cid)
     assert.equal(await readFile(join(dest.share, 'doc.txt'), 'utf8'), 'v0: the shared text\n')
     await writeFile(join(source.share, 'doc.txt'), 'v1: the remote edit, longer\n')
     const remote = (await source.commit('v1'))!
-    await fetchClosure(remote.cid, dest.objects, new StoreSource(storeOf(source)))
+    await suite.fetch(source, dest, remote.cid)
     return { source, dest, remote }
   }
 

@@ -3,6 +3,7 @@
  * inspected object by object, block sources backed by a real store, a log
  * capture, and the raw TLS options a hostile peer needs to speak to LEFT.
  */
+import { after, before } from 'node:test'
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as tls from 'node:tls'
@@ -12,7 +13,7 @@ import { objectLinks, verifyBytes } from '../../src/object/index.js'
 import { fsck, type FsckReport } from '../../src/repo/maintenance.js'
 import { Repo, storeOf } from '../../src/repo/repo.js'
 import type { Store } from '../../src/store/store.js'
-import type { BlockSource } from '../../src/sync/fetch.js'
+import { type BlockSource, fetchClosure } from '../../src/sync/fetch.js'
 import type { Session } from '../../src/sync/session.js'
 import { type Listener, PSK_IDENTITY, derivePsk, listen } from '../../src/sync/tls.js'
 import { tempDir } from '../helpers/cli.js'
@@ -65,6 +66,43 @@ export async function fillShare(share: string, seed: string): Promise<void> {
 export async function initRepo(dir: string, key = KEY): Promise<Repo> {
   await mkdir(dir, { recursive: true })
   return Repo.init(dir, { key })
+}
+
+/** Real repos for one describe block: made in one temp directory, closed and removed after it. */
+export interface SuiteRepos {
+  /** A new repo named `name` (unique within the block). */
+  repo(name: string): Promise<Repo>
+  /** Copies the closure of `head` from `from` into `to`'s store, as a sync's fetch does. */
+  fetch(from: Repo, to: Repo, head: CID): Promise<void>
+  /** `fetch`, then integrate it into `to`: what a sync does with a peer's head. */
+  bring(from: Repo, to: Repo, head: CID): ReturnType<Repo['integrate']>
+}
+
+/** Registers the before/after hooks of SuiteRepos in the calling describe block. */
+export function suiteRepos(prefix: string): SuiteRepos {
+  let root = ''
+  let cleanup: () => Promise<void> = async () => {}
+  const repos: Repo[] = []
+  before(async () => ({ dir: root, cleanup } = await tempDir(prefix)))
+  after(async () => {
+    for (const r of repos) await r.close().catch(() => {})
+    await cleanup()
+  })
+  const fetch = async (from: Repo, to: Repo, head: CID): Promise<void> => {
+    await fetchClosure(head, to.objects, new StoreSource(storeOf(from)))
+  }
+  return {
+    async repo(name) {
+      const repo = await initRepo(join(root, name))
+      repos.push(repo)
+      return repo
+    },
+    fetch,
+    async bring(from, to, head) {
+      await fetch(from, to, head)
+      return to.integrate(head)
+    }
+  }
 }
 
 /** A LEFT folder at `dir` with one commit of `fillShare(seed)`. */

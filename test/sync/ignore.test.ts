@@ -1,43 +1,26 @@
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { CID } from 'multiformats/cid'
 import { type Repo, storeOf } from '../../src/repo/repo.js'
 import { lookupPath } from '../../src/tree/lookup.js'
-import { fetchClosure } from '../../src/sync/fetch.js'
-import { tempDir } from '../helpers/cli.js'
-import { StoreSource, initRepo } from './fixtures.js'
+import { suiteRepos } from './fixtures.js'
 
 /**
  * Two real repos on disk; `from`'s commits reach `to` the way sync brings
  * them: fetch the closure, then integrate.
  */
 describe('repo: ignore rules never delete anything anywhere (issue 8, items 3 and 5)', () => {
-  let root: string
-  let cleanup: () => Promise<void>
-  const repos: Repo[] = []
+  const { repo, bring } = suiteRepos('left-ignore-')
   let n = 0
-
-  before(async () => ({ dir: root, cleanup } = await tempDir('left-ignore-')))
-  after(async () => {
-    for (const r of repos) await r.close().catch(() => {})
-    await cleanup()
-  })
 
   /** Two folders that both hold `files` (committed on A, integrated by B). */
   async function pair(files: Record<string, string>): Promise<{ a: Repo; b: Repo }> {
-    const a = await initRepo(join(root, `a-${n}`))
-    const b = await initRepo(join(root, `b-${n++}`))
-    repos.push(a, b)
+    const a = await repo(`a-${n}`)
+    const b = await repo(`b-${n++}`)
     for (const [path, text] of Object.entries(files)) await put(a, path, text)
     await bring(a, b, (await a.commit('start'))!.cid)
     return { a, b }
-  }
-
-  async function bring(from: Repo, to: Repo, head: CID): ReturnType<Repo['integrate']> {
-    await fetchClosure(head, to.objects, new StoreSource(storeOf(from)))
-    return to.integrate(head)
   }
 
   async function put(repo: Repo, path: string, text: string): Promise<void> {
