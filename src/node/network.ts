@@ -120,21 +120,23 @@ export class PeerNetwork {
         while (pending !== undefined && !session.isClosed) {
           const cid = pending
           pending = undefined
-          // A head we have costs a lookup and is always answered at once.
-          // One we lack means a fetch and a merge, so a peer gets a budget
-          // of those; past it, the head waits, and a newer announcement
-          // replaces it, so the peer's latest head is never lost.
-          if (!(await this.settled(cid))) {
-            const wait = budget.take(Date.now())
-            if (wait > 0) {
-              if (!throttled) this.events.emit({ type: 'notice', message: `peer ${peer} announces new heads faster than ${HEADS_PER_SECOND} a second; taking its latest every ${1000 / HEADS_PER_SECOND} ms` })
-              throttled = true
-              pending ??= cid
-              await sleep(wait)
-              continue
-            }
+          // A head we have costs a lookup and needs only our answer: the
+          // peer hears where we are. One we lack means a fetch and a merge,
+          // so a peer gets a budget of those; past it, the head waits, and a
+          // newer announcement replaces it, so its latest head is never lost.
+          if (await this.settled(cid)) {
+            await this.broadcast()
+            continue
           }
-          await this.handleHead(session, cid)
+          const wait = budget.take(Date.now())
+          if (wait > 0) {
+            if (!throttled) this.events.emit({ type: 'notice', message: `peer ${peer} announces new heads faster than ${HEADS_PER_SECOND} a second; taking its latest every ${1000 / HEADS_PER_SECOND} ms` })
+            throttled = true
+            pending ??= cid
+            await sleep(wait)
+            continue
+          }
+          await this.takeHead(session, cid)
         }
       } catch (err) {
         this.events.emit({ type: 'notice', message: `peer ${peer}: ${errorMessage(err)}` })
@@ -173,10 +175,9 @@ export class PeerNetwork {
     return (head?.equals(remote) ?? false) || await this.repo.inHistory(remote)
   }
 
-  private async handleHead(session: Session, remote: CID): Promise<void> {
+  /** Fetches and integrates a head that is not settled, then tells every peer where we are. */
+  private async takeHead(session: Session, remote: CID): Promise<void> {
     const peer = session.remotePeerId
-    // A settled head needs only our answer: the peer hears where we are.
-    if (await this.settled(remote)) return this.broadcast()
     if (!(await this.repo.objects.has(remote))) await this.fetch(session, remote)
     const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
