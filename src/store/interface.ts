@@ -37,19 +37,32 @@ export interface StoreWrite {
   readonly clearStat?: boolean
   /** Staged nodes to delete (they were promoted into `blocks`). */
   readonly unstage?: readonly CID[]
+  /** Commits to record as thin (see ObjectStore): fetched as history only, or forgotten. */
+  readonly thin?: readonly CID[]
+  /** Commits whose content is here again, no longer thin (HEAD moved there, or a fetch brought it). */
+  readonly unthin?: readonly CID[]
 }
 
 /**
  * A content-addressed object store with refs and two caches.
  *
- * Invariant, kept by every writer: an object is listed only when every
- * object it links to is listed too, and a listed chunk's bytes are stored.
- * So `has(cid)` means "all of it is here", and a ref always names a
- * complete snapshot, after a kill -9 at any instant and, for refs, after a
- * power cut.
+ * Invariant, kept by every writer: a structure node (commit, directory,
+ * file node) is listed only when every structure node it links to is
+ * listed too, and a listed chunk's bytes are stored. So `has(node)` means
+ * "its whole history and tree are here", after a kill -9 at any instant
+ * and, for refs, after a power cut.
+ *
+ * Content (the raw chunks and symlink targets below a tree) is another
+ * matter. The content below HEAD and below every commit that is not *thin*
+ * is here. A thin commit is one fetched as history only (a sync brings
+ * every commit and tree, but content only for the head it materializes) or
+ * forgotten by `left forget`; the store records which commits are thin, and
+ * their content may be absent. So may the content below nodes no commit
+ * reaches yet (an interrupted fetch). fsck calls a chunk missing only when
+ * HEAD or a commit that is not thin reaches it.
  */
 export interface ObjectStore {
-  /** True when the object (and, by the invariant, everything it reaches) is stored. */
+  /** True when the object is stored: for a node, with every structure node below it (see the invariant). */
   has(cid: CID): Promise<boolean>
   /** `has` for many CIDs at once, in order. */
   hasMany(cids: readonly CID[]): Promise<boolean[]>
@@ -75,6 +88,8 @@ export interface ObjectStore {
   stage(block: Block): Promise<void>
   /** A staged node's bytes, or undefined. */
   getStaged(cid: CID): Promise<Uint8Array | undefined>
+  /** The commits recorded as thin (see the invariant). */
+  thinCommits(): Promise<Set<string>>
   /** Every listed object CID (for gc and fsck). */
   objectCids(): AsyncIterable<CID>
   /**

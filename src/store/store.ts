@@ -10,14 +10,16 @@
  *   s  stat cache: share-relative path -> StatEntry (git's index, in spirit)
  *   p  staging: structure nodes fetched from a peer whose children are not all
  *      stored yet (see sync/fetch.ts)
+ *   t  thin commits, keyed by CID bytes: their content need not be here
  *   m  counters: `nextSeq`, the next chunk sequence number
  *
  * and `chunks/` holds one sublevel, d: chunk bytes keyed by sequence number.
  *
- * Invariant, kept by every writer: an object is in `o` only when every object
- * it links to is in `o` too, and a raw object's data is in `d`. So "I have
- * this CID" means "I have all of it", HEAD always points at a complete
- * snapshot, and a kill -9 at any instant leaves a store that fsck finds whole.
+ * Invariant, kept by every writer: a structure node is in `o` only when every
+ * structure node it links to is in `o` too, and a raw object's data is in
+ * `d`. Content below a commit is in `o` too unless that commit is in `t`
+ * (interface.ts says why). So HEAD always points at a complete snapshot, and
+ * a kill -9 at any instant leaves a store that fsck finds whole.
  *
  * Why chunk data lives apart, under a counter: CIDs are random, so a big
  * commit keyed by CID makes LevelDB merge every new table with the old ones
@@ -98,6 +100,7 @@ export class Store implements ObjectStore {
     private readonly refs: Sub,
     private readonly stats: Sub,
     private readonly staging: Sub,
+    private readonly thin: Sub,
     /** Store-wide counters: `nextSeq`. */
     private readonly meta: Sub,
     private readonly data: Sub,
@@ -144,7 +147,7 @@ export class Store implements ObjectStore {
     for await (const k of data.keys({ reverse: true, limit: 1 })) nextSeq = seqOf(k) + 1n
     const high = await meta.get(NEXT_SEQ)
     if (high !== undefined && seqOf(high) > nextSeq) nextSeq = seqOf(high)
-    return new Store(db, chunks, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), meta, data, nextSeq, path)
+    return new Store(db, chunks, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), sub('t'), meta, data, nextSeq, path)
   }
 
   /** Closes the database; the store is unusable afterwards. */
@@ -153,7 +156,7 @@ export class Store implements ObjectStore {
     await this.chunks.close()
   }
 
-  /** True when the object and (by the invariant) everything it reaches is stored. */
+  /** True when the object is stored: for a node, with every structure node below it. */
   async has(cid: CID): Promise<boolean> {
     return (await this.objects.get(cid.bytes)) !== undefined
   }
@@ -204,6 +207,8 @@ export class Store implements ObjectStore {
       else batch.put(enc.encode(path), enc.encode(JSON.stringify(entry)), { sublevel: this.stats })
     }
     for (const c of w.unstage ?? []) batch.del(c.bytes, { sublevel: this.staging })
+    for (const c of w.thin ?? []) batch.put(c.bytes, new Uint8Array(0), { sublevel: this.thin })
+    for (const c of w.unthin ?? []) batch.del(c.bytes, { sublevel: this.thin })
     if (data.length > 0) batch.put(NEXT_SEQ, seqKey(this.nextSeq), { sublevel: this.meta })
     // A ref that survives a power cut must find everything below it.
     await batch.write(w.refs !== undefined ? SYNC : {})
@@ -262,6 +267,16 @@ export class Store implements ObjectStore {
     return (await this.staging.get(cid.bytes)) ?? undefined
   }
 
+  /** The commits recorded as thin, as CID strings. */
+  async thinCommits(): Promise<Set<string>> {
+    const out = new Set<string>()
+    for await (const k of this.thin.keys()) {
+      const cid = cidFromBytes(k)
+      if (cid !== undefined) out.add(cid.toString())
+    }
+    return out
+  }
+
   /** Every stored object CID, in key order (for gc and fsck). */
   async *objectCids(): AsyncGenerator<CID> {
     for await (const k of this.objects.keys()) {
@@ -280,6 +295,7 @@ export class Store implements ObjectStore {
     for (const c of cids) {
       batch.del(c.bytes, { sublevel: this.objects })
       batch.del(enc.encode(c.toString()), { sublevel: this.commitIndex })
+      batch.del(c.bytes, { sublevel: this.thin })
     }
     // The index goes first, durably, so no entry is ever left pointing at
     // deleted data; the data it pointed at is swept just below.
@@ -289,6 +305,9 @@ export class Store implements ObjectStore {
     const orphans: Bytes[] = []
     for await (const k of this.data.keys()) if (!live.has(seqOf(k))) orphans.push(k)
     if (orphans.length > 0) await this.data.batch(orphans.map((key) => ({ type: 'del' as const, key })))
+    // LevelDB only drops deleted data when it compacts the tables holding
+    // it; without this, `left gc` would return no space for a long time.
+    if (cids.length > 0 || orphans.length > 0) await Promise.all([compact(this.chunks), compact(this.db)])
   }
 
   /** Drops every staged node (gc: a later sync re-fetches what it needs). */
@@ -317,6 +336,12 @@ function parseStatEntry(text: string): StatEntry | undefined {
   const numbers = [e.size, e.mtimeMs, e.ctimeMs, e.ino].every((n) => typeof n === 'number' && Number.isFinite(n))
   if (!numbers || typeof e.cid !== 'string') return undefined
   return { size: e.size as number, mtimeMs: e.mtimeMs as number, ctimeMs: e.ctimeMs as number, ino: e.ino as number, cid: e.cid }
+}
+
+/** Compacts the whole database where the backend can (classic-level can; memory-level has nothing to compact). */
+async function compact(db: Db): Promise<void> {
+  const level = db as Db & { compactRange?: (start: Bytes, end: Bytes) => Promise<void> }
+  if (typeof level.compactRange === 'function') await level.compactRange(new Uint8Array([0]), new Uint8Array(64).fill(0xff))
 }
 
 /** The key in `m` of the next chunk sequence number. */
