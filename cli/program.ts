@@ -9,6 +9,7 @@ import { registerDaemonCommands } from './commands/daemon.js'
 import { registerHistoryCommands } from './commands/history.js'
 import { registerLocalCommands } from './commands/local.js'
 import { registerNetworkCommands } from './commands/network.js'
+import { registerRetentionCommands } from './commands/retention.js'
 import type { Runtime } from './context.js'
 import { EXIT_USAGE, reportError } from './output.js'
 
@@ -26,6 +27,7 @@ function buildProgram(rt: Runtime): Command {
     })
   registerLocalCommands(program, rt)
   registerHistoryCommands(program, rt)
+  registerRetentionCommands(program, rt)
   registerNetworkCommands(program, rt)
   registerDaemonCommands(program, rt)
   for (const cmd of program.commands) {

@@ -100,6 +100,16 @@ export class MissingObjectError extends LeftError {
   }
 }
 
+/**
+ * A file's content is not in the store (its version was fetched as history
+ * only, or forgotten) and no peer at hand could send it.
+ */
+export class ContentAbsentError extends LeftError {
+  constructor(path: string, why: string) {
+    super('LEFT_CONTENT_ABSENT', `the content of ${path} is not here (never fetched, or forgotten) ${why}`, { data: { path } })
+  }
+}
+
 /** Bytes do not hash to the CID they were stored or sent under. */
 export class HashMismatchError extends LeftError {
   constructor(cid: string) {

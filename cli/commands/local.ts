@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { Pathspec, Repo, summarize } from '../../src/index.js'
+import { type ContentFrom, Pathspec, Repo, contentFrom, parseAddress, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
 import type { Io } from '../io.js'
 import { changeJson, changeLine, formatBytes, printable, quotePath } from '../output.js'
@@ -108,14 +108,32 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
       })
     })
 
+  /**
+   * Where checkout and restore fetch old content that is not here: the peer
+   * named with --from, else the running synchronizer's peers, else nowhere.
+   */
+  const withContent = async <T>(repo: Repo, from: string | undefined, fn: (content: ContentFrom) => Promise<T>): Promise<T> => {
+    if (from === undefined) {
+      const network = rt.node?.service.network
+      return fn(network === undefined ? {} : { source: network.contentSource(), absentWhy: 'and no connected peer has it' })
+    }
+    const peer = contentFrom(repo, parseAddress(from))
+    try {
+      return await fn(peer)
+    } finally {
+      await peer.close()
+    }
+  }
   program.command('checkout')
     .description('make the share folder exactly a commit\'s snapshot and move HEAD there')
     .argument('<commit>', 'short id, commit id or prefix, HEAD, HEAD~N, HEAD@{N}')
     .option('-f, --force', 'discard uncommitted changes, and replace ignored paths too')
+    .option('--from <peer>', 'fetch content that is not here from this peer (host[:port])')
     .option('-q, --quiet', 'no progress display')
-    .action(async (rev: string, opts: { force?: boolean; quiet?: boolean }, cmd: Command) => {
+    .action(async (rev: string, opts: { force?: boolean; quiet?: boolean; from?: string }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
-        const { cid, changes, kept } = await working(io, 'checking out', 'files', opts.quiet, (line) => repo.checkout(rev, opts.force ?? false, line.hooks))
+        const { cid, changes, kept } = await withContent(repo, opts.from, (content) =>
+          working(io, 'checking out', 'files', opts.quiet, (line) => repo.checkout(rev, opts.force ?? false, line.hooks, content)))
         warnKept(kept)
         io.say(`HEAD is now ${await repo.shortId(cid)} (${changes} path${changes === 1 ? '' : 's'} updated)`)
       })
@@ -126,11 +144,14 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     .argument('<path>', 'what to bring back: relative to where you are, or to the share folder')
     .option('-s, --source <commit>', 'take it from this commit', 'HEAD')
     .option('-f, --force', 'also delete uncommitted and ignored files in the way')
+    .option('--from <peer>', 'fetch content that is not here from this peer (host[:port])')
     .option('-q, --quiet', 'no progress display')
-    .action(async (path: string, opts: { source: string; force?: boolean; quiet?: boolean }, cmd: Command) => {
+    .action(async (path: string, opts: { source: string; force?: boolean; quiet?: boolean; from?: string }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
         const rel = repo.sharePath(workDir(cmd, rt), path)
-        warnKept((await working(io, 'restoring', 'files', opts.quiet, (line) => repo.restore(rel, opts.source, opts.force ?? false, line.hooks))).kept)
+        const result = await withContent(repo, opts.from, (content) =>
+          working(io, 'restoring', 'files', opts.quiet, (line) => repo.restore(rel, opts.source, opts.force ?? false, line.hooks, content)))
+        warnKept(result.kept)
         io.say(`restored ${quotePath(path)} from ${printable(opts.source)}`)
       })
     })
@@ -146,6 +167,9 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
         else {
           for (const c of report.missing) io.say(`missing ${c}`)
           for (const c of report.corrupt) io.say(`corrupt ${c}`)
+          const { chunks, bytes } = report.absent
+          if (chunks > 0) io.say(`${chunks} chunk${chunks === 1 ? '' : 's'} (${formatBytes(bytes)}) of old versions not here: never fetched, or forgotten; checkout and restore fetch them from a peer`)
+          // The verdict comes last, on a line of its own.
           io.say(`checked ${report.objects} objects (${formatBytes(report.bytes)}): ${report.missing.length + report.corrupt.length === 0 ? 'ok' : 'DAMAGED'}`)
         }
         if (report.missing.length + report.corrupt.length > 0) io.exitCode = 1

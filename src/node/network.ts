@@ -15,8 +15,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CID } from 'multiformats/cid'
-import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
-import type { FetchProgress } from '../sync/fetch.js'
+import { MissingObjectError, SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
+import type { BlockSource, FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
 import { TokenBucket } from '../limit.js'
 import { Activity } from './activity.js'
@@ -83,6 +83,25 @@ export class PeerNetwork {
   /** True while a session with peer `peerId` is live. */
   hasPeer(peerId: string): boolean {
     return this.peers.has(peerId)
+  }
+
+  /**
+   * A source of objects that asks each connected peer in turn until one has
+   * it: how checkout and restore run by the daemon fetch old content.
+   */
+  contentSource(): BlockSource {
+    return {
+      request: async (cid) => {
+        for (const session of [...this.peers.values()]) {
+          try {
+            return await session.request(cid)
+          } catch {
+            // It lacks it, or its session ended: ask the next one.
+          }
+        }
+        throw new MissingObjectError(cid.toString())
+      }
+    }
   }
 
   /** The live session with peer `peerId`, if any. */
@@ -178,8 +197,10 @@ export class PeerNetwork {
   /** Fetches and integrates a head that is not settled, then tells every peer where we are. */
   private async takeHead(session: Session, remote: CID): Promise<void> {
     const peer = session.remotePeerId
-    if (!(await this.repo.objects.has(remote))) await this.fetch(session, remote)
-    const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size })))
+    // Always: a head stored as history only still needs its content here.
+    await this.fetch(session, remote)
+    const from = { source: session, absentWhy: `and peer ${peer} does not have it either` }
+    const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size }), undefined, from))
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
     for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })
     for (const p of result.editsKept) this.events.emit({ type: 'edit-kept', path: p })
@@ -194,7 +215,10 @@ export class PeerNetwork {
     await this.broadcast(result.after)
   }
 
-  /** Fetches the closure of `remote` from `session`, telling progress as it goes. */
+  /**
+   * Fetches the history of `remote` from `session`, and the content of what
+   * its tree changes against our HEAD's, telling progress as it goes.
+   */
   private async fetch(session: Session, remote: CID): Promise<void> {
     const peer = session.remotePeerId
     const startedAt = Date.now()
@@ -202,8 +226,10 @@ export class PeerNetwork {
     let ok = false
     this.events.emit({ type: 'fetch-started', peer, head: remote.toString() })
     try {
+      const base = await this.repo.headTree()
       await this.activity.during('fetching', () => session.fetch(remote, {
         root: 'commit',
+        base,
         onProgress: (p) => {
           const record = this.records.get(peer)
           if (record !== undefined) record.transfer = { ...p, startedAt }

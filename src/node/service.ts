@@ -92,6 +92,9 @@ async function relation(repo: Repo, ours: CID | undefined, theirs: CID | null): 
   return 'diverged'
 }
 
+/** How often `left watch` applies the folder's retention policy (and once at start). */
+const RETENTION_EVERY_MS = 60 * 60 * 1000
+
 /** How long a session must last before the redial delay starts over. */
 const STABLE_MS = 5_000
 
@@ -111,6 +114,8 @@ export class FolderService {
   /** Dialers and the commit retry wait here; `resume` and `stop` wake them. */
   private readonly sleepers = new Sleepers()
   private readonly dialers: Promise<void>[] = []
+  /** Background work that stop() waits for. */
+  private readonly loops: Promise<void>[] = []
   /** Aborts connection attempts in flight when the service stops. */
   private readonly stopping = new AbortController()
 
@@ -244,6 +249,7 @@ export class FolderService {
     })
     await this.watch.ready
     if (this.stopped) return
+    this.loops.push(this.retentionLoop())
     // Pending changes that could not be committed at start are retried even
     // if nothing else happens in the folder.
     if (!startedClean) this.watch.poke()
@@ -257,6 +263,30 @@ export class FolderService {
     this.emit({ type: 'commit', commit: result.cid.toString(), message: result.message, ...s })
     await this.network.broadcast()
     return result
+  }
+
+  /**
+   * Applies the retention policy of the config (`left forget --remember`)
+   * now and every RETENTION_EVERY_MS, and frees what it forgot with gc.
+   * Read afresh each time, so a policy remembered while watching holds.
+   */
+  private async retentionLoop(): Promise<void> {
+    const repo = this.options.repo
+    while (!this.stopped) {
+      const policy = repo.config.retention
+      if (policy !== undefined) {
+        try {
+          const { forgotten } = await repo.forget(policy)
+          if (forgotten.length > 0) {
+            const { removed } = await repo.gc()
+            this.notice(`retention policy: forgot the content of ${forgotten.length} old commit${forgotten.length === 1 ? '' : 's'} (their history stays); removed ${removed} objects`)
+          }
+        } catch (err) {
+          this.notice(`cannot apply the retention policy: ${errorMessage(err)}`)
+        }
+      }
+      await this.sleep(RETENTION_EVERY_MS)
+    }
   }
 
   /**
@@ -345,7 +375,7 @@ export class FolderService {
     // Sessions first: a listener only finishes closing once its connections have.
     await this.network.closeAll()
     await this.listener?.close()
-    await Promise.all(this.dialers)
+    await Promise.all([...this.dialers, ...this.loops])
     // Let an in-progress commit or merge finish before the store closes.
     await this.options.repo.idle()
   }

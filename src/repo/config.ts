@@ -1,12 +1,14 @@
 /**
  * `.left/config`: the folder key, this peer's id, where the share folder is,
- * and what `left watch` remembers (listen address and peers). JSON, written
- * atomically (temp file + rename) with mode 0600 because it holds the key.
+ * what `left watch` remembers (listen address and peers), and the retention
+ * policy it applies. JSON, written atomically (temp file + rename) with mode
+ * 0600 because it holds the key.
  */
 import { randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
+import { type RetentionPolicy, checkPolicy } from '../history/retention.js'
 
 /** The contents of `.left/config`. */
 export interface Config {
@@ -25,6 +27,8 @@ export interface Config {
   readonly paused?: readonly string[]
   /** The peer id found at each remembered address, learnt when a dial reaches it. */
   readonly knownPeers?: Readonly<Record<string, string>>
+  /** `left forget --remember`: the retention policy `left watch` applies by itself. */
+  readonly retention?: RetentionPolicy
 }
 
 /** Shortest folder key accepted: a key is a password for the whole folder. */
@@ -71,9 +75,23 @@ export async function readConfig(leftDir: string): Promise<Config> {
       Object.values(c.knownPeers).every((p) => typeof p === 'string')))) {
     throw new ConfigError(`${join(leftDir, 'config')} is damaged: missing or mistyped fields`)
   }
+  if (c.retention !== undefined) checkRetention(c.retention, join(leftDir, 'config'))
   checkKey(c.key)
   if (!/^[\x21-\x7e]{1,128}$/.test(c.peerId)) throw new ConfigError(`${join(leftDir, 'config')} is damaged: peerId must be 1 to 128 printable ASCII characters`)
   return c as Config
+}
+
+/** Throws ConfigError unless `value` is a retention policy with known fields only. */
+function checkRetention(value: unknown, path: string): void {
+  const known = ['keepLast', 'keepWithin', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly']
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).some((k) => !known.includes(k))) {
+    throw new ConfigError(`${path} is damaged: retention must be an object with the fields ${known.join(', ')}`)
+  }
+  try {
+    checkPolicy(value as RetentionPolicy)
+  } catch (err) {
+    throw new ConfigError(`${path}: retention: ${err instanceof Error ? err.message : String(err)}`, err)
+  }
 }
 
 /** Writes `<leftDir>/config` atomically, readable only by its owner. */

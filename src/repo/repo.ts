@@ -6,7 +6,7 @@
  * writes the share folder, and keeps the store to itself: HEAD moves only
  * through these methods.
  */
-import { readdir, rm } from 'node:fs/promises'
+import { readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError } from '../errors.js'
@@ -15,7 +15,8 @@ import { type ObjectStore, Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
-import { isAncestor } from '../history/ancestry.js'
+import { isAncestor, walkLog } from '../history/ancestry.js'
+import { type Dated, type RetentionPolicy, checkPolicy, keptBy } from '../history/retention.js'
 import { type LogEntry, readLog } from '../history/log.js'
 import { Pathspec } from '../tree/pathspec.js'
 import type { Conflict } from '../history/merge.js'
@@ -26,8 +27,9 @@ import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges } from
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
-import { type FsckReport, fsck, gc } from './maintenance.js'
+import { type ContentStats, type FsckReport, contentStats, fsck, gc } from './maintenance.js'
 import { Mutex } from './mutex.js'
+import { type BlockSource, fetchContent } from '../sync/content.js'
 
 export type { LogEntry } from '../history/log.js'
 
@@ -156,7 +158,9 @@ export class Repo {
       write: (w) => store.write({
         ...(w.blocks ? { blocks: w.blocks } : {}),
         ...(w.commits ? { commits: w.commits } : {}),
-        ...(w.unstage ? { unstage: w.unstage } : {})
+        ...(w.unstage ? { unstage: w.unstage } : {}),
+        ...(w.thin ? { thin: w.thin } : {}),
+        ...(w.unthin ? { unthin: w.unthin } : {})
       })
     }
   }
@@ -172,7 +176,7 @@ export class Repo {
   }
 
   /** Remembers settings in `.left/config` (atomically) for the next run; calls apply in order. */
-  remember(patch: Partial<Pick<Config, 'listen' | 'peers' | 'paused' | 'knownPeers'>>): Promise<void> {
+  remember(patch: Partial<Pick<Config, 'listen' | 'peers' | 'paused' | 'knownPeers' | 'retention'>>): Promise<void> {
     // Each write starts from the one before, so concurrent patches all land.
     return this.configWrites.run(async () => {
       const next: Config = { ...this.current, ...patch }
@@ -335,7 +339,9 @@ export class Repo {
       ...(extra.blocks ? { blocks: extra.blocks } : {}),
       ...(extra.commits ? { commits: extra.commits } : {}),
       ...(extra.stat ? { stat: extra.stat as ApplyResult['stat'] } : {}),
-      refs: { HEAD: cid, [reflogName]: cid }
+      refs: { HEAD: cid, [reflogName]: cid },
+      // HEAD's content is here (it was just written out or committed): keep it.
+      unthin: [cid]
     })
   }
 
@@ -417,7 +423,7 @@ export class Repo {
    * `force`, ignored paths are left as they are, and a folder that still
    * holds ignored files stays; with it, the folder becomes exactly `rev`.
    */
-  checkout(rev: string, force = false, progress: Progress = {}): Promise<UpdateResult & { cid: CID }> {
+  checkout(rev: string, force = false, progress: Progress = {}, from: ContentFrom = {}): Promise<UpdateResult & { cid: CID }> {
     return this.mutex.run(async () => {
       const target = await this.resolve(rev)
       const targetTree = (await loadCommit(this.store, target)).tree
@@ -429,7 +435,7 @@ export class Repo {
         if (dirty.length > 0) throw new DirtyWorktreeError(dirty.length)
       }
       const changes = await collect(diffTrees(src, snap.root, targetTree))
-      const applied = await this.apply(changes, { guard: !force, rules, ...progressOf(changes, progress) })
+      const applied = await this.apply(changes, { guard: !force, rules, from, ...progressOf(changes, progress) })
       await this.moveHead(target, { stat: applied.stat })
       return { cid: target, changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
     })
@@ -443,7 +449,7 @@ export class Repo {
    * hold only committed files), and ignored paths inside a restored folder
    * stay as they are. Naming an ignored path restores it.
    */
-  restore(path: string, source = 'HEAD', force = false, progress: Progress = {}): Promise<UpdateResult> {
+  restore(path: string, source = 'HEAD', force = false, progress: Progress = {}, from: ContentFrom = {}): Promise<UpdateResult> {
     return this.mutex.run(async () => {
       const rel = normalizeRel(path)
       const commit = await this.resolve(source)
@@ -471,7 +477,7 @@ export class Repo {
         if (wanted.kind === 'dir') changes.push(...(await collect(diffTrees(src, undefined, wanted.cid, rel))))
       }
       if (!force) await this.refuseUncommittedLoss(src, changes)
-      const applied = await this.apply(changes, { guard: !force, rules, ...progressOf(changes, progress) })
+      const applied = await this.apply(changes, { guard: !force, rules, from, ...progressOf(changes, progress) })
       await this.store.write({ stat: applied.stat })
       return { changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
     })
@@ -503,6 +509,37 @@ export class Repo {
   }
 
   /**
+   * Applies a retention policy (history/retention.ts) to every commit the
+   * refs reach: each one it does not keep becomes thin, so its content is
+   * no longer kept (gc then deletes what no kept commit shares); its
+   * metadata stays. HEAD always keeps its content. With `dryRun`, only says.
+   */
+  forget(policy: RetentionPolicy, dryRun = false): Promise<ForgetResult> {
+    checkPolicy(policy)
+    return this.mutex.run(async () => {
+      const heads = (await this.store.listRefs()).map(([, cid]) => cid)
+      const all: Array<Dated & { cid: CID }> = []
+      for await (const e of walkLog(this.store, heads)) all.push({ id: e.cid.toString(), cid: e.cid, time: e.commit.time })
+      const kept = keptBy(all, policy)
+      const head = await this.head()
+      if (head !== undefined) kept.set(head.toString(), [...kept.get(head.toString()) ?? [], 'HEAD'])
+      const thin = await this.store.thinCommits()
+      const forgotten = all.filter((c) => !kept.has(c.id) && !thin.has(c.id)).map((c) => c.cid)
+      if (!dryRun && forgotten.length > 0) await this.store.write({ thin: forgotten })
+      return {
+        kept: all.filter((c) => kept.has(c.id)).map((c) => ({ cid: c.cid, time: c.time, reasons: kept.get(c.id)! })),
+        forgotten,
+        alreadyThin: all.filter((c) => !kept.has(c.id) && thin.has(c.id)).length
+      }
+    })
+  }
+
+  /** The store's content, added up (see maintenance.ts), and its size on disk. */
+  async stats(): Promise<ContentStats & { storeBytes: number }> {
+    return { ...(await contentStats(this.store)), storeBytes: await diskUsage(this.layout.storeDir) }
+  }
+
+  /**
    * Integrates `remote` (whose closure must already be stored): commits
    * local edits first, so they are merged, never overwritten; then
    * fast-forwards when one history contains the other, or makes the
@@ -513,7 +550,7 @@ export class Repo {
    * versions end up in the folder. Serialized with every other HEAD-moving
    * operation. `hooks` are for tests.
    */
-  integrate(remote: CID, onWrite?: (path: string, size: number) => void, hooks?: ApplyHooks): Promise<IntegrateResult> {
+  integrate(remote: CID, onWrite?: (path: string, size: number) => void, hooks?: ApplyHooks, from: ContentFrom = {}): Promise<IntegrateResult> {
     return this.mutex.run(async () => {
       let before: CID | undefined
       let mode: IntegrateResult['mode'] = 'none'
@@ -542,7 +579,7 @@ export class Repo {
         // Store the merge first: the folder may only show what the store can reproduce.
         if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
         const changes = await collect(diffTrees(src, fromTree, toTree))
-        const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
+        const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), from, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
         deleted.push(...applied.deleted)
         written += [...applied.stat.values()].filter((e) => e !== null).length
         if (applied.skipped.length > 0 && round < INTEGRATE_ROUNDS) {
@@ -558,9 +595,15 @@ export class Repo {
     })
   }
 
-  /** Applies changes to the share folder (see worktree/materialize.ts). */
-  private apply(changes: readonly PathChange[], how: ApplyHow): Promise<ApplyResult> {
+  /**
+   * Applies changes to the share folder (see worktree/materialize.ts), once
+   * the content of everything they write is here: an old version may have
+   * been fetched as history only, or forgotten, so what is missing is
+   * fetched from `how.from` first, before anything in the folder changes.
+   */
+  private async apply(changes: readonly PathChange[], how: ApplyHow): Promise<ApplyResult> {
     const { onWrite, hooks } = how
+    await fetchContent(changes, this.store, { ...how.from })
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules,
       ...(hooks ? { hooks } : {}),
@@ -589,10 +632,53 @@ export class Repo {
   }
 }
 
+/**
+ * Where content that is not here comes from, when writing out an old
+ * version: a running node's peers, or one named with --from.
+ */
+export interface ContentFrom {
+  readonly source?: BlockSource | undefined
+  /** Ends the error's message when the source lacks it too. */
+  readonly absentWhy?: string
+}
+
+/** What `Repo.forget` did. */
+export interface ForgetResult {
+  /** The commits whose content stays, newest first, with the rules that keep each. */
+  readonly kept: ReadonlyArray<{ readonly cid: CID; readonly time: number; readonly reasons: readonly string[] }>
+  /** The commits made thin now. */
+  readonly forgotten: readonly CID[]
+  /** Commits not kept that were thin already. */
+  readonly alreadyThin: number
+}
+
+/**
+ * Bytes of the files under `dir`, all the way down. LevelDB deletes table
+ * files as it compacts, so a file listed a moment ago may be gone: it counts 0.
+ */
+async function diskUsage(dir: string): Promise<number> {
+  let total = 0
+  const pending = [dir]
+  const gone = (err: unknown): undefined => {
+    if ((err as { code?: string }).code === 'ENOENT') return undefined
+    throw err
+  }
+  while (pending.length > 0) {
+    const d = pending.pop()!
+    for (const e of (await readdir(d, { withFileTypes: true }).catch(gone)) ?? []) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) pending.push(p)
+      else if (e.isFile()) total += (await stat(p).catch(gone))?.size ?? 0
+    }
+  }
+  return total
+}
+
 /** How `Repo.apply` writes: guarded or not, under which ignore rules, telling whom. */
 interface ApplyHow {
   readonly guard: boolean
   readonly rules: IgnoreRules
+  readonly from?: ContentFrom
   readonly onWrite?: (path: string, size: number) => void
   readonly hooks?: ApplyHooks
 }

@@ -1,14 +1,18 @@
 /**
- * The closure fetch: bring a commit and everything below it (tree, dirs, file
- * nodes, chunks, parent commits) into the store, asking the peer only for
- * what is missing, while keeping the store's closure invariant at every
- * instant. Transport-independent: it sees the peer only as a BlockSource.
+ * The history fetch: bring a commit and every structure node below it (its
+ * tree, directories, file nodes, and parent commits with theirs) into the
+ * store, asking the peer only for what is missing, while keeping the store's
+ * closure invariant at every instant. Content (chunks) is not part of it:
+ * `fetchClosure` then fetches content for the head alone (content.ts), so a
+ * new peer gets every version's metadata but only the files it writes out.
+ * Transport-independent: it sees the peer only as a BlockSource.
  *
  * The rule that makes it both safe and resumable:
- *  - a raw object has no links, so it is verified and stored at once;
  *  - a structure node is verified, decoded (which validates names and shape)
  *    and kept in staging until all its children are stored; then it moves to
  *    the object space in one atomic write that also removes it from staging.
+ * Every commit stored this way is recorded thin in the same write (its
+ * content need not be here), until its content is fetched too.
  * A kill -9 at any point leaves complete objects in `o` and half-done nodes
  * in staging, so the next fetch re-asks only for what never arrived.
  */
@@ -17,34 +21,15 @@ import { HashMismatchError, InvalidObjectError, ProtocolError } from '../errors.
 import { forEachLimit } from '../limit.js'
 import { RAW, cidKey, verifyBytes } from '../object/cid.js'
 import { decodeNode } from '../object/codec.js'
-import type { Block } from '../object/codec.js'
 import type { Node } from '../object/types.js'
 import type { ObjectStore } from '../store/index.js'
+import { diffTrees } from '../tree/diff.js'
+import { type BlockSource, type FetchProgress, LeafBatcher, fetchContent } from './content.js'
 
-/** Where fetched objects come from: one request per CID. */
-export interface BlockSource {
-  /**
-   * Resolves with the bytes the peer sent for `cid` (inflated but not yet
-   * verified). Rejects with MissingObjectError when the peer lacks it, or with
-   * the error that ended the connection.
-   */
-  request(cid: CID): Promise<Uint8Array>
-}
+export type { BlockSource, FetchProgress } from './content.js'
 
 /** The part of the store a fetch needs. */
-export type FetchStore = Pick<ObjectStore, 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
-
-/** Running totals reported while a fetch proceeds. */
-export interface FetchProgress {
-  /** Objects written into the object space so far. */
-  readonly objects: number
-  /** Object bytes received from the peer so far (after inflation). */
-  readonly bytes: number
-  /** Files found missing so far: the fetch discovers its work as it walks down. */
-  readonly files: number
-  /** Sum of the sizes of those files: an estimate of the bytes still to come plus those received. */
-  readonly expectedBytes: number
-}
+export type FetchStore = Pick<ObjectStore, 'get' | 'has' | 'hasMany' | 'write' | 'stage' | 'getStaged'>
 
 /** What a finished fetch did. */
 export interface FetchResult extends FetchProgress {
@@ -60,8 +45,13 @@ export interface FetchOptions {
   readonly nodeConcurrency?: number
   /** What the root must be: heads are commits, so a head that is not is refused on arrival. Default: anything. */
   readonly root?: 'commit' | 'dir'
-  /** Raw children of one node requested at once (default 256: enough to keep the window full while batches are written). */
+  /** Content requests in flight at once (default 256). */
   readonly leafConcurrency?: number
+  /**
+   * A tree whose content is all here (HEAD's): only the content of what
+   * differs from it is fetched. Default: none, so all of the root's content.
+   */
+  readonly base?: CID | undefined
 }
 
 /**
@@ -82,22 +72,43 @@ function expectKey(cid: CID, e: Expect): string {
 }
 
 /**
- * Fetches the closure of `root` from `source` into `store`. Resolves when
- * `root` is in the object space (immediately if it already was). Rejects with
- * HashMismatchError or ProtocolError when the peer sends a wrong or invalid
- * object (which is then not stored), or with the source's error.
+ * Fetches `root` for use: its history (fetchHistory), then the content of
+ * its tree, or of what that tree changes against `options.base`. A commit
+ * root whose content is then here stops being thin. Resolves when all of it
+ * is stored. Rejects with HashMismatchError or ProtocolError when the peer
+ * sends a wrong or invalid object (which is then not stored), with
+ * ContentAbsentError when it lacks content, or with the source's error.
  */
 export async function fetchClosure(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
+  const history = await fetchHistory(root, store, source, options)
+  const bytes = root.code === RAW ? undefined : await store.get(root)
+  const node = bytes === undefined ? undefined : decodeNode(bytes)
+  const tree = node?.type === 'commit' ? node.tree : node?.type === 'dir' ? root : undefined
+  if (tree === undefined) return history
+  const content = await fetchContent(diffTrees(store, options.base, tree), store, {
+    source, start: history,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.leafConcurrency !== undefined ? { concurrency: options.leafConcurrency } : {})
+  })
+  if (node?.type === 'commit') await store.write({ unthin: [root] })
+  return { ...content, resumed: history.resumed }
+}
+
+/**
+ * Fetches the history of `root` from `source` into `store`: every structure
+ * node it reaches that is not stored, and no content. Resolves when `root`
+ * is in the object space (immediately if it already was); every commit it
+ * stored is thin.
+ */
+export async function fetchHistory(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
   const run = new ClosureFetch(store, source, options)
   if (!(await store.has(root))) await run.ensure(root, { type: options.root ?? 'any' })
-  return { objects: run.objects, bytes: run.bytes, files: run.files, expectedBytes: run.expectedBytes, resumed: run.resumed }
+  return { objects: run.objects, bytes: run.bytes, files: 0, expectedBytes: 0, resumed: run.resumed }
 }
 
 class ClosureFetch {
   objects = 0
   bytes = 0
-  files = 0
-  expectedBytes = 0
   resumed = 0
   /** One load per CID (and expectation) at a time: shared chunks and subtrees are fetched once. */
   private readonly inflight = new Map<string, Promise<void>>()
@@ -131,10 +142,8 @@ class ClosureFetch {
   private async load(cid: CID, expect: Expect): Promise<void> {
     if (this.failure !== undefined) throw this.failure.error
     if (cid.code === RAW) {
+      // Only a root asked for as itself: links to content are never followed here.
       const bytes = await this.receive(cid)
-      if (expect.type === 'file' && bytes.length !== expect.size) {
-        throw new ProtocolError(`peer sent a chunk ${cid} of ${bytes.length} bytes where its file says ${expect.size}`)
-      }
       await this.leaves.add({ cid, bytes })
       this.stored()
       return
@@ -148,15 +157,16 @@ class ClosureFetch {
     const node = decode(cid, bytes!, expect)
     if (!staged) await this.store.stage({ cid, bytes: bytes! })
     await this.children(node)
-    await this.store.write({ blocks: [{ cid, bytes: bytes! }], commits: node.type === 'commit' ? [cid] : [], unstage: [cid] })
+    const commits = node.type === 'commit' ? [cid] : []
+    await this.store.write({ blocks: [{ cid, bytes: bytes! }], commits, thin: commits, unstage: [cid] })
     this.stored()
   }
 
-  /** Ensures every child of `node` is stored, skipping those that already are. */
+  /** Ensures every structure child of `node` is stored, skipping those that already are. */
   private async children(node: Node): Promise<void> {
-    const links = childLinks(node)
+    // Content is fetched apart, and only where it is needed (content.ts).
+    const links = childLinks(node).filter((l) => l.cid.code !== RAW)
     const have = await this.store.hasMany(links.map((l) => l.cid))
-    const leaves: Link[] = []
     const nodes: Link[] = []
     // A node may link one object many times (a file of identical chunks):
     // once its first load has finished it leaves `inflight`, so a later
@@ -164,24 +174,12 @@ class ClosureFetch {
     const listed = new Set<string>()
     links.forEach((l, i) => {
       if (have[i]) return
-      if (node.type === 'dir' && node.entries[i]!.kind === 'file') {
-        this.files++
-        this.expectedBytes += node.entries[i]!.size
-      }
       const key = expectKey(l.cid, l.expect)
       if (listed.has(key)) return
       listed.add(key)
-      ;(l.cid.code === RAW ? leaves : nodes).push(l)
+      nodes.push(l)
     })
-    const go = (l: Link): Promise<void> => this.ensure(l.cid, l.expect)
-    // allSettled, not all: when one list fails, the other's loads still run
-    // and write; the fetch must not settle (and let the caller close the
-    // store or start again) until they have stopped.
-    const results = await Promise.allSettled([
-      forEachLimit(leaves, this.options.leafConcurrency ?? 256, go),
-      forEachLimit(nodes, this.options.nodeConcurrency ?? 8, go)
-    ])
-    for (const r of results) if (r.status === 'rejected') throw r.reason
+    await forEachLimit(nodes, this.options.nodeConcurrency ?? 8, (l) => this.ensure(l.cid, l.expect))
   }
 
   private async receive(cid: CID): Promise<Uint8Array> {
@@ -193,43 +191,7 @@ class ClosureFetch {
 
   private stored(): void {
     this.objects++
-    this.options.onProgress?.({ objects: this.objects, bytes: this.bytes, files: this.files, expectedBytes: this.expectedBytes })
-  }
-}
-
-/** Most bytes of raw objects held for one batch before it is written. */
-const LEAF_BATCH_BYTES = 4 * 1024 * 1024
-
-/**
- * Groups verified raw objects into one store write per turn of the event
- * loop (or per LEAF_BATCH_BYTES): one LevelDB write per 64 KiB chunk would
- * cost more than receiving it. `add` resolves once the object is stored.
- */
-class LeafBatcher {
-  private open: { blocks: Block[]; bytes: number; seal: () => void; written: Promise<void> } | undefined
-
-  constructor(private readonly store: FetchStore) {}
-
-  add(block: Block): Promise<void> {
-    let batch = this.open
-    if (batch === undefined) {
-      let seal!: () => void
-      const sealed = new Promise<void>((resolve) => { seal = resolve })
-      const blocks: Block[] = []
-      batch = { blocks, bytes: 0, seal, written: sealed.then(() => this.store.write({ blocks })) }
-      this.open = batch
-      const mine = batch
-      setImmediate(() => this.seal(mine))
-    }
-    batch.blocks.push(block)
-    batch.bytes += block.bytes.length
-    if (batch.bytes >= LEAF_BATCH_BYTES) this.seal(batch)
-    return batch.written
-  }
-
-  private seal(batch: NonNullable<LeafBatcher['open']>): void {
-    if (this.open === batch) this.open = undefined
-    batch.seal()
+    this.options.onProgress?.({ objects: this.objects, bytes: this.bytes, files: 0, expectedBytes: 0 })
   }
 }
 

@@ -21,31 +21,50 @@ const READ_AHEAD = 16
  * InvalidObjectError when the tree does not hold together.
  */
 export async function* fileChunks(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Uint8Array> {
-  yield* walk(src, cid, size, undefined)
+  let group: Leaf[] = []
+  const read = async (): Promise<Uint8Array[]> => {
+    const chunks = await Promise.all(group.map((leaf) => verified(src, leaf.cid)))
+    chunks.forEach((chunk, j) => {
+      const want = group[j]!.size
+      if (want !== undefined && chunk.length !== want) throw mismatch(group[j]!.cid, `is ${chunk.length} bytes, not ${want}`)
+    })
+    group = []
+    return chunks
+  }
+  for await (const leaf of fileLeaves(src, cid, size)) {
+    group.push(leaf)
+    if (group.length === READ_AHEAD) yield* await read()
+  }
+  if (group.length > 0) yield* await read()
 }
 
-async function* walk(src: ObjectSource, cid: CID, size: number | undefined, height: number | undefined): AsyncGenerator<Uint8Array> {
+/** One raw object of a file's content; `size` is what its parent declared (unknown for a root read without a size). */
+export interface Leaf {
+  readonly cid: CID
+  readonly size: number | undefined
+}
+
+/**
+ * Yields the raw objects of the file rooted at `cid`, in file order,
+ * reading only its file nodes (which the store always has; see
+ * store/interface.ts), so it works whether or not the content is here.
+ * Checks every node as fileChunks does.
+ */
+export async function* fileLeaves(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Leaf> {
+  yield* leavesOf(src, cid, size, undefined)
+}
+
+async function* leavesOf(src: ObjectSource, cid: CID, size: number | undefined, height: number | undefined): AsyncGenerator<Leaf> {
   if (cid.code === RAW) {
-    const bytes = await verified(src, cid)
-    if (size !== undefined && bytes.length !== size) throw mismatch(cid, `is ${bytes.length} bytes, not ${size}`)
-    yield bytes
+    yield { cid, size }
     return
   }
   const node = await loadFileNode(src, cid)
   if (size !== undefined && node.size !== size) throw mismatch(cid, `declares ${node.size} bytes, not ${size}`)
   if (height !== undefined && node.height !== height) throw mismatch(cid, `has height ${node.height}, not ${height}`)
-  if (node.height > 0) {
-    for (const link of node.links) yield* walk(src, link.cid, link.size, node.height - 1)
-    return
-  }
-  for (let i = 0; i < node.links.length; i += READ_AHEAD) {
-    const group = node.links.slice(i, i + READ_AHEAD)
-    const chunks = await Promise.all(group.map((link) => verified(src, link.cid)))
-    chunks.forEach((chunk, j) => {
-      if (chunk.length !== group[j]!.size) throw mismatch(group[j]!.cid, `is ${chunk.length} bytes, not ${group[j]!.size}`)
-    })
-    yield* chunks
-  }
+  // Recursion is bounded: decoding refuses a height over MAX_FILE_HEIGHT.
+  if (node.height > 0) for (const link of node.links) yield* leavesOf(src, link.cid, link.size, node.height - 1)
+  else yield* node.links
 }
 
 async function verified(src: ObjectSource, cid: CID): Promise<Uint8Array> {

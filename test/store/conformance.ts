@@ -9,7 +9,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
 import { type Block, RAW, cidOf, encodeNode } from '../../src/object/index.js'
-import { gc } from '../../src/repo/maintenance.js'
+import { fsck, gc } from '../../src/repo/maintenance.js'
 import type { StatEntry, Store, StoreLevels } from '../../src/store/index.js'
 
 /** One store's backing, which outlives the Store objects opened on it. */
@@ -190,6 +190,48 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       for (const b of [...c1.blocks, ...c2.blocks]) assert.ok(await store.get(b.cid), `${bytesOf(b.bytes)?.slice(0, 20)} kept`)
       for (const b of other.blocks) assert.equal(await store.has(b.cid), false)
       assert.deepEqual(await store.findCommits('bafy', 10), [c1.commit.cid.toString(), c2.commit.cid.toString()].sort())
+    }))
+
+    it('records thin commits in the write that stores them, forgets the mark with the commit, and survives a reopen', () => withStore(harness, async (first, backing) => {
+      const c1 = commitOf('old', [], 1)
+      const c2 = commitOf('new', [c1.commit.cid], 2)
+      // History only: the commit and its tree, not its chunk.
+      await first.write({ blocks: [c1.blocks[1]!, c1.commit], commits: [c1.commit.cid], thin: [c1.commit.cid] })
+      await first.write({ blocks: c2.blocks, commits: [c2.commit.cid], thin: [c2.commit.cid] })
+      await first.write({ unthin: [c2.commit.cid] })
+      assert.deepEqual([...await first.thinCommits()], [c1.commit.cid.toString()])
+      await first.close()
+      const store = await backing.open()
+      assert.deepEqual([...await store.thinCommits()], [c1.commit.cid.toString()])
+      await store.deleteObjects([c1.commit.cid])
+      assert.deepEqual([...await store.thinCommits()], [])
+      return store
+    }))
+
+    it('gc drops content only thin commits reach, keeps the content others share, and keeps every commit and tree', () => withStore(harness, async (store) => {
+      const shared = raw('in both versions')
+      const gone = raw('only in the old version')
+      const file = (name: string, b: Block) => ({ name, kind: 'file' as const, cid: b.cid, size: b.bytes.length, mtime: 0, exec: false })
+      const oldTree = encodeNode({ type: 'dir', entries: [file('a', shared), file('b', gone)] })
+      const newTree = encodeNode({ type: 'dir', entries: [file('a', shared)] })
+      const oldCommit = encodeNode({ type: 'commit', tree: oldTree.cid, parents: [], author: 'peer', time: 1, message: 'old' })
+      const newCommit = encodeNode({ type: 'commit', tree: newTree.cid, parents: [oldCommit.cid], author: 'peer', time: 2, message: 'new' })
+      await store.write({ blocks: [shared, gone, oldTree, newTree, oldCommit, newCommit], commits: [oldCommit.cid, newCommit.cid], refs: { HEAD: newCommit.cid } })
+      await store.write({ thin: [oldCommit.cid] })
+      const entry = (b: Block): StatEntry => ({ size: b.bytes.length, mtimeMs: 1, ctimeMs: 1, ino: 1, cid: b.cid.toString() })
+      await store.write({ stat: new Map([['a', entry(shared)], ['b', entry(gone)]]) })
+      const report = await fsck(store)
+      assert.deepEqual([report.missing, report.corrupt, report.absent], [[], [], { chunks: 0, bytes: 0 }])
+      assert.deepEqual(await gc(store), { removed: 1, kept: 5 })
+      assert.equal(await store.has(gone.cid), false)
+      for (const b of [shared, oldTree, newTree, oldCommit, newCommit]) assert.ok(await store.get(b.cid))
+      // The stat cache forgets the file whose content went, and only that one: no full re-read.
+      assert.deepEqual([...(await store.loadStatCache()).keys()], ['a'])
+      const after = await fsck(store)
+      assert.deepEqual([after.missing, after.corrupt, after.absent], [[], [], { chunks: 1, bytes: gone.bytes.length }])
+      // The same chunk missing below a commit that is not thin is damage.
+      await store.write({ unthin: [oldCommit.cid] })
+      assert.deepEqual((await fsck(store)).missing, [gone.cid.toString()])
     }))
 
     it('gc stops, deleting nothing, at a listed node it cannot decode', () => withStore(harness, async (first, backing) => {

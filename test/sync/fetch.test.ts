@@ -14,6 +14,7 @@ import { loadCommit } from '../../src/tree/source.js'
 import { type FetchProgress, fetchClosure } from '../../src/sync/fetch.js'
 import { tempDir } from '../helpers/cli.js'
 import { StoreSource, assertStoreWhole, countObjects, fsckFrom, initRepo, repoWithCommit } from './fixtures.js'
+import { fsck } from '../../src/repo/maintenance.js'
 
 const isCode = (code: string) => (err: unknown): boolean => (err as { code?: unknown }).code === code
 
@@ -125,7 +126,8 @@ describe('sync/fetch: closure fetch between two real stores', () => {
     const src = new StoreSource(from, { jitter: true })
     const result = await fetchClosure(commit.cid, dest, src)
     assert.deepEqual([...src.requests].sort(), [chunkCid, file.cid, dir.cid, commit.cid].map(String).sort())
-    assert.equal(result.files, 2)
+    // The second file holds nothing the first did not bring.
+    assert.equal(result.files, 1)
     assert.equal(await assertStoreWhole(dest), 4)
   })
 
@@ -137,6 +139,7 @@ describe('sync/fetch: closure fetch between two real stores', () => {
       let lateWrites = 0
       // The real store, watched: nothing may be written after the fetch has rejected.
       const watched = {
+        get: (c: CID) => dest.get(c),
         has: (c: CID) => dest.has(c),
         hasMany: (c: readonly CID[]) => dest.hasMany(c),
         getStaged: (c: CID) => dest.getStaged(c),
@@ -149,13 +152,16 @@ describe('sync/fetch: closure fetch between two real stores', () => {
       await new Promise((resolve) => setTimeout(resolve, 20))
       assert.equal(lateWrites, 0, 'the fetch settled while it was still writing')
       assert.equal(first.delivered.length, cut)
-      // Whatever landed is complete below itself; the head cannot have.
-      assert.ok(!(await dest.has(head)))
+      // Whatever landed is complete below itself. The head may have landed
+      // with its history, but then it is thin until its content is in.
+      const historyIn = await dest.has(head)
+      if (historyIn) assert.ok((await dest.thinCommits()).has(head.toString()))
       await assertStoreWhole(dest)
 
       const second = new StoreSource(storeOf(source), { jitter: true })
       const result = await fetchClosure(head, dest, second)
-      assert.ok(result.resumed >= 1, 'the commit staged by the first run is not asked for again')
+      assert.ok(historyIn || result.resumed >= 1, 'the commit staged by the first run is not asked for again')
+      assert.ok(!(await dest.thinCommits()).has(head.toString()), 'with its content in, the head is not thin')
       const again = second.requests.filter((c) => first.delivered.includes(c))
       assert.deepEqual(again, [], 'objects delivered before the cut are not asked for again')
       assert.equal(first.delivered.length + second.requests.length, total)
@@ -181,7 +187,10 @@ describe('sync/fetch: closure fetch between two real stores', () => {
       assert.ok(src.requests.includes(victim.toString()))
       assert.ok(!(await dest.has(victim)))
       assert.equal(await dest.getStaged(victim), undefined)
-      assert.ok(!(await dest.has(head)))
+      // A bad commit stops the history; a bad chunk comes after it, so the
+      // history is in and the commit stays thin until its content is.
+      if (victim.code === RAW) assert.ok((await dest.thinCommits()).has(head.toString()))
+      else assert.ok(!(await dest.has(head)))
       await assertStoreWhole(dest)
       // The store is not poisoned: an honest peer completes the fetch.
       await fetchClosure(head, dest, new StoreSource(storeOf(source)))
@@ -218,16 +227,21 @@ describe('sync/fetch: closure fetch between two real stores', () => {
     assert.equal(await countObjects(dest), 0)
   })
 
-  it('passes on a missing object and keeps the store whole', async () => {
+  it('stores the history and keeps the commit thin when the peer lacks its content', async () => {
     const chunk = Buffer.from('never sent')
     const dir = encodeNode({ type: 'dir', entries: [{ name: 'f', kind: 'file', cid: cidOf(RAW, chunk), size: chunk.length, mtime: 1, exec: false }] })
     const commit = commitOf(dir.cid)
     const from = await freshStore()
     await from.write({ blocks: [dir, commit] }) // deliberately without the chunk
     const dest = await freshStore()
-    await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), isCode('LEFT_MISSING_OBJECT'))
-    assert.equal(await countObjects(dest), 0)
-    assert.ok((await dest.getStaged(commit.cid)) !== undefined, 'the verified commit waits in staging for the next attempt')
+    await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), (err: Error) => isCode('LEFT_CONTENT_ABSENT')(err) && /content of f is not here/.test(err.message))
+    assert.equal(await countObjects(dest), 2)
+    assert.deepEqual([...await dest.thinCommits()], [commit.cid.toString()])
+    await assertStoreWhole(dest)
+    // Not HEAD, whose content must always be here: a commit a ref names.
+    await dest.write({ refs: { 'reflog/1': commit.cid } })
+    const report = await fsck(dest)
+    assert.deepEqual([report.missing, report.corrupt, report.absent], [[], [], { chunks: 1, bytes: chunk.length }])
   })
 
   it('item 9: refuses a chain of file nodes whose heights do not step down by one, after a handful of requests', async () => {
@@ -267,7 +281,7 @@ describe('sync/fetch: closure fetch between two real stores', () => {
       await from.write({ blocks: [{ cid: chunkCid, bytes: chunk }, ...c.blocks, dir, commit] })
       const dest = await freshStore()
       await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), (err: Error) => isCode('LEFT_PROTOCOL')(err) && c.why.test(err.message))
-      assert.equal(await countObjects(dest), 0)
+      assert.ok(!(await dest.has(chunkCid)), 'the wrong chunk is not stored')
     }
   })
 })

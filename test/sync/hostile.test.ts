@@ -270,7 +270,7 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
     {
       name: 'a hello from a future protocol version',
       act: (p) => p.send({ t: 'hello', v: PROTOCOL_VERSION + 1, peer: 'mallory', head: null, caps: ['x'] }),
-      line: /LEFT_PROTOCOL: peer speaks protocol version 2/
+      line: new RegExp(`LEFT_PROTOCOL: peer speaks protocol version ${PROTOCOL_VERSION + 1}`)
     },
     {
       name: 'a peer that completes the hello, then stalls while we wait on it',
@@ -595,7 +595,9 @@ describe('sync/hostile: a malicious server that our connect() talks to', { timeo
         const session = await dial(store, address)
         await assert.rejects(session.fetch(head), (err: LeftError) => err.code === 'LEFT_HASH_MISMATCH' && err.message.includes(victim))
         assert.ok(session.isClosed, 'a peer that sent a wrong object is dropped')
-        assert.ok(!(await store.has(head)))
+        // A wrong chunk comes after the history: the head is in, but thin.
+        if (victim.startsWith('bafk')) assert.ok((await store.thinCommits()).has(head.toString()))
+        else assert.ok(!(await store.has(head)))
         assert.ok(![...(await blocksOf(store)).keys()].includes(victim))
         await assertStoreWhole(store)
       })

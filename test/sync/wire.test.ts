@@ -165,15 +165,15 @@ describe('sync/messages', () => {
 
   it('rejects unknown or missing message types', () => {
     rejects({ t: 'gimme' }, /unknown message type/)
-    rejects({ t: 'Hello', v: 1, peer: 'p', head: null }, /unknown message type/)
+    rejects({ t: 'Hello', v: PROTOCOL_VERSION, peer: 'p', head: null }, /unknown message type/)
     rejects({ t: 3 }, /unknown message type/)
     rejects({ cids: [chunk] }, /unknown message type/)
   })
 
   it('rejects extra and missing fields', () => {
     rejects({ t: 'bye', reason: 'x' }, /exactly the fields/)
-    rejects({ t: 'hello', v: 1, peer: 'p', head: null, extra: 1 }, /exactly the fields/)
-    rejects({ t: 'hello', v: 1, peer: 'p' }, /exactly the fields/)
+    rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: 'p', head: null, extra: 1 }, /exactly the fields/)
+    rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: 'p' }, /exactly the fields/)
     rejects({ t: 'want' }, /exactly the fields/)
     rejects({ t: 'block', cid: chunk, data: new Uint8Array(1) }, /exactly the fields/)
     rejects({ t: 'missing', cid: chunk, z: 0 }, /exactly the fields/)
@@ -181,16 +181,17 @@ describe('sync/messages', () => {
   })
 
   it('rejects another protocol version before looking at the shape', () => {
-    rejects({ t: 'hello', v: 2, peer: 'p', head: null }, /version 2/)
-    rejects({ t: 'hello', v: 2, name: 'from the future' }, /version 2/)
+    // Version 1 peers expected every version's content from their peers.
+    rejects({ t: 'hello', v: 1, peer: 'p', head: null }, /version 1, this peer speaks 2/)
+    rejects({ t: 'hello', v: 3, name: 'from the future' }, /version 3/)
     rejects({ t: 'hello', v: '1', peer: 'p', head: null }, /version/)
     rejects({ t: 'hello', peer: 'p', head: null }, /version/)
   })
 
   it('rejects bad field values', () => {
-    rejects({ t: 'hello', v: 1, peer: '', head: null })
-    rejects({ t: 'hello', v: 1, peer: 'p'.repeat(MAX_PEER_ID + 1), head: null })
-    rejects({ t: 'hello', v: 1, peer: 42, head: null })
+    rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: '', head: null })
+    rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: 'p'.repeat(MAX_PEER_ID + 1), head: null })
+    rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: 42, head: null })
     rejects({ t: 'block', cid: chunk, data: 'text', z: 0 })
     rejects({ t: 'block', cid: chunk, data: new Uint8Array(1), z: 2 })
     rejects({ t: 'block', cid: chunk, data: new Uint8Array(1), z: true })
@@ -206,9 +207,9 @@ describe('sync/messages', () => {
       rejects({ t: 'missing', cid: bad }, /CID/)
       rejects({ t: 'block', cid: bad, data: new Uint8Array(1), z: 0 }, /CID/)
     }
-    rejects({ t: 'hello', v: 1, peer: 'p', head: chunk }, /dag-cbor/)
+    rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: 'p', head: chunk }, /dag-cbor/)
     rejects({ t: 'head', cid: chunk }, /dag-cbor/)
-    rejects({ t: 'hello', v: 1, peer: 'p', head: v0 }, /CID/)
+    rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: 'p', head: v0 }, /CID/)
   })
 
   it('rejects an empty want and one longer than MAX_WANT', () => {
