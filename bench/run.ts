@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- commit sync watch] [--dir DIR]`: generates its own data
+ * `npm run bench [-- commit sync watch history] [--dir DIR]`: generates its own data
  * (a 1 GiB random file and 10,000 small files) under DIR (default
  * $TMPDIR/left-bench), runs the chosen sections (all by default) and prints
  * markdown tables with ratios against git, restic and rsync measured in the
@@ -10,11 +10,12 @@ import { mkdir, rm, stat } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { benchCommit } from './commit.js'
+import { benchHistory } from './history.js'
 import { GiB, dirSize, ensureTool, writeRandomFile, writeSmallFiles } from './lib.js'
 import { benchSync } from './sync.js'
 import { benchWatch } from './watch.js'
 
-const SECTIONS = ['commit', 'sync', 'watch'] as const
+const SECTIONS = ['commit', 'sync', 'watch', 'history'] as const
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   if (run('commit')) await benchCommit(work, { bigFile, bigSize: GiB, smallDir, smallSize }, tools)
   if (run('sync')) await benchSync(work, bigFile, tools)
   if (run('watch')) await benchWatch(work, bigFile, smallDir)
+  if (run('history')) await benchHistory(work, tools)
   await rm(work, { recursive: true, force: true })
 }
 
