@@ -161,13 +161,16 @@ export function registerHistoryCommands(program: Command, rt: Runtime): void {
           if (change === undefined) continue
           const id = await name(e.cid)
           const kind = change.after?.kind
-          rows.push({ cid: e.cid, id, time: e.commit.time, author: e.commit.author, size: change.after?.size ?? null, kind: kind ?? null, restore: kind === undefined ? null : `left restore ${shellWord(arg)} --source ${id}` })
+          // Whether restoring it needs a peer: its content may never have been fetched, or forgotten.
+          const here = change.after === undefined || change.after.kind === 'dir' ? null : await repo.contentHere(change.after)
+          rows.push({ cid: e.cid, id, time: e.commit.time, author: e.commit.author, size: change.after?.size ?? null, kind: kind ?? null, here, restore: kind === undefined ? null : `left restore ${shellWord(arg)} --source ${id}` })
         }
-        if (opts.json) return io.json(rows.map((r) => ({ id: r.cid.toString(), short: r.id, time: new Date(r.time).toISOString(), timestamp: r.time, author: r.author, kind: r.kind, size: r.size, restore: r.restore })))
+        if (opts.json) return io.json(rows.map((r) => ({ id: r.cid.toString(), short: r.id, time: new Date(r.time).toISOString(), timestamp: r.time, author: r.author, kind: r.kind, size: r.size, here: r.here, restore: r.restore })))
         if (rows.length === 0) throw new PathNotFoundError(path, 'history')
         for (const r of rows) {
           const what = r.kind === null ? 'deleted' : r.kind === 'dir' ? 'a folder' : formatBytes(r.size ?? 0)
-          io.say(`${r.id}  ${formatDate(r.time)}  ${what.padEnd(10)}  by ${printable(r.author)}${r.restore === null ? '' : `  ${r.restore}`}`)
+          const absent = r.here === false ? '  (content not here: restore fetches it from a peer)' : ''
+          io.say(`${r.id}  ${formatDate(r.time)}  ${what.padEnd(10)}  by ${printable(r.author)}${r.restore === null ? '' : `  ${r.restore}`}${absent}`)
         }
       })
     })

@@ -9,8 +9,8 @@
 import { readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError } from '../errors.js'
-import { type Block, type Commit, encodeNode, parseCid } from '../object/index.js'
+import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
+import { type Block, type Commit, type DirEntry, encodeNode, parseCid } from '../object/index.js'
 import { type ObjectStore, Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { lookupPath } from '../tree/lookup.js'
@@ -532,6 +532,17 @@ export class Repo {
         alreadyThin: all.filter((c) => !kept.has(c.id) && thin.has(c.id)).length
       }
     })
+  }
+
+  /** True when all the content of a file or symlink entry is in the store, so writing it out needs no peer. */
+  async contentHere(entry: DirEntry): Promise<boolean> {
+    try {
+      await fetchContent([{ path: '', after: entry }], this.store)
+      return true
+    } catch (err) {
+      if (hasCode(err, 'LEFT_CONTENT_ABSENT')) return false
+      throw err
+    }
   }
 
   /** The store's content, added up (see maintenance.ts), and its size on disk. */

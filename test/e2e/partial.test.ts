@@ -55,6 +55,10 @@ describe('e2e: a new peer fetches all history but only the content it writes out
     assert.deepEqual([stats.commits, stats.thinCommits, stats.keptBytes, stats.referencedBytes], [3, 2, 4 * MiB, 52 * MiB])
     // `left log --stat` needs no content: it shows the old file with its size.
     assert.match(await leftOk(B.dir, ['log', '--stat', '--', 'big.bin']), /big\.bin/)
+    // `left versions` lists every version, and says which need a peer.
+    const versions = JSON.parse(await leftOk(B.dir, ['versions', '--json', 'big.bin'])) as Array<{ id: string; here: boolean | null; size: number | null }>
+    assert.deepEqual(versions.map((v) => [v.id, v.here, v.size]), [[history[1], null, null], [history[2], false, 48 * MiB]])
+    assert.match(await leftOk(B.dir, ['versions', 'big.bin']), /48\.0 MiB .*content not here: restore fetches it from a peer/)
   })
 
   it('says in one line that old content is not here when no peer is at hand, and changes nothing', async () => {
@@ -76,6 +80,8 @@ describe('e2e: a new peer fetches all history but only the content it writes out
     await leftOk(B.dir, ['restore', '-s', history[2]!, '--from', A.address, 'big.bin'])
     assert.ok(big.equals(await readFile(join(B.share, 'big.bin'))))
     assert.match(await leftOk(B.dir, ['fsck']), /: ok$/)
+    const versions = JSON.parse(await leftOk(B.dir, ['versions', '--json', 'big.bin'])) as Array<{ here: boolean | null }>
+    assert.equal(versions[1]!.here, true, 'the fetched content is here now')
     await rm(join(B.share, 'big.bin'))
   })
 
