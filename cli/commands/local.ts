@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { type ContentFrom, Pathspec, Repo, contentFrom, parseAddress, summarize } from '../../src/index.js'
+import { type ContentFrom, Pathspec, Repo, contentFrom, formatAddress, parseAddress, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
 import type { Io } from '../io.js'
 import { changeJson, changeLine, formatBytes, printable, quotePath } from '../output.js'
@@ -117,7 +117,11 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
       const network = rt.node?.service.network
       return fn(network === undefined ? {} : { source: network.contentSource(), absentWhy: 'and no connected peer has it' })
     }
-    const peer = contentFrom(repo, parseAddress(from))
+    const address = parseAddress(from)
+    // Beside a running synchronizer already connected to that peer, over that session.
+    const live = rt.node?.service.sessionAt(address)
+    if (live !== undefined) return fn({ source: live, absentWhy: `and ${formatAddress(address)} does not have it either` })
+    const peer = contentFrom(repo, address)
     try {
       return await fn(peer)
     } finally {

@@ -4,7 +4,7 @@
  * the space.
  */
 import type { Command } from 'commander'
-import { type RetentionPolicy, UsageError } from '../../src/index.js'
+import { type RetentionPolicy, UsageError, checkPolicy } from '../../src/index.js'
 import type { Runtime } from '../context.js'
 import { formatBytes } from '../output.js'
 import { idNamer } from './history.js'
@@ -62,6 +62,8 @@ export function registerRetentionCommands(program: Command, rt: Runtime): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: ForgetFlags, cmd: Command) => {
       const policy = policyOf(opts)
+      // Before anything is remembered: a bad policy in the config would fail every later command.
+      checkPolicy(policy)
       await rt.withRepo(cmd, async (repo) => {
         if (opts.remember && !opts.dryRun) await repo.remember({ retention: policy })
         const result = await repo.forget(policy, opts.dryRun ?? false)

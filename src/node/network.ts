@@ -227,7 +227,7 @@ export class PeerNetwork {
     this.events.emit({ type: 'fetch-started', peer, head: remote.toString() })
     try {
       const base = await this.repo.headTree()
-      await this.activity.during('fetching', () => session.fetch(remote, {
+      await this.activity.during('fetching', () => this.repo.fetching(() => session.fetch(remote, {
         root: 'commit',
         base,
         onProgress: (p) => {
@@ -241,7 +241,7 @@ export class PeerNetwork {
             this.events.emit({ type: 'fetch-progress', peer, files: p.files, bytes: p.bytes, expectedBytes: p.expectedBytes })
           }
         }
-      }))
+      })))
       ok = true
     } finally {
       const record = this.records.get(peer)

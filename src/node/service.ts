@@ -178,6 +178,16 @@ export class FolderService {
     return live
   }
 
+  /**
+   * The live session with the peer at `address`, when this node dialled it
+   * there (or learnt its id from such a dial). `--from` uses it instead of a
+   * second connection, which the peer would take as a duplicate session.
+   */
+  sessionAt(address: PeerAddress): Session | undefined {
+    const id = this.dialedIds.get(formatAddress(address))
+    return id === undefined ? undefined : this.network.sessionOf(id)
+  }
+
   /** A TLS session with `peer`, not yet attached; given up when the service stops. */
   private open(peer: PeerAddress): Promise<Session> {
     return connect({ address: peer, key: this.options.repo.config.key, session: this.sessionOptions(), signal: this.stopping.signal })

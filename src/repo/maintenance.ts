@@ -214,10 +214,12 @@ export async function gc(store: ObjectStore, onObject?: (bytes: number) => void)
     if (reachable.has(cid.toString())) kept++
     else doomed.push(cid)
   }
+  // First, so that a crash after the deletion cannot leave the cache
+  // vouching for a file whose content is gone: the next commit would trust it.
+  await store.write({ stat: stale })
   // One atomic batch: a crash mid-gc must not leave a parent without its children.
   await store.deleteObjects(doomed)
   await store.clearStaging()
-  await store.write({ stat: stale })
   return { removed: doomed.length, kept }
 }
 

@@ -28,7 +28,7 @@ import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
 import { type ContentStats, type FsckReport, contentStats, fsck, gc } from './maintenance.js'
-import { Mutex } from './mutex.js'
+import { Mutex, SharedLock } from './mutex.js'
 import { type BlockSource, fetchContent } from '../sync/content.js'
 
 export type { LogEntry } from '../history/log.js'
@@ -140,6 +140,12 @@ export class Repo {
   /** Serializes operations that move HEAD or write the share folder. */
   private readonly mutex = new Mutex()
   private readonly configWrites = new Mutex()
+  /**
+   * Fetches write objects no ref reaches yet, outside the mutex; gc would
+   * delete them (and empty staging under them), so it waits for fetches to
+   * end and keeps new ones waiting (see `fetching`).
+   */
+  private readonly fetches = new SharedLock()
   /** See RepoObjects. */
   readonly objects: RepoObjects
   /** HEAD's history as a set: see inHistory. */
@@ -159,7 +165,7 @@ export class Repo {
         ...(w.blocks ? { blocks: w.blocks } : {}),
         ...(w.commits ? { commits: w.commits } : {}),
         ...(w.unstage ? { unstage: w.unstage } : {}),
-        ...(w.thin ? { thin: w.thin } : {}),
+        ...(w.thinIfNew ? { thinIfNew: w.thinIfNew } : {}),
         ...(w.unthin ? { unthin: w.unthin } : {})
       })
     }
@@ -428,12 +434,18 @@ export class Repo {
       const target = await this.resolve(rev)
       const targetTree = (await loadCommit(this.store, target)).tree
       const rules = await this.ignoreRules()
-      const snap = await this.scan(false, {}, rules)
+      // With force, the folder may hold files HEAD lacks that already match
+      // the target: they stay as they are, so their content is stored now
+      // (HEAD's content must be in the store). Without force it is HEAD's.
+      const snap = await this.scan(force, {}, rules)
       const src = overlaySource(this.store, snap.dirs)
       if (!force) {
         const dirty = await collect(diffTrees(src, await this.headTree(), snap.root))
         if (dirty.length > 0) throw new DirtyWorktreeError(dirty.length)
       }
+      // All of the target's content must be here once it is HEAD, not only
+      // what the folder lacks; HEAD's is, so the diff from it says what may not be.
+      await fetchContent(diffTrees(this.store, await this.headTree(), targetTree), this.store, { ...from })
       const changes = await collect(diffTrees(src, snap.root, targetTree))
       const applied = await this.apply(changes, { guard: !force, rules, from, ...progressOf(changes, progress) })
       await this.moveHead(target, { stat: applied.stat })
@@ -503,9 +515,18 @@ export class Repo {
     return fsck(this.store, progress.onObject)
   }
 
-  /** Deletes objects that no commit reaches; serialized with commits and applies. */
+  /** Deletes objects that no commit reaches; serialized with commits, applies and fetches. */
   gc(progress: Progress = {}): Promise<{ removed: number; kept: number }> {
-    return this.mutex.run(() => gc(this.store, progress.onObject))
+    return this.fetches.withExclusive(() => this.mutex.run(() => gc(this.store, progress.onObject)))
+  }
+
+  /**
+   * Runs a fetch into `objects`: what it writes is reachable from no ref
+   * until the head is integrated, so gc must not run meanwhile. Fetches run
+   * together; gc waits for them.
+   */
+  fetching<T>(fn: () => Promise<T>): Promise<T> {
+    return this.fetches.withShared(fn)
   }
 
   /**

@@ -37,8 +37,14 @@ export interface StoreWrite {
   readonly clearStat?: boolean
   /** Staged nodes to delete (they were promoted into `blocks`). */
   readonly unstage?: readonly CID[]
-  /** Commits to record as thin (see ObjectStore): fetched as history only, or forgotten. */
+  /** Commits to record as thin (see ObjectStore): forgotten by policy. */
   readonly thin?: readonly CID[]
+  /**
+   * Commits among `blocks` to record as thin unless they were stored before
+   * this write: a history fetch marks what it brought, never a commit that
+   * another fetch completed meanwhile, or that is HEAD.
+   */
+  readonly thinIfNew?: readonly CID[]
   /** Commits whose content is here again, no longer thin (HEAD moved there, or a fetch brought it). */
   readonly unthin?: readonly CID[]
 }

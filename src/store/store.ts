@@ -181,6 +181,9 @@ export class Store implements ObjectStore {
     // together with the entries that replace it.
     const staleStat: Bytes[] = []
     if (w.clearStat) for await (const k of this.stats.keys()) staleStat.push(k)
+    const thinIfNew = w.thinIfNew ?? []
+    const stored = thinIfNew.length === 0 ? [] : await this.objects.getMany(thinIfNew.map((c) => c.bytes))
+    const thin = [...(w.thin ?? []), ...thinIfNew.filter((_, i) => stored[i] === undefined)]
     const data: Array<{ type: 'put'; key: Bytes; value: Bytes }> = []
     const objects: Array<[Bytes, Bytes]> = []
     for (const b of w.blocks ?? []) {
@@ -207,7 +210,7 @@ export class Store implements ObjectStore {
       else batch.put(enc.encode(path), enc.encode(JSON.stringify(entry)), { sublevel: this.stats })
     }
     for (const c of w.unstage ?? []) batch.del(c.bytes, { sublevel: this.staging })
-    for (const c of w.thin ?? []) batch.put(c.bytes, new Uint8Array(0), { sublevel: this.thin })
+    for (const c of thin) batch.put(c.bytes, new Uint8Array(0), { sublevel: this.thin })
     for (const c of w.unthin ?? []) batch.del(c.bytes, { sublevel: this.thin })
     if (data.length > 0) batch.put(NEXT_SEQ, seqKey(this.nextSeq), { sublevel: this.meta })
     // A ref that survives a power cut must find everything below it.

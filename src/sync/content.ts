@@ -76,7 +76,7 @@ const LOOKUP_BATCH = 1024
 export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Wanted>, store: ContentStore, options: ContentOptions = {}): Promise<FetchProgress> {
   const totals = { objects: 0, bytes: 0, files: 0, expectedBytes: 0, ...options.start }
   const leaves = new LeafBatcher(store)
-  const limit = options.concurrency ?? 256
+  const limit = Math.max(1, options.concurrency ?? 256)
   const running = new Set<Promise<void>>()
   let failure: { error: unknown } | undefined
   /** Leaves waiting for one store lookup, each with the entry it belongs to. */

@@ -158,7 +158,7 @@ class ClosureFetch {
     if (!staged) await this.store.stage({ cid, bytes: bytes! })
     await this.children(node)
     const commits = node.type === 'commit' ? [cid] : []
-    await this.store.write({ blocks: [{ cid, bytes: bytes! }], commits, thin: commits, unstage: [cid] })
+    await this.store.write({ blocks: [{ cid, bytes: bytes! }], commits, thinIfNew: commits, unstage: [cid] })
     this.stored()
   }
 

@@ -3,7 +3,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { assertOneLineError, commitOk, inNewFolder, left, leftOk } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
@@ -97,6 +97,28 @@ describe('cli: left forget, left gc and left stats', () => {
     assert.match(await leftOk(dir, ['forget', '--keep-daily', '7', '--keep-within', '30d', '--remember']), /saved the policy/)
     const config = JSON.parse(await readFile(join(dir, '.left/config'), 'utf8')) as { retention?: unknown }
     assert.deepEqual(config.retention, { keepDaily: 7, keepWithin: '30d' })
+  }))
+
+  it('checkout --force of a forgotten version keeps the content of a matching file in the folder, so HEAD is whole', () => inNewFolder(async (dir) => {
+    const share = join(dir, 'share')
+    const aside = join(dir, 'aside.bin')
+    await writeFile(join(share, 'big.bin'), seededBytes('matching', 3 * MiB))
+    const first = await commitOk(dir, ['-m', 'big'])
+    // Moved out and back, so it matches the first commit's entry to the millisecond.
+    await rename(join(share, 'big.bin'), aside)
+    await commitOk(dir, ['-m', 'gone'])
+    await leftOk(dir, ['forget', '--keep-last', '1', '--prune'])
+    await rename(aside, join(share, 'big.bin'))
+    await leftOk(dir, ['checkout', '--force', first])
+    assert.match(await leftOk(dir, ['fsck']), /: ok$/)
+    assert.doesNotMatch(await leftOk(dir, ['fsck']), /not here/)
+  }))
+
+  it('does not remember a policy it refuses', () => inNewFolder(async (dir) => {
+    assertOneLineError(await left(dir, ['forget', '--keep-within', '3x', '--remember']), /not a duration/)
+    const config = JSON.parse(await readFile(join(dir, '.left/config'), 'utf8')) as { retention?: unknown }
+    assert.equal(config.retention, undefined)
+    await leftOk(dir, ['status'])
   }))
 
   it('refuses a missing or malformed policy in one line', () => inNewFolder(async (dir) => {

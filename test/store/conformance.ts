@@ -196,9 +196,12 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       const c1 = commitOf('old', [], 1)
       const c2 = commitOf('new', [c1.commit.cid], 2)
       // History only: the commit and its tree, not its chunk.
-      await first.write({ blocks: [c1.blocks[1]!, c1.commit], commits: [c1.commit.cid], thin: [c1.commit.cid] })
-      await first.write({ blocks: c2.blocks, commits: [c2.commit.cid], thin: [c2.commit.cid] })
+      await first.write({ blocks: [c1.blocks[1]!, c1.commit], commits: [c1.commit.cid], thinIfNew: [c1.commit.cid] })
+      await first.write({ blocks: c2.blocks, commits: [c2.commit.cid], thinIfNew: [c2.commit.cid] })
       await first.write({ unthin: [c2.commit.cid] })
+      assert.deepEqual([...await first.thinCommits()], [c1.commit.cid.toString()])
+      // A second fetch storing the same commit again does not make it thin again.
+      await first.write({ blocks: [c2.commit], commits: [c2.commit.cid], thinIfNew: [c2.commit.cid] })
       assert.deepEqual([...await first.thinCommits()], [c1.commit.cid.toString()])
       await first.close()
       const store = await backing.open()

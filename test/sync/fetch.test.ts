@@ -11,7 +11,7 @@ import { type Repo, storeOf } from '../../src/repo/repo.js'
 import { Store } from '../../src/store/store.js'
 import { diffTrees } from '../../src/tree/diff.js'
 import { loadCommit } from '../../src/tree/source.js'
-import { type FetchProgress, fetchClosure } from '../../src/sync/fetch.js'
+import { type FetchProgress, fetchClosure, fetchHistory } from '../../src/sync/fetch.js'
 import { tempDir } from '../helpers/cli.js'
 import { StoreSource, assertStoreWhole, countObjects, fsckFrom, initRepo, repoWithCommit } from './fixtures.js'
 import { fsck } from '../../src/repo/maintenance.js'
@@ -282,6 +282,38 @@ describe('sync/fetch: closure fetch between two real stores', () => {
       const dest = await freshStore()
       await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), (err: Error) => isCode('LEFT_PROTOCOL')(err) && c.why.test(err.message))
       assert.ok(!(await dest.has(chunkCid)), 'the wrong chunk is not stored')
+    }
+  })
+})
+
+describe('repo/gc: never during a fetch', () => {
+  it('waits until a fetch in progress has ended', async () => {
+    const { dir: root, cleanup } = await tempDir('left-gc-fetch-')
+    const { repo: source, head } = await repoWithCommit(join(root, 'source'), 'gc')
+    const dest = await initRepo(join(root, 'dest'))
+    try {
+      let release!: () => void
+      const held = new Promise<void>((resolve) => { release = resolve })
+      // A fetch that has stored the history and waits, as one does mid-transfer.
+      const fetch = dest.fetching(async () => {
+        await fetchHistory(head, dest.objects, new StoreSource(storeOf(source)), { root: 'commit' })
+        await held
+      })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      let collected = false
+      const gcRun = dest.gc().then((r) => { collected = true; return r })
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.equal(collected, false, 'gc waits while the fetch runs')
+      release()
+      await fetch
+      await gcRun
+      // No ref reaches the fetched head yet: gc, which ran after the fetch, may
+      // collect it now, but never while the fetch could still use it.
+      assert.ok(collected)
+    } finally {
+      await dest.close()
+      await source.close()
+      await cleanup()
     }
   })
 })
