@@ -208,6 +208,26 @@ export async function dirSize(dir: string): Promise<number> {
   return total
 }
 
+/** Waits until `path` under each of `dirs` matches `source` (size and mtime, then content); returns seconds. */
+export async function propagation(source: string, copies: readonly string[], started: bigint): Promise<number> {
+  const want = await stat(source)
+  const pending = new Set(copies)
+  let last = started
+  const deadline = Date.now() + 600_000
+  while (pending.size > 0) {
+    for (const p of [...pending]) {
+      const s = await stat(p).catch(() => undefined)
+      if (s !== undefined && s.size === want.size && Math.floor(s.mtimeMs) === Math.floor(want.mtimeMs)) {
+        last = process.hrtime.bigint()
+        if (await sameFile(source, p)) pending.delete(p)
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`${source} did not reach ${[...pending].join(', ')}`)
+    await sleep(5)
+  }
+  return Number(last - started) / 1e9
+}
+
 /** True when two files have the same bytes (compared by SHA-256). */
 export async function sameFile(a: string, b: string): Promise<boolean> {
   if (!existsSync(a) || !existsSync(b)) return false

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- commit sync watch history] [--dir DIR]`: generates its own data
+ * `npm run bench [-- commit sync watch history syncthing] [--dir DIR]`: generates its own data
  * (a 1 GiB random file and 10,000 small files) under DIR (default
  * $TMPDIR/left-bench), runs the chosen sections (all by default) and prints
  * markdown tables with ratios against git, restic and rsync measured in the
@@ -13,9 +13,10 @@ import { benchCommit } from './commit.js'
 import { benchHistory } from './history.js'
 import { GiB, dirSize, ensureTool, writeRandomFile, writeSmallFiles } from './lib.js'
 import { benchSync } from './sync.js'
+import { benchSyncthing } from './syncthing.js'
 import { benchWatch } from './watch.js'
 
-const SECTIONS = ['commit', 'sync', 'watch', 'history'] as const
+const SECTIONS = ['commit', 'sync', 'watch', 'history', 'syncthing'] as const
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
   const run = (s: string): boolean => chosen.length === 0 || chosen.includes(s)
 
   ensureTool('/usr/bin/time', 'time')
-  const tools = { git: ensureTool('git'), restic: ensureTool('restic'), rsync: ensureTool('rsync') }
+  const tools = { git: ensureTool('git'), restic: ensureTool('restic'), rsync: ensureTool('rsync'), syncthing: ensureTool('syncthing') }
   console.log(`# LEFT benchmarks, ${new Date().toISOString().slice(0, 10)}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`)
 
   await mkdir(base, { recursive: true })
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   if (run('sync')) await benchSync(work, bigFile, tools)
   if (run('watch')) await benchWatch(work, bigFile, smallDir)
   if (run('history')) await benchHistory(work, tools)
+  if (run('syncthing') && tools.syncthing) await benchSyncthing(work, bigFile, smallDir)
   await rm(work, { recursive: true, force: true })
 }
 

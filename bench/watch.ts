@@ -10,30 +10,10 @@
 import { randomFillSync } from 'node:crypto'
 import { copyFile, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Peer, fmt, left, printTable, sameFile, scratch, sleep, step, writeRandomFile } from './lib.js'
+import { Peer, fmt, left, printTable, propagation, scratch, sleep, step, writeRandomFile } from './lib.js'
 
 const PORT = 24410
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3']
-
-/** Waits until `path` under each of `dirs` matches `source` (size and mtime, then content); returns seconds. */
-async function propagation(source: string, copies: readonly string[], started: bigint): Promise<number> {
-  const want = await stat(source)
-  const pending = new Set(copies)
-  let last = started
-  const deadline = Date.now() + 600_000
-  while (pending.size > 0) {
-    for (const p of [...pending]) {
-      const s = await stat(p).catch(() => undefined)
-      if (s !== undefined && s.size === want.size && Math.floor(s.mtimeMs) === Math.floor(want.mtimeMs)) {
-        last = process.hrtime.bigint()
-        if (await sameFile(source, p)) pending.delete(p)
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`${source} did not reach ${[...pending].join(', ')}`)
-    await sleep(5)
-  }
-  return Number(last - started) / 1e9
-}
 
 /** Runs the watch benchmarks and prints their tables. */
 export async function benchWatch(base: string, bigFile: string, smallDir: string): Promise<void> {
