@@ -13,7 +13,8 @@
  * LEFT's watcher waits for 200 ms of quiet and files 400 ms old, and that
  * wait is in its figures.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { randomFillSync } from 'node:crypto'
 import { copyFile, cp, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -40,7 +41,7 @@ class Syncthing {
     if (id === undefined) throw new Error(`syncthing generate printed no device id: ${out}`)
     this.id = id
     const configPath = join(home, 'config.xml')
-    let xml = execFileSync('cat', [configPath], { encoding: 'utf8' })
+    let xml = readFileSync(configPath, 'utf8')
     const set = (tag: string, value: string): void => {
       const re = new RegExp(`<${tag}>[^<]*</${tag}>`)
       if (!re.test(xml)) throw new Error(`syncthing config has no <${tag}>`)
@@ -52,7 +53,7 @@ class Syncthing {
     set('urAccepted', '-1')
     set('autoUpgradeIntervalH', '0')
     this.apiKey = /<apikey>([^<]+)<\/apikey>/.exec(xml)?.[1] ?? ''
-    execFileSync('sh', ['-c', 'cat > "$1"', 'sh', configPath], { input: xml })
+    writeFileSync(configPath, xml)
   }
 
   async start(): Promise<void> {
