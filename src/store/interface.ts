@@ -33,8 +33,6 @@ export interface StoreWrite {
   readonly refs?: Readonly<Record<string, CID | null>>
   /** Stat cache entries to set, or to delete when null. */
   readonly stat?: ReadonlyMap<string, StatEntry | null>
-  /** Drop the whole stat cache first (checkout rewrites the folder). */
-  readonly clearStat?: boolean
   /** Staged nodes to delete (they were promoted into `blocks`). */
   readonly unstage?: readonly CID[]
   /** Commits to record as thin (see ObjectStore): forgotten by policy. */

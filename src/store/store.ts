@@ -177,10 +177,6 @@ export class Store implements ObjectStore {
 
   /** Applies one write (see StoreWrite for what is atomic). */
   async write(w: StoreWrite): Promise<void> {
-    // Read before the batch, deleted in it: clearing the stat cache lands
-    // together with the entries that replace it.
-    const staleStat: Bytes[] = []
-    if (w.clearStat) for await (const k of this.stats.keys()) staleStat.push(k)
     const thinIfNew = w.thinIfNew ?? []
     const stored = thinIfNew.length === 0 ? [] : await this.objects.getMany(thinIfNew.map((c) => c.bytes))
     const thin = [...(w.thin ?? []), ...thinIfNew.filter((_, i) => stored[i] === undefined)]
@@ -198,7 +194,6 @@ export class Store implements ObjectStore {
     // unreferenced data, which gc sweeps.
     if (data.length > 0) await this.data.batch(data, SYNC)
     const batch = this.db.batch()
-    for (const k of staleStat) batch.del(k, { sublevel: this.stats })
     for (const [key, value] of objects) batch.put(key, value, { sublevel: this.objects })
     for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })
     for (const [name, cid] of Object.entries(w.refs ?? {})) {

@@ -188,7 +188,7 @@ const LEAF_BATCH_BYTES = 4 * 1024 * 1024
  * loop (or per LEAF_BATCH_BYTES): one LevelDB write per 64 KiB chunk would
  * cost more than receiving it. `add` resolves once the object is stored.
  */
-export class LeafBatcher {
+class LeafBatcher {
   private open: { blocks: Block[]; bytes: number; seal: () => void; written: Promise<void> } | undefined
 
   constructor(private readonly store: Pick<ObjectStore, 'write'>) {}

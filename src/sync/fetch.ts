@@ -24,7 +24,8 @@ import { decodeNode } from '../object/codec.js'
 import type { Node } from '../object/types.js'
 import type { ObjectStore } from '../store/index.js'
 import { diffTrees } from '../tree/diff.js'
-import { type BlockSource, type FetchProgress, LeafBatcher, fetchContent } from './content.js'
+import { mustGet } from '../tree/source.js'
+import { type BlockSource, type FetchProgress, fetchContent } from './content.js'
 
 export type { BlockSource, FetchProgress } from './content.js'
 
@@ -81,45 +82,39 @@ function expectKey(cid: CID, e: Expect): string {
  */
 export async function fetchClosure(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
   const history = await fetchHistory(root, store, source, options)
-  const bytes = root.code === RAW ? undefined : await store.get(root)
-  const node = bytes === undefined ? undefined : decodeNode(bytes)
-  const tree = node?.type === 'commit' ? node.tree : node?.type === 'dir' ? root : undefined
+  const node = decodeNode(await mustGet(store, root))
+  const tree = node.type === 'commit' ? node.tree : node.type === 'dir' ? root : undefined
   if (tree === undefined) return history
   const content = await fetchContent(diffTrees(store, options.base, tree), store, {
     source, start: history,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.leafConcurrency !== undefined ? { concurrency: options.leafConcurrency } : {})
   })
-  if (node?.type === 'commit') await store.write({ unthin: [root] })
+  if (node.type === 'commit') await store.write({ unthin: [root] })
   return { ...content, resumed: history.resumed }
 }
 
 /**
- * Fetches the history of `root` from `source` into `store`: every structure
- * node it reaches that is not stored, and no content. Resolves when `root`
- * is in the object space (immediately if it already was); every commit it
- * stored is thin.
+ * Fetches the history of `root`, a structure node (heads are commits), from
+ * `source` into `store`: every structure node it reaches that is not
+ * stored, and no content. Resolves when `root` is in the object space
+ * (immediately if it already was); every commit it stored is thin.
  */
 export async function fetchHistory(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
-  const run = new ClosureFetch(store, source, options)
+  const run = new HistoryFetch(store, source, options)
   if (!(await store.has(root))) await run.ensure(root, { type: options.root ?? 'any' })
   return { objects: run.objects, bytes: run.bytes, files: 0, expectedBytes: 0, resumed: run.resumed }
 }
 
-class ClosureFetch {
+class HistoryFetch {
   objects = 0
   bytes = 0
   resumed = 0
-  /** One load per CID (and expectation) at a time: shared chunks and subtrees are fetched once. */
+  /** One load per CID (and expectation) at a time: shared subtrees are fetched once. */
   private readonly inflight = new Map<string, Promise<void>>()
   private failure: { error: unknown } | undefined
 
-  /** Raw objects have no links, so they can land in batches, whatever order they arrive in. */
-  private readonly leaves: LeafBatcher
-
-  constructor(private readonly store: FetchStore, private readonly source: BlockSource, private readonly options: FetchOptions) {
-    this.leaves = new LeafBatcher(store)
-  }
+  constructor(private readonly store: FetchStore, private readonly source: BlockSource, private readonly options: FetchOptions) {}
 
   /** Loads `cid`, known not to be stored yet, and everything below it. */
   ensure(cid: CID, expect: Expect): Promise<void> {
@@ -141,13 +136,6 @@ class ClosureFetch {
 
   private async load(cid: CID, expect: Expect): Promise<void> {
     if (this.failure !== undefined) throw this.failure.error
-    if (cid.code === RAW) {
-      // Only a root asked for as itself: links to content are never followed here.
-      const bytes = await this.receive(cid)
-      await this.leaves.add({ cid, bytes })
-      this.stored()
-      return
-    }
     let bytes = await this.store.getStaged(cid)
     // Staged bytes were verified when they arrived; checking again costs
     // little for a node and guards against a damaged staging entry.

@@ -3,7 +3,8 @@
  * in-process pair in tests): the protocol state machine. It owns the framing
  * of the stream, checks every inbound message before acting on it, serves
  * the peer's wants from the object space (serve.ts), and batches this side's
- * requests for the closure fetch (fetch.ts) within a bounded window.
+ * requests for the history and content fetches (fetch.ts, content.ts)
+ * within a bounded window.
  *
  *   awaiting-hello --hello--> open --bye / error / EOF / timeout--> closed
  *
@@ -207,8 +208,9 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   }
 
   /**
-   * Fetches the closure of `cid` into the store (see fetch.ts), asking only for
-   * missing objects. A wrong or invalid object also ends the session.
+   * Fetches `cid`'s history, then the content of what it changes against
+   * `options.base` (see fetchClosure), asking only for missing objects. A
+   * wrong or invalid object also ends the session.
    */
   async fetch(cid: CID, options: FetchOptions = {}): Promise<FetchResult> {
     if (this.state !== 'open') throw new SessionClosedError('the session is not open')

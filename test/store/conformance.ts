@@ -266,13 +266,6 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       return store
     }))
 
-    it('clears the stat cache in the same batch that writes its new entries', () => withStore(harness, async (store) => {
-      const entry = (cid: string): StatEntry => ({ size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1, cid })
-      await store.write({ stat: new Map([['old.txt', entry('old')], ['kept-by-name.txt', entry('old')]]) })
-      await store.write({ clearStat: true, stat: new Map([['kept-by-name.txt', entry('new')], ['new.txt', entry('new')]]) })
-      assert.deepEqual([...(await store.loadStatCache())].sort(), [['kept-by-name.txt', entry('new')], ['new.txt', entry('new')]])
-    }))
-
     it('keeps staged nodes apart from the objects, until unstaged or cleared', () => withStore(harness, async (store) => {
       const a = raw('a'); const b = raw('b')
       const dirOf = (c: Block): Block => encodeNode({ type: 'dir', entries: [{ name: 'x', kind: 'file', cid: c.cid, size: 1, mtime: 0, exec: false }] })
