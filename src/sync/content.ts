@@ -11,11 +11,10 @@
  * an interrupted fetch keeps what landed, and the next one asks for the rest.
  */
 import type { CID } from 'multiformats/cid'
-import { ContentAbsentError, HashMismatchError, InvalidObjectError, MissingObjectError, ProtocolError } from '../errors.js'
-import { type Block, type DirEntry, RAW, cidKey, verifyBytes } from '../object/index.js'
+import { ContentAbsentError, HashMismatchError, MissingObjectError, ProtocolError } from '../errors.js'
+import { type Block, type DirEntry, verifyBytes } from '../object/index.js'
 import type { ObjectStore } from '../store/index.js'
-import type { Leaf } from '../tree/file.js'
-import { loadFileNode } from '../tree/source.js'
+import { type Leaf, fileLeaves } from '../tree/file.js'
 
 /** Where fetched objects come from: one request per CID. */
 export interface BlockSource {
@@ -128,7 +127,8 @@ export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Want
       const e = w.after
       if (e === undefined || e.kind === 'dir') continue
       const owner: Owner = { path: w.path, size: e.size, file: e.kind === 'file', counted: false }
-      for await (const leaf of newLeaves(store, e.cid, e.size, listed)) {
+      // A symlink's target is one raw object, which fileLeaves yields as is.
+      for await (const leaf of fileLeaves(store, e.cid, e.size, listed)) {
         pending.push({ leaf, owner })
         if (pending.length >= LOOKUP_BATCH) await lookup()
         if (failure !== undefined) throw failure.error
@@ -149,35 +149,6 @@ interface Owner {
   /** Progress counts files; a symlink's target is fetched but not counted. */
   readonly file: boolean
   counted: boolean
-}
-
-/**
- * Yields the raw objects below a file root (or a symlink's target) not yet
- * in `listed`, reading only file nodes, and adds what it visits to `listed`.
- * Each node is opened once per expectation: a file may link one node or
- * chunk many times, and a peer can send five objects that declare a 1 PiB
- * file, whose leaves must not be listed one by one.
- */
-async function* newLeaves(store: ContentStore, root: CID, size: number, listed: Set<string>): AsyncGenerator<Leaf> {
-  const stack: Array<{ cid: CID; size: number; height: number | undefined }> = [{ cid: root, size, height: undefined }]
-  while (stack.length > 0) {
-    const link = stack.pop()!
-    const key = link.cid.code === RAW ? cidKey(link.cid) : `${cidKey(link.cid)} ${link.size} ${link.height ?? ''}`
-    if (listed.has(key)) continue
-    listed.add(key)
-    if (link.cid.code === RAW) {
-      yield { cid: link.cid, size: link.size }
-      continue
-    }
-    const node = await loadFileNode(store, link.cid)
-    if (node.size !== link.size || (link.height !== undefined && node.height !== link.height)) {
-      throw new InvalidObjectError(`file tree does not hold together at ${link.cid}`)
-    }
-    for (let i = node.links.length - 1; i >= 0; i--) {
-      const l = node.links[i]!
-      stack.push({ cid: l.cid, size: l.size, height: node.height > 0 ? node.height - 1 : undefined })
-    }
-  }
 }
 
 /** Most bytes of raw objects held for one batch before it is written. */

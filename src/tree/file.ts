@@ -9,7 +9,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { HashMismatchError, InvalidObjectError } from '../errors.js'
-import { RAW, verifyBytes } from '../object/index.js'
+import { RAW, cidKey, verifyBytes } from '../object/index.js'
 import { type ObjectSource, loadFileNode, mustGet } from './source.js'
 
 /** Chunks read at once: overlaps store lookups while staying a few MiB at most. */
@@ -48,13 +48,22 @@ export interface Leaf {
  * Yields the raw objects of the file rooted at `cid`, in file order,
  * reading only its file nodes (which the store always has; see
  * store/interface.ts), so it works whether or not the content is here.
- * Checks every node as fileChunks does.
+ * Checks every node as fileChunks does. With `seen`, it skips every node
+ * and chunk already in it and adds what it visits: a file may link one node
+ * many times, and five objects can declare a 1 PiB file, whose leaves must
+ * then not be listed one by one.
  */
-export async function* fileLeaves(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Leaf> {
-  yield* leavesOf(src, cid, size, undefined)
+export async function* fileLeaves(src: ObjectSource, cid: CID, size?: number, seen?: Set<string>): AsyncGenerator<Leaf> {
+  yield* leavesOf(src, cid, size, undefined, seen)
 }
 
-async function* leavesOf(src: ObjectSource, cid: CID, size: number | undefined, height: number | undefined): AsyncGenerator<Leaf> {
+async function* leavesOf(src: ObjectSource, cid: CID, size: number | undefined, height: number | undefined, seen: Set<string> | undefined): AsyncGenerator<Leaf> {
+  if (seen !== undefined) {
+    // A node is checked against what its parent expects, so it is seen per expectation.
+    const key = cid.code === RAW ? cidKey(cid) : `${cidKey(cid)} ${size ?? ''} ${height ?? ''}`
+    if (seen.has(key)) return
+    seen.add(key)
+  }
   if (cid.code === RAW) {
     yield { cid, size }
     return
@@ -63,8 +72,9 @@ async function* leavesOf(src: ObjectSource, cid: CID, size: number | undefined, 
   if (size !== undefined && node.size !== size) throw mismatch(cid, `declares ${node.size} bytes, not ${size}`)
   if (height !== undefined && node.height !== height) throw mismatch(cid, `has height ${node.height}, not ${height}`)
   // Recursion is bounded: decoding refuses a height over MAX_FILE_HEIGHT.
-  if (node.height > 0) for (const link of node.links) yield* leavesOf(src, link.cid, link.size, node.height - 1)
-  else yield* node.links
+  if (node.height > 0) for (const link of node.links) yield* leavesOf(src, link.cid, link.size, node.height - 1, seen)
+  else if (seen === undefined) yield* node.links
+  else for (const link of node.links) yield* leavesOf(src, link.cid, link.size, undefined, seen)
 }
 
 async function verified(src: ObjectSource, cid: CID): Promise<Uint8Array> {
