@@ -4,19 +4,12 @@
  * the space.
  */
 import type { Command } from 'commander'
-import { type RetentionPolicy, UsageError, checkPolicy } from '../../src/index.js'
+import { POLICY_FIELDS, type RetentionPolicy, UsageError, checkPolicy } from '../../src/index.js'
 import type { Runtime } from '../context.js'
 import { formatBytes } from '../output.js'
 import { idNamer } from './history.js'
 
-interface ForgetFlags {
-  keepLast?: string
-  keepWithin?: string
-  keepHourly?: string
-  keepDaily?: string
-  keepWeekly?: string
-  keepMonthly?: string
-  keepYearly?: string
+type ForgetFlags = { readonly [K in typeof POLICY_FIELDS[number]]?: string } & {
   dryRun?: boolean
   prune?: boolean
   remember?: boolean
@@ -24,22 +17,21 @@ interface ForgetFlags {
   fullId?: boolean
 }
 
-/** A --keep-* count from the command line. */
-function count(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UsageError(`--${name} needs a whole number of at least 1, not ${JSON.stringify(text)}`)
-  return Number(text)
+/** The option a policy field comes from: keepLast is --keep-last. */
+function flagOf(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 }
 
-/** The policy the flags give. */
-export function policyOf(opts: ForgetFlags): RetentionPolicy {
+/** The policy the flags give: `keepWithin` as typed (checkPolicy reads it), the others as whole numbers. */
+function policyOf(opts: ForgetFlags): RetentionPolicy {
   const policy: Record<string, number | string> = {}
-  const counts = { keepLast: 'keep-last', keepHourly: 'keep-hourly', keepDaily: 'keep-daily', keepWeekly: 'keep-weekly', keepMonthly: 'keep-monthly', keepYearly: 'keep-yearly' } as const
-  for (const [field, flag] of Object.entries(counts)) {
-    const n = count(flag, opts[field as keyof typeof counts])
-    if (n !== undefined) policy[field] = n
+  for (const field of POLICY_FIELDS) {
+    const text = opts[field]
+    if (text === undefined) continue
+    if (field === 'keepWithin') policy[field] = text
+    else if (/^\d+$/.test(text) && Number(text) >= 1) policy[field] = Number(text)
+    else throw new UsageError(`--${flagOf(field)} needs a whole number of at least 1, not ${JSON.stringify(text)}`)
   }
-  if (opts.keepWithin !== undefined) policy.keepWithin = opts.keepWithin
   return policy as RetentionPolicy
 }
 

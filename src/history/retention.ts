@@ -24,6 +24,9 @@ export interface RetentionPolicy {
 /** The policy's counting rules, in the order restic lists them. */
 const BUCKET_RULES = ['keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const
 
+/** Every field of a policy: `keepWithin` is a duration, the others counts. */
+export const POLICY_FIELDS = ['keepLast', 'keepWithin', ...BUCKET_RULES] as const
+
 /** A commit as retention sees it. */
 export interface Dated {
   readonly id: string
@@ -31,8 +34,10 @@ export interface Dated {
   readonly time: number
 }
 
-/** Throws UsageError unless `policy` is well formed and keeps something. */
+/** Throws UsageError unless `policy` is well formed, has no unknown fields, and keeps something. */
 export function checkPolicy(policy: RetentionPolicy): void {
+  const unknown = Object.keys(policy).filter((k) => !(POLICY_FIELDS as readonly string[]).includes(k))
+  if (unknown.length > 0) throw new UsageError(`unknown retention rule ${JSON.stringify(unknown[0])}; the rules are ${POLICY_FIELDS.join(', ')}`)
   const counts = ['keepLast', ...BUCKET_RULES] as const
   for (const name of counts) {
     const n = policy[name]

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
-import { type RetentionPolicy, checkPolicy } from '../history/retention.js'
+import { POLICY_FIELDS, type RetentionPolicy, checkPolicy } from '../history/retention.js'
 
 /** The contents of `.left/config`. */
 export interface Config {
@@ -81,11 +81,10 @@ export async function readConfig(leftDir: string): Promise<Config> {
   return c as Config
 }
 
-/** Throws ConfigError unless `value` is a retention policy with known fields only. */
+/** Throws ConfigError unless `value` is a retention policy (see checkPolicy). */
 function checkRetention(value: unknown, path: string): void {
-  const known = ['keepLast', 'keepWithin', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly']
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).some((k) => !known.includes(k))) {
-    throw new ConfigError(`${path} is damaged: retention must be an object with the fields ${known.join(', ')}`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${path} is damaged: retention must be an object with the fields ${POLICY_FIELDS.join(', ')}`)
   }
   try {
     checkPolicy(value as RetentionPolicy)

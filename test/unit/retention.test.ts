@@ -67,6 +67,7 @@ describe('history/retention', () => {
     assert.throws(() => checkPolicy({}), { code: 'LEFT_USAGE' })
     assert.throws(() => checkPolicy({ keepLast: 0 }), { code: 'LEFT_USAGE' })
     assert.throws(() => checkPolicy({ keepDaily: 1.5 }), { code: 'LEFT_USAGE' })
+    assert.throws(() => checkPolicy({ keepLast: 1, keepForever: 1 } as never), /unknown retention rule "keepForever"/)
     checkPolicy({ keepWithin: '30d' })
   })
 })
