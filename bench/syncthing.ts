@@ -168,8 +168,12 @@ export async function benchSyncthing(base: string, bigFile: string, smallDir: st
     await st[0]!.waitConnected(st[1]!)
 
     const leftShare = (i: number, ...rest: string[]): string => join(leftDirs[i]!, 'share', ...rest)
-    /** Puts `make`'s result into both senders at once (by rename) and times each tool until its receiver has it. */
-    const both = async (what: string, name: string, make: (path: string) => Promise<void>, tree = false): Promise<void> => {
+    /**
+     * Makes `name` beside each sender with `make` (given the sender's current
+     * `name`, for an edit), renames it in, and times each tool until its
+     * receiver has it.
+     */
+    const both = async (what: string, name: string, make: (staged: string, current: string) => Promise<void>, tree = false): Promise<void> => {
       step(`syncthing: ${what}`)
       const seconds: number[] = []
       for (const tool of ['left', 'syncthing'] as const) {
@@ -177,8 +181,7 @@ export async function benchSyncthing(base: string, bigFile: string, smallDir: st
         const receiver = tool === 'left' ? leftShare(1) : stShares[1]!
         const staged = join(staging, name)
         await rm(staged, { recursive: true, force: true })
-        await make(staged)
-        await rm(join(sender, name), { recursive: true, force: true }).catch(() => {})
+        await make(staged, join(sender, name))
         const started = process.hrtime.bigint()
         await rename(staged, join(sender, name))
         if (tool === 'syncthing') void st[0]!.scan()
@@ -190,7 +193,7 @@ export async function benchSyncthing(base: string, bigFile: string, smallDir: st
     }
 
     await both('1 GiB random file, new', 'big.bin', (p) => copyFile(bigFile, p))
-    await bothEdited('1 MiB overwritten in the middle', async (from, to) => {
+    await both('1 MiB overwritten in the middle', 'big.bin', async (to, from) => {
       await copyFile(from, to)
       const fh = await open(to, 'r+')
       const patch = Buffer.allocUnsafe(MiB)
@@ -198,7 +201,7 @@ export async function benchSyncthing(base: string, bigFile: string, smallDir: st
       await fh.write(patch, 0, patch.length, GiB / 2)
       await fh.close()
     })
-    await bothEdited('1 byte inserted at the start', async (from, to) => {
+    await both('1 byte inserted at the start', 'big.bin', async (to, from) => {
       const out = await open(to, 'w')
       const src = await open(from)
       try {
@@ -216,23 +219,6 @@ export async function benchSyncthing(base: string, bigFile: string, smallDir: st
     })
     await both('1 GiB compressible text, new', 'log.txt', (p) => writeCompressibleFile(p, GiB))
     await both('10,000 files of 4–64 KiB (348 MB), new', 'small', (p) => cp(smallDir, p, { recursive: true }), true)
-
-    /** Like `both`, for a change `edit` makes to a copy of each sender's current big.bin. */
-    async function bothEdited(what: string, edit: (from: string, to: string) => Promise<void>): Promise<void> {
-      step(`syncthing: ${what}`)
-      const seconds: number[] = []
-      for (const tool of ['left', 'syncthing'] as const) {
-        const sender = tool === 'left' ? leftShare(0) : stShares[0]!
-        const receiver = tool === 'left' ? leftShare(1) : stShares[1]!
-        const staged = join(staging, 'big.bin')
-        await edit(join(sender, 'big.bin'), staged)
-        const started = process.hrtime.bigint()
-        await rename(staged, join(sender, 'big.bin'))
-        if (tool === 'syncthing') void st[0]!.scan()
-        seconds.push(await propagation(join(sender, 'big.bin'), [join(receiver, 'big.bin')], started))
-      }
-      rows.push(row(what, seconds))
-    }
   } finally {
     for (const p of peers) await p.stop()
     for (const s of st) await s.stop()

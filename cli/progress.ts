@@ -87,7 +87,7 @@ export class WorkLine {
   step(bytes: number): void {
     this.done = { items: this.done.items + 1, bytes: this.done.bytes + bytes }
     const now = Date.now()
-    if (!this.live || now - this.lastDraw < 250) return
+    if (!this.live || now - this.lastDraw < REDRAW_MS) return
     this.lastDraw = now
     this.io.err(`\r\x1b[K${this.text(now)}`)
     this.shown = true
