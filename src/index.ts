@@ -1,6 +1,7 @@
 /**
  * LEFT's public library API: the repository facade plus the pieces a tool
- * built on LEFT may want (errors, object codecs, chunker).
+ * built on LEFT may want (errors, object codecs, chunker, store, diff,
+ * retention, the folder service, its control socket and events).
  */
 export * from './errors.js'
 export * from './object/index.js'

@@ -1,4 +1,7 @@
-/** Bounded concurrency, shared by every module that overlaps I/O. Pure: no I/O of its own. */
+/**
+ * Bounded concurrency, for every module that overlaps I/O, and a token
+ * bucket, for the per-peer rate limits. Pure: no I/O of its own.
+ */
 
 /**
  * Runs `fn` over `items`, at most `limit` at once. After the first failure
