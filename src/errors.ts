@@ -54,6 +54,13 @@ export class StoreDamagedError extends LeftError {
   }
 }
 
+/** The store holds objects of another object format than this LEFT reads. Nothing is changed. */
+export class StoreFormatError extends LeftError {
+  constructor(path: string, readonly found: number, readonly wanted: number) {
+    super('LEFT_STORE_FORMAT', `the store ${path} holds object format ${found}, this left reads format ${wanted}; nothing was changed: use a left of the store's format, or start a new folder and sync it from a peer`, { data: { path, found, wanted } })
+  }
+}
+
 /** A daemon (`left watch` or `left serve`) already holds this folder; there is one per folder. */
 export class DaemonRunningError extends LeftError {
   constructor(pid: number) {

@@ -17,26 +17,26 @@ export interface LoggedCommit {
 /**
  * True when `ancestor` is reachable from `descendant` by parent links. A
  * commit is its own ancestor, as in `git merge-base --is-ancestor`, so a
- * fast-forward test is `isAncestor(src, ours, theirs)`. Breadth-first with a
- * visited set: each commit is loaded at most once, memory O(commits).
+ * fast-forward test is `isAncestor(src, ours, theirs)`. Generation numbers
+ * bound the walk: a commit no higher than `ancestor` cannot lead to it, so
+ * the cost is the commits between the two, not the whole history.
  * Throws MissingObjectError when a commit on the way is not in `src`.
  */
 export async function isAncestor(src: ObjectSource, ancestor: CID, descendant: CID): Promise<boolean> {
   if (sameCid(ancestor, descendant)) return true
+  const floor = (await loadCommit(src, ancestor)).generation
   const seen = new Set<string>([descendant.toString()])
-  let frontier: CID[] = [descendant]
-  while (frontier.length > 0) {
-    const next: CID[] = []
-    for (const cid of frontier) {
-      for (const parent of (await loadCommit(src, cid)).parents) {
-        if (sameCid(parent, ancestor)) return true
-        const key = parent.toString()
-        if (seen.has(key)) continue
-        seen.add(key)
-        next.push(parent)
-      }
+  const queue: CID[] = [descendant]
+  for (let i = 0; i < queue.length; i++) {
+    const commit = await loadCommit(src, queue[i]!)
+    if (commit.generation <= floor) continue
+    for (const parent of commit.parents) {
+      if (sameCid(parent, ancestor)) return true
+      const key = parent.toString()
+      if (seen.has(key)) continue
+      seen.add(key)
+      queue.push(parent)
     }
-    frontier = next
   }
   return false
 }
@@ -47,51 +47,83 @@ export async function isAncestor(src: ObjectSource, ancestor: CID, descendant: C
  * criss-cross history) the one with the smallest CID bytes is returned, so
  * the answer does not depend on argument order and every peer picks the
  * same base. Undefined when the histories share no commit.
- * Memory and loads are O(commits reachable from a or b).
  */
 export async function mergeBase(src: ObjectSource, a: CID, b: CID): Promise<CID | undefined> {
   const best = await mergeBases(src, a, b)
   return best[0]
 }
 
+const FROM_A = 1
+const FROM_B = 2
+/** Below a common ancestor: cannot be a best one. */
+const STALE = 4
+
 /**
  * Every best common ancestor of `a` and `b`, sorted by CID bytes (see
  * mergeBase). Empty when the histories are unrelated.
+ *
+ * git's paint-down walk: commits are visited highest generation first, each
+ * painted with the heads that reach it; one painted by both is a candidate,
+ * and everything below it is stale. The walk stops when only stale commits
+ * are left, so it reads the commits since the merge bases (and those of an
+ * unrelated history), not all of history.
  */
 export async function mergeBases(src: ObjectSource, a: CID, b: CID): Promise<CID[]> {
-  const parents = new Map<string, readonly CID[]>()
-  const fromA = await reachable(src, a, parents)
-  const fromB = await reachable(src, b, parents)
-  const common = [...fromA.keys()].filter((k) => fromB.has(k))
-  // Common ancestors are closed under "parent of", so a common commit is
-  // redundant exactly when it is the parent of another common commit.
-  const redundant = new Set<string>()
-  for (const key of common) for (const p of parents.get(key)!) redundant.add(p.toString())
-  const best = common.filter((k) => !redundant.has(k)).map((k) => fromA.get(k)!)
+  if (sameCid(a, b)) return [a]
+  const flags = new Map<string, number>()
+  const queue = new Heap<LoggedCommit>(higherFirst)
+  const paint = async (cid: CID, f: number): Promise<void> => {
+    flags.set(cid.toString(), (flags.get(cid.toString()) ?? 0) | f)
+    queue.push({ cid, commit: await loadCommit(src, cid) })
+  }
+  await paint(a, FROM_A)
+  await paint(b, FROM_B)
+  const candidates: LoggedCommit[] = []
+  const found = new Set<string>()
+  while (queue.some((x) => ((flags.get(x.cid.toString()) ?? 0) & STALE) === 0)) {
+    const top = queue.pop()!
+    const key = top.cid.toString()
+    let f = flags.get(key)! & (FROM_A | FROM_B | STALE)
+    if ((f & (FROM_A | FROM_B)) === (FROM_A | FROM_B)) {
+      if ((f & STALE) === 0 && !found.has(key)) {
+        found.add(key)
+        candidates.push(top)
+      }
+      f |= STALE
+    }
+    for (const p of top.commit.parents) {
+      if (((flags.get(p.toString()) ?? 0) & f) === f) continue
+      await paint(p, f)
+    }
+  }
+  // A candidate found before the stale mark reached it may still be an
+  // ancestor of another (criss-cross histories): keep only the best.
+  const best: CID[] = []
+  for (const x of candidates) {
+    let redundant = false
+    for (const y of candidates) {
+      if (y !== x && (await isAncestor(src, x.cid, y.cid))) {
+        redundant = true
+        break
+      }
+    }
+    if (!redundant) best.push(x.cid)
+  }
   return best.sort((x, y) => compareBytes(x.bytes, y.bytes))
 }
 
-/** Every commit reachable from `head` (itself included), keyed by CID string; fills `parents`. */
-async function reachable(src: ObjectSource, head: CID, parents: Map<string, readonly CID[]>): Promise<Map<string, CID>> {
-  const out = new Map<string, CID>([[head.toString(), head]])
-  const queue: CID[] = [head]
-  for (let i = 0; i < queue.length; i++) {
-    const cid = queue[i]!
-    const key = cid.toString()
-    let ps = parents.get(key)
-    if (ps === undefined) {
-      // Only the parent list is kept: messages can be large and are not needed.
-      ps = (await loadCommit(src, cid)).parents
-      parents.set(key, ps)
-    }
-    for (const p of ps) {
-      const pk = p.toString()
-      if (out.has(pk)) continue
-      out.set(pk, p)
-      queue.push(p)
-    }
-  }
-  return out
+/** Higher generation first; ties by smaller CID bytes, so the walk is the same on every peer. */
+function higherFirst(x: LoggedCommit, y: LoggedCommit): boolean {
+  if (x.commit.generation !== y.commit.generation) return x.commit.generation > y.commit.generation
+  return compareBytes(x.cid.bytes, y.cid.bytes) < 0
+}
+
+/**
+ * The generation a commit with these parents must have: 1 for a first
+ * commit, else one more than the highest parent.
+ */
+export function generationAfter(parents: readonly Commit[]): number {
+  return parents.reduce((g, p) => Math.max(g, p.generation), 0) + 1
 }
 
 /**
@@ -105,7 +137,7 @@ export async function* walkLog(src: ObjectSource, heads: CID | readonly CID[], l
   const max = limit ?? Infinity
   if (max <= 0) return
   const seen = new Set<string>()
-  const heap = new CommitHeap()
+  const heap = new Heap<LoggedCommit>(before)
   for (const head of Array.isArray(heads) ? heads as readonly CID[] : [heads as CID]) {
     if (seen.has(head.toString())) continue
     seen.add(head.toString())
@@ -136,22 +168,30 @@ function before(x: LoggedCommit, y: LoggedCommit): boolean {
 }
 
 /** A binary heap: the log's frontier can be wide after many merges. */
-class CommitHeap {
-  private readonly items: LoggedCommit[] = []
+class Heap<T> {
+  private readonly items: T[] = []
 
-  push(item: LoggedCommit): void {
+  /** `before(x, y)`: x comes out first. */
+  constructor(private readonly before: (x: T, y: T) => boolean) {}
+
+  /** True when any queued item passes `test`. */
+  some(test: (item: T) => boolean): boolean {
+    return this.items.some(test)
+  }
+
+  push(item: T): void {
     const a = this.items
     a.push(item)
     let i = a.length - 1
     while (i > 0) {
       const parent = (i - 1) >> 1
-      if (!before(a[i]!, a[parent]!)) break
+      if (!this.before(a[i]!, a[parent]!)) break
       ;[a[i], a[parent]] = [a[parent]!, a[i]!]
       i = parent
     }
   }
 
-  pop(): LoggedCommit | undefined {
+  pop(): T | undefined {
     const a = this.items
     const top = a[0]
     const last = a.pop()
@@ -162,8 +202,8 @@ class CommitHeap {
       const l = 2 * i + 1
       const r = l + 1
       let m = i
-      if (l < a.length && before(a[l]!, a[m]!)) m = l
-      if (r < a.length && before(a[r]!, a[m]!)) m = r
+      if (l < a.length && this.before(a[l]!, a[m]!)) m = l
+      if (r < a.length && this.before(a[r]!, a[m]!)) m = r
       if (m === i) break
       ;[a[i], a[m]] = [a[m]!, a[i]!]
       i = m

@@ -10,7 +10,8 @@ import { LeftError } from '../errors.js'
 import { type Block, childPath, compareBytes, compareNames, encodeNode } from '../object/index.js'
 import { sameEntry } from '../tree/diff.js'
 import type { DirEntry } from '../object/index.js'
-import { type ObjectSink, type ObjectSource, loadDir } from '../tree/source.js'
+import { dirDelta, editDir, findEntry } from '../tree/directory.js'
+import type { ObjectSink, ObjectSource } from '../tree/source.js'
 import type { LoggedCommit } from './ancestry.js'
 import { conflictName } from './conflict-name.js'
 
@@ -88,6 +89,7 @@ export function mergeCommit(tree: CID, a: LoggedCommit, b: LoggedCommit): Block 
     type: 'commit',
     tree,
     parents,
+    generation: Math.max(a.commit.generation, b.commit.generation) + 1,
     author: a.commit.author > b.commit.author ? a.commit.author : b.commit.author,
     time: Math.max(a.commit.time, b.commit.time),
     message: 'merge'
@@ -119,30 +121,33 @@ class Merger {
     if (sameCid(o, t)) return nonEmpty(o)
     if (sameCid(b, o)) return nonEmpty(t)
     if (sameCid(b, t)) return nonEmpty(o)
-    const [be, oe, te] = await Promise.all([this.entries(b), this.entries(o), this.entries(t)])
+    // In a sharded directory, the buckets where ours and theirs agree are
+    // settled already: only the names in the others need a decision.
+    // Read once: the edit below opens the same nodes of ours again.
+    const src = remembering(this.src)
+    const [be, oe, te] = (await dirDelta(src, [b, o, t], [1, 2])).map(byName) as [Map<string, DirEntry>, Map<string, DirEntry>, Map<string, DirEntry>]
     const names = [...new Set([...be.keys(), ...oe.keys(), ...te.keys()])].sort(compareNames)
-    const kept: DirEntry[] = []
+    /** The merged directory as changes to ours: name → entry, or undefined for gone. */
+    const edits = new Map<string, DirEntry | undefined>()
     const copies: Array<{ name: string; copy: NonNullable<Outcome['copy']> }> = []
     for (const name of names) {
       const out = await this.entry(be.get(name), oe.get(name), te.get(name), childPath(path, name))
-      if (out.keep !== undefined) kept.push(out.keep)
+      edits.set(name, out.keep)
       if (out.copy !== undefined) copies.push({ name, copy: out.copy })
     }
     // Copies are named after every kept name is known, in name order, so
-    // the `-2` suffixes come out the same on every peer.
-    const taken = new Set(kept.map((e) => e.name))
+    // the `-2` suffixes come out the same on every peer. A name outside the
+    // decided ones is taken when ours (equal to theirs there) has it.
+    const taken = async (name: string): Promise<boolean> =>
+      edits.has(name) ? edits.get(name) !== undefined : o !== undefined && (await findEntry(src, o, name)) !== undefined
     for (const { name, copy } of copies) {
       let copyName = conflictName(name, copy.label, copy.entry.mtime)
-      for (let n = 2; taken.has(copyName); n++) copyName = conflictName(name, copy.label, copy.entry.mtime, n)
-      taken.add(copyName)
-      kept.push({ ...copy.entry, name: copyName })
+      for (let n = 2; await taken(copyName); n++) copyName = conflictName(name, copy.label, copy.entry.mtime, n)
+      edits.set(copyName, { ...copy.entry, name: copyName })
       this.conflicts.push({ path: childPath(path, name), keptPath: childPath(path, name), copyPath: childPath(path, copyName) })
     }
-    if (kept.length === 0) return undefined
-    kept.sort((x, y) => compareNames(x.name, y.name))
-    const block = encodeNode({ type: 'dir', entries: kept })
-    await this.sink.put(block)
-    return block.cid
+    const merged = await editDir(src, this.sink, o, edits)
+    return merged.count === 0 ? undefined : merged.cid
   }
 
   /** Applies the rules of mergeTrees to one name. */
@@ -189,12 +194,23 @@ class Merger {
   private async dirEntry(name: string, cid: CID | undefined): Promise<DirEntry> {
     return { name, kind: 'dir', cid: cid ?? (await this.emptyDir()), size: 0, mtime: 0, exec: false }
   }
+}
 
-  private async entries(cid: CID | undefined): Promise<Map<string, DirEntry>> {
-    const out = new Map<string, DirEntry>()
-    if (cid !== undefined) for (const e of (await loadDir(this.src, cid)).entries) out.set(e.name, e)
-    return out
+/** A source that reads each object from `src` at most once. */
+function remembering(src: ObjectSource): ObjectSource {
+  const seen = new Map<string, Promise<Uint8Array | undefined>>()
+  return {
+    get(cid) {
+      const key = cid.toString()
+      let p = seen.get(key)
+      if (p === undefined) seen.set(key, (p = src.get(cid)))
+      return p
+    }
   }
+}
+
+function byName(entries: readonly DirEntry[]): Map<string, DirEntry> {
+  return new Map(entries.map((e) => [e.name, e]))
 }
 
 function keep(entry: DirEntry | undefined): Outcome {

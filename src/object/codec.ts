@@ -8,7 +8,13 @@ import type { CID } from 'multiformats/cid'
 import { InvalidObjectError } from '../errors.js'
 import { DAG_CBOR, RAW, cidOf, isLeftCid } from './cid.js'
 import { compareNames, isValidName } from './name.js'
-import type { Commit, DirEntry, DirNode, EntryKind, FileLink, FileNode, Node } from './types.js'
+import type { Commit, DirEntry, DirNode, DirShard, EntryKind, FileLink, FileNode, Node, ShardBucket } from './types.js'
+
+/**
+ * The object format this code reads and writes. Format 1 had no commit
+ * generations and no sharded directories; its objects are refused.
+ */
+export const OBJECT_FORMAT = 2
 
 /** Most links one file node may hold. */
 export const MAX_FILE_LINKS = 1024
@@ -18,6 +24,12 @@ export const MAX_FILE_HEIGHT = 8
 export const MAX_PARENTS = 16
 /** Longest commit message, in UTF-16 code units. */
 export const MAX_MESSAGE = 64 * 1024
+/** Most entries a directory node holds; a bigger directory, or bucket, is a shard. */
+export const FLAT_DIR_MAX = 256
+/** Buckets per shard: one hex digit of the name hash. */
+export const SHARD_WIDTH = 16
+/** Deepest shard: a sha2-256 digest has 64 nibbles. */
+export const MAX_SHARD_DEPTH = 63
 
 /** An encoded object ready to store: its CID and its exact bytes. */
 export interface Block {
@@ -38,10 +50,15 @@ function toData(node: Node): unknown {
         type: 'dir',
         entries: node.entries.map((e) => ({ name: e.name, kind: e.kind, cid: e.cid, size: e.size, mtime: e.mtime, exec: e.exec }))
       }
+    case 'shard':
+      return { type: 'shard', depth: node.depth, buckets: node.buckets.map((b) => [b.index, b.count, b.cid]) }
     case 'file':
       return { type: 'file', height: node.height, size: node.size, links: node.links.map((l) => [l.cid, l.size]) }
     case 'commit':
-      return { type: 'commit', tree: node.tree, parents: [...node.parents], author: node.author, time: node.time, message: node.message }
+      return {
+        type: 'commit', tree: node.tree, parents: [...node.parents], generation: node.generation,
+        author: node.author, time: node.time, message: node.message
+      }
   }
 }
 
@@ -56,16 +73,17 @@ export function decodeNode(bytes: Uint8Array): Node {
   if (!isRecord(data)) throw new InvalidObjectError('object is not a map')
   switch (data['type']) {
     case 'dir': return decodeDir(data)
+    case 'shard': return decodeShard(data)
     case 'file': return decodeFile(data)
     case 'commit': return commitFromData(data)
     default: throw new InvalidObjectError(`unknown object type ${JSON.stringify(String(data['type']))}`)
   }
 }
 
-/** Decodes bytes that must be a directory node. */
-export function decodeDirNode(bytes: Uint8Array): DirNode {
+/** Decodes bytes that must be a directory: a plain node or a shard. */
+export function decodeDirNode(bytes: Uint8Array): DirNode | DirShard {
   const node = decodeNode(bytes)
-  if (node.type !== 'dir') throw new InvalidObjectError(`expected a directory, found ${node.type}`)
+  if (node.type !== 'dir' && node.type !== 'shard') throw new InvalidObjectError(`expected a directory, found ${node.type}`)
   return node
 }
 
@@ -84,7 +102,7 @@ export function decodeCommit(bytes: Uint8Array): Commit {
 }
 
 function commitFromData(d: Record<string, unknown>): Commit {
-  expectKeys(d, ['type', 'tree', 'parents', 'author', 'time', 'message'])
+  expectKeys(d, ['type', 'tree', 'parents', 'generation', 'author', 'time', 'message'])
   const tree = expectCid(d['tree'], 'commit tree', DAG_CBOR)
   const parentsRaw = d['parents']
   if (!Array.isArray(parentsRaw) || parentsRaw.length > MAX_PARENTS) throw new InvalidObjectError('commit parents must be a short list')
@@ -92,18 +110,48 @@ function commitFromData(d: Record<string, unknown>): Commit {
   for (let i = 1; i < parents.length; i++) {
     if (compareBytes(parents[i - 1]!.bytes, parents[i]!.bytes) >= 0) throw new InvalidObjectError('commit parents must be sorted and distinct')
   }
+  const generation = expectUint(d['generation'], 'commit generation')
+  // The exact value needs the parents (history/ancestry.ts checks it); the
+  // bounds need only the commit.
+  if (parents.length === 0 ? generation !== 1 : generation < 2) throw new InvalidObjectError('commit generation does not fit its parents')
   const author = d['author']
   if (typeof author !== 'string' || author.length === 0 || author.length > 128) throw new InvalidObjectError('commit author must be a short string')
   const time = expectUint(d['time'], 'commit time')
   const message = d['message']
   if (typeof message !== 'string' || message.length > MAX_MESSAGE) throw new InvalidObjectError('commit message must be a string')
-  return { type: 'commit', tree, parents, author, time, message }
+  return { type: 'commit', tree, parents, generation, author, time, message }
+}
+
+function decodeShard(d: Record<string, unknown>): DirShard {
+  expectKeys(d, ['type', 'depth', 'buckets'])
+  const depth = expectUint(d['depth'], 'shard depth')
+  if (depth > MAX_SHARD_DEPTH) throw new InvalidObjectError('shard too deep')
+  const raw = d['buckets']
+  if (!Array.isArray(raw) || raw.length < 1 || raw.length > SHARD_WIDTH) throw new InvalidObjectError(`shard must have 1..${SHARD_WIDTH} buckets`)
+  let total = 0
+  const buckets: ShardBucket[] = []
+  for (const item of raw) {
+    if (!Array.isArray(item) || item.length !== 3) throw new InvalidObjectError('shard bucket must be [index, count, cid]')
+    const index = expectUint(item[0], 'bucket index')
+    const count = expectUint(item[1], 'bucket count')
+    const cid = expectCid(item[2], 'bucket', DAG_CBOR)
+    if (index >= SHARD_WIDTH) throw new InvalidObjectError('bucket index out of range')
+    const prev = buckets[buckets.length - 1]
+    if (prev !== undefined && prev.index >= index) throw new InvalidObjectError('shard buckets must be sorted and distinct')
+    if (count === 0) throw new InvalidObjectError('shard buckets must not be empty')
+    total += count
+    buckets.push({ index, count, cid })
+  }
+  // A directory that fits one node must be one: the layout is canonical.
+  if (total <= FLAT_DIR_MAX || !Number.isSafeInteger(total)) throw new InvalidObjectError('shard holds too few entries')
+  return { type: 'shard', depth, buckets }
 }
 
 function decodeDir(d: Record<string, unknown>): DirNode {
   expectKeys(d, ['type', 'entries'])
   const raw = d['entries']
   if (!Array.isArray(raw)) throw new InvalidObjectError('directory entries must be a list')
+  if (raw.length > FLAT_DIR_MAX) throw new InvalidObjectError(`a directory node holds at most ${FLAT_DIR_MAX} entries`)
   const entries: DirEntry[] = []
   for (const item of raw) {
     if (!isRecord(item)) throw new InvalidObjectError('directory entry must be a map')

@@ -9,6 +9,7 @@ export function nodeLinks(node: Node): CID[] {
   switch (node.type) {
     case 'commit': return [node.tree, ...node.parents]
     case 'dir': return node.entries.map((e) => e.cid)
+    case 'shard': return node.buckets.map((b) => b.cid)
     case 'file': return node.links.map((l) => l.cid)
   }
 }

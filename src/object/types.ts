@@ -22,10 +22,36 @@ export interface DirEntry {
   readonly exec: boolean
 }
 
-/** A directory: entries sorted by the UTF-8 bytes of their names, no duplicates. */
+/**
+ * A directory of at most FLAT_DIR_MAX entries, or one bucket of a sharded
+ * directory: entries sorted by the UTF-8 bytes of their names, no duplicates.
+ */
 export interface DirNode {
   readonly type: 'dir'
   readonly entries: readonly DirEntry[]
+}
+
+/** One non-empty bucket of a shard: the entries whose name hash has nibble `index` at the shard's depth. */
+export interface ShardBucket {
+  /** 0 to 15. */
+  readonly index: number
+  /** How many entries the bucket holds, all the way down. */
+  readonly count: number
+  /** A DirNode when count <= FLAT_DIR_MAX, otherwise a DirShard one level deeper. */
+  readonly cid: CID
+}
+
+/**
+ * A directory of more than FLAT_DIR_MAX entries, or a bucket of one: its
+ * entries split into up to 16 buckets by one nibble of each name's sha2-256
+ * (see dir-layout.ts), so a one-file change rewrites O(log n) small nodes.
+ */
+export interface DirShard {
+  readonly type: 'shard'
+  /** Which nibble of the name hash picks the bucket: 0 is the high nibble of the first byte. */
+  readonly depth: number
+  /** Non-empty buckets by increasing index. */
+  readonly buckets: readonly ShardBucket[]
 }
 
 /** A pointer from a file node to a chunk (height 0) or a lower file node. */
@@ -52,6 +78,8 @@ export interface Commit {
   readonly tree: CID
   /** Zero (first commit), one, or two (merge) parents, sorted by CID bytes. */
   readonly parents: readonly CID[]
+  /** 1 for a first commit, else 1 + the largest generation among the parents. */
+  readonly generation: number
   /** The peer id that made the commit. */
   readonly author: string
   /** Milliseconds since the epoch. */
@@ -60,4 +88,4 @@ export interface Commit {
 }
 
 /** Any dag-cbor object LEFT stores. */
-export type Node = DirNode | FileNode | Commit
+export type Node = DirNode | DirShard | FileNode | Commit

@@ -15,7 +15,8 @@ import type { CID } from 'multiformats/cid'
 import { InvalidObjectError, LeftError } from '../errors.js'
 import { RAW, decodeNode, verifyBytes } from '../object/index.js'
 import type { DirEntry, Node } from '../object/index.js'
-import { loadCommit, loadDir, loadFileNode } from '../tree/source.js'
+import { readDir } from '../tree/directory.js'
+import { loadCommit, loadFileNode } from '../tree/source.js'
 import type { ObjectStore } from '../store/index.js'
 
 /** What fsck found. */
@@ -148,6 +149,8 @@ function linksOf(node: Node): Link[] {
       return []
     case 'dir':
       return node.entries.map((e) => ({ cid: e.cid, size: e.size }))
+    case 'shard':
+      return node.buckets.map((b) => ({ cid: b.cid }))
     case 'file':
       return node.links.map((l) => ({ cid: l.cid, size: l.size }))
   }
@@ -285,7 +288,7 @@ export async function contentStats(store: ObjectStore): Promise<ContentStats> {
         continue
       }
       if (top.entries === undefined) {
-        top.entries = (await loadDir(store, top.cid)).entries
+        top.entries = await readDir(store, top.cid)
         for (const e of top.entries) if (e.kind === 'dir' && !dirSize.has(e.cid.toString())) stack.push({ cid: e.cid })
         continue
       }

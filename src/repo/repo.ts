@@ -326,6 +326,7 @@ export class Repo {
       type: 'commit',
       tree: snap.root,
       parents: head === undefined ? [] : [head],
+      generation: (parent?.generation ?? 0) + 1,
       author: this.config.peerId,
       time: Math.max(Date.now(), (parent?.time ?? 0) + 1),
       message: text

@@ -11,7 +11,8 @@
  *   p  staging: structure nodes fetched from a peer whose children are not all
  *      stored yet (see sync/fetch.ts)
  *   t  thin commits, keyed by CID bytes: their content need not be here
- *   m  counters: `nextSeq`, the next chunk sequence number
+ *   m  counters: `nextSeq`, the next chunk sequence number; and `format`,
+ *      the object format of everything stored (object/codec.ts)
  *
  * and `chunks/` holds one sublevel, d: chunk bytes keyed by sequence number.
  *
@@ -48,8 +49,8 @@ import { join } from 'node:path'
 import type { AbstractBatchOptions, AbstractLevel, AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
-import { LeftError, StoreDamagedError, StoreLockedError } from '../errors.js'
-import { type Block, RAW, cidFromBytes } from '../object/index.js'
+import { LeftError, StoreDamagedError, StoreFormatError, StoreLockedError } from '../errors.js'
+import { type Block, OBJECT_FORMAT, RAW, cidFromBytes } from '../object/index.js'
 import type { ObjectStore, StatEntry, StoreWrite } from './interface.js'
 
 type Bytes = Uint8Array
@@ -77,6 +78,21 @@ const SYNC: AbstractBatchOptions<Bytes, Bytes> & { readonly sync: boolean } = { 
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
+
+/**
+ * Refuses a store of another object format, and marks a new one with ours.
+ * A store with objects but no mark predates the mark: format 1.
+ */
+async function checkFormat(objects: Sub, meta: Sub, path: string): Promise<void> {
+  const mark = await meta.get(FORMAT)
+  let found = mark === undefined ? undefined : Number(dec.decode(mark))
+  if (found === undefined) {
+    const first = await objects.keys({ limit: 1 }).all()
+    if (first.length > 0) found = 1
+  }
+  if (found === undefined) await meta.put(FORMAT, enc.encode(String(OBJECT_FORMAT)))
+  else if (found !== OBJECT_FORMAT) throw new StoreFormatError(path, found, OBJECT_FORMAT)
+}
 
 /** Options for opening a store. */
 export interface StoreOptions {
@@ -147,6 +163,13 @@ export class Store implements ObjectStore {
     for await (const k of data.keys({ reverse: true, limit: 1 })) nextSeq = seqOf(k) + 1n
     const high = await meta.get(NEXT_SEQ)
     if (high !== undefined && seqOf(high) > nextSeq) nextSeq = seqOf(high)
+    try {
+      await checkFormat(sub('o'), meta, path)
+    } catch (err) {
+      await db.close()
+      await chunks.close()
+      throw err
+    }
     return new Store(db, chunks, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), sub('t'), meta, data, nextSeq, path)
   }
 
@@ -344,6 +367,7 @@ async function compact(db: Db): Promise<void> {
 
 /** The key in `m` of the next chunk sequence number. */
 const NEXT_SEQ = new TextEncoder().encode('nextSeq')
+const FORMAT = new TextEncoder().encode('format')
 
 function seqKey(seq: bigint): Bytes {
   const key = new Uint8Array(8)

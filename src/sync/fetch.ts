@@ -21,10 +21,11 @@ import { HashMismatchError, InvalidObjectError, ProtocolError } from '../errors.
 import { forEachLimit } from '../limit.js'
 import { RAW, cidKey, verifyBytes } from '../object/cid.js'
 import { decodeNode } from '../object/codec.js'
-import type { Node } from '../object/types.js'
+import type { Commit, Node } from '../object/types.js'
 import type { ObjectStore } from '../store/index.js'
 import { diffTrees } from '../tree/diff.js'
-import { mustGet } from '../tree/source.js'
+import { loadCommit, mustGet } from '../tree/source.js'
+import { generationAfter } from '../history/ancestry.js'
 import { type BlockSource, type FetchProgress, fetchContent } from './content.js'
 
 export type { BlockSource, FetchProgress } from './content.js'
@@ -83,7 +84,7 @@ function expectKey(cid: CID, e: Expect): string {
 export async function fetchClosure(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
   const history = await fetchHistory(root, store, source, options)
   const node = decodeNode(await mustGet(store, root))
-  const tree = node.type === 'commit' ? node.tree : node.type === 'dir' ? root : undefined
+  const tree = node.type === 'commit' ? node.tree : node.type === 'dir' || node.type === 'shard' ? root : undefined
   if (tree === undefined) return history
   const content = await fetchContent(diffTrees(store, options.base, tree), store, {
     source, start: history,
@@ -145,6 +146,7 @@ class HistoryFetch {
     const node = decode(cid, bytes!, expect)
     if (!staged) await this.store.stage({ cid, bytes: bytes! })
     await this.children(node)
+    if (node.type === 'commit') await this.checkGeneration(cid, node)
     const commits = node.type === 'commit' ? [cid] : []
     await this.store.write({ blocks: [{ cid, bytes: bytes! }], commits, thinIfNew: commits, unstage: [cid] })
     this.stored()
@@ -168,6 +170,12 @@ class HistoryFetch {
       nodes.push(l)
     })
     await forEachLimit(nodes, this.options.nodeConcurrency ?? 8, (l) => this.ensure(l.cid, l.expect))
+  }
+
+  /** A commit's generation must follow from its parents, now stored: the ancestry walks rely on it. */
+  private async checkGeneration(cid: CID, commit: Commit): Promise<void> {
+    const want = generationAfter(await Promise.all(commit.parents.map((p) => loadCommit(this.store, p))))
+    if (commit.generation !== want) throw new ProtocolError(`peer sent commit ${cid} of generation ${commit.generation} where its parents make ${want}`)
   }
 
   private async receive(cid: CID): Promise<Uint8Array> {
@@ -198,6 +206,8 @@ function childLinks(node: Node): Link[] {
         cid: e.cid,
         expect: e.kind === 'dir' ? { type: 'dir' } : e.kind === 'file' ? { type: 'file', size: e.size } : { type: 'any' }
       }))
+    case 'shard':
+      return node.buckets.map((b): Link => ({ cid: b.cid, expect: { type: 'dir' } }))
     case 'file':
       return node.links.map((l): Link => ({ cid: l.cid, expect: { type: 'file', size: l.size, ...(node.height > 0 ? { height: node.height - 1 } : {}) } }))
   }
@@ -212,7 +222,9 @@ function decode(cid: CID, bytes: Uint8Array, expect: Expect): Node {
     const why = err instanceof InvalidObjectError ? err.message : 'undecodable'
     throw new ProtocolError(`peer sent an invalid object ${cid}: ${why}`, err)
   }
-  if (expect.type !== 'any' && node.type !== expect.type) throw new ProtocolError(`peer sent a ${node.type} for ${cid} where a ${expect.type} belongs`)
+  // A directory is a plain node or a shard (object/dir-layout.ts).
+  const type = node.type === 'shard' ? 'dir' : node.type
+  if (expect.type !== 'any' && type !== expect.type) throw new ProtocolError(`peer sent a ${node.type} for ${cid} where a ${expect.type} belongs`)
   if (node.type === 'file' && expect.type === 'file') {
     if (node.size !== expect.size) throw new ProtocolError(`peer sent a file node ${cid} of ${node.size} bytes where its parent says ${expect.size}`)
     if (expect.height !== undefined && node.height !== expect.height) {

@@ -10,7 +10,7 @@ import { ProtocolError } from '../errors.js'
 import { DAG_CBOR, isLeftCid } from '../object/cid.js'
 
 /** The protocol version this implementation speaks, sent in `hello.v`. */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 
 /** Most CIDs one `want` may carry. */
 export const MAX_WANT = 256

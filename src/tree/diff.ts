@@ -6,7 +6,8 @@
 import type { CID } from 'multiformats/cid'
 import { childPath, compareNames } from '../object/index.js'
 import type { DirEntry } from '../object/index.js'
-import { type ObjectSource, loadDir } from './source.js'
+import { dirDelta } from './directory.js'
+import type { ObjectSource } from './source.js'
 
 /**
  * One path that differs between two snapshots.
@@ -44,7 +45,8 @@ export async function* diffTrees(src: ObjectSource, a: CID | undefined, b: CID |
   const stack: Frame[] = []
   const open = async (x: CID | undefined, y: CID | undefined, path: string): Promise<void> => {
     if (x !== undefined && y !== undefined && x.equals(y)) return
-    const [left, right] = await Promise.all([entriesOf(src, x), entriesOf(src, y)])
+    // Shard buckets equal on both sides hold the same entries: left out of both.
+    const [left, right] = (await dirDelta(src, [x, y])) as [DirEntry[], DirEntry[]]
     stack.push({ prefix: path, left, right, i: 0, j: 0 })
   }
   await open(a, b, prefix)
@@ -122,9 +124,5 @@ export function summarize(changes: Iterable<Change>): DiffSummary {
 /** True when two entries with the same name hold the same thing; dirs compare by CID alone. */
 export function sameEntry(a: DirEntry, b: DirEntry): boolean {
   return a.kind === b.kind && a.cid.equals(b.cid) && a.exec === b.exec && a.mtime === b.mtime
-}
-
-async function entriesOf(src: ObjectSource, cid: CID | undefined): Promise<readonly DirEntry[]> {
-  return cid === undefined ? [] : (await loadDir(src, cid)).entries
 }
 

@@ -1,7 +1,8 @@
 /** Finding one path inside a snapshot. */
 import type { CID } from 'multiformats/cid'
 import type { DirEntry } from '../object/index.js'
-import { type ObjectSource, loadDir } from './source.js'
+import { findEntry } from './directory.js'
+import type { ObjectSource } from './source.js'
 
 /**
  * The entry at share-relative posix `path` under the tree `root`, or
@@ -12,8 +13,7 @@ export async function lookupPath(src: ObjectSource, root: CID, path: string): Pr
   let entry: DirEntry = { name: '', kind: 'dir', cid: root, size: 0, mtime: 0, exec: false }
   for (const part of parts) {
     if (entry.kind !== 'dir') return undefined
-    const dir = await loadDir(src, entry.cid)
-    const next = dir.entries.find((e) => e.name === part)
+    const next = await findEntry(src, entry.cid, part)
     if (next === undefined) return undefined
     entry = next
   }

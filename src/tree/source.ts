@@ -5,8 +5,8 @@
  */
 import type { CID } from 'multiformats/cid'
 import { MissingObjectError } from '../errors.js'
-import { type Block, decodeDirNode, decodeCommit, decodeFileNode } from '../object/index.js'
-import type { Commit, DirNode, FileNode } from '../object/index.js'
+import { type Block, decodeCommit, decodeFileNode } from '../object/index.js'
+import type { Commit, FileNode } from '../object/index.js'
 
 /** Reads objects by CID; a missing object is undefined. */
 export interface ObjectSource {
@@ -23,11 +23,6 @@ export async function mustGet(src: ObjectSource, cid: CID): Promise<Uint8Array> 
   const bytes = await src.get(cid)
   if (bytes === undefined) throw new MissingObjectError(cid.toString())
   return bytes
-}
-
-/** Reads and decodes a directory node. */
-export async function loadDir(src: ObjectSource, cid: CID): Promise<DirNode> {
-  return decodeDirNode(await mustGet(src, cid))
 }
 
 /** Reads and decodes a file node. */

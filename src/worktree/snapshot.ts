@@ -12,10 +12,11 @@ import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
-import { type DirEntry, RAW, childPath, cidOf, compareNames, encodeNode, isValidName, parseCid } from '../object/index.js'
+import { type DirEntry, RAW, childPath, cidOf, compareNames, isValidName, layoutDir, parseCid } from '../object/index.js'
 import type { ObjectStore, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
-import { type ObjectSource, loadDir } from '../tree/source.js'
+import { readDir, sortByName } from '../tree/directory.js'
+import type { ObjectSource } from '../tree/source.js'
 import { BlockWriter } from './block-writer.js'
 import { hashFile, sameStat } from './hash-file.js'
 import type { IgnoreRules } from './ignore.js'
@@ -184,11 +185,12 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries
       if (held.has(e.name) || s.opts.ignore.ignores(childPath(rel, e.name), e.kind === 'dir')) entries.push(e)
     }
   }
-  entries.sort((a, b) => compareNames(a.name, b.name))
-  const block = encodeNode({ type: 'dir', entries })
-  if (s.opts.store === undefined) s.dirs.set(block.cid.toString(), block.bytes)
-  await s.writer.add(block)
-  return { cid: block.cid, onlyIgnored: entries.length === 0 && ignored > 0 }
+  const { root, blocks } = layoutDir(sortByName(entries))
+  for (const block of blocks) {
+    if (s.opts.store === undefined) s.dirs.set(block.cid.toString(), block.bytes)
+    await s.writer.add(block)
+  }
+  return { cid: root.cid, onlyIgnored: entries.length === 0 && ignored > 0 }
 }
 
 /** The base entries of subdirectory `name`, given its parent's. */
@@ -200,7 +202,7 @@ function childBase(s: State, parent: BaseEntries, name: string): BaseEntries {
 }
 
 async function entriesOf(src: ObjectSource, dir: CID): Promise<ReadonlyMap<string, DirEntry>> {
-  return new Map((await loadDir(src, dir)).entries.map((e) => [e.name, e]))
+  return new Map((await readDir(src, dir)).map((e) => [e.name, e]))
 }
 
 /** Runs `load` once, on first call. */

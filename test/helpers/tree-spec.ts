@@ -1,6 +1,6 @@
 /** Building small trees in memory from a literal spec, for tests of pure tree logic. */
 import type { CID } from 'multiformats/cid'
-import { RAW, cidOf, encodeNode } from '../../src/object/index.js'
+import { RAW, cidOf, layoutDir } from '../../src/object/index.js'
 import type { DirEntry } from '../../src/object/index.js'
 
 /** A tree spec: a string is a file (mtime 1000), an object a directory, `file()`/`link()` leaves. */
@@ -24,7 +24,7 @@ export function buildTree(objects: Map<string, Uint8Array>, spec: Spec): CID {
     if (leaf.leaf === 'link') return { name, kind: 'link', cid, size: bytes.length, mtime: 0, exec: false }
     return { name, kind: 'file', cid, size: bytes.length, mtime: leaf.mtime ?? 1000, exec: leaf.exec ?? false }
   })
-  const block = encodeNode({ type: 'dir', entries })
-  objects.set(block.cid.toString(), block.bytes)
-  return block.cid
+  const { root, blocks } = layoutDir(entries)
+  for (const block of blocks) objects.set(block.cid.toString(), block.bytes)
+  return root.cid
 }

@@ -38,7 +38,7 @@ function commitOf(content: string, parents: readonly CID[], time: number): { com
   const chunk = raw(content)
   const tree = encodeNode({ type: 'dir', entries: [{ name: 'f.txt', kind: 'file', cid: chunk.cid, size: chunk.bytes.length, mtime: 0, exec: false }] })
   const sorted = [...parents].sort((a, b) => Buffer.compare(a.bytes, b.bytes))
-  const commit = encodeNode({ type: 'commit', tree: tree.cid, parents: sorted, author: 'peer', time, message: content })
+  const commit = encodeNode({ type: 'commit', tree: tree.cid, parents: sorted, generation: sorted.length === 0 ? 1 : 2, author: 'peer', time, message: content })
   return { commit, blocks: [chunk, tree, commit] }
 }
 
@@ -135,16 +135,34 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       return store
     }))
 
+    it('object format: refuses a store of another format, or of format 1 with no mark, and changes nothing', () => withStore(harness, async (first, backing) => {
+      const c = commitOf('kept', [], 1)
+      await first.write({ blocks: c.blocks, commits: [c.commit.cid], refs: { HEAD: c.commit.cid } })
+      await first.close()
+      for (const mark of ['1', undefined, '3']) {
+        await assert.rejects(damaged(backing, async ({ index }) => {
+          const meta = index.sublevel<Bytes, Bytes>('m', view)
+          if (mark === undefined) await meta.del(Buffer.from('format'))
+          else await meta.put(Buffer.from('format'), Buffer.from(mark))
+        }), (err: { code?: string; message?: string }) => err.code === 'LEFT_STORE_FORMAT' && err.message!.includes(`format ${mark ?? '1'}`))
+      }
+      const store = await damaged(backing, async ({ index }) => {
+        await index.sublevel<Bytes, Bytes>('m', view).put(Buffer.from('format'), Buffer.from('2'))
+      })
+      assert.equal((await store.getRef('HEAD'))?.toString(), c.commit.cid.toString(), 'nothing was lost')
+      return store
+    }))
+
     it('sequence recovery: continues past the last chunk stored when the counter is lost', () => withStore(harness, async (first, backing) => {
       const chunks = [raw('c0'), raw('c1'), raw('c2')]
       for (const c of chunks) await first.write({ blocks: [c] })
       await first.close()
       const store = await damaged(backing, async ({ index }) => {
         const meta = index.sublevel<Bytes, Bytes>('m', view)
-        const keys = []
-        for await (const k of meta.keys()) keys.push(k)
-        assert.equal(keys.length, 1, 'one counter')
-        await meta.clear()
+        const keys: string[] = []
+        for await (const k of meta.keys()) keys.push(Buffer.from(k).toString())
+        assert.deepEqual(keys.sort(), ['format', 'nextSeq'], 'the counter and the format mark')
+        await meta.del(Buffer.from('nextSeq'))
       })
       const fresh = raw('after the counter was lost')
       await store.write({ blocks: [fresh] })
@@ -217,8 +235,8 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       const file = (name: string, b: Block) => ({ name, kind: 'file' as const, cid: b.cid, size: b.bytes.length, mtime: 0, exec: false })
       const oldTree = encodeNode({ type: 'dir', entries: [file('a', shared), file('b', gone)] })
       const newTree = encodeNode({ type: 'dir', entries: [file('a', shared)] })
-      const oldCommit = encodeNode({ type: 'commit', tree: oldTree.cid, parents: [], author: 'peer', time: 1, message: 'old' })
-      const newCommit = encodeNode({ type: 'commit', tree: newTree.cid, parents: [oldCommit.cid], author: 'peer', time: 2, message: 'new' })
+      const oldCommit = encodeNode({ type: 'commit', tree: oldTree.cid, parents: [], generation: 1, author: 'peer', time: 1, message: 'old' })
+      const newCommit = encodeNode({ type: 'commit', tree: newTree.cid, parents: [oldCommit.cid], generation: 2, author: 'peer', time: 2, message: 'new' })
       await store.write({ blocks: [shared, gone, oldTree, newTree, oldCommit, newCommit], commits: [oldCommit.cid, newCommit.cid], refs: { HEAD: newCommit.cid } })
       await store.write({ thin: [oldCommit.cid] })
       const entry = (b: Block): StatEntry => ({ size: b.bytes.length, mtimeMs: 1, ctimeMs: 1, ino: 1, cid: b.cid.toString() })

@@ -29,7 +29,7 @@ function rawBlock(data: unknown): Block {
 }
 
 function commitOf(tree: CID, message = 'hostile'): Block {
-  return encodeNode({ type: 'commit', tree, parents: [], author: 'mallory', time: 1_700_000_000_000, message })
+  return encodeNode({ type: 'commit', tree, parents: [], generation: 1, author: 'mallory', time: 1_700_000_000_000, message })
 }
 
 describe('sync/fetch: closure fetch between two real stores', () => {

@@ -276,7 +276,7 @@ describe('sync/hostile: a malicious client against a real listener', { timeout: 
       name: 'a peer that completes the hello, then stalls while we wait on it',
       act: async (p) => {
         // It announces a head, so the listener asks for it, and then never answers.
-        const bait = encodeNode({ type: 'commit', tree: cidOf(DAG_CBOR, Buffer.from('no tree')), parents: [], author: 'mallory', time: 1, message: 'bait' })
+        const bait = encodeNode({ type: 'commit', tree: cidOf(DAG_CBOR, Buffer.from('no tree')), parents: [], generation: 1, author: 'mallory', time: 1, message: 'bait' })
         p.hello(bait.cid)
         const want = await p.next('want')
         assert.ok(want.t === 'want' && want.cids.some((c) => c.equals(bait.cid)))
@@ -415,7 +415,7 @@ describe('sync/hostile: a head storm against a running node (issue 8 item 11)', 
     peer.write(Buffer.concat(Array.from({ length: 9_000 }, () => storm)))
     // Then a head the node lacks: it asks for it only after every earlier
     // announcement was handled, one at a time.
-    const unknown = encodeNode({ type: 'commit', tree: encodeNode({ type: 'dir', entries: [] }).cid, parents: [head], author: 'mallory', time: Date.now(), message: 'new' })
+    const unknown = encodeNode({ type: 'commit', tree: encodeNode({ type: 'dir', entries: [] }).cid, parents: [head], generation: 3, author: 'mallory', time: Date.now(), message: 'new' })
     peer.write(encodeFrame(encodeMessage({ t: 'head', cid: unknown.cid })))
     const want = await peer.next('want')
     assert.ok(want.t === 'want' && want.cids.some((c) => c.equals(unknown.cid)))
@@ -434,7 +434,7 @@ describe('sync/hostile: work per peer is rate-limited (issue 8)', { timeout: 120
     const objects = new Map<string, Uint8Array>()
     const chain: CID[] = []
     for (let i = 0; i < 60; i++) {
-      const c = encodeNode({ type: 'commit', tree, parents: [parent], author: 'mallory', time: 1_700_000_000_000 + i, message: `new ${i}` })
+      const c = encodeNode({ type: 'commit', tree, parents: [parent], generation: i + 2, author: 'mallory', time: 1_700_000_000_000 + i, message: `new ${i}` })
       objects.set(c.cid.toString(), c.bytes)
       chain.push(c.cid)
       parent = c.cid
@@ -540,7 +540,7 @@ function escapingTree(name: string): { head: CID; blocks: Map<string, Uint8Array
   const inner = encodeNode({ type: 'dir', entries: [{ name: 'escaped.txt', kind: 'file', cid: chunk, size: content.length, mtime: 1_700_000_000_000, exec: false }] })
   const rootBytes = dagCbor.encode({ type: 'dir', entries: [{ name, kind: 'dir', cid: inner.cid, size: 0, mtime: 0, exec: false }] })
   const evil = cidOf(DAG_CBOR, rootBytes)
-  const commit = encodeNode({ type: 'commit', tree: evil, parents: [], author: 'mallory', time: 1_700_000_000_000, message: 'escape' })
+  const commit = encodeNode({ type: 'commit', tree: evil, parents: [], generation: 1, author: 'mallory', time: 1_700_000_000_000, message: 'escape' })
   const blocks = new Map<string, Uint8Array>([
     [chunk.toString(), content], [inner.cid.toString(), inner.bytes], [evil.toString(), rootBytes], [commit.cid.toString(), commit.bytes]
   ])

@@ -181,9 +181,11 @@ describe('sync/messages', () => {
   })
 
   it('rejects another protocol version before looking at the shape', () => {
-    // Version 1 peers expected every version's content from their peers.
-    rejects({ t: 'hello', v: 1, peer: 'p', head: null }, /version 1, this peer speaks 2/)
-    rejects({ t: 'hello', v: 3, name: 'from the future' }, /version 3/)
+    // Version 1 peers expected every version's content from their peers;
+    // version 2 peers send object format 1 (no generations, no shards).
+    rejects({ t: 'hello', v: 1, peer: 'p', head: null }, /version 1, this peer speaks 3/)
+    rejects({ t: 'hello', v: 2, peer: 'p', head: null }, /version 2, this peer speaks 3/)
+    rejects({ t: 'hello', v: 4, name: 'from the future' }, /version 4/)
     rejects({ t: 'hello', v: '1', peer: 'p', head: null }, /version/)
     rejects({ t: 'hello', peer: 'p', head: null }, /version/)
   })

@@ -29,7 +29,7 @@ describe('docs: the byte examples in docs/protocol.md are what the code sends', 
   it('encodes every documented frame byte for byte', async () => {
     const markdown = await readFile(PROTOCOL_MD, 'utf8')
     const empty = encodeNode({ type: 'dir', entries: [] })
-    const commit = encodeNode({ type: 'commit', tree: empty.cid, parents: [], author: 'a1b2c3d4e5f60718', time: 1700000000000, message: 'first' })
+    const commit = encodeNode({ type: 'commit', tree: empty.cid, parents: [], generation: 1, author: 'a1b2c3d4e5f60718', time: 1700000000000, message: 'first' })
     assert.ok(markdown.includes(commit.cid.toString()), 'the example commit CID is the one the docs name')
     const peer = 'a1b2c3d4e5f60718'
     const expected: Array<[string, Message]> = [

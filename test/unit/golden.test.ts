@@ -1,12 +1,14 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { FileLayout, RAW, cidOf, decodeNode, encodeNode } from '../../src/object/index.js'
+import { FileLayout, OBJECT_FORMAT, RAW, cidOf, decodeNode, encodeNode, layoutDir } from '../../src/object/index.js'
 import type { Block } from '../../src/object/index.js'
 
 /**
- * Golden vectors for object format 1: exact bytes and CIDs that another
+ * Golden vectors for object format 2: exact bytes and CIDs that another
  * implementation must produce, listed in docs/object-format.md. A change
  * here is a format change: it needs a new format version, not a new vector.
+ * Format 2 added commit generations and sharded directories; chunks, file
+ * nodes and directories of up to 256 entries are as in format 1.
  */
 const chunk = (text: string) => cidOf(RAW, Buffer.from(text))
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -27,7 +29,19 @@ function assertVector(block: Block, cid: string, bytes: string): void {
   assert.equal(hex(encodeNode(decodeNode(block.bytes)).bytes), bytes)
 }
 
-describe('object format 1: golden vectors (issue 8)', () => {
+/** `count` files named f000, f001, … (zero-padded to `width`), each holding its own name. */
+function namedFiles(count: number, width: number) {
+  return Array.from({ length: count }, (_, i) => {
+    const name = `f${String(i).padStart(width, '0')}`
+    return { name, kind: 'file' as const, cid: chunk(name), size: name.length, mtime: 0, exec: false }
+  })
+}
+
+describe('object format 2: golden vectors (issues 8, 10, 12)', () => {
+  it('is format 2', () => {
+    assert.equal(OBJECT_FORMAT, 2)
+  })
+
   it('a chunk is a raw CID of its bytes', () => {
     assert.equal(chunk('hidden').toString(), 'bafkreihfms2aqhl2t2sladnnuu55vzymtg4hw36oq2pqypou2k72dzj6dq')
     assert.equal(cidOf(RAW, new Uint8Array(0)).toString(), 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku')
@@ -51,15 +65,40 @@ describe('object format 1: golden vectors (issue 8)', () => {
   })
 
   it('a first commit, and a second with a parent', () => {
-    const first = encodeNode({ type: 'commit', tree: EMPTY_DIR.cid, parents: [], author: 'peer1', time: 1700000000000, message: 'first' })
-    assertVector(first, 'bafyreifqde22ekdbueusw4ceojqb3p5r4zt5mr22z2kmergoalb24gyfnq',
-      'a66474696d651b0000018bcfe568006474726565d82a58250001711220f515688e257c2299b902dfc933e381f88425f9ccb7ab3a447d13ec1a982e151664747970' +
-      '6566636f6d6d697466617574686f72657065657231676d65737361676565666972737467706172656e747380')
-    const second = encodeNode({ type: 'commit', tree: DIR.cid, parents: [first.cid], author: 'peer1', time: 1700000000001, message: 'second' })
-    assertVector(second, 'bafyreiebcgqk2k2vgrjrnhlo25vtqus5ivx7elhutkixvz6axnrvu7yw2q',
-      'a66474696d651b0000018bcfe568016474726565d82a5825000171122003b9097d13468067fbaa927c090a3ba48c121845f519021e9e54b7117a1cfa696474797065' +
-      '66636f6d6d697466617574686f72657065657231676d657373616765667365636f6e6467706172656e747381d82a58250001711220b01935a22861a1292b704472' +
-      '601dbfb1e667d6475ace94c244ce02c3ae1b056c')
+    const first = encodeNode({ type: 'commit', tree: EMPTY_DIR.cid, parents: [], generation: 1, author: 'peer1', time: 1700000000000, message: 'first' })
+    assertVector(first, 'bafyreifibvp4bc4o2kq2thzdb6p3lzylnhrwvm5xdtmxkdpjhsrjt3klaq',
+      'a76474696d651b0000018bcfe568006474726565d82a58250001711220f515688e257c2299b902dfc933e381f88425f9ccb7ab3a447d13ec1a982e151664747970' +
+      '6566636f6d6d697466617574686f72657065657231676d65737361676565666972737467706172656e7473806a67656e65726174696f6e01')
+    const second = encodeNode({ type: 'commit', tree: DIR.cid, parents: [first.cid], generation: 2, author: 'peer1', time: 1700000000001, message: 'second' })
+    assertVector(second, 'bafyreibtml2n6ndp3qcif3zo7zt4gdjiaekvi72i6qxl5aqtafmoey5b7a',
+      'a76474696d651b0000018bcfe568016474726565d82a5825000171122003b9097d13468067fbaa927c090a3ba48c121845f519021e9e54b7117a1cfa696474797065' +
+      '66636f6d6d697466617574686f72657065657231676d657373616765667365636f6e6467706172656e747381d82a58250001711220a80d5fc08b8ed2a1a99f230f' +
+      '9fb5e70b69e36ab3b71cd9750de93ca299ed4b046a67656e65726174696f6e02')
+  })
+
+  it('a directory of 300 files is one shard over 16 plain nodes', () => {
+    const { root, blocks } = layoutDir(namedFiles(300, 3))
+    assert.equal(blocks.length, 17)
+    assertVector(root, 'bafyreigu7dbtualw7eiypcwdgbnq6fnxfsyd54dqqbnrsweuleqfuv7o4a',
+      'a3647479706565736861726465646570746800676275636b65747390830017d82a58250001711220820474e2ce4f533607e922210e62fd9291b7ff8d7d4791fa62' +
+      '10f69b5e67f0b2830113d82a58250001711220d183e61293485741e9ddcfbc8f4f9226da0829582ff0c9ad93872e9ee6e406e6830212d82a5825000171122004c7' +
+      '773e94c810d09124af434948ba63123f3d0f07f8f2ee1eda255eeab70d9883031819d82a58250001711220a9a97ecd9252d413b2d8db0ef8bba69d7a7dcb4c7e5e' +
+      '63474607dad3fc46c291830415d82a582500017112207ba3bb53ce21f378cfc31021d639748e4c9c3791bafbd4eb4e18c3e6cb7af10c830509d82a582500017112' +
+      '20accaadcb47266f3f87b5e81ccf02fd6c4bd3a2cd248aa30c75acfbc2a69488fb830615d82a582500017112202967f8eee064da1cd1fe55e91779d9754705559d' +
+      '15413e72f622605528163e41830716d82a58250001711220bb20d152b772c90410aa4a270f951c6bf2ceb03104276b83ea2ed1ea09e9ce65830815d82a58250001' +
+      '711220d1bf75541a99fecffe07a9fe56bc85ec30bdb2a3443097ded161073f87a7e448830913d82a58250001711220769a1f2cb9a5aa0e6cffaac2df2dfacfbeac' +
+      'b7f562e785aac63bd08a540b2b79830a0dd82a5825000171122055b4c26a958e53fef1b1e59ea5bf7b18f8d1790e10dcffe1dee7a06b75ef77f3830b0ad82a5825' +
+      '0001711220dd46667aef9d0aa56be4ffae4d7ef5649f856d4968a63cecef8dc2526bc17b4b830c15d82a582500017112201893235fa05b89903c4d5c5f2298865b' +
+      'b3d6eb447488d11884b01f04affb0145830d12d82a582500017112202f4a27566c4eb4bec1f41d3d7c64363818eb1a0a819f35282710da9ee122c5ff830e11d82a' +
+      '58250001711220bf3b665799ec937bafae5f33c38c1ff410ace81d50ee23e329e6f459abeb2ae7830f17d82a58250001711220329d4217edeb61373d90bea186f1' +
+      'dd5f7032a7ce0cb83ed57aa0654e04f7dd5e')
+  })
+
+  it('a directory of 5,000 files is two levels of shards', () => {
+    const { root, blocks } = layoutDir(namedFiles(5000, 4))
+    assert.equal(root.cid.toString(), 'bafyreibmh7sjagrd2hzd4qzph62yvs4eu4nvs5scdvvpeea7pcvtc6x2j4')
+    assert.equal(blocks.length, 273)
+    assert.equal(blocks.filter((b) => decodeNode(b.bytes).type === 'shard').length, 17)
   })
 
   it('file layout roots: the content-defined node boundaries, pinned', () => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
-import { compareBytes, encodeNode } from '../../src/object/index.js'
+import { compareBytes, decodeCommit, encodeNode } from '../../src/object/index.js'
 import { isAncestor, mergeBase, mergeBases, walkLog } from '../../src/history/ancestry.js'
 import type { ObjectSource } from '../../src/tree/source.js'
 
@@ -15,11 +15,15 @@ class Mem implements ObjectSource {
 
 const EMPTY_TREE = encodeNode({ type: 'dir', entries: [] }).cid
 
+/** Every commit's generation, whichever store holds it. */
+const generations = new Map<string, number>()
+
 /** Stores a commit and returns its CID. */
 function commit(mem: Mem, message: string, parents: CID[] = [], time = 1000): CID {
   const sorted = [...parents].sort((a, b) => compareBytes(a.bytes, b.bytes))
-  const block = encodeNode({ type: 'commit', tree: EMPTY_TREE, parents: sorted, author: 'peer', time, message })
+  const block = encodeNode({ type: 'commit', tree: EMPTY_TREE, parents: sorted, generation: 1 + Math.max(0, ...sorted.map((p) => generations.get(p.toString())!)), author: 'peer', time, message })
   mem.objects.set(block.cid.toString(), block.bytes)
+  generations.set(block.cid.toString(), decodeCommit(block.bytes).generation)
   return block.cid
 }
 

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
-import { compareBytes, encodeNode } from '../../src/object/index.js'
+import { compareBytes, decodeCommit, encodeNode } from '../../src/object/index.js'
+import { generationAfter } from '../../src/history/ancestry.js'
 import { HistoryIndex } from '../../src/history/history-index.js'
 import type { ObjectSource } from '../../src/tree/source.js'
 
@@ -19,7 +20,7 @@ const EMPTY_TREE = encodeNode({ type: 'dir', entries: [] }).cid
 
 function commit(mem: Mem, message: string, parents: CID[] = []): CID {
   const sorted = [...parents].sort((a, b) => compareBytes(a.bytes, b.bytes))
-  const block = encodeNode({ type: 'commit', tree: EMPTY_TREE, parents: sorted, author: 'peer', time: 1000, message })
+  const block = encodeNode({ type: 'commit', tree: EMPTY_TREE, parents: sorted, generation: generationAfter(sorted.map((p) => decodeCommit(mem.objects.get(p.toString())!))), author: 'peer', time: 1000, message })
   mem.objects.set(block.cid.toString(), block.bytes)
   return block.cid
 }

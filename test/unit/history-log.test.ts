@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
-import { encodeNode } from '../../src/object/index.js'
+import { decodeCommit, encodeNode } from '../../src/object/index.js'
+import { generationAfter } from '../../src/history/ancestry.js'
 import { readLog } from '../../src/history/log.js'
 import { describeChanges } from '../../src/repo/repo.js'
 import type { Change } from '../../src/tree/diff.js'
@@ -63,7 +64,7 @@ describe('history/log: paths and merges', () => {
   const src: ObjectSource = { get: async (cid) => objects.get(cid.toString()) }
   let clock = 1000
   const commit = (tree: Spec, parents: CID[], message: string): CID => {
-    const block = encodeNode({ type: 'commit', tree: buildTree(objects, tree), parents: [...parents].sort((a, b) => Buffer.compare(a.bytes, b.bytes)), author: 'p', time: clock++, message })
+    const block = encodeNode({ type: 'commit', tree: buildTree(objects, tree), parents: [...parents].sort((a, b) => Buffer.compare(a.bytes, b.bytes)), generation: generationAfter(parents.map((p) => decodeCommit(objects.get(p.toString())!))), author: 'p', time: clock++, message })
     objects.set(block.cid.toString(), block.bytes)
     return block.cid
   }

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import type { CID } from 'multiformats/cid'
-import { type Block, RAW, cidOf, decodeDirNode, encodeNode, isValidName } from '../../src/object/index.js'
+import { type Block, RAW, cidOf, encodeNode, isValidName } from '../../src/object/index.js'
+import { readDir } from '../../src/tree/directory.js'
 import { type TreeMerge, mergeTrees } from '../../src/history/merge.js'
 import type { ObjectSink, ObjectSource } from '../../src/tree/source.js'
 import { type Leaf, type Spec, buildTree, file as specFile, link } from '../helpers/tree-spec.js'
@@ -26,7 +27,7 @@ const build = (mem: Mem, spec: Spec): CID => buildTree(mem.objects, spec)
 /** Reads a tree back as `path: description`, decoding (and so validating) every directory. */
 async function show(mem: Mem, cid: CID, prefix = ''): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
-  for (const e of decodeDirNode(mem.objects.get(cid.toString())!).entries) {
+  for (const e of await readDir(mem, cid)) {
     const path = prefix + e.name
     const content = () => Buffer.from(mem.objects.get(e.cid.toString())!).toString()
     if (e.kind === 'dir') {

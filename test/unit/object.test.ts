@@ -38,7 +38,7 @@ describe('object/name', () => {
 
 describe('object/codec', () => {
   const dir: Node = { type: 'dir', entries: [fileEntry('.hidden'), { name: 'sub', kind: 'dir', cid: encodeNode({ type: 'dir', entries: [] }).cid, size: 0, mtime: 0, exec: false }, fileEntry('z')] }
-  const commit: Node = { type: 'commit', tree: encodeNode(dir).cid, parents: [], author: 'peer1', time: 1700000000000, message: 'first' }
+  const commit: Node = { type: 'commit', tree: encodeNode(dir).cid, parents: [], generation: 1, author: 'peer1', time: 1700000000000, message: 'first' }
 
   it('round-trips directories, file nodes and commits', () => {
     const file: Node = { type: 'file', height: 0, size: 3, links: [{ cid: chunk('ab'), size: 2 }, { cid: chunk('c'), size: 1 }] }
@@ -88,8 +88,8 @@ describe('object/codec', () => {
     const p1 = encodeNode({ ...commit, message: 'a' } as Node).cid
     const p2 = encodeNode({ ...commit, message: 'b' } as Node).cid
     const sorted = Buffer.compare(p1.bytes, p2.bytes) < 0 ? [p1, p2] : [p2, p1]
-    decodeNode(encodeNode({ ...commit, parents: sorted } as Node).bytes)
-    expectInvalid({ type: 'commit', tree: (commit as { tree: unknown }).tree, parents: [sorted[1], sorted[0]], author: 'p', time: 1, message: '' })
+    decodeNode(encodeNode({ ...commit, parents: sorted, generation: 2 } as Node).bytes)
+    expectInvalid({ type: 'commit', tree: (commit as { tree: unknown }).tree, parents: [sorted[1], sorted[0]], generation: 2, author: 'p', time: 1, message: '' })
   })
 
   it('lists the links of every object kind', () => {

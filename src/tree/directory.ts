@@ -1,0 +1,216 @@
+/**
+ * Reading and editing directories of any size. A directory is one node or a
+ * tree of shards (object/dir-layout.ts); everything outside this file sees
+ * sorted entry lists. Readers check the shard layout as they go: a bucket's
+ * count, each shard's depth, and that every entry hashes into the bucket it
+ * sits in, so a peer cannot hide a second entry of the same name in another
+ * bucket.
+ */
+import type { CID } from 'multiformats/cid'
+import { InvalidObjectError } from '../errors.js'
+import { type Block, FLAT_DIR_MAX, SHARD_WIDTH, bucketAt, decodeDirNode, encodeNode, layoutDir, nameHash } from '../object/index.js'
+import type { DirEntry, ShardBucket } from '../object/index.js'
+import { type ObjectSink, type ObjectSource, mustGet } from './source.js'
+
+/** Where a node sits in its directory: the bucket indexes from the top, and the count its parent declared. */
+interface Region {
+  readonly path: readonly number[]
+  readonly count?: number | undefined
+}
+
+const TOP: Region = { path: [] }
+
+/** A loaded node of a directory: entries, or buckets one level down. */
+type Part =
+  | { readonly kind: 'entries'; readonly entries: readonly DirEntry[] }
+  | { readonly kind: 'shard'; readonly buckets: readonly ShardBucket[] }
+
+const NOTHING: Part = { kind: 'entries', entries: [] }
+
+async function loadPart(src: ObjectSource, cid: CID, region: Region): Promise<Part> {
+  const node = decodeDirNode(await mustGet(src, cid))
+  const depth = region.path.length
+  if (node.type === 'dir') {
+    if (region.count !== undefined && node.entries.length !== region.count) throw new InvalidObjectError(`directory bucket ${cid} does not hold the count its shard declares`)
+    if (depth > 0) {
+      for (const e of node.entries) {
+        const hash = nameHash(e.name)
+        if (region.path.some((b, d) => bucketAt(hash, d) !== b)) throw new InvalidObjectError(`entry ${JSON.stringify(e.name)} sits in the wrong bucket of ${cid}`)
+      }
+    }
+    return { kind: 'entries', entries: node.entries }
+  }
+  if (node.depth !== depth) throw new InvalidObjectError(`shard ${cid} has depth ${node.depth} where ${depth} belongs`)
+  if (region.count !== undefined && node.buckets.reduce((n, b) => n + b.count, 0) !== region.count) {
+    throw new InvalidObjectError(`shard ${cid} does not hold the count its parent declares`)
+  }
+  return { kind: 'shard', buckets: node.buckets }
+}
+
+function bucketRegion(region: Region, b: ShardBucket): Region {
+  return { path: [...region.path, b.index], count: b.count }
+}
+
+/** Every entry of the directory `cid`, sorted by name. */
+export async function readDir(src: ObjectSource, cid: CID): Promise<DirEntry[]> {
+  return readRegion(src, cid, TOP)
+}
+
+async function readRegion(src: ObjectSource, cid: CID, region: Region): Promise<DirEntry[]> {
+  const out: DirEntry[] = []
+  let pieces = 0
+  const stack: Array<{ cid: CID; region: Region }> = [{ cid, region }]
+  while (stack.length > 0) {
+    const top = stack.pop()!
+    const part = await loadPart(src, top.cid, top.region)
+    if (part.kind === 'entries') {
+      out.push(...part.entries)
+      pieces++
+    } else for (const b of part.buckets) stack.push({ cid: b.cid, region: bucketRegion(top.region, b) })
+  }
+  return pieces > 1 ? sortByName(out) : out
+}
+
+/** The entry called `name` in the directory `cid`, or undefined; reads one node per shard level. */
+export async function findEntry(src: ObjectSource, cid: CID, name: string): Promise<DirEntry | undefined> {
+  let hash: Uint8Array | undefined
+  let region = TOP
+  let at = cid
+  for (;;) {
+    const part = await loadPart(src, at, region)
+    if (part.kind === 'entries') return part.entries.find((e) => e.name === name)
+    hash ??= nameHash(name)
+    const index = bucketAt(hash, region.path.length)
+    const b = part.buckets.find((x) => x.index === index)
+    if (b === undefined) return undefined
+    region = bucketRegion(region, b)
+    at = b.cid
+  }
+}
+
+/**
+ * The entries of the directories `sides` (undefined: empty), leaving out
+ * every shard bucket where sides `pair[0]` and `pair[1]` hold the same CID:
+ * those buckets hold the same entries on both, so a diff or merge that
+ * compares the two needs nothing from them. Each list is sorted by name.
+ * Two plain directory nodes are read whole, as before sharding.
+ */
+export async function dirDelta(src: ObjectSource, sides: ReadonlyArray<CID | undefined>, pair: readonly [number, number] = [0, 1]): Promise<DirEntry[][]> {
+  const out = sides.map((): DirEntry[] => [])
+  let pieces = 0
+  const stack: Array<{ cids: ReadonlyArray<CID | undefined>; regions: readonly Region[] }> = [{ cids: sides, regions: sides.map(() => TOP) }]
+  while (stack.length > 0) {
+    const { cids, regions } = stack.pop()!
+    const [a, b] = [cids[pair[0]], cids[pair[1]]]
+    if (a === undefined ? b === undefined : b !== undefined && a.equals(b)) continue
+    const parts = await Promise.all(cids.map((c, k) => (c === undefined ? NOTHING : loadPart(src, c, regions[k]!))))
+    const shards = parts.filter((p) => p.kind === 'shard').length
+    const empty = cids.filter((c) => c === undefined).length
+    if (shards > 0 && shards + empty === cids.length) {
+      // Every side is split the same way here: compare bucket by bucket.
+      for (let index = SHARD_WIDTH - 1; index >= 0; index--) {
+        const next = parts.map((p) => (p.kind === 'shard' ? p.buckets.find((x) => x.index === index) : undefined))
+        if (next.every((x) => x === undefined)) continue
+        stack.push({
+          cids: next.map((x) => x?.cid),
+          regions: next.map((x, k) => (x === undefined ? regions[k]! : bucketRegion(regions[k]!, x)))
+        })
+      }
+      continue
+    }
+    // One side holds these names in one node: read every side's names here.
+    pieces++
+    for (let k = 0; k < cids.length; k++) {
+      const p = parts[k]!
+      if (p.kind === 'entries') out[k]!.push(...p.entries)
+      else out[k]!.push(...(await readRegion(src, cids[k]!, regions[k]!)))
+    }
+  }
+  return pieces > 1 ? out.map(sortByName) : out
+}
+
+/** A directory after an edit. */
+export interface EditedDir {
+  readonly cid: CID
+  /** Its entries, all the way down: 0 means the empty directory. */
+  readonly count: number
+}
+
+/**
+ * Applies `edits` (name → the new entry, or undefined to remove it) to the
+ * directory `cid` (undefined: empty), puts the new nodes into `sink`, and
+ * returns the result. Only the buckets the edits touch are read or
+ * rewritten, and the result has the canonical layout of its entries.
+ */
+export async function editDir(src: ObjectSource, sink: ObjectSink, cid: CID | undefined, edits: ReadonlyMap<string, DirEntry | undefined>): Promise<EditedDir> {
+  const list = [...edits].map(([name, entry]) => ({ name, entry, hash: nameHash(name) }))
+  const result = await editRegion(src, cid, TOP, list)
+  const blocks = result.count === 0 ? layoutDir([]).blocks : result.blocks
+  for (const block of blocks) await sink.put(block)
+  return { cid: blocks[blocks.length - 1]!.cid, count: result.count }
+}
+
+interface Edit {
+  readonly name: string
+  readonly entry: DirEntry | undefined
+  readonly hash: Uint8Array
+}
+
+interface EditedRegion {
+  readonly count: number
+  /** New blocks, children first; the last is the region's node (none when count is 0). */
+  readonly blocks: readonly Block[]
+  /** The region's entries, when it fits one node. */
+  readonly entries?: readonly DirEntry[]
+}
+
+async function editRegion(src: ObjectSource, cid: CID | undefined, region: Region, edits: readonly Edit[]): Promise<EditedRegion> {
+  const depth = region.path.length
+  const part = cid === undefined ? NOTHING : await loadPart(src, cid, region)
+  if (part.kind === 'entries') {
+    const byName = new Map(part.entries.map((e) => [e.name, e]))
+    for (const e of edits) {
+      if (e.entry === undefined) byName.delete(e.name)
+      else byName.set(e.name, { ...e.entry, name: e.name })
+    }
+    const entries = sortByName([...byName.values()])
+    return relaid(entries, depth)
+  }
+  const buckets: Array<{ index: number; count: number; cid: CID; entries?: readonly DirEntry[] }> = []
+  const blocks: Block[] = []
+  for (let index = 0; index < SHARD_WIDTH; index++) {
+    const old = part.buckets.find((b) => b.index === index)
+    const mine = edits.filter((e) => bucketAt(e.hash, depth) === index)
+    if (mine.length === 0) {
+      if (old !== undefined) buckets.push(old)
+      continue
+    }
+    const child = await editRegion(src, old?.cid, old === undefined ? { path: [...region.path, index] } : bucketRegion(region, old), mine)
+    if (child.count === 0) continue
+    blocks.push(...child.blocks)
+    buckets.push({ index, count: child.count, cid: child.blocks[child.blocks.length - 1]!.cid, ...(child.entries ? { entries: child.entries } : {}) })
+  }
+  const count = buckets.reduce((n, b) => n + b.count, 0)
+  if (count <= FLAT_DIR_MAX) {
+    // Too few left to stay split: the region becomes one node again, and
+    // the bucket nodes just made are not needed.
+    const entries: DirEntry[] = []
+    for (const b of buckets) entries.push(...(b.entries ?? (await readRegion(src, b.cid, bucketRegion(region, b)))))
+    return relaid(sortByName(entries), depth)
+  }
+  const top = encodeNode({ type: 'shard', depth, buckets: buckets.map(({ index, count: n, cid: c }) => ({ index, count: n, cid: c })) })
+  return { count, blocks: [...blocks, top] }
+}
+
+function relaid(entries: readonly DirEntry[], depth: number): EditedRegion {
+  if (entries.length === 0) return { count: 0, blocks: [] }
+  const { blocks } = layoutDir(entries, depth)
+  return { count: entries.length, blocks, ...(entries.length <= FLAT_DIR_MAX ? { entries } : {}) }
+}
+
+/** Sorts entries by the UTF-8 bytes of their names, comparing each name's bytes made once. */
+export function sortByName<T extends { readonly name: string }>(entries: readonly T[]): T[] {
+  const keyed = entries.map((e) => ({ e, key: Buffer.from(e.name, 'utf8') }))
+  keyed.sort((x, y) => Buffer.compare(x.key, y.key))
+  return keyed.map((k) => k.e)
+}
