@@ -7,11 +7,17 @@
  * return on the origin.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { type Block, RAW, cidOf, decodeCommit, encodeNode } from '../src/object/index.js'
+import { Store } from '../src/store/index.js'
 import { MiB, Peer, type Timed, dirSize, fmt, left, printTable, scratch, step, timed, writeRandomFile } from './lib.js'
 
 const LEFT_PORT = 24402
+const LONG_PORT = 24403
+/** History lengths compared by the long-history case. */
+const HISTORY_LENGTHS = [10, 100_000]
 /** Versions of the big file the history holds; the folder keeps none of them. */
 const BIG_VERSIONS = 5
 const BIG_SIZE = 64 * MiB
@@ -101,4 +107,87 @@ export async function benchHistory(base: string, tools: { git: boolean }): Promi
   printTable('Retention on the origin: `left forget --keep-last 1`, then `left gc`', ['store before', 'store after', 'forget', 'gc'], [
     [fmt.mb(before), fmt.mb(after), fmt.s(forget.seconds), fmt.s(gc.seconds)]
   ])
+}
+
+/**
+ * Appends `count` commits to the HEAD of the LEFT folder `dir`, straight
+ * into its store (a commit per CLI call would take hours): each changes
+ * `log.txt`, as a watch peer's small commits do. Leaves the share folder
+ * matching the new HEAD.
+ */
+async function growHistory(dir: string, count: number): Promise<void> {
+  const config = JSON.parse(await readFile(join(dir, '.left', 'config'), 'utf8')) as { peerId: string }
+  const store = await Store.open(join(dir, '.left', 'store'))
+  let text = ''
+  // The folder's file gets this mtime too, so the next commit sees no change.
+  const mtime = Math.floor(Date.now() / 1000) * 1000
+  try {
+    let parent = (await store.getRef('HEAD'))!
+    let { generation, time } = decodeCommit((await store.get(parent))!)
+    for (let done = 0; done < count;) {
+      const blocks: Block[] = []
+      const commits: CID[] = []
+      for (const end = Math.min(count, done + 1000); done < end; done++) {
+        text = `version ${done}\n`
+        const bytes = Buffer.from(text)
+        const chunk = { cid: cidOf(RAW, bytes), bytes }
+        const tree = encodeNode({ type: 'dir', entries: [{ name: 'log.txt', kind: 'file', cid: chunk.cid, size: bytes.length, mtime, exec: false }] })
+        const commit = encodeNode({ type: 'commit', tree: tree.cid, parents: [parent], generation: ++generation, author: config.peerId, time: ++time, message: `update log.txt (${done})` })
+        blocks.push(chunk, tree, commit)
+        commits.push(commit.cid)
+        parent = commit.cid
+      }
+      await store.write({ blocks, commits, refs: { HEAD: parent } })
+    }
+  } finally {
+    await store.close()
+  }
+  await writeFile(join(dir, 'share', 'log.txt'), text)
+  await utimes(join(dir, 'share', 'log.txt'), mtime / 1000, mtime / 1000)
+}
+
+/**
+ * Issue 10: syncing a new head costs the same with 100,000 commits of
+ * history as with 10. Two peers share a history of n commits; the origin
+ * makes one more and the other takes it with `left sync` (a fast-forward),
+ * then both make one each and sync again (a merge, which needs the merge
+ * base). Generation numbers stop both walks at the merge base.
+ */
+export async function benchLongHistory(base: string): Promise<void> {
+  const rows: string[][] = []
+  for (const n of HISTORY_LENGTHS) {
+    step(`history: ${n} commits`)
+    const a = await scratch(base, 'long-a')
+    const b = await scratch(base, 'long-b')
+    await left(a, ['init'])
+    const key = (await left(a, ['key'])).stdout.trim()
+    await left(b, ['init', '--key', key])
+    await writeFile(join(a, 'share', 'log.txt'), 'first\n')
+    await left(a, ['commit', '-m', 'first'])
+    await growHistory(a, n - 1)
+    // The other peer starts with the same history: a copy of the store.
+    await rm(join(b, '.left', 'store'), { recursive: true })
+    await cp(join(a, '.left', 'store'), join(b, '.left', 'store'), { recursive: true })
+    await cp(join(a, 'share', 'log.txt'), join(b, 'share', 'log.txt'), { preserveTimestamps: true })
+    await writeFile(join(a, 'share', 'new.txt'), 'new on a\n')
+    await left(a, ['commit', '-m', 'one more'])
+    const server = new Peer(a, ['serve', '--listen', `127.0.0.1:${LONG_PORT}`])
+    try {
+      await server.waitFor(/serving/)
+      const ff = await left(b, ['sync', `127.0.0.1:${LONG_PORT}`])
+      await writeFile(join(a, 'share', 'a.txt'), 'edited on a\n')
+      await left(a, ['commit', '-m', 'on a'])
+      await writeFile(join(b, 'share', 'b.txt'), 'edited on b\n')
+      await left(b, ['commit', '-m', 'on b'])
+      const merge = await left(b, ['sync', `127.0.0.1:${LONG_PORT}`])
+      const log = await left(b, ['log', '--oneline', '-n', '1'])
+      const modes = `${/fast-forwarded to/.test(ff.stdout + ff.stderr) ? 'fast-forward' : 'NOT A FAST-FORWARD'}, then ${log.stdout.includes('merge') ? 'merge' : 'NOT MERGED'}`
+      rows.push([n.toLocaleString('en-US'), fmt.s(ff.seconds), fmt.kb(receivedBytes(ff)), fmt.s(merge.seconds), fmt.kb(receivedBytes(merge)), modes])
+    } finally {
+      await server.stop()
+    }
+    await rm(a, { recursive: true, force: true })
+    await rm(b, { recursive: true, force: true })
+  }
+  printTable('Syncing a new head on top of a long history (`left sync`, whole process)', ['commits of history', 'fast-forward', 'received', 'merge', 'received', 'what happened'], rows)
 }

@@ -10,7 +10,7 @@ import { mkdir, rm, stat } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { benchCommit } from './commit.js'
-import { benchHistory } from './history.js'
+import { benchHistory, benchLongHistory } from './history.js'
 import { GiB, dirSize, ensureTool, writeRandomFile, writeSmallFiles } from './lib.js'
 import { benchSync } from './sync.js'
 import { benchSyncthing } from './syncthing.js'
@@ -44,7 +44,10 @@ async function main(): Promise<void> {
   if (run('commit')) await benchCommit(work, { bigFile, bigSize: GiB, smallDir, smallSize }, tools)
   if (run('sync')) await benchSync(work, bigFile, tools)
   if (run('watch')) await benchWatch(work, bigFile, smallDir)
-  if (run('history')) await benchHistory(work, tools)
+  if (run('history')) {
+    await benchLongHistory(work)
+    await benchHistory(work, tools)
+  }
   if (run('syncthing') && tools.syncthing) await benchSyncthing(work, bigFile, smallDir)
   await rm(work, { recursive: true, force: true })
 }

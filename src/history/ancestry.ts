@@ -7,6 +7,7 @@ import type { CID } from 'multiformats/cid'
 import { compareBytes } from '../object/index.js'
 import type { Commit } from '../object/index.js'
 import { type ObjectSource, loadCommit } from '../tree/source.js'
+import { Heap } from './heap.js'
 
 /** A commit together with its CID, as the log yields it. */
 export interface LoggedCommit {
@@ -165,49 +166,4 @@ export function sameCid(a: CID, b: CID): boolean {
 function before(x: LoggedCommit, y: LoggedCommit): boolean {
   if (x.commit.time !== y.commit.time) return x.commit.time > y.commit.time
   return compareBytes(x.cid.bytes, y.cid.bytes) < 0
-}
-
-/** A binary heap: the log's frontier can be wide after many merges. */
-class Heap<T> {
-  private readonly items: T[] = []
-
-  /** `before(x, y)`: x comes out first. */
-  constructor(private readonly before: (x: T, y: T) => boolean) {}
-
-  /** True when any queued item passes `test`. */
-  some(test: (item: T) => boolean): boolean {
-    return this.items.some(test)
-  }
-
-  push(item: T): void {
-    const a = this.items
-    a.push(item)
-    let i = a.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!this.before(a[i]!, a[parent]!)) break
-      ;[a[i], a[parent]] = [a[parent]!, a[i]!]
-      i = parent
-    }
-  }
-
-  pop(): T | undefined {
-    const a = this.items
-    const top = a[0]
-    const last = a.pop()
-    if (a.length === 0 || last === undefined) return top
-    a[0] = last
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < a.length && this.before(a[l]!, a[m]!)) m = l
-      if (r < a.length && this.before(a[r]!, a[m]!)) m = r
-      if (m === i) break
-      ;[a[i], a[m]] = [a[m]!, a[i]!]
-      i = m
-    }
-    return top
-  }
 }

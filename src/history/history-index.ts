@@ -1,34 +1,49 @@
 /**
- * The set of commits in one head's history, kept current as the head moves,
- * so "is this commit already ours?" costs a set lookup. A peer may announce
- * old heads thousands of times a second; answering each with a walk of the
- * whole history would let it burn our CPU.
+ * Which commits one head's history holds, kept current as the head moves, so
+ * "is this commit already ours?" costs a set lookup when asked again. A peer
+ * may announce old heads thousands of times a second; answering each with a
+ * walk of history would let it burn our CPU. The set is filled lazily, from
+ * the head down, only as deep as questions have reached: generation numbers
+ * say when to stop, so a history of 100,000 commits costs nothing until
+ * someone asks about an old one.
  */
 import type { CID } from 'multiformats/cid'
+import { type Commit, decodeNode } from '../object/index.js'
 import { type ObjectSource, loadCommit } from '../tree/source.js'
+import { isAncestor } from './ancestry.js'
+import { Heap } from './heap.js'
 
-/** Which commits `head` reaches, updated incrementally when the head moves forward. */
+interface Pending {
+  readonly key: string
+  readonly commit: Commit
+}
+
+/** Which commits `head` reaches, found lazily and kept when the head moves forward. */
 export class HistoryIndex {
-  private head: string | undefined
-  private readonly commits = new Set<string>()
-  /** Calls run one at a time, so none sees a half-built set. */
+  private head: CID | undefined
+  /** Commits known to be in head's history: the walked ones and the frontier. */
+  private readonly known = new Set<string>()
+  /** Known commits whose parents are not walked yet, highest generation first. */
+  private pending = new Heap<Pending>((x, y) => x.commit.generation > y.commit.generation)
+  /** Calls run one at a time, so none sees a half-moved index. */
   private moving: Promise<void> = Promise.resolve()
 
   constructor(private readonly src: ObjectSource) {}
 
   /**
-   * True when `cid` is `head` or one of its ancestors. Costs O(1) once the
-   * index has reached `head`; getting there from the previous head costs
-   * the commits added since when `head` descends from it, and a full walk
-   * otherwise (after a checkout of an older commit). Throws
+   * True when `cid` is `head` or one of its ancestors. Costs O(1) for a
+   * commit asked about before, and otherwise the commits between `head` and
+   * `cid`'s generation that no earlier question walked. Moving to a head
+   * that descends from the previous one keeps what is known; moving
+   * elsewhere (a checkout of an older commit) starts again. Throws
    * MissingObjectError when a commit on the way is not in the source.
    */
   contains(head: CID, cid: CID): Promise<boolean> {
-    // Queued behind any move in progress: a set being rebuilt for one head
+    // Queued behind any call in progress: an index being moved to one head
     // must not answer for another.
     const answer = this.moving.then(async () => {
       await this.moveTo(head)
-      return this.commits.has(cid.toString())
+      return this.find(cid)
     })
     this.moving = answer.then(() => {}, () => {})
     return answer
@@ -36,44 +51,42 @@ export class HistoryIndex {
 
   /** How many commits the index holds. */
   get size(): number {
-    return this.commits.size
+    return this.known.size
   }
 
   private async moveTo(head: CID): Promise<void> {
-    const target = head.toString()
-    if (this.head === target) return
-    // Walk back from the new head, stopping at commits already indexed:
-    // their ancestors are indexed too. If the walk meets the old head, the
-    // new head descends from it and the old set stays true.
-    const added = await this.walk(head, this.commits)
-    if (this.head !== undefined && !added.reachedKnown.has(this.head)) {
-      this.commits.clear()
-      for (const key of (await this.walk(head, this.commits)).visited) this.commits.add(key)
-    } else {
-      for (const key of added.visited) this.commits.add(key)
+    if (this.head?.equals(head)) return
+    const forward = this.head !== undefined && (await isAncestor(this.src, this.head, head))
+    if (!forward) {
+      this.known.clear()
+      this.pending = new Heap<Pending>((x, y) => x.commit.generation > y.commit.generation)
     }
-    this.head = target
+    this.head = head
+    await this.discover(head)
   }
 
-  /** Breadth-first from `head` over commits not in `known`. */
-  private async walk(head: CID, known: ReadonlySet<string>): Promise<{ visited: Set<string>; reachedKnown: Set<string> }> {
-    const visited = new Set<string>()
-    const reachedKnown = new Set<string>()
-    let frontier: CID[] = [head]
-    while (frontier.length > 0) {
-      const next: CID[] = []
-      for (const cid of frontier) {
-        const key = cid.toString()
-        if (known.has(key)) {
-          reachedKnown.add(key)
-          continue
-        }
-        if (visited.has(key)) continue
-        visited.add(key)
-        next.push(...(await loadCommit(this.src, cid)).parents)
-      }
-      frontier = next
+  private async find(cid: CID): Promise<boolean> {
+    const key = cid.toString()
+    if (this.known.has(key)) return true
+    // Not stored, or not a commit: not in any history of ours.
+    const bytes = await this.src.get(cid)
+    const node = bytes === undefined ? undefined : decodeNode(bytes)
+    if (node?.type !== 'commit') return false
+    const floor = node.generation
+    // Every commit above `floor` that head reaches is found by walking the
+    // frontier down to it: a commit's children all have higher generations.
+    for (let top = this.pending.peek(); top !== undefined && top.commit.generation > floor; top = this.pending.peek()) {
+      this.pending.pop()
+      for (const parent of top.commit.parents) await this.discover(parent)
+      if (this.known.has(key)) return true
     }
-    return { visited, reachedKnown }
+    return this.known.has(key)
+  }
+
+  private async discover(cid: CID): Promise<void> {
+    const key = cid.toString()
+    if (this.known.has(key)) return
+    this.known.add(key)
+    this.pending.push({ key, commit: await loadCommit(this.src, cid) })
   }
 }

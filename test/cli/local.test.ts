@@ -356,6 +356,30 @@ describe('cli: a damaged store', () => {
       assert.equal(await readFile(join(dir, 'share/a.txt'), 'utf8'), 'two')
     })
   })
+
+  it('refuses a store of object format 1 with one line and exit 3, and changes nothing', async () => {
+    await inNewFolder(async (dir) => {
+      await writeFile(join(dir, 'share/a.txt'), 'one')
+      await leftOk(dir, ['commit', '-m', 'one'])
+      const history = await leftOk(dir, ['log', '--json'])
+      // A store from before the format mark: objects, and no mark.
+      const setMark = async (mark: string | undefined): Promise<void> => {
+        const db = new Level<Buffer, Buffer>(join(dir, '.left/store/index'), { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+        const meta = db.sublevel<Buffer, Buffer>('m', { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+        if (mark === undefined) await meta.del(Buffer.from('format'))
+        else await meta.put(Buffer.from('format'), Buffer.from(mark))
+        await db.close()
+      }
+      await setMark(undefined)
+      for (const args of [['log'], ['commit', '-m', 'two'], ['sync', '127.0.0.1:1']]) {
+        const r = await left(dir, args)
+        assertOneLineError(r, /the store .*\/\.left\/store holds object format 1, this left reads format 2; nothing was changed/)
+        assert.equal(r.code, 3, `left ${args.join(' ')}`)
+      }
+      await setMark('2')
+      assert.equal(await leftOk(dir, ['log', '--json']), history)
+    })
+  })
 })
 
 describe('cli: a hand-edited config', () => {
