@@ -8,7 +8,7 @@
  */
 import type { FetchProgress, Progress } from '../src/index.js'
 import type { Io } from './io.js'
-import { fitLine, formatBytes, formatSeconds, printable, transferParts } from './output.js'
+import { type TransferTotals, fitLine, formatBytes, formatSeconds, printable, transferParts } from './output.js'
 
 const REDRAW_MS = 250
 
@@ -67,6 +67,7 @@ export class WorkLine {
   private readonly started = Date.now()
   private done = { items: 0, bytes: 0 }
   private total: { items: number; bytes: number } | undefined
+  private fetchStarted: number | undefined
 
   constructor(private readonly io: Io, private readonly verb: string, private readonly unit: 'files' | 'objects', enabled: boolean) {
     this.live = enabled && io.stderrIsTTY
@@ -81,6 +82,20 @@ export class WorkLine {
       onObject: step,
       onPlan: (items, bytes) => { this.total = { items, bytes } }
     }
+  }
+
+  /**
+   * Content being fetched from a peer before anything is written (checkout,
+   * restore of a version whose content is not here): drawn as a transfer,
+   * in place of the line until writing starts.
+   */
+  fetching(p: TransferTotals): void {
+    const now = Date.now()
+    this.fetchStarted ??= now
+    if (!this.live || now - this.lastDraw < REDRAW_MS) return
+    this.lastDraw = now
+    this.io.err(`\r\x1b[K${fitLine('fetching', transferParts(p, (now - this.fetchStarted) / 1000), this.io.columns ?? 80)}`)
+    this.shown = true
   }
 
   /** One more item of `bytes` done. */

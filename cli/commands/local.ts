@@ -137,7 +137,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
     .action(async (rev: string, opts: { force?: boolean; quiet?: boolean; from?: string }, cmd: Command) => {
       await rt.withRepo(cmd, async (repo) => {
         const { cid, changes, kept } = await withContent(repo, opts.from, (content) =>
-          working(io, 'checking out', 'files', opts.quiet, (line) => repo.checkout(rev, opts.force ?? false, line.hooks, content)))
+          working(io, 'checking out', 'files', opts.quiet, (line) => repo.checkout(rev, opts.force ?? false, line.hooks, { ...content, onProgress: (p) => line.fetching(p) })))
         warnKept(kept)
         io.say(`HEAD is now ${await repo.shortId(cid)} (${changes} path${changes === 1 ? '' : 's'} updated)`)
       })
@@ -154,7 +154,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
       await rt.withRepo(cmd, async (repo) => {
         const rel = repo.sharePath(workDir(cmd, rt), path)
         const result = await withContent(repo, opts.from, (content) =>
-          working(io, 'restoring', 'files', opts.quiet, (line) => repo.restore(rel, opts.source, opts.force ?? false, line.hooks, content)))
+          working(io, 'restoring', 'files', opts.quiet, (line) => repo.restore(rel, opts.source, opts.force ?? false, line.hooks, { ...content, onProgress: (p) => line.fetching(p) })))
         warnKept(result.kept)
         io.say(`restored ${quotePath(path)} from ${printable(opts.source)}`)
       })

@@ -29,7 +29,7 @@ import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
 import { type ContentStats, type FsckReport, contentStats, fsck, gc } from './maintenance.js'
 import { Mutex, SharedLock } from './mutex.js'
-import { type BlockSource, fetchContent } from '../sync/content.js'
+import { type BlockSource, type FetchProgress, fetchContent } from '../sync/content.js'
 
 export type { LogEntry } from '../history/log.js'
 
@@ -673,6 +673,8 @@ export interface ContentFrom {
   readonly source?: BlockSource | undefined
   /** Ends the error's message when the source lacks it too. */
   readonly absentWhy?: string
+  /** Called as content arrives from the source (see FetchProgress). */
+  readonly onProgress?: (p: FetchProgress) => void
 }
 
 /** What `Repo.forget` did. */

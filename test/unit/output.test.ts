@@ -70,6 +70,14 @@ describe('cli/output and cli/progress: progress lines fitted to the terminal (is
     assert.equal(err().split('\r\x1b[K').length, 3, 'drawn once, erased once; a redraw waits 250 ms, and a second clear does nothing')
   })
 
+  it('draws content fetched from a peer before a checkout writes, as a transfer', () => {
+    const { io, err } = terminal(true)
+    const line = new WorkLine(io, 'checking out', 'files', true)
+    line.fetching({ files: 2, bytes: 1 << 20, expectedBytes: 3 << 20 })
+    assert.match(err(), /^\r\x1b\[Kfetching: 2 files \(~3\.0 MiB\), 1\.0 MiB received, [\d.]+ \w+\/s, ETA ~\d+ s$/)
+    line.clear()
+  })
+
   it('draws nothing off a terminal, or with -q', () => {
     for (const [tty, enabled] of [[false, true], [true, false]] as const) {
       const { io, err } = terminal(tty)
