@@ -73,9 +73,14 @@ export async function mergeBases(src: ObjectSource, a: CID, b: CID): Promise<CID
   if (sameCid(a, b)) return [a]
   const flags = new Map<string, number>()
   const queue = new Heap<LoggedCommit>(higherFirst)
+  /** Loaded once: a commit is queued again each time it gains a flag. */
+  const commits = new Map<string, Commit>()
   const paint = async (cid: CID, f: number): Promise<void> => {
-    flags.set(cid.toString(), (flags.get(cid.toString()) ?? 0) | f)
-    queue.push({ cid, commit: await loadCommit(src, cid) })
+    const key = cid.toString()
+    flags.set(key, (flags.get(key) ?? 0) | f)
+    let commit = commits.get(key)
+    if (commit === undefined) commits.set(key, (commit = await loadCommit(src, cid)))
+    queue.push({ cid, commit })
   }
   await paint(a, FROM_A)
   await paint(b, FROM_B)

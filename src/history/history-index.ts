@@ -42,8 +42,15 @@ export class HistoryIndex {
     // Queued behind any call in progress: an index being moved to one head
     // must not answer for another.
     const answer = this.moving.then(async () => {
-      await this.moveTo(head)
-      return this.find(cid)
+      try {
+        await this.moveTo(head)
+        return await this.find(cid)
+      } catch (err) {
+        // A read failed halfway: what is known may lack some ancestors'
+        // parents, so start again next time rather than answer from it.
+        this.reset()
+        throw err
+      }
     })
     this.moving = answer.then(() => {}, () => {})
     return answer
@@ -57,12 +64,15 @@ export class HistoryIndex {
   private async moveTo(head: CID): Promise<void> {
     if (this.head?.equals(head)) return
     const forward = this.head !== undefined && (await isAncestor(this.src, this.head, head))
-    if (!forward) {
-      this.known.clear()
-      this.pending = new Heap<Pending>((x, y) => x.commit.generation > y.commit.generation)
-    }
+    if (!forward) this.reset()
     this.head = head
     await this.discover(head)
+  }
+
+  private reset(): void {
+    this.head = undefined
+    this.known.clear()
+    this.pending = new Heap<Pending>((x, y) => x.commit.generation > y.commit.generation)
   }
 
   private async find(cid: CID): Promise<boolean> {

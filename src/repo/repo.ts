@@ -372,7 +372,9 @@ export class Repo {
   /** Commits newest first, each with its changes against every parent (see LogQuery). */
   async log(query: LogQuery = {}): Promise<LogEntry[]> {
     const heads: CID[] = []
-    if (query.all === true) heads.push(...(await this.store.listRefs()).map(([, cid]) => cid).reverse())
+    // Loops, not push(...list), here and below: a reflog or a restored
+    // directory can hold more items than a call can take arguments.
+    if (query.all === true) for (const [, cid] of (await this.store.listRefs()).reverse()) heads.push(cid)
     else {
       const head = query.from === undefined ? await this.head() : await this.resolve(query.from)
       if (head !== undefined) heads.push(head)
@@ -486,8 +488,8 @@ export class Repo {
         changes = [{ path: rel, before: current, after: wanted }]
         // A folder giving way to a file goes file by file, so a guarded apply
         // removes only what it planned to.
-        if (current?.kind === 'dir') changes.push(...(await collect(diffTrees(src, current.cid, undefined, rel))))
-        if (wanted.kind === 'dir') changes.push(...(await collect(diffTrees(src, undefined, wanted.cid, rel))))
+        if (current?.kind === 'dir') for await (const c of diffTrees(src, current.cid, undefined, rel)) changes.push(c)
+        if (wanted.kind === 'dir') for await (const c of diffTrees(src, undefined, wanted.cid, rel)) changes.push(c)
       }
       if (!force) await this.refuseUncommittedLoss(src, changes)
       const applied = await this.apply(changes, { guard: !force, rules, from, ...progressOf(changes, progress) })
@@ -613,7 +615,7 @@ export class Repo {
         if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
         const changes = await collect(diffTrees(src, fromTree, toTree))
         const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), from, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
-        deleted.push(...applied.deleted)
+        for (const p of applied.deleted) deleted.push(p)
         written += [...applied.stat.values()].filter((e) => e !== null).length
         if (applied.skipped.length > 0 && round < INTEGRATE_ROUNDS) {
           // HEAD stays: the next round commits the folder as it is now (what

@@ -24,6 +24,7 @@ import { decodeNode } from '../object/codec.js'
 import type { Commit, Node } from '../object/types.js'
 import type { ObjectStore } from '../store/index.js'
 import { diffTrees } from '../tree/diff.js'
+import { type DirRegion, TOP_REGION, bucketRegion, checkDirNode } from '../tree/directory.js'
 import { loadCommit, mustGet } from '../tree/source.js'
 import { generationAfter } from '../history/ancestry.js'
 import { type BlockSource, type FetchProgress, fetchContent } from './content.js'
@@ -65,13 +66,21 @@ export interface FetchOptions {
  * depth.
  */
 type Expect =
-  | { readonly type: 'commit' | 'dir' | 'any' }
+  | { readonly type: 'commit' | 'any' }
+  /** A directory's top node, or a bucket of a shard (tree/directory.ts checks it fits there). */
+  | { readonly type: 'dir'; readonly region: DirRegion }
   | { readonly type: 'file'; readonly size: number; readonly height?: number }
 
 /** Two links with the same CID and equal keys expect the same thing. */
 function expectKey(cid: CID, e: Expect): string {
-  return e.type === 'file' ? `${cidKey(cid)} file ${e.size} ${e.height ?? ''}` : `${cidKey(cid)} ${e.type}`
+  switch (e.type) {
+    case 'file': return `${cidKey(cid)} file ${e.size} ${e.height ?? ''}`
+    case 'dir': return `${cidKey(cid)} dir ${e.region.path.join('.')} ${e.region.count ?? ''}`
+    default: return `${cidKey(cid)} ${e.type}`
+  }
 }
+
+const DIR: Expect = { type: 'dir', region: TOP_REGION }
 
 /**
  * Fetches `root` for use: its history (fetchHistory), then the content of
@@ -103,7 +112,7 @@ export async function fetchClosure(root: CID, store: FetchStore, source: BlockSo
  */
 export async function fetchHistory(root: CID, store: FetchStore, source: BlockSource, options: FetchOptions = {}): Promise<FetchResult> {
   const run = new HistoryFetch(store, source, options)
-  if (!(await store.has(root))) await run.ensure(root, { type: options.root ?? 'any' })
+  if (!(await store.has(root))) await run.ensure(root, options.root === 'dir' ? DIR : { type: options.root ?? 'any' })
   return { objects: run.objects, bytes: run.bytes, files: 0, expectedBytes: 0, resumed: run.resumed }
 }
 
@@ -145,7 +154,7 @@ class HistoryFetch {
     else bytes = await this.receive(cid)
     const node = decode(cid, bytes!, expect)
     if (!staged) await this.store.stage({ cid, bytes: bytes! })
-    await this.children(node)
+    await this.children(node, expect)
     if (node.type === 'commit') await this.checkGeneration(cid, node)
     const commits = node.type === 'commit' ? [cid] : []
     await this.store.write({ blocks: [{ cid, bytes: bytes! }], commits, thinIfNew: commits, unstage: [cid] })
@@ -153,9 +162,9 @@ class HistoryFetch {
   }
 
   /** Ensures every structure child of `node` is stored, skipping those that already are. */
-  private async children(node: Node): Promise<void> {
+  private async children(node: Node, expect: Expect): Promise<void> {
     // Content is fetched apart, and only where it is needed (content.ts).
-    const links = childLinks(node).filter((l) => l.cid.code !== RAW)
+    const links = childLinks(node, expect).filter((l) => l.cid.code !== RAW)
     const have = await this.store.hasMany(links.map((l) => l.cid))
     const nodes: Link[] = []
     // A node may link one object many times (a file of identical chunks):
@@ -197,17 +206,19 @@ interface Link {
 }
 
 /** A node's links with what each must be; decodeNode has already checked their codecs. */
-function childLinks(node: Node): Link[] {
+function childLinks(node: Node, expect: Expect): Link[] {
   switch (node.type) {
     case 'commit':
-      return [{ cid: node.tree, expect: { type: 'dir' } }, ...node.parents.map((cid): Link => ({ cid, expect: { type: 'commit' } }))]
+      return [{ cid: node.tree, expect: DIR }, ...node.parents.map((cid): Link => ({ cid, expect: { type: 'commit' } }))]
     case 'dir':
       return node.entries.map((e): Link => ({
         cid: e.cid,
-        expect: e.kind === 'dir' ? { type: 'dir' } : e.kind === 'file' ? { type: 'file', size: e.size } : { type: 'any' }
+        expect: e.kind === 'dir' ? DIR : e.kind === 'file' ? { type: 'file', size: e.size } : { type: 'any' }
       }))
-    case 'shard':
-      return node.buckets.map((b): Link => ({ cid: b.cid, expect: { type: 'dir' } }))
+    case 'shard': {
+      const region = expect.type === 'dir' ? expect.region : TOP_REGION
+      return node.buckets.map((b): Link => ({ cid: b.cid, expect: { type: 'dir', region: bucketRegion(region, b) } }))
+    }
     case 'file':
       return node.links.map((l): Link => ({ cid: l.cid, expect: { type: 'file', size: l.size, ...(node.height > 0 ? { height: node.height - 1 } : {}) } }))
   }
@@ -225,6 +236,14 @@ function decode(cid: CID, bytes: Uint8Array, expect: Expect): Node {
   // A directory is a plain node or a shard (object/dir-layout.ts).
   const type = node.type === 'shard' ? 'dir' : node.type
   if (expect.type !== 'any' && type !== expect.type) throw new ProtocolError(`peer sent a ${node.type} for ${cid} where a ${expect.type} belongs`)
+  if ((node.type === 'dir' || node.type === 'shard') && expect.type === 'dir') {
+    try {
+      checkDirNode(cid, node, expect.region)
+    } catch (err) {
+      if (!(err instanceof InvalidObjectError)) throw err
+      throw new ProtocolError(`peer sent an invalid object ${cid}: ${err.message}`, err)
+    }
+  }
   if (node.type === 'file' && expect.type === 'file') {
     if (node.size !== expect.size) throw new ProtocolError(`peer sent a file node ${cid} of ${node.size} bytes where its parent says ${expect.size}`)
     if (expect.height !== undefined && node.height !== expect.height) {

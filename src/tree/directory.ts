@@ -9,16 +9,20 @@
 import type { CID } from 'multiformats/cid'
 import { InvalidObjectError } from '../errors.js'
 import { type Block, FLAT_DIR_MAX, SHARD_WIDTH, bucketAt, decodeDirNode, encodeNode, layoutDir, nameHash } from '../object/index.js'
-import type { DirEntry, ShardBucket } from '../object/index.js'
+import type { DirEntry, DirNode, DirShard, ShardBucket } from '../object/index.js'
 import { type ObjectSink, type ObjectSource, mustGet } from './source.js'
 
 /** Where a node sits in its directory: the bucket indexes from the top, and the count its parent declared. */
-interface Region {
+export interface DirRegion {
   readonly path: readonly number[]
   readonly count?: number | undefined
 }
 
-const TOP: Region = { path: [] }
+type Region = DirRegion
+
+/** A directory's own top node: a commit's tree, or what an entry of kind `dir` names. */
+export const TOP_REGION: DirRegion = { path: [] }
+const TOP = TOP_REGION
 
 /** A loaded node of a directory: entries, or buckets one level down. */
 type Part =
@@ -29,6 +33,16 @@ const NOTHING: Part = { kind: 'entries', entries: [] }
 
 async function loadPart(src: ObjectSource, cid: CID, region: Region): Promise<Part> {
   const node = decodeDirNode(await mustGet(src, cid))
+  checkDirNode(cid, node, region)
+  return node.type === 'dir' ? { kind: 'entries', entries: node.entries } : { kind: 'shard', buckets: node.buckets }
+}
+
+/**
+ * Throws InvalidObjectError unless the decoded directory node `cid` fits
+ * where it sits: a bucket holds the count its shard declares, a shard has
+ * the depth of its place, and every entry of a bucket hashes into it.
+ */
+export function checkDirNode(cid: CID, node: DirNode | DirShard, region: DirRegion): void {
   const depth = region.path.length
   if (node.type === 'dir') {
     if (region.count !== undefined && node.entries.length !== region.count) throw new InvalidObjectError(`directory bucket ${cid} does not hold the count its shard declares`)
@@ -38,16 +52,16 @@ async function loadPart(src: ObjectSource, cid: CID, region: Region): Promise<Pa
         if (region.path.some((b, d) => bucketAt(hash, d) !== b)) throw new InvalidObjectError(`entry ${JSON.stringify(e.name)} sits in the wrong bucket of ${cid}`)
       }
     }
-    return { kind: 'entries', entries: node.entries }
+    return
   }
   if (node.depth !== depth) throw new InvalidObjectError(`shard ${cid} has depth ${node.depth} where ${depth} belongs`)
   if (region.count !== undefined && node.buckets.reduce((n, b) => n + b.count, 0) !== region.count) {
     throw new InvalidObjectError(`shard ${cid} does not hold the count its parent declares`)
   }
-  return { kind: 'shard', buckets: node.buckets }
 }
 
-function bucketRegion(region: Region, b: ShardBucket): Region {
+/** Where bucket `b` of a shard at `region` sits. */
+export function bucketRegion(region: DirRegion, b: ShardBucket): DirRegion {
   return { path: [...region.path, b.index], count: b.count }
 }
 
@@ -122,8 +136,9 @@ export async function dirDelta(src: ObjectSource, sides: ReadonlyArray<CID | und
     pieces++
     for (let k = 0; k < cids.length; k++) {
       const p = parts[k]!
-      if (p.kind === 'entries') out[k]!.push(...p.entries)
-      else out[k]!.push(...(await readRegion(src, cids[k]!, regions[k]!)))
+      // A loop, not push(...list): a side read whole may hold more entries
+      // than a call can take arguments.
+      for (const e of p.kind === 'entries' ? p.entries : await readRegion(src, cids[k]!, regions[k]!)) out[k]!.push(e)
     }
   }
   return pieces > 1 ? out.map(sortByName) : out
@@ -187,7 +202,7 @@ async function editRegion(src: ObjectSource, cid: CID | undefined, region: Regio
     }
     const child = await editRegion(src, old?.cid, old === undefined ? { path: [...region.path, index] } : bucketRegion(region, old), mine)
     if (child.count === 0) continue
-    blocks.push(...child.blocks)
+    for (const b of child.blocks) blocks.push(b)
     buckets.push({ index, count: child.count, cid: child.blocks[child.blocks.length - 1]!.cid, ...(child.entries ? { entries: child.entries } : {}) })
   }
   const count = buckets.reduce((n, b) => n + b.count, 0)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import fc from 'fast-check'
 import type { CID } from 'multiformats/cid'
-import { DAG_CBOR, RAW, cidOf, encodeNode } from '../../src/object/index.js'
+import { DAG_CBOR, FLAT_DIR_MAX, RAW, bucketAt, cidOf, encodeNode, nameHash } from '../../src/object/index.js'
 import type { Block } from '../../src/object/index.js'
 import { type Repo, storeOf } from '../../src/repo/repo.js'
 import { Store } from '../../src/store/store.js'
@@ -225,6 +225,31 @@ describe('sync/fetch: closure fetch between two real stores', () => {
     const dest = await freshStore()
     await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), (err: Error) => isCode('LEFT_PROTOCOL')(err) && /where a dir belongs/.test(err.message))
     assert.equal(await countObjects(dest), 0)
+  })
+
+  it('refuses a sharded directory that hides an entry in the wrong bucket, or lies about a count, as a protocol error', async () => {
+    const entries = Array.from({ length: FLAT_DIR_MAX + 1 }, (_, i) => `file-${i}`).sort().map((name) => rawEntry(name, 'file', cidOf(RAW, Buffer.from(name)), name.length))
+    const byBucket = new Map<number, Array<Record<string, unknown>>>()
+    for (const e of entries) {
+      const b = bucketAt(nameHash(e['name'] as string), 0)
+      byBucket.set(b, [...(byBucket.get(b) ?? []), e])
+    }
+    const indexes = [...byBucket.keys()].sort((a, b) => a - b)
+    const cases = [
+      { why: /sits in the wrong bucket/, lists: indexes.map((i) => (i === indexes[1] ? [...byBucket.get(i)!, { ...byBucket.get(indexes[0]!)![0]! }].sort((a, b) => Buffer.compare(Buffer.from(a['name'] as string), Buffer.from(b['name'] as string))) : byBucket.get(i)!)), lie: 0 },
+      { why: /does not hold the count its shard declares/, lists: indexes.map((i) => byBucket.get(i)!), lie: 1 }
+    ]
+    for (const c of cases) {
+      const buckets = c.lists.map((list) => rawBlock({ type: 'dir', entries: list }))
+      const shard = rawBlock({ type: 'shard', depth: 0, buckets: indexes.map((index, k) => [index, c.lists[k]!.length + (k === 0 ? c.lie : 0), buckets[k]!.cid]) })
+      const commit = commitOf(shard.cid, `shard ${c.lie}`)
+      const from = await freshStore()
+      await from.write({ blocks: [...buckets, shard, commit] })
+      const dest = await freshStore()
+      await assert.rejects(fetchClosure(commit.cid, dest, new StoreSource(from)), (err: Error) => isCode('LEFT_PROTOCOL')(err) && c.why.test(err.message))
+      assert.equal(await dest.has(commit.cid), false)
+      assert.equal(await dest.has(shard.cid), false)
+    }
   })
 
   it('stores the history and keeps the commit thin when the peer lacks its content', async () => {

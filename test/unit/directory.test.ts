@@ -133,6 +133,18 @@ describe('tree/directory: sharded directories (issue 12)', () => {
     assert.ok(all.some((e) => e.name === merged.conflicts[0]!.copyPath))
   })
 
+  it('diffs and merges a plain directory against one of 200,000 entries (more than a call takes arguments)', async () => {
+    const mem = new Mem()
+    const small = mem.dir(names(10))
+    const huge = mem.dir(names(200_000))
+    const changes: Change[] = await collect(diffTrees(mem, small, huge))
+    assert.equal(changes.length, 200_000 - 10)
+    const edited = (await editDir(mem, mem, small, new Map([['file-1.txt', entry('file-1.txt', 'edited')]]))).cid
+    const merged = await mergeTrees(mem, mem, small, huge, edited, { oursLabel: 'a', theirsLabel: 'b' })
+    assert.equal((await findEntry(mem, merged.tree, 'file-1.txt'))?.cid.toString(), entry('file-1.txt', 'edited').cid.toString())
+    assert.equal((await readDir(mem, merged.tree)).length, 200_000)
+  })
+
   it('dirDelta leaves out the buckets two sides share, and reads plain nodes whole', async () => {
     const mem = new Mem()
     const small = mem.dir(names(10))

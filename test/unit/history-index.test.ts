@@ -87,6 +87,26 @@ describe('history/HistoryIndex (issue 8 item 11: head storms; issue 10: long his
     assert.equal(await index.contains(d, d), true)
   })
 
+  it('answers right after a read that failed halfway through a walk', async () => {
+    const mem = new Mem()
+    const chain = [commit(mem, 'c0')]
+    for (let i = 1; i < 10; i++) chain.push(commit(mem, `c${i}`, [chain[i - 1]!]))
+    let failOn: string | undefined = chain[5]!.toString()
+    const flaky: ObjectSource = {
+      async get(cid) {
+        if (cid.toString() === failOn) {
+          failOn = undefined
+          throw new Error('disk hiccup')
+        }
+        return mem.get(cid)
+      }
+    }
+    const index = new HistoryIndex(flaky)
+    await assert.rejects(index.contains(chain[9]!, chain[1]!), /disk hiccup/)
+    assert.equal(await index.contains(chain[9]!, chain[1]!), true)
+    assert.equal(await index.contains(chain[9]!, chain[5]!), true)
+  })
+
   it('gives concurrent callers the same, whole answer', async () => {
     const mem = new Mem()
     const chain = [commit(mem, 'c0')]
