@@ -57,7 +57,8 @@ export class StoreDamagedError extends LeftError {
 /** The store holds objects of another object format than this LEFT reads. Nothing is changed. */
 export class StoreFormatError extends LeftError {
   constructor(path: string, readonly found: number, readonly wanted: number) {
-    super('LEFT_STORE_FORMAT', `the store ${path} holds object format ${found}, this left reads format ${wanted}; nothing was changed: use a left of the store's format, or start a new folder and sync it from a peer`, { data: { path, found, wanted } })
+    const what = found < wanted ? `'left migrate' rewrites it (on every peer of the folder)` : 'it was made by a newer left: use that one'
+    super('LEFT_STORE_FORMAT', `the store ${path} holds object format ${found}, this left reads format ${wanted}; nothing was changed: ${what}`, { data: { path, found, wanted } })
   }
 }
 

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { type ContentFrom, Pathspec, Repo, contentFrom, formatAddress, parseAddress, summarize } from '../../src/index.js'
+import { type ContentFrom, OBJECT_FORMAT, Pathspec, Repo, contentFrom, formatAddress, parseAddress, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
 import type { Io } from '../io.js'
 import { changeJson, changeLine, formatBytes, printable, quotePath } from '../output.js'
@@ -188,5 +188,18 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
         const { removed, kept } = await working(io, 'collecting', 'objects', opts.quiet, (line) => repo.gc(line.hooks))
         io.say(`removed ${removed} unreachable objects, kept ${kept}`)
       })
+    })
+
+  program.command('migrate')
+    .description('rewrite a store made by an older LEFT in the object format this one reads (every peer of the folder does it)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      // A running synchronizer has opened the store, so it is current already.
+      const result = rt.node === undefined ? await Repo.migrate(workDir(cmd, rt)) : undefined
+      if (result === undefined) {
+        io.say(`the store is in object format ${OBJECT_FORMAT} already; nothing to do`)
+        return
+      }
+      const head = result.shortHead === undefined ? '' : `; HEAD is ${result.shortHead}`
+      io.say(`migrated ${result.commits} commits and ${result.directories} directories from object format ${result.from} to ${OBJECT_FORMAT}, and removed ${result.gc.removed} old objects${head}`)
     })
 }

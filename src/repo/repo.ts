@@ -10,7 +10,7 @@ import { readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
-import { type Block, type Commit, type DirEntry, encodeNode, parseCid } from '../object/index.js'
+import { type Block, type Commit, type DirEntry, OBJECT_FORMAT, encodeNode, parseCid } from '../object/index.js'
 import { type ObjectStore, Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { lookupPath } from '../tree/lookup.js'
@@ -28,6 +28,7 @@ import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
 import { type ContentStats, type FsckReport, contentStats, fsck, gc } from './maintenance.js'
+import { type MigrateResult, migrateStore } from './migrate.js'
 import { Mutex, SharedLock } from './mutex.js'
 import { type BlockSource, type FetchProgress, fetchContent } from '../sync/content.js'
 
@@ -214,6 +215,30 @@ export class Repo {
     // Holding the store lock means no other left process is writing temp files.
     for (const name of await readdir(layout.tmpDir)) await rm(join(layout.tmpDir, name), { recursive: true, force: true })
     return new Repo(layout, config, store)
+  }
+
+  /**
+   * Rewrites the folder's store from an older object format into the
+   * current one (see migrate.ts), then runs gc to drop the old objects.
+   * Undefined when the store is in the current format already.
+   */
+  static async migrate(dir: string): Promise<(MigrateResult & { gc: { removed: number; kept: number }; shortHead?: string }) | undefined> {
+    const { layout } = await openLayout(dir)
+    const store = await Store.open(layout.storeDir, { olderFormat: true })
+    let result: MigrateResult
+    try {
+      if (store.format === OBJECT_FORMAT) return undefined
+      result = await migrateStore(store, store.format)
+    } finally {
+      await store.close()
+    }
+    const repo = await Repo.open(dir)
+    try {
+      const swept = await repo.gc()
+      return { ...result, gc: swept, ...(result.head ? { shortHead: await repo.shortId(result.head) } : {}) }
+    } finally {
+      await repo.close()
+    }
   }
 
   /** Releases the store. */

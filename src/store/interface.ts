@@ -45,6 +45,8 @@ export interface StoreWrite {
   readonly thinIfNew?: readonly CID[]
   /** Commits whose content is here again, no longer thin (HEAD moved there, or a fetch brought it). */
   readonly unthin?: readonly CID[]
+  /** The object format everything stored is in from now on (`left migrate`'s last write). */
+  readonly format?: number
 }
 
 /**

@@ -83,15 +83,19 @@ const dec = new TextDecoder()
  * Refuses a store of another object format, and marks a new one with ours.
  * A store with objects but no mark predates the mark: format 1.
  */
-async function checkFormat(objects: Sub, meta: Sub, path: string): Promise<void> {
+async function checkFormat(objects: Sub, meta: Sub, path: string, olderFormat: boolean): Promise<number> {
   const mark = await meta.get(FORMAT)
   let found = mark === undefined ? undefined : Number(dec.decode(mark))
   if (found === undefined) {
     const first = await objects.keys({ limit: 1 }).all()
     if (first.length > 0) found = 1
   }
-  if (found === undefined) await meta.put(FORMAT, enc.encode(String(OBJECT_FORMAT)))
-  else if (found !== OBJECT_FORMAT) throw new StoreFormatError(path, found, OBJECT_FORMAT)
+  if (found === undefined) {
+    await meta.put(FORMAT, enc.encode(String(OBJECT_FORMAT)))
+    return OBJECT_FORMAT
+  }
+  if (found !== OBJECT_FORMAT && !(olderFormat && found < OBJECT_FORMAT)) throw new StoreFormatError(path, found, OBJECT_FORMAT)
+  return found
 }
 
 /** Options for opening a store. */
@@ -104,6 +108,8 @@ export interface StoreOptions {
   readonly create?: boolean
   /** LevelDB write buffer in bytes; larger means fewer compactions during big commits. */
   readonly writeBufferSize?: number
+  /** Open a store of an older object format too (`left migrate`); see `format`. */
+  readonly olderFormat?: boolean
 }
 
 /** The content-addressed store. Open with `Store.open` (LevelDB) or `Store.openOn`. */
@@ -123,7 +129,9 @@ export class Store implements ObjectStore {
     /** The next free key in `d`. */
     private nextSeq: bigint,
     /** Filesystem path of the LevelDB directory. */
-    readonly path: string
+    readonly path: string,
+    /** The object format of what is stored: OBJECT_FORMAT, unless opened with `olderFormat`. */
+    public format: number
   ) {}
 
   /**
@@ -142,14 +150,14 @@ export class Store implements ObjectStore {
       await index.close()
       throw err
     }
-    return Store.openOn({ index, chunks, path })
+    return Store.openOn({ index, chunks, path }, options)
   }
 
   /**
    * Runs the store on two abstract-level databases, opening them if they are
    * not open yet. For tests (memory-level) and for `open`.
    */
-  static async openOn(levels: StoreLevels): Promise<Store> {
+  static async openOn(levels: StoreLevels, options: Pick<StoreOptions, 'olderFormat'> = {}): Promise<Store> {
     const { index: db, chunks, path } = levels
     await db.open()
     await chunks.open()
@@ -163,14 +171,15 @@ export class Store implements ObjectStore {
     for await (const k of data.keys({ reverse: true, limit: 1 })) nextSeq = seqOf(k) + 1n
     const high = await meta.get(NEXT_SEQ)
     if (high !== undefined && seqOf(high) > nextSeq) nextSeq = seqOf(high)
+    let format: number
     try {
-      await checkFormat(sub('o'), meta, path)
+      format = await checkFormat(sub('o'), meta, path, options.olderFormat === true)
     } catch (err) {
       await db.close()
       await chunks.close()
       throw err
     }
-    return new Store(db, chunks, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), sub('t'), meta, data, nextSeq, path)
+    return new Store(db, chunks, sub('o'), sub('c'), sub('r'), sub('s'), sub('p'), sub('t'), meta, data, nextSeq, path, format)
   }
 
   /** Closes the database; the store is unusable afterwards. */
@@ -231,8 +240,10 @@ export class Store implements ObjectStore {
     for (const c of thin) batch.put(c.bytes, new Uint8Array(0), { sublevel: this.thin })
     for (const c of w.unthin ?? []) batch.del(c.bytes, { sublevel: this.thin })
     if (data.length > 0) batch.put(NEXT_SEQ, seqKey(this.nextSeq), { sublevel: this.meta })
+    if (w.format !== undefined) batch.put(FORMAT, enc.encode(String(w.format)), { sublevel: this.meta })
     // A ref that survives a power cut must find everything below it.
-    await batch.write(w.refs !== undefined ? SYNC : {})
+    await batch.write(w.refs !== undefined || w.format !== undefined ? SYNC : {})
+    if (w.format !== undefined) this.format = w.format
   }
 
   /** Stores blocks whose links are all stored already (chunks, bottom-up nodes). */
