@@ -8,26 +8,8 @@ import type { DirEntry } from '../../src/object/index.js'
 import { dirDelta, editDir, findEntry, readDir, sortByName } from '../../src/tree/directory.js'
 import { type Change, diffTrees } from '../../src/tree/diff.js'
 import { mergeTrees } from '../../src/history/merge.js'
-import type { ObjectSink, ObjectSource } from '../../src/tree/source.js'
+import { Mem } from '../helpers/mem.js'
 
-/** Objects in a map, counting reads. */
-class Mem implements ObjectSource, ObjectSink {
-  readonly objects = new Map<string, Uint8Array>()
-  loads = 0
-  async get(cid: CID): Promise<Uint8Array | undefined> {
-    this.loads++
-    return this.objects.get(cid.toString())
-  }
-  put(block: Block): void {
-    this.objects.set(block.cid.toString(), block.bytes)
-  }
-  /** Lays out and stores `entries`; returns the root. */
-  dir(entries: readonly DirEntry[]): CID {
-    const { root, blocks } = layoutDir(sortByName(entries))
-    for (const b of blocks) this.put(b)
-    return root.cid
-  }
-}
 
 const entry = (name: string, content = name): DirEntry => ({ name, kind: 'file', cid: cidOf(RAW, Buffer.from(content)), size: Buffer.byteLength(content), mtime: 1000, exec: false })
 const names = (n: number, prefix = 'file-'): DirEntry[] => Array.from({ length: n }, (_, i) => entry(`${prefix}${i}.txt`))

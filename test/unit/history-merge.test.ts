@@ -4,22 +4,11 @@ import fc from 'fast-check'
 import type { CID } from 'multiformats/cid'
 import { type Block, RAW, cidOf, encodeNode, isValidName } from '../../src/object/index.js'
 import { readDir } from '../../src/tree/directory.js'
+import { Mem } from '../helpers/mem.js'
 import { type TreeMerge, mergeTrees } from '../../src/history/merge.js'
 import type { ObjectSink, ObjectSource } from '../../src/tree/source.js'
 import { type Leaf, type Spec, buildTree, file as specFile, link } from '../helpers/tree-spec.js'
 
-/** An in-memory source and sink in one map, counting directory loads. */
-class Mem implements ObjectSource, ObjectSink {
-  readonly objects = new Map<string, Uint8Array>()
-  loads = 0
-  async get(cid: CID): Promise<Uint8Array | undefined> {
-    this.loads++
-    return this.objects.get(cid.toString())
-  }
-  put(block: Block): void {
-    this.objects.set(block.cid.toString(), block.bytes)
-  }
-}
 
 const file = (content: string, mtime = 1000, exec = false): Leaf => specFile(content, { mtime, exec })
 const build = (mem: Mem, spec: Spec): CID => buildTree(mem.objects, spec)
