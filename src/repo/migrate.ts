@@ -14,8 +14,8 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { InvalidObjectError } from '../errors.js'
-import { type Block, type DirEntry, OBJECT_FORMAT, compareBytes, encodeNode, isLeftCid, isValidName, layoutDir } from '../object/index.js'
+import { HashMismatchError, InvalidObjectError } from '../errors.js'
+import { type Block, type DirEntry, OBJECT_FORMAT, compareBytes, decodeNode, encodeNode, isLeftCid, isValidName, layoutDir, verifyBytes } from '../object/index.js'
 import type { ObjectStore } from '../store/index.js'
 import { sortByName } from '../tree/directory.js'
 import { mustGet } from '../tree/source.js'
@@ -52,7 +52,7 @@ export async function migrateStore(store: ObjectStore, from: number): Promise<Mi
   while (pending.length > 0) {
     const cid = pending.pop()!
     if (oldCommits.has(cid.toString())) continue
-    const commit = oldCommit(await mustGet(store, cid))
+    const commit = oldCommit(await verified(store, cid))
     oldCommits.set(cid.toString(), commit)
     for (const p of commit.parents) pending.push(p)
   }
@@ -61,6 +61,9 @@ export async function migrateStore(store: ObjectStore, from: number): Promise<Mi
   const commitCids: CID[] = []
   const flush = async (force: boolean): Promise<void> => {
     if (out.length < BATCH && !force) return
+    // Format 2 must read what is written: an old object that broke a rule
+    // stops the migration here, before any ref moves.
+    for (const b of out) decodeNode(b.bytes)
     await store.write({ blocks: out.splice(0), commits: commitCids.splice(0) })
   }
   const trees = new Map<string, CID>()
@@ -75,7 +78,7 @@ export async function migrateStore(store: ObjectStore, from: number): Promise<Mi
         continue
       }
       if (top.entries === undefined) {
-        top.entries = oldDir(await mustGet(store, top.cid))
+        top.entries = oldDir(await verified(store, top.cid))
         for (const e of top.entries) if (e.kind === 'dir' && !trees.has(e.cid.toString())) stack.push({ cid: e.cid })
         continue
       }
@@ -139,6 +142,16 @@ export async function migrateStore(store: ObjectStore, from: number): Promise<Mi
   await store.clearStaging()
   await store.write({ refs: moved, thin: nowThin, format: OBJECT_FORMAT })
   return { from, commits: order.length, directories, head: moved['HEAD'] }
+}
+
+/**
+ * An old object's bytes, checked against its CID: a damaged object must stop
+ * the migration, not become a valid new one that hides the damage.
+ */
+async function verified(store: ObjectStore, cid: CID): Promise<Uint8Array> {
+  const bytes = await mustGet(store, cid)
+  if (!verifyBytes(cid, bytes)) throw new HashMismatchError(cid.toString())
+  return bytes
 }
 
 function decodeMap(bytes: Uint8Array, type: string): Record<string, unknown> {

@@ -69,6 +69,10 @@ describe('cli: left migrate (object format 1 to 2)', () => {
       await writeFile(join(a, 'share', 'a.txt'), 'two')
       const tree2 = await formatOneTree(join(a, 'share'), { '': ['a.txt', 'big'], big }, blocks)
       const second = node({ type: 'commit', tree: tree2, parents: [first.cid], author: 'peer1', time: 1_700_000_000_001, message: 'second' })
+      // A side branch and the merge of both, as sync made them.
+      const side = node({ type: 'commit', tree: tree1, parents: [first.cid], author: 'peer2', time: 1_700_000_000_002, message: 'side' })
+      const parents = [second.cid, side.cid].sort((x, y) => compareBytes(x.bytes, y.bytes))
+      const merge = node({ type: 'commit', tree: tree2, parents, author: 'peer2', time: 1_700_000_000_003, message: 'merge' })
       const unreadable = blocks.filter((x) => x.cid.code === DAG_CBOR && (() => {
         try {
           decodeNode(x.bytes)
@@ -79,7 +83,10 @@ describe('cli: left migrate (object format 1 to 2)', () => {
       })())
       assert.equal(new Set(unreadable.map((x) => x.cid.toString())).size, 1, 'format 2 cannot read the old big directory')
       const store = await Store.open(join(a, '.left', 'store'))
-      await store.write({ blocks: [...blocks, first, second], commits: [first.cid, second.cid], refs: { HEAD: second.cid, 'reflog/000000000000001-first': first.cid }, format: 1 })
+      await store.write({
+        blocks: [...blocks, first, second, side, merge], commits: [first.cid, second.cid, side.cid, merge.cid],
+        refs: { HEAD: merge.cid, 'reflog/000000000000001-first': first.cid }, thin: [side.cid], format: 1
+      })
       await store.close()
       // The other peer holds the same history, copied as a format 1 peer would have synced it.
       await rm(join(b, '.left', 'store'), { recursive: true })
@@ -93,22 +100,47 @@ describe('cli: left migrate (object format 1 to 2)', () => {
         assert.equal(r.code, 3)
       }
       const out = await leftOk(a, ['migrate'])
-      assert.match(out, /^migrated 2 commits and \d+ directories from object format 1 to 2, and removed \d+ old objects; HEAD is [a-z2-7]{8,}$/)
+      assert.match(out, /^migrated 4 commits and \d+ directories from object format 1 to 2, and removed \d+ old objects; HEAD is [a-z2-7]{8,}$/)
       const log = JSON.parse(await leftOk(a, ['log', '--json'])) as Array<{ id: string; message: string; parents: string[] }>
-      assert.deepEqual(log.map((c) => c.message), ['second', 'first'])
-      console.log(JSON.stringify(JSON.parse(await leftOk(a, ['versions', '--json', 'big/f95.txt'])), null, 0), (await stat(join(a, 'share', 'big', 'f95.txt'))).mtimeMs, JSON.stringify(JSON.parse(await leftOk(a, ['versions', '--json', 'big/f96.txt'])), null, 0), (await stat(join(a, 'share', 'big', 'f96.txt'))).mtimeMs)
+      assert.deepEqual(log.map((c) => c.message), ['merge', 'side', 'second', 'first'])
+      assert.equal(log[0]!.parents.length, 2)
+      const reflog = await leftOk(a, ['reflog'])
+      assert.match(reflog, /first/, 'the reflog entry moved to the new first commit')
+      const stats = JSON.parse(await leftOk(a, ['stats', '--json'])) as { commits: number; thinCommits: number }
+      assert.deepEqual([stats.commits, stats.thinCommits], [4, 1], 'the side commit is still marked as history only')
       assert.equal(await statusChanges(a), 'nothing to commit, share folder clean')
       assert.match(await leftOk(a, ['fsck']), /: ok$/)
       assert.equal(await readFile(join(a, 'share', 'a.txt'), 'utf8'), 'two')
       assert.equal(JSON.parse(await leftOk(a, ['versions', '--json', 'a.txt'])).length, 2)
-      assert.match(await leftOk(a, ['restore', '-s', 'HEAD~1', 'a.txt']), /restored a\.txt/)
-      assert.equal(await readFile(join(a, 'share', 'a.txt'), 'utf8'), 'one')
       assert.match(await leftOk(a, ['migrate']), /already; nothing to do/)
+      assert.match(await leftOk(a, ['restore', '-s', log[3]!.id, 'a.txt']), /restored a\.txt/)
+      assert.equal(await readFile(join(a, 'share', 'a.txt'), 'utf8'), 'one')
 
       await leftOk(b, ['migrate'])
       const other = JSON.parse(await leftOk(b, ['log', '--json'])) as Array<{ id: string }>
       assert.deepEqual(other.map((c) => c.id), log.map((c) => c.id), 'each peer migrates to the same commits')
       assert.ok(compareBytes(Buffer.from(log[0]!.id), Buffer.from(second.cid.toString())) !== 0, 'the commits are new')
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('stops before anything moves when an old object is damaged', async () => {
+    const { dir: root, cleanup } = await tempDir('left-migrate-')
+    try {
+      await leftOk(root, ['init'])
+      await writeFile(join(root, 'share', 'a.txt'), 'one')
+      const blocks: Block[] = []
+      const tree = await formatOneTree(join(root, 'share'), { '': ['a.txt'] }, blocks)
+      const commit = node({ type: 'commit', tree, parents: [], author: 'peer1', time: 1_700_000_000_000, message: 'first' })
+      // The tree's bytes, damaged on disk: a byte of the name flipped, still valid CBOR.
+      const damaged = blocks.map((b) => (b.cid.equals(tree) ? { cid: b.cid, bytes: Buffer.from(Buffer.from(b.bytes).toString('latin1').replace('a.txt', 'b.txt'), 'latin1') } : b))
+      const store = await Store.open(join(root, '.left', 'store'))
+      await store.write({ blocks: [...damaged, commit], commits: [commit.cid], refs: { HEAD: commit.cid }, format: 1 })
+      await store.close()
+      const r = await left(root, ['migrate'])
+      assertOneLineError(r, new RegExp(`${tree.toString()}`))
+      assertOneLineError(await left(root, ['log']), /holds object format 1/)
     } finally {
       await cleanup()
     }

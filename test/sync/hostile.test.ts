@@ -444,9 +444,15 @@ describe('sync/hostile: work per peer is rate-limited (issue 8)', { timeout: 120
     peer.serve(objects)
     peer.hello(null)
     const start = Date.now()
+    const throttled = (): boolean => logs.lines.some((l) => /announces new heads faster than 2 a second/.test(l))
     for (const cid of chain) {
       peer.write(encodeFrame(encodeMessage({ t: 'head', cid })))
-      await sleep(10)
+      // Until the limit bites, each head is taken before the next comes, so
+      // the node takes them as fast as it can whatever the machine's speed
+      // (announcements that come while it is busy are coalesced, and could
+      // keep a slow machine under the limit); after, they come at once.
+      for (const wait = Date.now() + 10_000; !throttled() && !((await repo.head())?.equals(cid) ?? false) && Date.now() < wait;) await sleep(5)
+      if (throttled()) await sleep(10)
     }
     const latest = chain[chain.length - 1]!
     while (!((await repo.head())?.equals(latest) ?? false)) {
@@ -457,7 +463,7 @@ describe('sync/hostile: work per peer is rate-limited (issue 8)', { timeout: 120
     const moves = (await storeOf(repo).listRefs('reflog/')).length - reflogBefore
     // An upper bound that only grows on a slow machine: never a speed assertion.
     assert.ok(moves <= 10 + 2 * (elapsed / 1000) + 1, `${moves} heads taken in ${elapsed} ms`)
-    assert.ok(moves < chain.length / 2)
+    assert.ok(moves < chain.length, 'later heads were coalesced')
     assert.equal(logs.lines.filter((l) => /announces new heads faster than 2 a second/.test(l)).length, 1, 'said once')
   }))
 
