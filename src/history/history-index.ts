@@ -8,13 +8,12 @@
  * someone asks about an old one.
  */
 import type { CID } from 'multiformats/cid'
-import { type Commit, decodeNode } from '../object/index.js'
+import { type Commit, DAG_CBOR, decodeNode } from '../object/index.js'
 import { type ObjectSource, loadCommit } from '../tree/source.js'
 import { isAncestor } from './ancestry.js'
 import { Heap } from './heap.js'
 
 interface Pending {
-  readonly key: string
   readonly commit: Commit
 }
 
@@ -79,6 +78,7 @@ export class HistoryIndex {
     const key = cid.toString()
     if (this.known.has(key)) return true
     // Not stored, or not a commit: not in any history of ours.
+    if (cid.code !== DAG_CBOR) return false
     const bytes = await this.src.get(cid)
     const node = bytes === undefined ? undefined : decodeNode(bytes)
     if (node?.type !== 'commit') return false
@@ -97,6 +97,6 @@ export class HistoryIndex {
     const key = cid.toString()
     if (this.known.has(key)) return
     this.known.add(key)
-    this.pending.push({ key, commit: await loadCommit(this.src, cid) })
+    this.pending.push({ commit: await loadCommit(this.src, cid) })
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Reading and editing directories of any size. A directory is one node or a
- * tree of shards (object/dir-layout.ts); everything outside this file sees
- * sorted entry lists. Readers check the shard layout as they go: a bucket's
+ * tree of shards (object/dir-layout.ts); through this file, diff, merge,
+ * lookup and snapshot see sorted entry lists (only the codec and the walks
+ * over raw objects, in fetch and maintenance, see shards themselves). Readers check the shard layout as they go: a bucket's
  * count, each shard's depth, and that every entry hashes into the bucket it
  * sits in, so a peer cannot hide a second entry of the same name in another
  * bucket.
@@ -18,11 +19,8 @@ export interface DirRegion {
   readonly count?: number | undefined
 }
 
-type Region = DirRegion
-
 /** A directory's own top node: a commit's tree, or what an entry of kind `dir` names. */
 export const TOP_REGION: DirRegion = { path: [] }
-const TOP = TOP_REGION
 
 /** A loaded node of a directory: entries, or buckets one level down. */
 type Part =
@@ -31,7 +29,7 @@ type Part =
 
 const NOTHING: Part = { kind: 'entries', entries: [] }
 
-async function loadPart(src: ObjectSource, cid: CID, region: Region): Promise<Part> {
+async function loadPart(src: ObjectSource, cid: CID, region: DirRegion): Promise<Part> {
   const node = decodeDirNode(await mustGet(src, cid))
   checkDirNode(cid, node, region)
   return node.type === 'dir' ? { kind: 'entries', entries: node.entries } : { kind: 'shard', buckets: node.buckets }
@@ -67,13 +65,13 @@ export function bucketRegion(region: DirRegion, b: ShardBucket): DirRegion {
 
 /** Every entry of the directory `cid`, sorted by name. */
 export async function readDir(src: ObjectSource, cid: CID): Promise<DirEntry[]> {
-  return readRegion(src, cid, TOP)
+  return readRegion(src, cid, TOP_REGION)
 }
 
-async function readRegion(src: ObjectSource, cid: CID, region: Region): Promise<DirEntry[]> {
+async function readRegion(src: ObjectSource, cid: CID, region: DirRegion): Promise<DirEntry[]> {
   const out: DirEntry[] = []
   let pieces = 0
-  const stack: Array<{ cid: CID; region: Region }> = [{ cid, region }]
+  const stack: Array<{ cid: CID; region: DirRegion }> = [{ cid, region }]
   while (stack.length > 0) {
     const top = stack.pop()!
     const part = await loadPart(src, top.cid, top.region)
@@ -88,7 +86,7 @@ async function readRegion(src: ObjectSource, cid: CID, region: Region): Promise<
 /** The entry called `name` in the directory `cid`, or undefined; reads one node per shard level. */
 export async function findEntry(src: ObjectSource, cid: CID, name: string): Promise<DirEntry | undefined> {
   let hash: Uint8Array | undefined
-  let region = TOP
+  let region = TOP_REGION
   let at = cid
   for (;;) {
     const part = await loadPart(src, at, region)
@@ -112,7 +110,7 @@ export async function findEntry(src: ObjectSource, cid: CID, name: string): Prom
 export async function dirDelta(src: ObjectSource, sides: ReadonlyArray<CID | undefined>, pair: readonly [number, number] = [0, 1]): Promise<DirEntry[][]> {
   const out = sides.map((): DirEntry[] => [])
   let pieces = 0
-  const stack: Array<{ cids: ReadonlyArray<CID | undefined>; regions: readonly Region[] }> = [{ cids: sides, regions: sides.map(() => TOP) }]
+  const stack: Array<{ cids: ReadonlyArray<CID | undefined>; regions: readonly DirRegion[] }> = [{ cids: sides, regions: sides.map(() => TOP_REGION) }]
   while (stack.length > 0) {
     const { cids, regions } = stack.pop()!
     const [a, b] = [cids[pair[0]], cids[pair[1]]]
@@ -159,7 +157,7 @@ export interface EditedDir {
  */
 export async function editDir(src: ObjectSource, sink: ObjectSink, cid: CID | undefined, edits: ReadonlyMap<string, DirEntry | undefined>): Promise<EditedDir> {
   const list = [...edits].map(([name, entry]) => ({ name, entry, hash: nameHash(name) }))
-  const result = await editRegion(src, cid, TOP, list)
+  const result = await editRegion(src, cid, TOP_REGION, list)
   const blocks = result.count === 0 ? layoutDir([]).blocks : result.blocks
   for (const block of blocks) await sink.put(block)
   return { cid: blocks[blocks.length - 1]!.cid, count: result.count }
@@ -179,7 +177,7 @@ interface EditedRegion {
   readonly entries?: readonly DirEntry[]
 }
 
-async function editRegion(src: ObjectSource, cid: CID | undefined, region: Region, edits: readonly Edit[]): Promise<EditedRegion> {
+async function editRegion(src: ObjectSource, cid: CID | undefined, region: DirRegion, edits: readonly Edit[]): Promise<EditedRegion> {
   const depth = region.path.length
   const part = cid === undefined ? NOTHING : await loadPart(src, cid, region)
   if (part.kind === 'entries') {
