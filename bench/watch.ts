@@ -8,7 +8,7 @@
  * against the same commands on the same folder with no daemon.
  */
 import { randomFillSync } from 'node:crypto'
-import { copyFile, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, open, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Peer, fmt, left, printTable, propagation, scratch, sleep, step, writeRandomFile } from './lib.js'
 

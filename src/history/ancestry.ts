@@ -128,7 +128,7 @@ function higherFirst(x: LoggedCommit, y: LoggedCommit): boolean {
  * The generation a commit with these parents must have: 1 for a first
  * commit, else one more than the highest parent.
  */
-export function generationAfter(parents: readonly Commit[]): number {
+export function generationAfter(parents: ReadonlyArray<{ readonly generation: number }>): number {
   return parents.reduce((g, p) => Math.max(g, p.generation), 0) + 1
 }
 

@@ -12,7 +12,7 @@ import { sameEntry } from '../tree/diff.js'
 import type { DirEntry } from '../object/index.js'
 import { dirDelta, editDir, findEntry } from '../tree/directory.js'
 import type { ObjectSink, ObjectSource } from '../tree/source.js'
-import type { LoggedCommit } from './ancestry.js'
+import { type LoggedCommit, generationAfter } from './ancestry.js'
 import { conflictName } from './conflict-name.js'
 
 export { conflictName } from './conflict-name.js'
@@ -89,7 +89,7 @@ export function mergeCommit(tree: CID, a: LoggedCommit, b: LoggedCommit): Block 
     type: 'commit',
     tree,
     parents,
-    generation: Math.max(a.commit.generation, b.commit.generation) + 1,
+    generation: generationAfter([a.commit, b.commit]),
     author: a.commit.author > b.commit.author ? a.commit.author : b.commit.author,
     time: Math.max(a.commit.time, b.commit.time),
     message: 'merge'

@@ -14,8 +14,8 @@
 import type { CID } from 'multiformats/cid'
 import { InvalidObjectError, LeftError } from '../errors.js'
 import { RAW, decodeNode, verifyBytes } from '../object/index.js'
-import type { DirEntry, Node } from '../object/index.js'
-import { readDir } from '../tree/directory.js'
+import type { Node } from '../object/index.js'
+import { foldDirs, readDir } from '../tree/directory.js'
 import { loadCommit, loadFileNode } from '../tree/source.js'
 import type { ObjectStore } from '../store/index.js'
 
@@ -279,31 +279,18 @@ export async function contentStats(store: ObjectStore): Promise<ContentStats> {
   }
   let versionsBytes = 0
   for (const tree of trees) {
-    // Post-order without recursion: a directory's size once its subdirectories' are known.
-    const stack: Array<{ cid: CID; entries?: readonly DirEntry[] }> = [{ cid: tree }]
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!
-      if (dirSize.has(top.cid.toString())) {
-        stack.pop()
-        continue
-      }
-      if (top.entries === undefined) {
-        top.entries = await readDir(store, top.cid)
-        for (const e of top.entries) if (e.kind === 'dir' && !dirSize.has(e.cid.toString())) stack.push({ cid: e.cid })
-        continue
-      }
+    // A directory's size once its subdirectories' are known.
+    versionsBytes += await foldDirs(tree, dirSize, (cid) => readDir(store, cid), async (_cid, entries) => {
       let size = 0
-      for (const e of top.entries) {
+      for (const e of entries) {
         if (e.kind === 'dir') size += dirSize.get(e.cid.toString()) ?? 0
         else {
           size += e.size
           await addContent(e.cid, e.size)
         }
       }
-      dirSize.set(top.cid.toString(), size)
-      stack.pop()
-    }
-    versionsBytes += dirSize.get(tree.toString()) ?? 0
+      return size
+    })
   }
   let referencedBytes = 0
   let keptBytes = 0

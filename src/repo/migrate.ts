@@ -17,7 +17,8 @@ import type { CID } from 'multiformats/cid'
 import { HashMismatchError, InvalidObjectError } from '../errors.js'
 import { type Block, type DirEntry, OBJECT_FORMAT, compareBytes, decodeNode, encodeNode, isLeftCid, isValidName, layoutDir, verifyBytes } from '../object/index.js'
 import type { ObjectStore } from '../store/index.js'
-import { sortByName } from '../tree/directory.js'
+import { generationAfter } from '../history/ancestry.js'
+import { foldDirs, sortByName } from '../tree/directory.js'
 import { mustGet } from '../tree/source.js'
 
 /** What a migration did. */
@@ -68,32 +69,17 @@ export async function migrateStore(store: ObjectStore, from: number): Promise<Mi
   }
   const trees = new Map<string, CID>()
   let directories = 0
-  /** The format 2 directory of a format 1 one, written bottom-up; iterative, for trees of any depth. */
-  const migrateTree = async (root: CID): Promise<CID> => {
-    const stack: Array<{ cid: CID; entries?: readonly DirEntry[] }> = [{ cid: root }]
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!
-      if (trees.has(top.cid.toString())) {
-        stack.pop()
-        continue
-      }
-      if (top.entries === undefined) {
-        top.entries = oldDir(await verified(store, top.cid))
-        for (const e of top.entries) if (e.kind === 'dir' && !trees.has(e.cid.toString())) stack.push({ cid: e.cid })
-        continue
-      }
-      const entries = top.entries.map((e) => (e.kind === 'dir' ? { ...e, cid: trees.get(e.cid.toString())! } : e))
-      const { root: node, blocks } = layoutDir(sortByName(entries))
-      if (!node.cid.equals(top.cid)) {
-        directories++
-        for (const b of blocks) out.push(b)
-      }
-      trees.set(top.cid.toString(), node.cid)
-      stack.pop()
-      await flush(false)
+  /** The format 2 directory of a format 1 one, written bottom-up. */
+  const migrateTree = (root: CID): Promise<CID> => foldDirs(root, trees, async (cid) => oldDir(await verified(store, cid)), async (cid, old) => {
+    const entries = old.map((e) => (e.kind === 'dir' ? { ...e, cid: trees.get(e.cid.toString())! } : e))
+    const { root: node, blocks } = layoutDir(sortByName(entries))
+    if (!node.cid.equals(cid)) {
+      directories++
+      for (const b of blocks) out.push(b)
     }
-    return trees.get(root.toString())!
-  }
+    await flush(false)
+    return node.cid
+  })
 
   // Parents before children, without recursion: histories are long.
   const commits = new Map<string, { cid: CID; generation: number }>()
@@ -114,7 +100,7 @@ export async function migrateStore(store: ObjectStore, from: number): Promise<Mi
   for (const key of order) {
     const old = oldCommits.get(key)!
     const parents = old.parents.map((p) => commits.get(p.toString())!)
-    const generation = parents.reduce((g, p) => Math.max(g, p.generation), 0) + 1
+    const generation = generationAfter(parents)
     const block = encodeNode({
       type: 'commit',
       tree: await migrateTree(old.tree),

@@ -15,7 +15,7 @@ import { type ObjectStore, Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
-import { isAncestor, walkLog } from '../history/ancestry.js'
+import { generationAfter, isAncestor, walkLog } from '../history/ancestry.js'
 import { type Dated, type RetentionPolicy, checkPolicy, keptBy } from '../history/retention.js'
 import { type LogEntry, readLog } from '../history/log.js'
 import { Pathspec } from '../tree/pathspec.js'
@@ -351,7 +351,7 @@ export class Repo {
       type: 'commit',
       tree: snap.root,
       parents: head === undefined ? [] : [head],
-      generation: (parent?.generation ?? 0) + 1,
+      generation: generationAfter(parent === undefined ? [] : [parent]),
       author: this.config.peerId,
       time: Math.max(Date.now(), (parent?.time ?? 0) + 1),
       message: text
@@ -475,7 +475,8 @@ export class Repo {
       // what the folder lacks; HEAD's is, so the diff from it says what may not be.
       await fetchContent(diffTrees(this.store, await this.headTree(), targetTree), this.store, { ...from })
       const changes = await collect(diffTrees(src, snap.root, targetTree))
-      const applied = await this.apply(changes, { guard: !force, rules, from, ...progressOf(changes, progress) })
+      // What it writes is the target's, so its content is here now.
+      const applied = await this.apply(changes, { guard: !force, rules, ...progressOf(changes, progress) })
       await this.moveHead(target, { stat: applied.stat })
       return { cid: target, changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
     })
@@ -660,10 +661,11 @@ export class Repo {
    * the content of everything they write is here: an old version may have
    * been fetched as history only, or forgotten, so what is missing is
    * fetched from `how.from` first, before anything in the folder changes.
+   * Without `how.from` the caller has made sure of that already.
    */
   private async apply(changes: readonly PathChange[], how: ApplyHow): Promise<ApplyResult> {
     const { onWrite, hooks } = how
-    await fetchContent(changes, this.store, { ...how.from })
+    if (how.from !== undefined) await fetchContent(changes, this.store, { ...how.from })
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules,
       ...(hooks ? { hooks } : {}),
@@ -740,6 +742,7 @@ async function diskUsage(dir: string): Promise<number> {
 interface ApplyHow {
   readonly guard: boolean
   readonly rules: IgnoreRules
+  /** Where missing content of what is written comes from; left out when the caller fetched it already. */
   readonly from?: ContentFrom
   readonly onWrite?: (path: string, size: number) => void
   readonly hooks?: ApplyHooks

@@ -123,6 +123,8 @@ class HistoryFetch {
   /** One load per CID (and expectation) at a time: shared subtrees are fetched once. */
   private readonly inflight = new Map<string, Promise<void>>()
   private failure: { error: unknown } | undefined
+  /** Generations of the commits this fetch has checked, by cidKey. */
+  private readonly generations = new Map<string, number>()
 
   constructor(private readonly store: FetchStore, private readonly source: BlockSource, private readonly options: FetchOptions) {}
 
@@ -155,7 +157,10 @@ class HistoryFetch {
     const node = decode(cid, bytes!, expect)
     if (!staged) await this.store.stage({ cid, bytes: bytes! })
     await this.children(node, expect)
-    if (node.type === 'commit') await this.checkGeneration(cid, node)
+    if (node.type === 'commit') {
+      await this.checkGeneration(cid, node)
+      this.generations.set(cidKey(cid), node.generation)
+    }
     const commits = node.type === 'commit' ? [cid] : []
     await this.store.write({ blocks: [{ cid, bytes: bytes! }], commits, thinIfNew: commits, unstage: [cid] })
     this.stored()
@@ -183,7 +188,9 @@ class HistoryFetch {
 
   /** A commit's generation must follow from its parents, now stored: the ancestry walks rely on it. */
   private async checkGeneration(cid: CID, commit: Commit): Promise<void> {
-    const want = generationAfter(await Promise.all(commit.parents.map((p) => loadCommit(this.store, p))))
+    // Parents this fetch brought were decoded a moment ago; only those stored before are read.
+    const parents = await Promise.all(commit.parents.map(async (p) => ({ generation: this.generations.get(cidKey(p)) ?? (await loadCommit(this.store, p)).generation })))
+    const want = generationAfter(parents)
     if (commit.generation !== want) throw new ProtocolError(`peer sent commit ${cid} of generation ${commit.generation} where its parents make ${want}`)
   }
 

@@ -227,3 +227,35 @@ export function sortByName<T extends { readonly name: string }>(entries: readonl
   keyed.sort((x, y) => Buffer.compare(x.key, y.key))
   return keyed.map((k) => k.e)
 }
+
+/**
+ * A value for the directory `root` and every directory below it, children
+ * before parents, with an explicit stack (trees can be deeper than the call
+ * stack). `done` holds the values by CID string and may be shared between
+ * calls, so a subtree met before is not opened again. `read` lists a
+ * directory; `visit` makes its value, and finds its subdirectories' in `done`.
+ */
+export async function foldDirs<T>(
+  root: CID,
+  done: Map<string, T>,
+  read: (cid: CID) => Promise<readonly DirEntry[]>,
+  visit: (cid: CID, entries: readonly DirEntry[]) => T | Promise<T>
+): Promise<T> {
+  const stack: Array<{ cid: CID; entries?: readonly DirEntry[] }> = [{ cid: root }]
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!
+    const key = top.cid.toString()
+    if (done.has(key)) {
+      stack.pop()
+      continue
+    }
+    if (top.entries === undefined) {
+      top.entries = await read(top.cid)
+      for (const e of top.entries) if (e.kind === 'dir' && !done.has(e.cid.toString())) stack.push({ cid: e.cid })
+      continue
+    }
+    done.set(key, await visit(top.cid, top.entries))
+    stack.pop()
+  }
+  return done.get(root.toString())!
+}

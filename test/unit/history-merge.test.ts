@@ -2,11 +2,10 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import type { CID } from 'multiformats/cid'
-import { type Block, RAW, cidOf, encodeNode, isValidName } from '../../src/object/index.js'
+import { RAW, cidOf, encodeNode, isValidName } from '../../src/object/index.js'
 import { readDir } from '../../src/tree/directory.js'
 import { Mem } from '../helpers/mem.js'
 import { type TreeMerge, mergeTrees } from '../../src/history/merge.js'
-import type { ObjectSink, ObjectSource } from '../../src/tree/source.js'
 import { type Leaf, type Spec, buildTree, file as specFile, link } from '../helpers/tree-spec.js'
 
 
