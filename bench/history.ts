@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { type Block, RAW, cidOf, decodeCommit, encodeNode } from '../src/object/index.js'
 import { Store } from '../src/store/index.js'
-import { MiB, Peer, type Timed, dirSize, fmt, left, printTable, scratch, step, timed, writeRandomFile } from './lib.js'
+import { MiB, Peer, type Timed, dirSize, fmt, left, printTable, receivedBytes, scratch, step, timed, writeRandomFile } from './lib.js'
 
 const LEFT_PORT = 24402
 const LONG_PORT = 24403
@@ -42,11 +42,6 @@ async function makeHistory(share: string, commit: (message: string) => Promise<u
   }
   await rm(join(share, `big-${BIG_VERSIONS - 1}.bin`))
   await commit('the big files are gone')
-}
-
-function receivedBytes(t: Timed): number {
-  const m = /received (\d+) bytes/.exec(t.stdout)
-  return m ? Number(m[1]) : NaN
 }
 
 /** Runs the history benchmark and prints its table. */

@@ -56,6 +56,12 @@ export interface Timed {
   readonly stderr: string
 }
 
+/** What `left sync` says it received: "in sync with HOST:PORT (received N bytes, sent M bytes)" → N. */
+export function receivedBytes(t: Timed): number {
+  const m = /received (\d+) bytes/.exec(t.stdout)
+  return m ? Number(m[1]) : NaN
+}
+
 /** Runs a command to completion under GNU time; throws on a non-zero exit. */
 export async function timed(cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
   const started = process.hrtime.bigint()

@@ -8,16 +8,10 @@ import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { copyFile, open, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { GiB, MiB, Peer, type Timed, fmt, left, printTable, sameFile, scratch, sleep, step, timed, writeCompressibleFile } from './lib.js'
+import { GiB, MiB, Peer, type Timed, fmt, left, printTable, receivedBytes, sameFile, scratch, sleep, step, timed, writeCompressibleFile } from './lib.js'
 
 const LEFT_PORT = 24400
 const RSYNC_PORT = 24401
-
-/** "in sync with 127.0.0.1:24400 (received N bytes, sent M bytes)" → N. */
-function receivedBytes(t: Timed): number {
-  const m = /received (\d+) bytes/.exec(t.stdout)
-  return m ? Number(m[1]) : NaN
-}
 
 /** rsync --stats "Total bytes sent: 1,234" → 1234. */
 function rsyncSent(t: Timed): number {

@@ -187,3 +187,8 @@ export function formatSeconds(s: number): string {
   const m = Math.floor(s / 60)
   return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`
 }
+
+/** `3 added, 1 modified, 0 deleted`. */
+export function summaryText(s: { readonly added: number; readonly modified: number; readonly deleted: number }): string {
+  return `${s.added} added, ${s.modified} modified, ${s.deleted} deleted`
+}

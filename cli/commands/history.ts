@@ -9,7 +9,7 @@ import type { CID } from 'multiformats/cid'
 import { type Change, type LogEntry, PathNotFoundError, type Repo, UnknownRevisionError, UsageError, hasCode, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
 import { drawGraph } from '../graph.js'
-import { changeLine, formatBytes, formatDate, printable, quotePath } from '../output.js'
+import { changeLine, formatBytes, formatDate, printable, quotePath, summaryText } from '../output.js'
 
 function count(value: string, name: string): number {
   const n = Number(value)
@@ -57,11 +57,6 @@ function wordsAfterDoubleDash(cmd: Command, argv: readonly string[]): number {
   return at === -1 ? 0 : argv.length - at - 1
 }
 
-/** `3 added, 1 modified, 0 deleted`. */
-function summaryText(changes: readonly Change[]): string {
-  const s = summarize(changes)
-  return `${s.added} added, ${s.modified} modified, ${s.deleted} deleted`
-}
 
 /** ` path | 1.2 KiB -> 1.4 KiB`, the lines of --stat, and a total. */
 function statLines(changes: readonly Change[]): string[] {
@@ -129,8 +124,8 @@ export function registerHistoryCommands(program: Command, rt: Runtime): void {
             say(`Author: ${printable(e.commit.author)}`)
             say(`Date:   ${formatDate(e.commit.time)}`)
             if (merge) {
-              for (let i = 0; i < e.commit.parents.length; i++) say(`Change: against ${await name(e.commit.parents[i]!)}: ${summaryText(e.changes[i]!)}`)
-            } else say(`Change: ${summaryText(e.changes[0]!)}`)
+              for (let i = 0; i < e.commit.parents.length; i++) say(`Change: against ${await name(e.commit.parents[i]!)}: ${summaryText(summarize(e.changes[i]!))}`)
+            } else say(`Change: ${summaryText(summarize(e.changes[0]!))}`)
             say('')
             // Commit messages come from peers too: no raw control characters.
             for (const line of e.commit.message.split('\n')) say(`    ${printable(line)}`)

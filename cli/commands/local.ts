@@ -1,15 +1,15 @@
 /**
  * The local commands: init, key, commit, status, diff, checkout, restore,
- * fsck, gc (log, versions and reflog are in history.ts). Each parses its
+ * fsck, gc, migrate (log, versions and reflog are in history.ts). Each parses its
  * flags, calls the repo facade, and prints (human text, or JSON with --json).
  */
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { type ContentFrom, OBJECT_FORMAT, Pathspec, Repo, contentFrom, formatAddress, parseAddress, summarize } from '../../src/index.js'
+import { type ContentFrom, OBJECT_FORMAT, hasCode, Pathspec, Repo, contentFrom, formatAddress, parseAddress, summarize } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
 import type { Io } from '../io.js'
-import { changeJson, changeLine, formatBytes, printable, quotePath } from '../output.js'
+import { changeJson, changeLine, formatBytes, printable, quotePath, summaryText } from '../output.js'
 import { WorkLine } from '../progress.js'
 import { idNamer, revisionsAndPaths } from './history.js'
 import { printNodeStatus, nodeStatusJson } from '../status.js'
@@ -70,7 +70,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
         if (opts.json) return io.json(result === undefined ? { id: null } : { id: result.cid.toString(), short: await repo.shortId(result.cid), message: result.message, ...result.summary, filesHashed: result.filesHashed, bytesHashed: result.bytesHashed })
         if (result === undefined) return io.say('nothing to commit')
         const s = result.summary
-        io.say(`[${await idNamer(repo, opts.fullId ?? false)(result.cid)}] ${printable(result.message.split('\n')[0] ?? '')} (${s.added} added, ${s.modified} modified, ${s.deleted} deleted)`)
+        io.say(`[${await idNamer(repo, opts.fullId ?? false)(result.cid)}] ${printable(result.message.split('\n')[0] ?? '')} (${summaryText(s)})`)
       })
     })
 
@@ -104,7 +104,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
         if (opts.json) return io.json(changes.map(changeJson))
         for (const c of changes) io.say(changeLine(c))
         const s = summarize(changes)
-        if (io.stdoutIsTTY) io.warn(`${s.added} added, ${s.modified} modified, ${s.deleted} deleted`)
+        if (io.stdoutIsTTY) io.warn(summaryText(s))
       })
     })
 
@@ -193,12 +193,18 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
   program.command('migrate')
     .description('rewrite a store made by an older LEFT in the object format this one reads (every peer of the folder does it)')
     .action(async (_opts: unknown, cmd: Command) => {
+      const current = (): void => io.say(`the store is in object format ${OBJECT_FORMAT} already; nothing to do`)
       // A running synchronizer has opened the store, so it is current already.
-      const result = rt.node === undefined ? await Repo.migrate(workDir(cmd, rt)) : undefined
-      if (result === undefined) {
-        io.say(`the store is in object format ${OBJECT_FORMAT} already; nothing to do`)
-        return
+      if (rt.node !== undefined) return current()
+      let result: Awaited<ReturnType<typeof Repo.migrate>>
+      try {
+        result = await Repo.migrate(workDir(cmd, rt))
+      } catch (err) {
+        if (!hasCode(err, 'LEFT_STORE_LOCKED')) throw err
+        // Held by a synchronizer: it answers, as for any command.
+        return rt.withRepo(cmd, async () => current())
       }
+      if (result === undefined) return current()
       const head = result.shortHead === undefined ? '' : `; HEAD is ${result.shortHead}`
       io.say(`migrated ${result.commits} commits and ${result.directories} directories from object format ${result.from} to ${OBJECT_FORMAT}, and removed ${result.gc.removed} old objects${head}`)
     })

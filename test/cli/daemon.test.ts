@@ -59,6 +59,7 @@ const SAME_OUTPUT: readonly (readonly string[])[] = [
   ['fsck'],
   ['fsck', '--json'],
   ['gc'],
+  ['migrate'],
   ['key'],
   ['-C', 'share', 'log', '-n', '1']
 ]
