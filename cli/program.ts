@@ -5,6 +5,7 @@
  * stacks only with LEFT_DEBUG=1.
  */
 import { Command, CommanderError } from 'commander'
+import { registerConflictCommands } from './commands/conflicts.js'
 import { registerDaemonCommands } from './commands/daemon.js'
 import { registerHistoryCommands } from './commands/history.js'
 import { registerLocalCommands } from './commands/local.js'
@@ -27,6 +28,7 @@ function buildProgram(rt: Runtime): Command {
     })
   registerLocalCommands(program, rt)
   registerHistoryCommands(program, rt)
+  registerConflictCommands(program, rt)
   registerRetentionCommands(program, rt)
   registerNetworkCommands(program, rt)
   registerDaemonCommands(program, rt)

@@ -9,7 +9,7 @@ export { chunkStream, chunkLengths, cutPoint, DEFAULT_PARAMS, type ChunkParams }
 export { Store, type ObjectStore, type StatEntry, type StoreWrite } from './store/index.js'
 export { type Change, diffTrees, summarize } from './tree/diff.js'
 export { Pathspec } from './tree/pathspec.js'
-export { Repo, collect, normalizeRel, type ChangeSummary, type ContentFrom, type ForgetResult, type CommitResult, type IntegrateResult, type LogEntry, type LogQuery, type Progress, type ReflogEntry, type RepoObjects, type UpdateResult } from './repo/repo.js'
+export { Repo, collect, normalizeRel, type ChangeSummary, type ConflictCopy, type ContentFrom, type ForgetResult, type CommitResult, type IntegrateResult, type LogEntry, type LogQuery, type Progress, type ReflogEntry, type RepoObjects, type UpdateResult } from './repo/repo.js'
 export { contentStats, fsck, gc, type ContentStats, type FsckReport } from './repo/maintenance.js'
 export { POLICY_FIELDS, checkPolicy, keptBy, parseDuration, type Dated, type RetentionPolicy } from './history/retention.js'
 export { generateKey, type Config } from './repo/config.js'

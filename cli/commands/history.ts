@@ -170,6 +170,30 @@ export function registerHistoryCommands(program: Command, rt: Runtime): void {
       })
     })
 
+  program.command('ls')
+    .description('list a folder as a commit has it (default: HEAD), one entry a line')
+    .argument('[path]', 'the folder: relative to where you are, or to the share folder (default: where you are)')
+    .option('-s, --source <commit>', 'the commit to list (default HEAD)')
+    .option('--json', 'print an array of entries as JSON')
+    .action(async (arg: string | undefined, opts: { source?: string; json?: boolean }, cmd: Command) => {
+      await rt.withRepo(cmd, async (repo) => {
+        const path = repo.sharePath(workDir(cmd, rt), arg ?? '.')
+        const entries = await repo.list(path, opts.source ?? 'HEAD')
+        const full = (name: string): string => (path === '' ? name : `${path}/${name}`)
+        if (opts.json) {
+          return io.json(entries.map((e) => ({
+            name: e.name, path: full(e.name), kind: e.kind, size: e.kind === 'dir' ? null : e.size,
+            mtime: e.kind === 'file' ? new Date(e.mtime).toISOString() : null, exec: e.exec
+          })))
+        }
+        for (const e of entries) {
+          const size = e.kind === 'dir' ? '-' : formatBytes(e.size)
+          const when = e.kind === 'file' ? formatDate(e.mtime) : ''
+          io.say(`${e.kind === 'dir' ? 'd' : e.kind === 'link' ? 'l' : e.exec ? 'x' : 'f'}  ${size.padStart(10)}  ${when.padEnd(23)}  ${quotePath(full(e.name))}${e.kind === 'dir' ? '/' : ''}`)
+        }
+      })
+    })
+
   program.command('reflog')
     .description('every commit HEAD has been at, newest first: HEAD@{0} is HEAD')
     .option('-n, --max-count <n>', 'show at most n entries')

@@ -67,3 +67,29 @@ function truncateUtf8(s: string, max: number): string {
 function byteLength(s: string): number {
   return encoder.encode(s).length
 }
+
+/** What a conflict copy's name says: the name it is a copy of, the peer's label, its time and attempt. */
+export interface ConflictCopyName {
+  /** The original's name, when the copy's name was not cut to fit (else the cut stem with the extension). */
+  readonly original: string
+  readonly label: string
+  /** The losing version's mtime, to the second, as milliseconds since the epoch. */
+  readonly time: number
+  readonly attempt: number
+}
+
+const CONFLICT_TAG = /^(.*)\.sync-conflict-(.*)-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:-(\d+))?((?:\.[^.]*)?)$/s
+
+/**
+ * Reads a name that conflictName made; undefined for any other name. The
+ * inverse of conflictName, except where conflictName had to cut the stem.
+ */
+export function parseConflictName(name: string): ConflictCopyName | undefined {
+  const m = CONFLICT_TAG.exec(name)
+  if (m === null || m[1] === '') return undefined
+  const [, stem, label, y, mo, d, h, mi, s, attempt, ext] = m as unknown as string[]
+  const time = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s))
+  // A stamp that Date would roll over (month 13, second 61) is not one utcStamp wrote.
+  if (utcStamp(time) !== `${y}${mo}${d}-${h}${mi}${s}`) return undefined
+  return { original: stem! + ext!, label: label!, time, attempt: attempt === undefined ? 1 : Number(attempt) }
+}

@@ -29,6 +29,10 @@ export interface Config {
   readonly knownPeers?: Readonly<Record<string, string>>
   /** `left forget --remember`: the retention policy `left watch` applies by itself. */
   readonly retention?: RetentionPolicy
+  /** `left watch --gui`, remembered: where the status page listens (`host:port`), or `off`. */
+  readonly gui?: string
+  /** The status page's secret, made the first time it is needed. */
+  readonly guiToken?: string
 }
 
 /** Shortest folder key accepted: a key is a password for the whole folder. */
@@ -69,6 +73,8 @@ export async function readConfig(leftDir: string): Promise<Config> {
   if (typeof c !== 'object' || c === null || c.version !== 1 || typeof c.key !== 'string' ||
     typeof c.peerId !== 'string' || typeof c.share !== 'string' ||
     (c.listen !== undefined && typeof c.listen !== 'string') ||
+    (c.gui !== undefined && typeof c.gui !== 'string') ||
+    (c.guiToken !== undefined && (typeof c.guiToken !== 'string' || !/^[\w-]{16,256}$/.test(c.guiToken))) ||
     (c.peers !== undefined && !(Array.isArray(c.peers) && c.peers.every((p) => typeof p === 'string'))) ||
     (c.paused !== undefined && !(Array.isArray(c.paused) && c.paused.every((p) => typeof p === 'string'))) ||
     (c.knownPeers !== undefined && !(typeof c.knownPeers === 'object' && c.knownPeers !== null && !Array.isArray(c.knownPeers) &&

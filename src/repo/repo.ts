@@ -13,6 +13,7 @@ import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError
 import { type Block, type Commit, type DirEntry, OBJECT_FORMAT, encodeNode, parseCid } from '../object/index.js'
 import { type ObjectStore, Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
+import { readDir } from '../tree/directory.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
 import { generationAfter, isAncestor, walkLog } from '../history/ancestry.js'
@@ -20,6 +21,7 @@ import { type Dated, type RetentionPolicy, checkPolicy, keptBy } from '../histor
 import { type LogEntry, readLog } from '../history/log.js'
 import { Pathspec } from '../tree/pathspec.js'
 import type { Conflict } from '../history/merge.js'
+import { parseConflictName } from '../history/conflict-name.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
@@ -183,7 +185,7 @@ export class Repo {
   }
 
   /** Remembers settings in `.left/config` (atomically) for the next run; calls apply in order. */
-  remember(patch: Partial<Pick<Config, 'listen' | 'peers' | 'paused' | 'knownPeers' | 'retention'>>): Promise<void> {
+  remember(patch: Partial<Pick<Config, 'listen' | 'peers' | 'paused' | 'knownPeers' | 'retention' | 'gui' | 'guiToken'>>): Promise<void> {
     // Each write starts from the one before, so concurrent patches all land.
     return this.configWrites.run(async () => {
       const next: Config = { ...this.current, ...patch }
@@ -687,11 +689,108 @@ export class Repo {
     return isAncestor(this.store, ancestor, descendant)
   }
 
+  /**
+   * The conflict copies HEAD holds (files whose names conflictName made),
+   * each with the entry of the file it is a copy of, when HEAD has one.
+   * Reads the whole tree of HEAD.
+   */
+  async conflicts(): Promise<ConflictCopy[]> {
+    const tree = await this.headTree()
+    if (tree === undefined) return []
+    const found: ConflictCopy[] = []
+    for await (const c of diffTrees(this.store, undefined, tree, '')) {
+      if (c.after === undefined || c.after.kind === 'dir') continue
+      const copy = await this.conflictCopy(tree, c.path, c.after)
+      if (copy !== undefined) found.push(copy)
+    }
+    return found
+  }
+
+  private async conflictCopy(tree: CID, path: string, entry: DirEntry): Promise<ConflictCopy | undefined> {
+    const slash = path.lastIndexOf('/')
+    const name = parseConflictName(path.slice(slash + 1))
+    if (name === undefined) return undefined
+    const original = path.slice(0, slash + 1) + name.original
+    const originalEntry = await lookupPath(this.store, tree, original)
+    return { path: original, copy: path, label: name.label, time: name.time, copyEntry: entry, original: originalEntry?.kind === 'dir' ? undefined : originalEntry }
+  }
+
+  /**
+   * Ends a conflict by keeping one version: `original` deletes the copy,
+   * `copy` writes the copy's content over the original and deletes the copy.
+   * Content comes from HEAD. Either version edited since HEAD fails it with
+   * DirtyWorktreeError before anything changes, so nothing uncommitted is
+   * lost. HEAD does not move: the result is an ordinary change for the next
+   * commit. Resolves with the original's path.
+   */
+  resolveConflict(copyPath: string, keep: 'copy' | 'original'): Promise<string> {
+    return this.mutex.run(async () => {
+      const rel = normalizeRel(copyPath)
+      const tree = await this.headTree()
+      const entry = tree === undefined ? undefined : await lookupPath(this.store, tree, rel)
+      const found = tree === undefined || entry === undefined || entry.kind === 'dir' ? undefined : await this.conflictCopy(tree, rel, entry)
+      if (found === undefined) throw new PathNotFoundError(copyPath, 'HEAD as a conflict copy')
+      // Both versions must be as HEAD has them: an edit since would be lost, or kept beside half a resolution.
+      const rules = await this.ignoreRules()
+      const snap = await this.scan(false, {}, rules)
+      const src = overlaySource(this.store, snap.dirs)
+      const now = async (path: string, committed: DirEntry | undefined): Promise<DirEntry | undefined> => {
+        const entry = await lookupPath(src, snap.root, path)
+        const same = entry === undefined ? committed === undefined : committed !== undefined && entry.kind === committed.kind && entry.cid.equals(committed.cid)
+        if (!same) throw new DirtyWorktreeError(1, path)
+        return entry
+      }
+      const copyNow = await now(rel, found.copyEntry)
+      const originalNow = await now(found.path, found.original)
+      const originalName = found.path.slice(found.path.lastIndexOf('/') + 1)
+      // `before` is the folder as just scanned (a touched mtime included), so the guard stops only a later edit.
+      // The copy goes only once its content is in place: an edit landing in between keeps both.
+      const steps: PathChange[] = keep === 'copy' ? [{ path: found.path, before: originalNow, after: { ...found.copyEntry, name: originalName } }] : []
+      steps.push({ path: rel, before: copyNow, after: undefined })
+      for (const step of steps) {
+        const applied = await this.apply([step], { guard: true, rules })
+        await this.store.write({ stat: applied.stat })
+        const kept = [...applied.ignored, ...applied.skipped]
+        if (kept.length > 0) throw new DirtyWorktreeError(kept.length, kept[0])
+      }
+      return found.path
+    })
+  }
+
+  /**
+   * The entries of the folder at share-relative `path` in commit `rev`,
+   * sorted by name; none before the first commit. PathNotFoundError when
+   * `path` is not a folder there.
+   */
+  async list(path: string, rev = 'HEAD'): Promise<DirEntry[]> {
+    const rel = normalizeRel(path)
+    if (rev === 'HEAD' && (await this.head()) === undefined && rel === '') return []
+    const tree = (await loadCommit(this.store, await this.resolve(rev))).tree
+    const dir = await lookupPath(this.store, tree, rel)
+    if (dir?.kind !== 'dir') throw new PathNotFoundError(rel === '' ? '.' : rel, rev)
+    return readDir(this.store, dir.cid)
+  }
+
   /** The tree of HEAD, or undefined before the first commit. */
   async headTree(): Promise<CID | undefined> {
     const head = await this.head()
     return head === undefined ? undefined : (await loadCommit(this.store, head)).tree
   }
+}
+
+/** A conflict copy in HEAD, and the file it is a copy of. */
+export interface ConflictCopy {
+  /** The original's share-relative path (see parseConflictName for names cut to fit). */
+  readonly path: string
+  /** The copy's share-relative path. */
+  readonly copy: string
+  /** The peer that made the copy's version, as its name says. */
+  readonly label: string
+  /** The copy's version's mtime, to the second, from its name (ms since the epoch). */
+  readonly time: number
+  readonly copyEntry: DirEntry
+  /** The original in HEAD; undefined when it is gone (or a folder). */
+  readonly original: DirEntry | undefined
 }
 
 /**
