@@ -71,8 +71,8 @@ export class DaemonRunningError extends LeftError {
 
 /** The command needs a running daemon and none holds this folder. */
 export class NoDaemonError extends LeftError {
-  constructor() {
-    super('LEFT_NO_DAEMON', "no synchronizer is running for this folder (start one with 'left watch')")
+  constructor(message = "no synchronizer is running for this folder (start one with 'left watch')") {
+    super('LEFT_NO_DAEMON', message)
   }
 }
 

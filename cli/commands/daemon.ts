@@ -4,8 +4,11 @@
  * without one, by editing the remembered pause list.
  */
 import type { Command } from 'commander'
-import { EVENT_TYPES, NoDaemonError, type NodeEvent, UsageError, describeEvent, formatAddress, parseAddress, withPaused, withResumed } from '../../src/index.js'
-import type { Runtime } from '../context.js'
+import { spawn } from 'node:child_process'
+import { connect } from 'node:net'
+import { EVENT_TYPES, NoDaemonError, type NodeEvent, type PeerAddress, Repo, UsageError, describeEvent, formatAddress, parseAddress, withPaused, withResumed } from '../../src/index.js'
+import { type Runtime, workDir } from '../context.js'
+import { guiOf, pageUrl, reachable } from '../gui.js'
 import { printable, transferText } from '../output.js'
 
 /** Registers stop, events, pause and resume on `program`. */
@@ -20,6 +23,21 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
         await rt.node.stop()
         io.say(`stopped the synchronizer (pid ${process.pid})`)
       })
+    })
+
+  program.command('gui')
+    .description("print the status page's address, token included, and open it in a browser")
+    .option('--no-open', 'only print the address')
+    .action(async (opts: { open: boolean }, cmd: Command) => {
+      // Like `key`, this reads only the config, so it runs here even beside a daemon: the browser opens on this screen.
+      const config = await Repo.readConfig(workDir(cmd, rt))
+      const gui = guiOf(config)
+      if (gui === 'off') throw new UsageError("the status page is off; 'left watch --gui 127.0.0.1:24243' turns it on")
+      if (config.guiToken === undefined) throw new NoDaemonError("the status page has no token yet: 'left watch' makes one and serves the page")
+      const url = pageUrl(gui, config.guiToken)
+      io.say(url)
+      if (!(await answers(gui))) io.warn("left: nothing answers at that address yet: the page is served while 'left watch' runs")
+      else if (opts.open) openBrowser(url)
     })
 
   program.command('events')
@@ -98,5 +116,30 @@ function eventText(e: NodeEvent): string {
     case 'fetch-progress': return `receiving from ${e.peer}: ${transferText(e)}`
     case 'fetch-finished': return `fetch from ${e.peer} ${e.ok ? 'finished' : 'failed'}`
     default: return describeEvent(e) ?? e.type
+  }
+}
+
+/** Whether something listens at `address` (the page, when `left watch` runs). */
+function answers(address: PeerAddress): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(reachable(address))
+    socket.setTimeout(1000, () => socket.destroy())
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+    socket.once('close', () => resolve(false))
+  })
+}
+
+/** Opens `url` with the desktop's browser, where there is one; says nothing when there is none. */
+function openBrowser(url: string): void {
+  const [command, args] = process.platform === 'darwin' ? ['open', [url]]
+    : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url]]
+      : ['xdg-open', [url]]
+  try {
+    const child = spawn(command as string, args as string[], { detached: true, stdio: 'ignore' })
+    child.on('error', () => {})
+    child.unref()
+  } catch {
+    // No opener: the printed address is enough.
   }
 }

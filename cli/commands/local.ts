@@ -84,7 +84,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
         const cwd = workDir(cmd, rt)
         const paths = new Pathspec(words.map((w) => repo.sharePath(cwd, w)))
         const changes = (await repo.status()).filter((c) => paths.matches(c.path))
-        if (opts.json) return io.json({ synchronizer: node === undefined ? null : nodeStatusJson(node), changes: changes.map(changeJson) })
+        if (opts.json) return io.json({ folder: { share: repo.share, peer: repo.config.peerId }, synchronizer: node === undefined ? null : nodeStatusJson(node), changes: changes.map(changeJson) })
         printNodeStatus(io, node)
         io.say('')
         if (changes.length === 0) return io.say('nothing to commit, share folder clean')

@@ -6,9 +6,10 @@
  * stdout, one line per event; progress goes to a terminal on stderr only.
  */
 import type { Command } from 'commander'
-import { DEFAULT_PORT, FolderService, type PeerAddress, LeftError, type Repo, SyncFailedError, UsageError, formatAddress, parseAddress } from '../../src/index.js'
+import { DEFAULT_PORT, FolderService, type PeerAddress, LeftError, type Repo, SyncFailedError, UsageError, formatAddress, generateGuiToken, isLoopback, parseAddress } from '../../src/index.js'
 import type { Runtime } from '../context.js'
-import { runDaemon } from '../daemon.js'
+import { type PageSettings, runDaemon } from '../daemon.js'
+import { DEFAULT_GUI, guiOf, parseGui } from '../gui.js'
 import type { Io } from '../io.js'
 import { EXIT_CONFLICT_KEPT, reportError } from '../output.js'
 import { ProgressLine } from '../progress.js'
@@ -85,28 +86,38 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
     .option('--peers <list>', 'comma-separated peer addresses host[:port] (remembered)')
     .option('-q, --quiet', 'no progress display')
     .option('--timeout <seconds>', 'drop a peer that stalls this long (default 30)')
-    .action(async (opts: NetworkFlags & { listen?: string; peers?: string }, cmd: Command) => {
+    .option('--gui <host:port>', `serve the status page here, or "off" (remembered; default ${DEFAULT_GUI})`)
+    .option('--gui-remote', 'allow --gui to listen on an address other machines can reach (plain HTTP)')
+    .action(async (opts: NetworkFlags & { listen?: string; peers?: string; gui?: string; guiRemote?: boolean }, cmd: Command) => {
       // Check every address before touching the config.
       const peerTexts = opts.peers?.split(',').map((p) => p.trim()).filter((p) => p.length > 0)
       peerTexts?.forEach((p) => parseAddress(p))
       if (opts.listen !== undefined) listenAddress(opts.listen)
+      if (opts.gui !== undefined) parseGui(opts.gui, opts.guiRemote === true)
       const repo = await rt.ownRepo(cmd)
       if (repo === undefined) return
+      let page: PageSettings | undefined
       try {
-        if (opts.listen !== undefined || peerTexts !== undefined) {
-          await repo.remember({ listen: opts.listen ?? repo.config.listen, peers: peerTexts ?? repo.config.peers })
+        if (opts.listen !== undefined || peerTexts !== undefined || opts.gui !== undefined) {
+          await repo.remember({ listen: opts.listen ?? repo.config.listen, peers: peerTexts ?? repo.config.peers, gui: opts.gui ?? repo.config.gui })
+        }
+        const gui = guiOf(repo.config)
+        if (gui !== 'off') {
+          if (repo.config.guiToken === undefined) await repo.remember({ guiToken: generateGuiToken() })
+          if (!isLoopback(gui.host)) io.warn(`left: the status page listens on ${formatAddress(gui)}, reachable from other machines over plain HTTP; anyone who sees its token can use it`)
+          page = { address: gui, token: repo.config.guiToken! }
         }
       } catch (err) {
         await repo.close()
         throw err
       }
       const peers = (repo.config.peers ?? []).map((p) => parseAddress(p))
-      await runService(io, repo, opts, listenAddress(repo.config.listen), peers, true)
+      await runService(io, repo, opts, listenAddress(repo.config.listen), peers, true, page)
     })
 }
 
 /** Runs serve or watch until a signal or `left stop`; closes `repo` when done. */
-async function runService(io: Io, repo: Repo, opts: NetworkFlags, listen: PeerAddress, peers: readonly PeerAddress[], watch: boolean): Promise<void> {
+async function runService(io: Io, repo: Repo, opts: NetworkFlags, listen: PeerAddress, peers: readonly PeerAddress[], watch: boolean, page?: PageSettings): Promise<void> {
   const progress = new ProgressLine(io, !opts.quiet)
   let service: FolderService | undefined
   try {
@@ -121,7 +132,7 @@ async function runService(io: Io, repo: Repo, opts: NetworkFlags, listen: PeerAd
   // Said once the control socket listens, so that every command works from here on.
   const ready = `${watch ? 'watching' : 'serving'} ${repo.share} as peer ${repo.config.peerId} on ${bound}` +
     (peers.length > 0 ? `; peers ${peers.map(formatAddress).join(', ')}` : '')
-  await runDaemon(repo, service, (line) => progress.log(line), ready)
+  await runDaemon(repo, service, (line) => progress.log(line), ready, page)
 }
 
 function events(progress: ProgressLine, quiet: boolean): { log: (line: string) => void; progress: ProgressLine['update']; progressDone: ProgressLine['done'] } {

@@ -1,0 +1,242 @@
+/**
+ * The status page's HTTP server, run by `left watch`: the page's own files,
+ * its API and its event stream, on loopback by default. Every request is
+ * checked first (access.ts: Host, Origin, token); only then does it reach
+ * the daemon, through the same handler as the control socket, which runs
+ * the `left` commands that routes.ts picks. So this module knows nothing of
+ * commands or of the folder; docs/gui.md is its contract.
+ */
+import { readFile } from 'node:fs/promises'
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { ListenError } from '../errors.js'
+import type { ControlHandler } from '../node/control.js'
+import { CONTROL_VERSION, type RunMessage } from '../node/control-messages.js'
+import { SECURITY_HEADERS, TOKEN_HEADER, cookieValue, hostAllowed, originAllowed, tokenCookieName, tokenMatches } from './access.js'
+import { type ApiPlan, planRequest } from './routes.js'
+
+/** Options of `listenGui`. */
+export interface GuiServerOptions {
+  readonly host: string
+  /** 0 picks a free port. */
+  readonly port: number
+  /** The secret every request must carry (docs/gui.md, "Access"). */
+  readonly token: string
+  /** Runs one `left` command line inside the daemon, as for a control socket client. */
+  readonly handler: ControlHandler
+  /** The share folder: the page's paths are relative to it. */
+  readonly shareDir: string
+  /** One line per refused or failed request, for the daemon's log. */
+  readonly log?: (line: string) => void
+}
+
+/** A listening page server. */
+export interface GuiServer {
+  readonly host: string
+  readonly port: number
+  /** Stops listening and ends open event streams. */
+  close(): Promise<void>
+}
+
+/** Longest request body read, in bytes: the page sends only small JSON objects. */
+const MAX_BODY = 64 * 1024
+
+/** A comment line on idle event streams, so proxies and browsers keep them open. */
+const KEEPALIVE_MS = 15_000
+
+// The page: HTML and CSS from the package's gui/ folder, scripts as compiled into dist/gui/.
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const PAGE_FILES: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
+  '/': { file: 'gui/index.html', type: 'text/html; charset=utf-8' },
+  '/style.css': { file: 'gui/style.css', type: 'text/css; charset=utf-8' }
+}
+
+/** The page file at `pathname`: one listed above, or one of the page's compiled modules. */
+function pageFile(pathname: string): { readonly file: string; readonly type: string } | undefined {
+  if (/^\/[a-z-]+\.js$/.test(pathname)) return { file: `dist/gui${pathname}`, type: 'text/javascript; charset=utf-8' }
+  return PAGE_FILES[pathname]
+}
+
+/** Serves the page on `host:port` until closed. Fails with ListenError when the address cannot be bound. */
+export async function listenGui(opts: GuiServerOptions): Promise<GuiServer> {
+  const streams = new Set<ServerResponse>()
+  const server = createServer((req, res) => {
+    handle(opts, req, res, streams).catch((err: unknown) => {
+      opts.log?.(`page: ${req.method} ${req.url}: ${err instanceof Error ? err.message : String(err)}`)
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n')
+      else res.destroy()
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new ListenError(`${opts.host}:${opts.port}`, err)))
+    server.listen(opts.port, opts.host, resolve)
+  })
+  const bound = server.address() as AddressInfo
+  return {
+    host: opts.host,
+    port: bound.port,
+    close: () => closeServer(server, streams)
+  }
+}
+
+async function closeServer(server: Server, streams: Set<ServerResponse>): Promise<void> {
+  for (const res of streams) res.end()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeAllConnections()
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...extra })
+  res.end(body)
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value))
+}
+
+function refuse(res: ServerResponse, status: number, message: string): void {
+  sendJson(res, status, { error: { code: status === 401 ? 'LEFT_GUI_TOKEN' : 'LEFT_GUI_REQUEST', message } })
+}
+
+async function handle(opts: GuiServerOptions, req: IncomingMessage, res: ServerResponse, streams: Set<ServerResponse>): Promise<void> {
+  const host = req.headers.host
+  if (!hostAllowed(host, opts.host)) return refuse(res, 403, 'this page answers only to its address (Host refused)')
+  if (!originAllowed(req.headers.origin, host)) return refuse(res, 403, 'requests from other sites are refused (Origin)')
+  const url = new URL(req.url ?? '/', 'http://page')
+  const cookie = tokenCookieName((req.socket.localPort ?? 0))
+  if (url.pathname.startsWith('/api/')) {
+    // Only the header counts here: a cookie rides along on requests other pages make.
+    const given = req.headers[TOKEN_HEADER]
+    if (!tokenMatches(typeof given === 'string' ? given : undefined, opts.token)) return refuse(res, 401, "the token is missing or wrong: 'left gui' prints the page's address with it")
+    const body = req.method === 'POST' ? await readBody(req) : {}
+    if (body === undefined) return refuse(res, 400, 'the body must be a JSON object of at most 64 KiB')
+    return answer(opts, planRequest({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body }), res, streams)
+  }
+  if (req.method !== 'GET') return refuse(res, 405, 'only GET')
+  // The address `left gui` prints carries the token once; it moves into a cookie and out of the address bar.
+  const fromQuery = url.searchParams.get('token') ?? undefined
+  if (url.pathname === '/' && fromQuery !== undefined) {
+    if (!tokenMatches(fromQuery, opts.token)) return refuse(res, 401, "the token is wrong: 'left gui' prints the page's address with it")
+    return send(res, 303, 'text/plain; charset=utf-8', '', {
+      location: '/',
+      'set-cookie': `${cookie}=${opts.token}; Path=/; SameSite=Strict`
+    })
+  }
+  if (!tokenMatches(cookieValue(req.headers.cookie, cookie), opts.token)) {
+    return send(res, 401, 'text/plain; charset=utf-8', "This page needs its token: run 'left gui' in the folder for its address.\n")
+  }
+  const page = pageFile(url.pathname)
+  if (page === undefined) return refuse(res, 404, 'not found')
+  let body: Buffer
+  try {
+    body = await readFile(PACKAGE_ROOT + page.file)
+  } catch {
+    return refuse(res, 404, 'not found')
+  }
+  send(res, 200, page.type, body)
+}
+
+/** A POST body as a JSON object, or undefined when it is not one or too long. */
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const part of req as AsyncIterable<Buffer>) {
+    size += part.length
+    if (size > MAX_BODY) return undefined
+    parts.push(part)
+  }
+  if (size === 0) return {}
+  try {
+    const value: unknown = JSON.parse(Buffer.concat(parts).toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function runMessage(opts: GuiServerOptions, argv: readonly string[]): RunMessage {
+  return {
+    type: 'run',
+    version: CONTROL_VERSION,
+    argv,
+    cwd: opts.shareDir,
+    terminal: { stdoutIsTTY: false, stderrIsTTY: false, columns: undefined, debug: false }
+  }
+}
+
+async function answer(opts: GuiServerOptions, plan: ApiPlan, res: ServerResponse, streams: Set<ServerResponse>): Promise<void> {
+  if (plan.kind === 'error') return refuse(res, plan.status, plan.message)
+  if (plan.kind === 'events') return streamEvents(opts, plan.argv, res, streams)
+  let stdout = ''
+  for (const argv of plan.steps) {
+    stdout = ''
+    let stderr = ''
+    const code = await opts.handler(runMessage(opts, argv), {
+      stdout: (t) => { stdout += t },
+      stderr: (t) => { stderr += t },
+      gone: new AbortController().signal
+    })
+    if (code !== 0) return sendJson(res, code === 2 ? 400 : 422, { error: commandError(stdout, stderr), exitCode: code })
+  }
+  sendJson(res, 200, parseOutput(stdout))
+}
+
+/** What a failed command said: its `--json` error, else its `left: …` line. */
+function commandError(stdout: string, stderr: string): { code: string; message: string } {
+  const json = parseOutput(stdout) as { error?: { code: string; message: string } } | undefined
+  if (json?.error !== undefined) return json.error
+  const line = stderr.split('\n').find((l) => l.startsWith('left: ')) ?? stderr.trim()
+  return { code: 'LEFT_COMMAND', message: line.replace(/^left: /, '') }
+}
+
+/** A command's stdout: its JSON value, or `{"message"}` for a command that prints words. */
+function parseOutput(stdout: string): unknown {
+  try {
+    return JSON.parse(stdout)
+  } catch {
+    return { message: stdout.trim() }
+  }
+}
+
+/**
+ * Server-Sent Events from `left events --json`: one event per line it prints,
+ * with its id, so a page that reconnects asks for what it missed. Ends when
+ * the page goes or the daemon stops.
+ */
+async function streamEvents(opts: GuiServerOptions, argv: readonly string[], res: ServerResponse, streams: Set<ServerResponse>): Promise<void> {
+  const gone = new AbortController()
+  res.on('close', () => gone.abort())
+  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' })
+  res.write('retry: 1000\n\n')
+  streams.add(res)
+  const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS)
+  let pending = ''
+  try {
+    await opts.handler(runMessage(opts, argv), {
+      stdout: (text) => {
+        pending += text
+        let nl
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl)
+          pending = pending.slice(nl + 1)
+          res.write(`id: ${eventId(line)}\ndata: ${line}\n\n`)
+        }
+      },
+      stderr: () => {},
+      gone: gone.signal
+    })
+  } finally {
+    clearInterval(keepalive)
+    streams.delete(res)
+    res.end()
+  }
+}
+
+function eventId(line: string): string {
+  try {
+    return String((JSON.parse(line) as { id?: unknown }).id ?? '')
+  } catch {
+    return ''
+  }
+}

@@ -1,0 +1,206 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
+import { join } from 'node:path'
+import axe from 'axe-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from '../helpers/browser.js'
+import { commitOk, left, leftOk, tempDir } from '../helpers/cli.js'
+import { type LeftProcess, type Peer, type PeerSet, killAll, makePeers, watch } from '../helpers/peers.js'
+
+/** The peers' port; each peer's page listens on its own loopback address at GUI_PORT. */
+const PORT = 27621
+const GUI_PORT = 27631
+
+/** Long enough for a slow machine; the tests wait for what the page shows, never for a time. */
+const SHOWN_MS = 20_000
+
+/** The HTTP status of a GET with this Host header (fetch will not send another Host). */
+function statusWithHost(url: string, token: string, host: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers: { host, 'x-left-token': token } }, (res) => {
+      res.resume()
+      resolve(res.statusCode)
+    }).on('error', reject).end()
+  })
+}
+
+describe('gui: the status page in a real browser', () => {
+  let set: PeerSet
+  let a: Peer
+  let b: Peer
+  let watchB: LeftProcess
+  let browser: Browser
+  let page: Page
+  let url: string
+
+  before(async () => {
+    set = await makePeers(2, PORT)
+    ;[a, b] = set.peers as [Peer, Peer]
+    await writeFile(join(a.share, 'notes.txt'), 'first version\n')
+    await commitOk(a.dir, ['-m', 'first notes'])
+    await writeFile(join(a.share, 'notes.txt'), 'second version\n')
+    await commitOk(a.dir, ['-m', 'second notes'])
+    await watch(a, ['--listen', a.address, '--peers', b.address, '--gui', `${a.host}:${GUI_PORT}`])
+    watchB = await watch(b, ['--listen', b.address, '--peers', a.address, '--gui', `${b.host}:${GUI_PORT}`])
+    url = await leftOk(a.dir, ['gui', '--no-open'])
+    browser = await launchChromium()
+    page = await browser.newPage()
+  })
+
+  after(async () => {
+    await browser?.close()
+    await killAll()
+    await set?.cleanup()
+  })
+
+  it('prints the address with its token, and refuses every request without it, telling nothing of the folder', async () => {
+    assert.match(url, new RegExp(`^http://${a.host.replace(/\./g, '\\.')}:${GUI_PORT}/\\?token=[\\w-]{32}$`))
+    const base = url.slice(0, url.indexOf('?'))
+    const token = url.slice(url.indexOf('token=') + 6)
+    const refused = [
+      await fetch(base),
+      await fetch(`${base}app.js`),
+      await fetch(`${base}api/status`),
+      await fetch(`${base}api/files?path=`, { headers: { 'x-left-token': 'x'.repeat(32) } }),
+      await fetch(`${base}?token=${'y'.repeat(32)}`, { redirect: 'manual' }),
+      // The cookie alone does not open the API: other pages' requests carry it too.
+      await fetch(`${base}api/status`, { headers: { cookie: `left-token-${GUI_PORT}=${token}` } })
+    ]
+    for (const res of refused) {
+      assert.equal(res.status, 401)
+      const body = await res.text()
+      for (const secret of ['notes', a.share, 'first', 'second']) assert.ok(!body.includes(secret), `a refused request saw ${secret}: ${body}`)
+    }
+    // A DNS name pointed at loopback (rebinding) is refused even with the token.
+    assert.equal(await statusWithHost(`${base}api/status`, token, `evil.example:${GUI_PORT}`), 403)
+    assert.equal(await statusWithHost(`${base}api/status`, token, `localhost:${GUI_PORT}`), 200)
+    const crossSite = await fetch(`${base}api/pause`, { method: 'POST', headers: { 'x-left-token': token, origin: 'http://evil.example' }, body: '{}' })
+    assert.equal(crossSite.status, 403)
+    const ok = await fetch(`${base}api/status`, { headers: { 'x-left-token': token } })
+    assert.equal(ok.status, 200)
+    assert.match(ok.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'/)
+
+    const anonymous = await browser.newPage()
+    await anonymous.goto(base)
+    assert.doesNotMatch(await anonymous.content(), /notes|second/)
+    await anonymous.close()
+  })
+
+  it('shows this peer, the other peer online and in sync, and the latest commit', async () => {
+    await page.goto(url)
+    // The token moved into a cookie and out of the address bar.
+    assert.doesNotMatch(page.url(), /token/)
+    await page.getByTestId('head-message').filter({ hasText: 'second notes' }).waitFor({ timeout: SHOWN_MS })
+    const peer = page.locator('article.peer')
+    await peer.getByTestId('peer-state').filter({ hasText: /^online$/ }).waitFor({ timeout: SHOWN_MS })
+    await peer.getByTestId('peer-sync').filter({ hasText: 'in sync' }).waitFor({ timeout: SHOWN_MS })
+    assert.match(await page.locator('#self').innerText(), new RegExp(a.share.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    assert.match(await page.locator('#history').innerText(), /second notes[\s\S]*first notes/)
+  })
+
+  it('shows a commit made with left commit without a reload', async () => {
+    await page.evaluate(() => { (globalThis as unknown as { stayed: boolean }).stayed = true })
+    await writeFile(join(a.share, 'cli.txt'), 'from the command line\n')
+    await commitOk(a.dir, ['-m', 'made on the command line'])
+    await page.getByTestId('head-message').filter({ hasText: 'made on the command line' }).waitFor({ timeout: SHOWN_MS })
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { stayed?: boolean }).stayed), true, 'the page was reloaded')
+  })
+
+  it('shows what a commit changed when it is clicked', async () => {
+    await page.locator('#history button', { hasText: 'made on the command line' }).click()
+    await page.locator('#history .changes', { hasText: 'cli.txt' }).waitFor({ timeout: SHOWN_MS })
+  })
+
+  it('pauses and resumes a peer', async () => {
+    await page.getByRole('button', { name: /^Pause syncing with / }).click()
+    await page.locator('article.peer .badge.paused').waitFor({ timeout: SHOWN_MS })
+    const paused = JSON.parse(await leftOk(a.dir, ['status', '--json'])) as { synchronizer: { paused: string[] } }
+    assert.equal(paused.synchronizer.paused.length, 1)
+    await page.getByRole('button', { name: /^Resume syncing with / }).click()
+    await page.locator('article.peer .badge.paused').waitFor({ state: 'detached', timeout: SHOWN_MS })
+    const resumed = JSON.parse(await leftOk(a.dir, ['status', '--json'])) as { synchronizer: { paused: string[] } }
+    assert.deepEqual(resumed.synchronizer.paused, [])
+  })
+
+  it('restores an older version of a file through the page, as a commit', async () => {
+    await page.getByRole('button', { name: 'Versions of notes.txt' }).click()
+    const restore = page.getByRole('button', { name: /^Restore notes\.txt from / })
+    await restore.first().waitFor({ timeout: SHOWN_MS })
+    await restore.first().click()
+    await page.getByTestId('head-message').filter({ hasText: /^restore notes\.txt from / }).waitFor({ timeout: SHOWN_MS })
+    assert.equal(await readFile(join(a.share, 'notes.txt'), 'utf8'), 'first version\n')
+    const log = JSON.parse(await leftOk(a.dir, ['log', '--json', '-n', '1'])) as Array<{ message: string; modified: number }>
+    assert.match(log[0]!.message, /^restore notes\.txt from /)
+    assert.equal(log[0]!.modified, 1)
+  })
+
+  it('shows a conflict with both versions side by side, and keeps the one clicked, as a commit', async () => {
+    // Paused, both peers commit their own clash.txt; on resume the merge keeps both.
+    await leftOk(a.dir, ['pause'])
+    await writeFile(join(a.share, 'clash.txt'), 'made on A\n')
+    await commitOk(a.dir, ['-m', 'clash on A'])
+    await writeFile(join(b.share, 'clash.txt'), 'made on B, a little longer\n')
+    await commitOk(b.dir, ['-m', 'clash on B'])
+    await leftOk(a.dir, ['resume'])
+    const item = page.locator('article.conflict-item', { hasText: 'clash.txt' })
+    await item.waitFor({ timeout: SHOWN_MS })
+    const copy = (await item.getAttribute('data-copy'))!
+    assert.match(copy, /^clash\.sync-conflict-[0-9a-f]{16}-\d{8}-\d{6}\.txt$/)
+    const sides = await item.locator('.side').allInnerTexts()
+    assert.equal(sides.length, 2)
+    const kept = await readFile(join(a.share, 'clash.txt'), 'utf8')
+    const other = await readFile(join(a.share, copy), 'utf8')
+    // Each side shows its own size, time and peer.
+    assert.match(sides[0]!, new RegExp(`^This version\\n+${Buffer.byteLength(kept)} B · \\d{4}-.*\\n+by [0-9a-f]{16}$`))
+    assert.match(sides[1]!, new RegExp(`^That version \\(clash\\.sync-conflict-.*\\)\\n+${Buffer.byteLength(other)} B · \\d{4}-.*\\n+by [0-9a-f]{16}$`))
+    await page.getByRole('button', { name: 'Keep that version of clash.txt' }).click()
+    await item.waitFor({ state: 'detached', timeout: SHOWN_MS })
+    await page.getByTestId('head-message').filter({ hasText: `resolve the conflict of ${copy}: keep that one` }).waitFor({ timeout: SHOWN_MS })
+    assert.equal(await readFile(join(a.share, 'clash.txt'), 'utf8'), other)
+    await assert.rejects(readFile(join(a.share, copy)))
+  })
+
+  it('has no serious accessibility violations (axe-core)', async () => {
+    // axe is injected from the test, which the page's CSP would refuse; this context alone bypasses it.
+    const context = await browser.newContext({ bypassCSP: true })
+    try {
+      const checked = await context.newPage()
+      await checked.goto(url)
+      await checked.getByTestId('head-message').waitFor({ timeout: SHOWN_MS })
+      await checked.getByRole('button', { name: 'Versions of notes.txt' }).click()
+      await checked.locator('#versions li').first().waitFor({ timeout: SHOWN_MS })
+      await checked.evaluate(axe.source)
+      const result = await checked.evaluate(() => (globalThis as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: unknown[] }> }> } }).axe.run())
+      const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      assert.deepEqual(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`), [])
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('lists the warnings the daemon logs, such as a refused peer', async () => {
+    const stranger = await tempDir()
+    try {
+      await leftOk(stranger.dir, ['init'])
+      assert.equal((await left(stranger.dir, ['sync', a.address])).code, 6)
+    } finally {
+      await stranger.cleanup()
+    }
+    await page.locator('#notices li', { hasText: /refused .*: it does not hold this folder's key/ }).waitFor({ timeout: SHOWN_MS })
+  })
+
+  it('says "paused" while every peer is paused', async () => {
+    await page.getByRole('button', { name: 'Pause all' }).click()
+    await page.getByTestId('state').filter({ hasText: /^paused$/ }).waitFor({ timeout: SHOWN_MS })
+    await page.getByRole('button', { name: 'Resume all' }).click()
+    await page.getByTestId('state').filter({ hasText: /^watching$/ }).waitFor({ timeout: SHOWN_MS })
+  })
+
+  it('shows a peer going offline', async () => {
+    assert.equal((await left(b.dir, ['stop'])).code, 0)
+    await watchB.exited
+    await page.locator('article.peer').getByTestId('peer-state').filter({ hasText: /^offline$/ }).waitFor({ timeout: SHOWN_MS })
+  })
+})
