@@ -1,20 +1,9 @@
 /**
- * The page's side of the daemon's API (docs/gui.md): JSON requests that
- * carry the token in a header, and the event stream read with fetch, since
- * EventSource cannot send headers. The token comes from the cookie the
- * server set when the page was opened with `left gui`'s address.
+ * The page's side of the daemon's API (docs/gui.md): JSON requests, and the
+ * event stream. The token travels in the HttpOnly cookie the server set when
+ * the page was opened with `left gui`'s address; the browser sends it on the
+ * page's own requests, and the server takes it only from those.
  */
-
-/** The page's token, from the cookie named after this port. */
-function token(): string {
-  const port = location.port === '' ? '80' : location.port
-  const name = `left-token-${port}=`
-  for (const part of document.cookie.split(';')) {
-    const p = part.trim()
-    if (p.startsWith(name)) return p.slice(name.length)
-  }
-  return ''
-}
 
 /** A failed request, with the daemon's error code and message. */
 export class ApiError extends Error {
@@ -26,7 +15,7 @@ export class ApiError extends Error {
 async function request(method: string, path: string, body?: unknown): Promise<unknown> {
   const res = await fetch(path, {
     method,
-    headers: { 'x-left-token': token(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? null : JSON.stringify(body)
   })
   const value = await res.json() as { error?: { code: string; message: string } }
@@ -55,30 +44,42 @@ export interface DaemonEvent {
   readonly [field: string]: unknown
 }
 
+/** The server sends a keepalive every 15 s; this long without a byte means the stream is dead (a sleep, a network change). */
+const STREAM_SILENCE_MS = 40_000
+
 /**
- * Reads the event stream from after `since` until it ends or fails;
- * resolves then, with the last id seen, so the caller reconnects from there.
+ * Reads the event stream from after `since` until it ends, fails or falls
+ * silent, calling `onEvent` for each event. The caller keeps the last id it
+ * was given and reconnects from there.
  */
-export async function readEvents(since: number, onEvent: (e: DaemonEvent) => void, onOpen: () => void): Promise<number> {
-  let last = since
-  const res = await fetch(`/api/events?since=${since}`, { headers: { 'x-left-token': token() } })
-  if (!res.ok || res.body === null) throw new ApiError('LEFT_GUI_REQUEST', `HTTP ${res.status}`, res.status)
-  onOpen()
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
-  let pending = ''
-  for (;;) {
-    const { value, done } = await reader.read()
-    if (done) return last
-    pending += value
-    let end
-    while ((end = pending.indexOf('\n\n')) >= 0) {
-      const block = pending.slice(0, end)
-      pending = pending.slice(end + 2)
-      const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n')
-      if (data === '') continue
-      const event = JSON.parse(data) as DaemonEvent
-      last = Math.max(last, event.id)
-      onEvent(event)
+export async function readEvents(since: number, onEvent: (e: DaemonEvent) => void, onOpen: () => void): Promise<void> {
+  const abort = new AbortController()
+  let silence = setTimeout(() => abort.abort(), STREAM_SILENCE_MS)
+  try {
+    const res = await fetch(`/api/events?since=${since}`, { signal: abort.signal })
+    if (!res.ok || res.body === null) throw new ApiError('LEFT_GUI_REQUEST', `HTTP ${res.status}`, res.status)
+    onOpen()
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+    let pending = ''
+    try {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) return
+        clearTimeout(silence)
+        silence = setTimeout(() => abort.abort(), STREAM_SILENCE_MS)
+        pending += value
+        let end
+        while ((end = pending.indexOf('\n\n')) >= 0) {
+          const block = pending.slice(0, end)
+          pending = pending.slice(end + 2)
+          const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n')
+          if (data !== '') onEvent(JSON.parse(data) as DaemonEvent)
+        }
+      }
+    } finally {
+      void reader.cancel().catch(() => {})
     }
+  } finally {
+    clearTimeout(silence)
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The status page: this peer, its peers and their transfers, the history,
- * a file browser with every version of a file, and the daemon's warnings.
+ * a file browser with every version of a file, conflicts, and the daemon's warnings.
  * Everything comes from the daemon's API (the same `--json` the CLI prints)
  * and is refreshed as its event stream says things changed, without a reload.
  */
@@ -12,7 +12,7 @@ interface Peer {
   id: string | null; address: string; online: boolean; since: string; lastSeen: string | null
   head: string | null; sync: string; paused: boolean; transfer: Transfer | null
 }
-interface Synchronizer { mode: string; state: string; since: string; listen: string | null; head: string | null; paused: string[]; peers: Peer[] }
+interface Synchronizer { mode: string; state: string; since: string; startedAt: string; listen: string | null; head: string | null; paused: string[]; peers: Peer[] }
 interface Status { folder: { share: string; peer: string }; synchronizer: Synchronizer | null; changes: unknown[] }
 interface Commit {
   id: string; short: string; parents: string[]; time: string; author: string; message: string
@@ -304,12 +304,20 @@ function onEvent(e: DaemonEvent): void {
 
 async function follow(): Promise<void> {
   let since = 0
+  let daemon: string | undefined
   let first = true
   for (;;) {
     try {
-      since = await readEvents(since, onEvent, () => {
+      // Event ids start again at 1 in each run of the daemon: a new one is read from its start.
+      const startedAt = (await get<Status>('/api/status')).synchronizer?.startedAt
+      if (startedAt !== daemon) since = 0
+      daemon = startedAt
+      await readEvents(since, (e) => {
+        since = Math.max(since, e.id)
+        onEvent(e)
+      }, () => {
         fill($('connection'), h('span', { class: 'badge online' }, 'live'))
-        // What happened while the stream was down is in the kept events, but the page's views are simply read afresh.
+        // What changed while the stream was down is read afresh.
         if (!first) void refreshAll()
         first = false
       })

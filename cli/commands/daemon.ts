@@ -5,10 +5,12 @@
  */
 import type { Command } from 'commander'
 import { spawn } from 'node:child_process'
-import { connect } from 'node:net'
-import { EVENT_TYPES, NoDaemonError, type NodeEvent, type PeerAddress, Repo, UsageError, describeEvent, formatAddress, parseAddress, withPaused, withResumed } from '../../src/index.js'
+import { chmod, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { EVENT_TYPES, NoDaemonError, type NodeEvent, Repo, UsageError, describeEvent, formatAddress, parseAddress, withPaused, withResumed } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
-import { guiOf, pageUrl, reachable } from '../gui.js'
+import { guiOf, pageUrl } from '../gui.js'
 import { printable, transferText } from '../output.js'
 
 /** Registers stop, events, pause and resume on `program`. */
@@ -30,14 +32,17 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
     .option('--no-open', 'only print the address')
     .action(async (opts: { open: boolean }, cmd: Command) => {
       // Like `key`, this reads only the config, so it runs here even beside a daemon: the browser opens on this screen.
-      const config = await Repo.readConfig(workDir(cmd, rt))
+      const dir = workDir(cmd, rt)
+      const config = await Repo.readConfig(dir)
       const gui = guiOf(config)
       if (gui === 'off') throw new UsageError("the status page is off; 'left watch --gui 127.0.0.1:24243' turns it on")
       if (config.guiToken === undefined) throw new NoDaemonError("the status page has no token yet: 'left watch' makes one and serves the page")
       const url = pageUrl(gui, config.guiToken)
       io.say(url)
-      if (!(await answers(gui))) io.warn("left: nothing answers at that address yet: the page is served while 'left watch' runs")
-      else if (opts.open) openBrowser(url)
+      const answer = await pageAnswers(url)
+      if (answer === 'nobody') io.warn("left: nothing answers at that address yet: the page is served while 'left watch' runs")
+      else if (answer === 'another') io.warn("left: another folder's page answers at that address; 'left watch --gui HOST:PORT' gives this folder its own")
+      else if (opts.open) openBrowser(await redirectFile((await Repo.layoutOf(dir)).tmpDir, url))
     })
 
   program.command('events')
@@ -119,15 +124,29 @@ function eventText(e: NodeEvent): string {
   }
 }
 
-/** Whether something listens at `address` (the page, when `left watch` runs). */
-function answers(address: PeerAddress): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(reachable(address))
-    socket.setTimeout(1000, () => socket.destroy())
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-    socket.once('close', () => resolve(false))
-  })
+/** Who answers the page's address with its token: this folder's page (it takes the token), another's, or nobody. */
+async function pageAnswers(url: string): Promise<'this' | 'another' | 'nobody'> {
+  try {
+    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(2000) })
+    await res.body?.cancel()
+    return res.status === 303 ? 'this' : 'another'
+  } catch {
+    return 'nobody'
+  }
+}
+
+/**
+ * A page in `.left/tmp` (mode 0600, in the 0700 `.left/`) that sends the
+ * browser on to `url`. The browser is started with this file's name, not
+ * with `url`: a program's arguments are visible to every local user, and
+ * the token must not be.
+ */
+async function redirectFile(tmpDir: string, url: string): Promise<string> {
+  const file = join(tmpDir, 'gui.html')
+  const html = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${url}"><title>LEFT</title><a href="${url}">Open the LEFT status page</a>\n`
+  await writeFile(file, html, { mode: 0o600 })
+  await chmod(file, 0o600)
+  return pathToFileURL(file).href
 }
 
 /** Opens `url` with the desktop's browser, where there is one; says nothing when there is none. */

@@ -13,7 +13,7 @@ export function generateGuiToken(): string {
   return randomBytes(24).toString('base64url')
 }
 
-/** The header the page sends its token in; a cross-site page cannot set it without a CORS grant we never give. */
+/** The header scripts send the token in; a page of another origin cannot set it without a CORS grant, which is never given. */
 export const TOKEN_HEADER = 'x-left-token'
 
 /**
@@ -31,6 +31,21 @@ export function tokenMatches(given: string | undefined, token: string): boolean 
   const a = Buffer.from(given)
   const b = Buffer.from(token)
   return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * Whether an API request may go on: it carries the token in the header (a
+ * script, or any client), or it comes from the page itself with the token's
+ * cookie. The cookie counts only when the browser says the request is
+ * same-origin (`Sec-Fetch-Site`), because a cookie also rides along on
+ * requests that other sites' pages, and pages on other ports of this host,
+ * make; the cookie is HttpOnly, so no page's script can read it.
+ */
+export function apiAllowed(headers: { readonly [name: string]: string | string[] | undefined }, cookie: string, token: string): boolean {
+  const header = headers[TOKEN_HEADER]
+  if (typeof header === 'string') return tokenMatches(header, token)
+  const cookieHeader = headers['cookie']
+  return headers['sec-fetch-site'] === 'same-origin' && tokenMatches(cookieValue(typeof cookieHeader === 'string' ? cookieHeader : undefined, cookie), token)
 }
 
 /** The value of cookie `name` in a Cookie header, or undefined. */

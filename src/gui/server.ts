@@ -11,9 +11,9 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { ListenError } from '../errors.js'
-import type { ControlHandler } from '../node/control.js'
+import type { ControlHandler, ControlOutput } from '../node/control.js'
 import { CONTROL_VERSION, type RunMessage } from '../node/control-messages.js'
-import { SECURITY_HEADERS, TOKEN_HEADER, cookieValue, hostAllowed, originAllowed, tokenCookieName, tokenMatches } from './access.js'
+import { SECURITY_HEADERS, apiAllowed, cookieValue, hostAllowed, originAllowed, tokenCookieName, tokenMatches } from './access.js'
 import { type ApiPlan, planRequest } from './routes.js'
 
 /** Options of `listenGui`. */
@@ -58,11 +58,19 @@ function pageFile(pathname: string): { readonly file: string; readonly type: str
   return PAGE_FILES[pathname]
 }
 
+/** What a server is doing: its open event streams and running commands, and whether it is closing. */
+interface Serving {
+  closing: boolean
+  /** Each open event stream, and what ends the command that feeds it. */
+  readonly streams: Map<ServerResponse, AbortController>
+  readonly running: Set<Promise<number>>
+}
+
 /** Serves the page on `host:port` until closed. Fails with ListenError when the address cannot be bound. */
 export async function listenGui(opts: GuiServerOptions): Promise<GuiServer> {
-  const streams = new Set<ServerResponse>()
+  const serving: Serving = { closing: false, streams: new Map(), running: new Set() }
   const server = createServer((req, res) => {
-    handle(opts, req, res, streams).catch((err: unknown) => {
+    handle(opts, req, res, serving).catch((err: unknown) => {
       opts.log?.(`page: ${req.method} ${req.url}: ${err instanceof Error ? err.message : String(err)}`)
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n')
       else res.destroy()
@@ -76,14 +84,34 @@ export async function listenGui(opts: GuiServerOptions): Promise<GuiServer> {
   return {
     host: opts.host,
     port: bound.port,
-    close: () => closeServer(server, streams)
+    close: () => closeServer(server, serving)
   }
 }
 
-async function closeServer(server: Server, streams: Set<ServerResponse>): Promise<void> {
-  for (const res of streams) res.end()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
+/**
+ * Stops taking requests, ends the event streams, waits for the commands
+ * still running (a restore finishes, as it would for a control socket
+ * client), then cuts every connection, so a client that holds one open
+ * cannot keep the daemon from stopping.
+ */
+async function closeServer(server: Server, serving: Serving): Promise<void> {
+  serving.closing = true
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  for (const [res, gone] of serving.streams) {
+    gone.abort()
+    res.end()
+  }
+  await Promise.allSettled([...serving.running])
   server.closeAllConnections()
+  await closed
+}
+
+/** Runs one command line through the daemon's handler, counted until it ends. */
+function runCommand(opts: GuiServerOptions, serving: Serving, argv: readonly string[], output: ControlOutput): Promise<number> {
+  const run = opts.handler(runMessage(opts, argv), output)
+  serving.running.add(run)
+  void run.finally(() => serving.running.delete(run))
+  return run
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
@@ -95,23 +123,29 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value))
 }
 
+function stopping(res: ServerResponse): void {
+  send(res, 503, 'text/plain; charset=utf-8', 'the synchronizer is stopping\n', { connection: 'close' })
+}
+
 function refuse(res: ServerResponse, status: number, message: string): void {
   sendJson(res, status, { error: { code: status === 401 ? 'LEFT_GUI_TOKEN' : 'LEFT_GUI_REQUEST', message } })
 }
 
-async function handle(opts: GuiServerOptions, req: IncomingMessage, res: ServerResponse, streams: Set<ServerResponse>): Promise<void> {
+async function handle(opts: GuiServerOptions, req: IncomingMessage, res: ServerResponse, serving: Serving): Promise<void> {
+  if (serving.closing) return stopping(res)
   const host = req.headers.host
   if (!hostAllowed(host, opts.host)) return refuse(res, 403, 'this page answers only to its address (Host refused)')
   if (!originAllowed(req.headers.origin, host)) return refuse(res, 403, 'requests from other sites are refused (Origin)')
   const url = new URL(req.url ?? '/', 'http://page')
   const cookie = tokenCookieName((req.socket.localPort ?? 0))
   if (url.pathname.startsWith('/api/')) {
-    // Only the header counts here: a cookie rides along on requests other pages make.
-    const given = req.headers[TOKEN_HEADER]
-    if (!tokenMatches(typeof given === 'string' ? given : undefined, opts.token)) return refuse(res, 401, "the token is missing or wrong: 'left gui' prints the page's address with it")
+    if (!apiAllowed(req.headers, cookie, opts.token)) return refuse(res, 401, "the token is missing or wrong: 'left gui' prints the page's address with it")
     const body = req.method === 'POST' ? await readBody(req) : {}
-    if (body === undefined) return refuse(res, 400, 'the body must be a JSON object of at most 64 KiB')
-    return answer(opts, planRequest({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body }), res, streams)
+    // Stopping began while the body arrived: no command may start after the server waits for the running ones.
+    if (serving.closing) return stopping(res)
+    if (body === 'too long') return refuse(res, 413, `the body must be at most ${MAX_BODY} bytes`)
+    if (body === undefined) return refuse(res, 400, 'the body must be a JSON object')
+    return answer(opts, planRequest({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body }), res, serving)
   }
   if (req.method !== 'GET') return refuse(res, 405, 'only GET')
   // The address `left gui` prints carries the token once; it moves into a cookie and out of the address bar.
@@ -120,7 +154,7 @@ async function handle(opts: GuiServerOptions, req: IncomingMessage, res: ServerR
     if (!tokenMatches(fromQuery, opts.token)) return refuse(res, 401, "the token is wrong: 'left gui' prints the page's address with it")
     return send(res, 303, 'text/plain; charset=utf-8', '', {
       location: '/',
-      'set-cookie': `${cookie}=${opts.token}; Path=/; SameSite=Strict`
+      'set-cookie': `${cookie}=${opts.token}; Path=/; HttpOnly; SameSite=Strict`
     })
   }
   if (!tokenMatches(cookieValue(req.headers.cookie, cookie), opts.token)) {
@@ -137,15 +171,16 @@ async function handle(opts: GuiServerOptions, req: IncomingMessage, res: ServerR
   send(res, 200, page.type, body)
 }
 
-/** A POST body as a JSON object, or undefined when it is not one or too long. */
-async function readBody(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+/** A POST body as a JSON object; undefined when it is not one. */
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown> | undefined | 'too long'> {
   const parts: Buffer[] = []
   let size = 0
+  // Read to the end even past the limit (keeping nothing), so the answer can still be sent.
   for await (const part of req as AsyncIterable<Buffer>) {
     size += part.length
-    if (size > MAX_BODY) return undefined
-    parts.push(part)
+    if (size <= MAX_BODY) parts.push(part)
   }
+  if (size > MAX_BODY) return 'too long'
   if (size === 0) return {}
   try {
     const value: unknown = JSON.parse(Buffer.concat(parts).toString('utf8'))
@@ -165,14 +200,15 @@ function runMessage(opts: GuiServerOptions, argv: readonly string[]): RunMessage
   }
 }
 
-async function answer(opts: GuiServerOptions, plan: ApiPlan, res: ServerResponse, streams: Set<ServerResponse>): Promise<void> {
+async function answer(opts: GuiServerOptions, plan: ApiPlan, res: ServerResponse, serving: Serving): Promise<void> {
   if (plan.kind === 'error') return refuse(res, plan.status, plan.message)
-  if (plan.kind === 'events') return streamEvents(opts, plan.argv, res, streams)
+  if (plan.kind === 'events') return streamEvents(opts, serving, plan.argv, res)
   let stdout = ''
   for (const argv of plan.steps) {
     stdout = ''
     let stderr = ''
-    const code = await opts.handler(runMessage(opts, argv), {
+    // Not aborted when the page goes: a restore or commit finishes, as for a control socket client.
+    const code = await runCommand(opts, serving, argv, {
       stdout: (t) => { stdout += t },
       stderr: (t) => { stderr += t },
       gone: new AbortController().signal
@@ -204,16 +240,16 @@ function parseOutput(stdout: string): unknown {
  * with its id, so a page that reconnects asks for what it missed. Ends when
  * the page goes or the daemon stops.
  */
-async function streamEvents(opts: GuiServerOptions, argv: readonly string[], res: ServerResponse, streams: Set<ServerResponse>): Promise<void> {
+async function streamEvents(opts: GuiServerOptions, serving: Serving, argv: readonly string[], res: ServerResponse): Promise<void> {
   const gone = new AbortController()
   res.on('close', () => gone.abort())
   res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' })
   res.write('retry: 1000\n\n')
-  streams.add(res)
+  serving.streams.set(res, gone)
   const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS)
   let pending = ''
   try {
-    await opts.handler(runMessage(opts, argv), {
+    await runCommand(opts, serving, argv, {
       stdout: (text) => {
         pending += text
         let nl
@@ -228,7 +264,7 @@ async function streamEvents(opts: GuiServerOptions, argv: readonly string[], res
     })
   } finally {
     clearInterval(keepalive)
-    streams.delete(res)
+    serving.streams.delete(res)
     res.end()
   }
 }

@@ -21,7 +21,7 @@ import { type Dated, type RetentionPolicy, checkPolicy, keptBy } from '../histor
 import { type LogEntry, readLog } from '../history/log.js'
 import { Pathspec } from '../tree/pathspec.js'
 import type { Conflict } from '../history/merge.js'
-import { parseConflictName } from '../history/conflict-name.js'
+import { conflictName, parseConflictName } from '../history/conflict-name.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
@@ -708,10 +708,21 @@ export class Repo {
 
   private async conflictCopy(tree: CID, path: string, entry: DirEntry): Promise<ConflictCopy | undefined> {
     const slash = path.lastIndexOf('/')
-    const name = parseConflictName(path.slice(slash + 1))
+    const copyName = path.slice(slash + 1)
+    const name = parseConflictName(copyName)
     if (name === undefined) return undefined
-    const original = path.slice(0, slash + 1) + name.original
-    const originalEntry = await lookupPath(this.store, tree, original)
+    let original = path.slice(0, slash + 1) + name.original
+    let originalEntry = await lookupPath(this.store, tree, original)
+    if (originalEntry === undefined) {
+      // The copy's name may have been cut to fit: then the original is the longer name beside it whose copy it names.
+      const parent = slash < 0 ? tree : (await lookupPath(this.store, tree, path.slice(0, slash)))?.cid
+      const longer = parent === undefined ? undefined
+        : (await readDir(this.store, parent)).find((e) => e.name !== copyName && conflictName(e.name, name.label, name.time, name.attempt) === copyName)
+      if (longer !== undefined) {
+        original = path.slice(0, slash + 1) + longer.name
+        originalEntry = longer
+      }
+    }
     return { path: original, copy: path, label: name.label, time: name.time, copyEntry: entry, original: originalEntry?.kind === 'dir' ? undefined : originalEntry }
   }
 
@@ -780,7 +791,7 @@ export class Repo {
 
 /** A conflict copy in HEAD, and the file it is a copy of. */
 export interface ConflictCopy {
-  /** The original's share-relative path (see parseConflictName for names cut to fit). */
+  /** The original's share-relative path. */
   readonly path: string
   /** The copy's share-relative path. */
   readonly copy: string

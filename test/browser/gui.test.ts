@@ -2,12 +2,13 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import axe from 'axe-core'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../helpers/browser.js'
-import { commitOk, left, leftOk, tempDir } from '../helpers/cli.js'
-import { type LeftProcess, type Peer, type PeerSet, killAll, makePeers, watch } from '../helpers/peers.js'
+import { commitOk, left, leftOk, statusChanges, tempDir } from '../helpers/cli.js'
+import { type LeftProcess, type Peer, type PeerSet, killAll, makePeers, sleep, watch } from '../helpers/peers.js'
 
 /** The peers' port; each peer's page listens on its own loopback address at GUI_PORT. */
 const PORT = 27621
@@ -30,10 +31,26 @@ describe('gui: the status page in a real browser', () => {
   let set: PeerSet
   let a: Peer
   let b: Peer
+  let watchA: LeftProcess
+  let watchArgsA: string[]
   let watchB: LeftProcess
   let browser: Browser
   let page: Page
   let url: string
+
+  /** A's HEAD. */
+  const head = async (): Promise<string> => (JSON.parse(await leftOk(a.dir, ['log', '--json', '-n', '1'])) as Array<{ id: string }>)[0]!.id
+
+  /** Once A's folder is all committed (by the page, or by the watcher first), what changed since `before`. */
+  async function committedSince(before: string): Promise<string[][]> {
+    const deadline = Date.now() + SHOWN_MS
+    while (await statusChanges(a.dir) !== 'nothing to commit, share folder clean') {
+      if (Date.now() > deadline) throw new Error('the change was never committed')
+      await sleep(100)
+    }
+    const changes = JSON.parse(await leftOk(a.dir, ['diff', before, 'HEAD', '--json'])) as Array<{ path: string; change: string }>
+    return changes.map((c) => [c.path, c.change]).sort()
+  }
 
   before(async () => {
     set = await makePeers(2, PORT)
@@ -42,7 +59,8 @@ describe('gui: the status page in a real browser', () => {
     await commitOk(a.dir, ['-m', 'first notes'])
     await writeFile(join(a.share, 'notes.txt'), 'second version\n')
     await commitOk(a.dir, ['-m', 'second notes'])
-    await watch(a, ['--listen', a.address, '--peers', b.address, '--gui', `${a.host}:${GUI_PORT}`])
+    watchArgsA = ['--listen', a.address, '--peers', b.address, '--gui', `${a.host}:${GUI_PORT}`]
+    watchA = await watch(a, watchArgsA)
     watchB = await watch(b, ['--listen', b.address, '--peers', a.address, '--gui', `${b.host}:${GUI_PORT}`])
     url = await leftOk(a.dir, ['gui', '--no-open'])
     browser = await launchChromium()
@@ -83,8 +101,9 @@ describe('gui: the status page in a real browser', () => {
     assert.match(ok.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'/)
 
     const anonymous = await browser.newPage()
-    await anonymous.goto(base)
-    assert.doesNotMatch(await anonymous.content(), /notes|second/)
+    const page401 = await anonymous.goto(base)
+    assert.equal(page401?.status(), 401)
+    assert.equal((await anonymous.locator('body').innerText()).trim(), "This page needs its token: run 'left gui' in the folder for its address.")
     await anonymous.close()
   })
 
@@ -128,12 +147,12 @@ describe('gui: the status page in a real browser', () => {
     await page.getByRole('button', { name: 'Versions of notes.txt' }).click()
     const restore = page.getByRole('button', { name: /^Restore notes\.txt from / })
     await restore.first().waitFor({ timeout: SHOWN_MS })
+    const before = await head()
     await restore.first().click()
-    await page.getByTestId('head-message').filter({ hasText: /^restore notes\.txt from / }).waitFor({ timeout: SHOWN_MS })
+    // The page's commit, or the watcher's own if it saw the change first.
+    await page.getByTestId('head-message').filter({ hasText: /^(restore notes\.txt from |update notes\.txt$)/ }).waitFor({ timeout: SHOWN_MS })
     assert.equal(await readFile(join(a.share, 'notes.txt'), 'utf8'), 'first version\n')
-    const log = JSON.parse(await leftOk(a.dir, ['log', '--json', '-n', '1'])) as Array<{ message: string; modified: number }>
-    assert.match(log[0]!.message, /^restore notes\.txt from /)
-    assert.equal(log[0]!.modified, 1)
+    assert.deepEqual(await committedSince(before), [['notes.txt', 'modified']])
   })
 
   it('shows a conflict with both versions side by side, and keeps the one clicked, as a commit', async () => {
@@ -155,11 +174,12 @@ describe('gui: the status page in a real browser', () => {
     // Each side shows its own size, time and peer.
     assert.match(sides[0]!, new RegExp(`^This version\\n+${Buffer.byteLength(kept)} B · \\d{4}-.*\\n+by [0-9a-f]{16}$`))
     assert.match(sides[1]!, new RegExp(`^That version \\(clash\\.sync-conflict-.*\\)\\n+${Buffer.byteLength(other)} B · \\d{4}-.*\\n+by [0-9a-f]{16}$`))
+    const before = await head()
     await page.getByRole('button', { name: 'Keep that version of clash.txt' }).click()
     await item.waitFor({ state: 'detached', timeout: SHOWN_MS })
-    await page.getByTestId('head-message').filter({ hasText: `resolve the conflict of ${copy}: keep that one` }).waitFor({ timeout: SHOWN_MS })
     assert.equal(await readFile(join(a.share, 'clash.txt'), 'utf8'), other)
     await assert.rejects(readFile(join(a.share, copy)))
+    assert.deepEqual(await committedSince(before), [[copy, 'deleted'], ['clash.txt', 'modified']])
   })
 
   it('has no serious accessibility violations (axe-core)', async () => {
@@ -202,5 +222,24 @@ describe('gui: the status page in a real browser', () => {
     assert.equal((await left(b.dir, ['stop'])).code, 0)
     await watchB.exited
     await page.locator('article.peer').getByTestId('peer-state').filter({ hasText: /^offline$/ }).waitFor({ timeout: SHOWN_MS })
+  })
+
+  it('lets the daemon stop with the page open and a request left half sent, and follows the next one', async () => {
+    await page.locator('#connection .online').waitFor({ timeout: SHOWN_MS })
+    const half = connect(GUI_PORT, a.host)
+    await new Promise((resolve) => half.once('connect', resolve))
+    half.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n')
+    half.on('error', () => {})
+    assert.equal((await left(a.dir, ['stop'])).code, 0)
+    const exited = await Promise.race([watchA.exited.then(() => true), sleep(SHOWN_MS).then(() => false)])
+    half.destroy()
+    assert.ok(exited, `left watch did not exit within ${SHOWN_MS} ms of left stop`)
+    await page.locator('#connection', { hasText: 'not connected' }).waitFor({ timeout: SHOWN_MS })
+    watchA = await watch(a, watchArgsA)
+    await page.locator('#connection .online').waitFor({ timeout: SHOWN_MS })
+    // The new daemon's events count from 1 again; the page reads them from its start, so this commit shows.
+    await writeFile(join(a.share, 'after.txt'), 'after the restart\n')
+    await commitOk(a.dir, ['-m', 'after the restart'])
+    await page.getByTestId('head-message').filter({ hasText: 'after the restart' }).waitFor({ timeout: SHOWN_MS })
   })
 })

@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { conflictName } from '../../src/history/conflict-name.js'
 import { assertOneLineError, commitOk, left, leftOk, tempDir } from '../helpers/cli.js'
 
 const COPY = 'notes.sync-conflict-laptop-20261129-101010.txt'
@@ -67,9 +68,28 @@ describe('cli: ls, conflicts and resolve (issue 11)', () => {
     assert.equal(await readFile(join(dir, 'share', 'notes.txt'), 'utf8'), 'that one')
     await assert.rejects(readFile(join(dir, 'share', COPY)))
 
+    // A name so long that its copy's name was cut to fit: the original is found beside it.
+    const long = `${'n'.repeat(240)}.txt`
+    const cut = conflictName(long, 'laptop', Date.UTC(2026, 10, 29, 10, 10, 10))
+    assert.ok(!cut.startsWith(long.slice(0, -4)), 'the copy name was not cut')
+    await writeFile(join(dir, 'share', long), 'long this')
+    await writeFile(join(dir, 'share', cut), 'long that')
+    await commitOk(dir)
+    const both = JSON.parse(await leftOk(dir, ['conflicts', '--json'])) as Array<{ path: string; copy: string }>
+    assert.deepEqual(both.map((c) => [c.path, c.copy]), [[long, cut]])
+    await leftOk(dir, ['resolve', cut, '--keep', 'that'])
+    assert.equal(await readFile(join(dir, 'share', long), 'utf8'), 'long that')
+
     assertOneLineError(await left(dir, ['resolve', 'notes.txt', '--keep', 'this']), /^left: no such path in HEAD as a conflict copy: notes\.txt$/)
     const usage = await left(dir, ['resolve', COPY, '--keep', 'both'])
     assert.equal(usage.code, 2)
     assertOneLineError(usage, /--keep must be "this" or "that"/)
+  })
+
+  it('reads a word after -- as a path, never as an option (as the status page sends them)', async () => {
+    assert.equal(await leftOk(dir, ['versions', '--json', '--', '--force']), '[]')
+    assertOneLineError(await left(dir, ['ls', '--json', '--', '-s']), /^left: no such path in HEAD: -s$/)
+    assertOneLineError(await left(dir, ['restore', '-s', 'HEAD', '--', '-f']), /^left: no such path in HEAD: -f$/)
+    assertOneLineError(await left(dir, ['resolve', '--keep', 'this', '--', '--keep']), /^left: no such path in HEAD as a conflict copy: --keep$/)
   })
 })

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { assertOneLineError, left, leftOk, tempDir } from '../helpers/cli.js'
 import { killAll, spawnLeft } from '../helpers/peers.js'
@@ -42,6 +42,11 @@ describe('cli: where the status page is served, and left gui (issue 11)', () => 
     const url = await leftOk(dir, ['gui', '--no-open'])
     assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:${GUI_PORT}/\\?token=[\\w-]{32}$`))
     assert.equal((await fetch(url, { redirect: 'manual' })).status, 303)
+    // Opening hands the browser a private page that leads on, never the address itself (no opener on this PATH).
+    assert.equal(await leftOk(dir, ['gui'], { PATH: '/nonexistent' }), url)
+    const redirect = join(dir, '.left', 'tmp', 'gui.html')
+    assert.equal((await stat(redirect)).mode & 0o777, 0o600)
+    assert.match(await readFile(redirect, 'utf8'), new RegExp(`<meta http-equiv="refresh" content="0;url=${url.replace(/[.?]/g, '\\$&')}">`))
     assert.equal((await fetch(url.replace(/token=.*/, 'token=nope'), { redirect: 'manual' })).status, 401)
     // Another folder wanting the same page address still syncs, without a page.
     const other = await tempDir()
@@ -50,6 +55,11 @@ describe('cli: where the status page is served, and left gui (issue 11)', () => 
       const second = spawnLeft(other.dir, ['watch', '--listen', `127.0.0.1:${PORT + 100}`, '--gui', `127.0.0.1:${GUI_PORT}`])
       await second.waitFor(/watching .* on /)
       assert.match(second.stdout, /no status page: cannot listen on 127\.0\.0\.1:27633 \(EADDRINUSE\); 'left watch --gui HOST:PORT' picks another address/)
+      // Its `left gui` knows the page there is not its own, and opens nothing.
+      const wrong = await left(other.dir, ['gui'])
+      assert.equal(wrong.code, 0)
+      assert.match(wrong.stdout, /^http:\/\/127\.0\.0\.1:27633\/\?token=/)
+      assert.equal(wrong.stderr, "left: another folder's page answers at that address; 'left watch --gui HOST:PORT' gives this folder its own\n")
       assert.equal((await left(other.dir, ['stop'])).code, 0)
       await second.exited
     } finally {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { cookieValue, generateGuiToken, hostAllowed, isLoopback, originAllowed, tokenMatches } from '../../src/gui/access.js'
+import { apiAllowed, cookieValue, generateGuiToken, hostAllowed, isLoopback, originAllowed, tokenMatches } from '../../src/gui/access.js'
 
 describe('gui/access', () => {
   it('makes tokens of 32 URL-safe characters, different each time', () => {
@@ -48,5 +48,19 @@ describe('gui/access', () => {
   it('knows loopback addresses', () => {
     for (const host of ['127.0.0.1', '127.0.0.10', 'localhost', '::1']) assert.equal(isLoopback(host), true, host)
     for (const host of ['0.0.0.0', '10.0.0.1', '::', 'example.com', '128.0.0.1']) assert.equal(isLoopback(host), false, host)
+  })
+
+  it('lets the API take the token from the header, or from the cookie only on same-origin requests', () => {
+    const token = 't'.repeat(32)
+    const cookie = `left-token-24243=${token}`
+    assert.equal(apiAllowed({ 'x-left-token': token }, 'left-token-24243', token), true)
+    assert.equal(apiAllowed({ 'x-left-token': 'x'.repeat(32), cookie, 'sec-fetch-site': 'same-origin' }, 'left-token-24243', token), false)
+    assert.equal(apiAllowed({ cookie, 'sec-fetch-site': 'same-origin' }, 'left-token-24243', token), true)
+    // Another site, or another port of this host (same-site), or no word from the browser at all.
+    for (const site of ['cross-site', 'same-site', 'none', undefined]) {
+      assert.equal(apiAllowed({ cookie, 'sec-fetch-site': site }, 'left-token-24243', token), false, String(site))
+    }
+    assert.equal(apiAllowed({ cookie, 'sec-fetch-site': 'same-origin' }, 'left-token-24244', token), false)
+    assert.equal(apiAllowed({}, 'left-token-24243', token), false)
   })
 })
