@@ -37,7 +37,16 @@ export function reachable(address: PeerAddress): PeerAddress {
   return { host, port: address.port }
 }
 
-/** The address to open the page at, token included. */
+/** The page's address, without the token. */
+export function pageBase(address: PeerAddress): string {
+  return `http://${formatAddress(reachable(address))}/`
+}
+
+/**
+ * The address to open the page at, token included. The token rides in the
+ * fragment, which a browser never sends to any server (nor in a Referer):
+ * the page's script reads it and moves it out of the address bar.
+ */
 export function pageUrl(address: PeerAddress, token: string): string {
-  return `http://${formatAddress(reachable(address))}/?token=${token}`
+  return `${pageBase(address)}#token=${encodeURIComponent(token)}`
 }

@@ -4,7 +4,7 @@
  * Everything comes from the daemon's API (the same `--json` the CLI prints)
  * and is refreshed as its event stream says things changed, without a reload.
  */
-import { ApiError, type DaemonEvent, get, post, readEvents } from './api.js'
+import { ApiError, type DaemonEvent, get, post, readEvents, takeToken, token } from './api.js'
 import { ago, bytes, counts, eta, fill, firstLine, h, when } from './view.js'
 
 interface Transfer { files: number; bytes: number; expectedBytes: number; rate: number; etaSeconds: number | null }
@@ -304,32 +304,57 @@ function onEvent(e: DaemonEvent): void {
 
 async function follow(): Promise<void> {
   let since = 0
-  let daemon: string | undefined
-  let first = true
+  let run: string | undefined
+  let restart = false
   for (;;) {
+    restart = false
     try {
-      // Event ids start again at 1 in each run of the daemon: a new one is read from its start.
-      const startedAt = (await get<Status>('/api/status')).synchronizer?.startedAt
-      if (startedAt !== daemon) since = 0
-      daemon = startedAt
-      await readEvents(since, (e) => {
-        since = Math.max(since, e.id)
-        onEvent(e)
-      }, () => {
-        fill($('connection'), h('span', { class: 'badge online' }, 'live'))
-        // What changed while the stream was down is read afresh.
-        if (!first) void refreshAll()
-        first = false
+      await readEvents(since, {
+        run: (id) => {
+          // Event ids count from 1 in each run of the daemon: a new run is read from its start.
+          const again = run !== undefined
+          const fresh = id !== run
+          run = id
+          if (fresh && since > 0) {
+            since = 0
+            restart = true
+            return false
+          }
+          fill($('connection'), h('span', { class: 'badge online' }, 'live'))
+          // What changed while the stream was down is read afresh.
+          if (again) void refreshAll()
+          return true
+        },
+        event: (e) => {
+          since = Math.max(since, e.id)
+          onEvent(e)
+        }
       })
-    } catch {
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return needsToken()
       // The daemon is gone or restarting; try again.
     }
+    if (restart) continue
     fill($('connection'), h('span', { class: 'badge offline' }, 'not connected to the synchronizer; retrying…'))
     await new Promise((r) => setTimeout(r, 1000))
   }
 }
 
+/** Without its token the page shows nothing of the folder, only how to get the address. */
+function needsToken(): void {
+  fill($('connection'))
+  fill($('folder'))
+  fill(document.querySelector('main')!, h('p', { class: 'needs-token', role: 'alert' }, "This page needs its token: run 'left gui' in the folder for its address."))
+}
+
 async function start(): Promise<void> {
+  takeToken()
+  if (token() === undefined) return needsToken()
+  try {
+    await get('/api/status')
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return needsToken()
+  }
   await refreshAll()
   // "Last seen 3 s ago" ages as the page stays open. The status itself is
   // read again only when an event says it changed: reading it scans the folder.

@@ -5,12 +5,13 @@
  */
 import type { Command } from 'commander'
 import { spawn } from 'node:child_process'
-import { chmod, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { EVENT_TYPES, NoDaemonError, type NodeEvent, Repo, UsageError, describeEvent, formatAddress, parseAddress, withPaused, withResumed } from '../../src/index.js'
+import { EVENT_TYPES, NoDaemonError, type NodeEvent, Repo, tokenProof, UsageError, describeEvent, formatAddress, parseAddress, withPaused, withResumed } from '../../src/index.js'
 import { type Runtime, workDir } from '../context.js'
-import { guiOf, pageUrl } from '../gui.js'
+import { guiOf, pageBase, pageUrl } from '../gui.js'
 import { printable, transferText } from '../output.js'
 
 /** Registers stop, events, pause and resume on `program`. */
@@ -39,10 +40,10 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
       if (config.guiToken === undefined) throw new NoDaemonError("the status page has no token yet: 'left watch' makes one and serves the page")
       const url = pageUrl(gui, config.guiToken)
       io.say(url)
-      const answer = await pageAnswers(url)
+      const answer = await pageAnswers(pageBase(gui), config.guiToken)
       if (answer === 'nobody') io.warn("left: nothing answers at that address yet: the page is served while 'left watch' runs")
-      else if (answer === 'another') io.warn("left: another folder's page answers at that address; 'left watch --gui HOST:PORT' gives this folder its own")
-      else if (opts.open) openBrowser(await redirectFile((await Repo.layoutOf(dir)).tmpDir, url))
+      else if (answer === 'another') io.warn("left: something else answers at that address (another folder's page?); 'left watch --gui HOST:PORT' gives this folder its own")
+      else if (opts.open) openBrowser(await redirectFile((await Repo.layoutOf(dir)).leftDir, url))
     })
 
   program.command('events')
@@ -124,28 +125,38 @@ function eventText(e: NodeEvent): string {
   }
 }
 
-/** Who answers the page's address with its token: this folder's page (it takes the token), another's, or nobody. */
-async function pageAnswers(url: string): Promise<'this' | 'another' | 'nobody'> {
+/**
+ * Who answers at the page's address: this folder's page, something else, or
+ * nobody. The server proves it holds the token (an HMAC of a fresh nonce), so
+ * the token is never sent to whatever listens there.
+ */
+async function pageAnswers(base: string, token: string): Promise<'this' | 'another' | 'nobody'> {
+  const nonce = randomBytes(16).toString('hex')
+  let res: Response
   try {
-    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(2000) })
-    await res.body?.cancel()
-    return res.status === 303 ? 'this' : 'another'
+    res = await fetch(`${base}api/proof?nonce=${nonce}`, { signal: AbortSignal.timeout(2000) })
   } catch {
     return 'nobody'
   }
+  // 503: this folder's daemon is stopping.
+  if (res.status === 503) return 'nobody'
+  const proof = await res.json().then((v) => (v as { proof?: unknown }).proof, () => undefined)
+  return proof === tokenProof(token, nonce) ? 'this' : 'another'
 }
 
 /**
- * A page in `.left/tmp` (mode 0600, in the 0700 `.left/`) that sends the
+ * A page, `.left/gui.html` (mode 0600, in the 0700 `.left/`), that sends the
  * browser on to `url`. The browser is started with this file's name, not
  * with `url`: a program's arguments are visible to every local user, and
  * the token must not be.
  */
-async function redirectFile(tmpDir: string, url: string): Promise<string> {
-  const file = join(tmpDir, 'gui.html')
-  const html = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${url}"><title>LEFT</title><a href="${url}">Open the LEFT status page</a>\n`
-  await writeFile(file, html, { mode: 0o600 })
-  await chmod(file, 0o600)
+async function redirectFile(leftDir: string, url: string): Promise<string> {
+  const file = join(leftDir, 'gui.html')
+  const href = url.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
+  const html = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${href}"><title>LEFT</title><a href="${href}">Open the LEFT status page</a>\n`
+  // Made anew, so it has this mode whatever was there before.
+  await rm(file, { force: true })
+  await writeFile(file, html, { mode: 0o600, flag: 'wx' })
   return pathToFileURL(file).href
 }
 

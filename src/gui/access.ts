@@ -1,11 +1,11 @@
 /**
- * Who may use the status page, pure: the token check, the Host check against
- * DNS rebinding, the Origin check against cross-site requests, and the
- * headers every response carries. The HTTP server (server.ts) asks these
- * before it reads anything of the folder, so a refused request learns
- * nothing: not a name, not a count.
+ * Who may use the status page, pure: the token check and its proof, the
+ * Host check against DNS rebinding, the Origin check against cross-site
+ * requests, and the headers every response carries. The HTTP server
+ * (server.ts) asks these before it reads anything of the folder, so a
+ * refused request learns nothing: not a name, not a count.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
 
 /** A fresh page token: 24 random bytes, base64url (32 characters). */
@@ -13,17 +13,13 @@ export function generateGuiToken(): string {
   return randomBytes(24).toString('base64url')
 }
 
-/** The header scripts send the token in; a page of another origin cannot set it without a CORS grant, which is never given. */
-export const TOKEN_HEADER = 'x-left-token'
-
 /**
- * The cookie the page's token rides in after the first visit. It is named
- * after the port, because cookies are shared by every port of a host: two
- * folders' pages on one machine keep theirs apart.
+ * The header every API request carries the token in. A page of another
+ * origin cannot set it without a CORS grant, which is never given, and
+ * unlike a cookie no browser adds it by itself: so there is nothing for
+ * another site, or another port of this host, to ride on (CSRF).
  */
-export function tokenCookieName(port: number): string {
-  return `left-token-${port}`
-}
+export const TOKEN_HEADER = 'x-left-token'
 
 /** Compares in constant time, so the answer's timing tells nothing of the token. */
 export function tokenMatches(given: string | undefined, token: string): boolean {
@@ -33,29 +29,16 @@ export function tokenMatches(given: string | undefined, token: string): boolean 
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
-/**
- * Whether an API request may go on: it carries the token in the header (a
- * script, or any client), or it comes from the page itself with the token's
- * cookie. The cookie counts only when the browser says the request is
- * same-origin (`Sec-Fetch-Site`), because a cookie also rides along on
- * requests that other sites' pages, and pages on other ports of this host,
- * make; the cookie is HttpOnly, so no page's script can read it.
- */
-export function apiAllowed(headers: { readonly [name: string]: string | string[] | undefined }, cookie: string, token: string): boolean {
-  const header = headers[TOKEN_HEADER]
-  if (typeof header === 'string') return tokenMatches(header, token)
-  const cookieHeader = headers['cookie']
-  return headers['sec-fetch-site'] === 'same-origin' && tokenMatches(cookieValue(typeof cookieHeader === 'string' ? cookieHeader : undefined, cookie), token)
-}
+/** A nonce `left gui` may send: 16 to 128 hex digits. */
+export const NONCE = /^[0-9a-f]{16,128}$/
 
-/** The value of cookie `name` in a Cookie header, or undefined. */
-export function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
-  }
-  return undefined
+/**
+ * Proof that a server holds `token`, without showing it: HMAC-SHA256 of a
+ * nonce the asker chose. `left gui` asks before it opens the page, so it
+ * never sends the token to whatever else listens on the port.
+ */
+export function tokenProof(token: string, nonce: string): string {
+  return createHmac('sha256', token).update(`left-gui-proof:${nonce}`).digest('hex')
 }
 
 /**

@@ -1,11 +1,12 @@
 /**
- * The status page's HTTP server, run by `left watch`: the page's own files,
- * its API and its event stream, on loopback by default. Every request is
- * checked first (access.ts: Host, Origin, token); only then does it reach
- * the daemon, through the same handler as the control socket, which runs
+ * The status page's HTTP server, run by `left watch`: the page's own files
+ * (which hold nothing of the folder), its API and its event stream, on
+ * loopback by default. Every request is checked first (access.ts: Host,
+ * Origin, and for the API the token); only then does it reach the daemon, through the same handler as the control socket, which runs
  * the `left` commands that routes.ts picks. So this module knows nothing of
  * commands or of the folder; docs/gui.md is its contract.
  */
+import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { ListenError } from '../errors.js'
 import type { ControlHandler, ControlOutput } from '../node/control.js'
 import { CONTROL_VERSION, type RunMessage } from '../node/control-messages.js'
-import { SECURITY_HEADERS, apiAllowed, cookieValue, hostAllowed, originAllowed, tokenCookieName, tokenMatches } from './access.js'
+import { NONCE, SECURITY_HEADERS, TOKEN_HEADER, hostAllowed, originAllowed, tokenMatches, tokenProof } from './access.js'
 import { type ApiPlan, planRequest } from './routes.js'
 
 /** Options of `listenGui`. */
@@ -61,14 +62,16 @@ function pageFile(pathname: string): { readonly file: string; readonly type: str
 /** What a server is doing: its open event streams and running commands, and whether it is closing. */
 interface Serving {
   closing: boolean
+  /** This server's run: random, new each time the daemon starts. */
+  readonly run: string
   /** Each open event stream, and what ends the command that feeds it. */
   readonly streams: Map<ServerResponse, AbortController>
-  readonly running: Set<Promise<number>>
+  readonly running: Set<Promise<unknown>>
 }
 
 /** Serves the page on `host:port` until closed. Fails with ListenError when the address cannot be bound. */
 export async function listenGui(opts: GuiServerOptions): Promise<GuiServer> {
-  const serving: Serving = { closing: false, streams: new Map(), running: new Set() }
+  const serving: Serving = { closing: false, run: randomBytes(8).toString('hex'), streams: new Map(), running: new Set() }
   const server = createServer((req, res) => {
     handle(opts, req, res, serving).catch((err: unknown) => {
       opts.log?.(`page: ${req.method} ${req.url}: ${err instanceof Error ? err.message : String(err)}`)
@@ -101,7 +104,7 @@ async function closeServer(server: Server, serving: Serving): Promise<void> {
     gone.abort()
     res.end()
   }
-  await Promise.allSettled([...serving.running])
+  while (serving.running.size > 0) await Promise.allSettled([...serving.running])
   server.closeAllConnections()
   await closed
 }
@@ -110,7 +113,8 @@ async function closeServer(server: Server, serving: Serving): Promise<void> {
 function runCommand(opts: GuiServerOptions, serving: Serving, argv: readonly string[], output: ControlOutput): Promise<number> {
   const run = opts.handler(runMessage(opts, argv), output)
   serving.running.add(run)
-  void run.finally(() => serving.running.delete(run))
+  const done = (): void => { serving.running.delete(run) }
+  run.then(done, done)
   return run
 }
 
@@ -137,29 +141,27 @@ async function handle(opts: GuiServerOptions, req: IncomingMessage, res: ServerR
   if (!hostAllowed(host, opts.host)) return refuse(res, 403, 'this page answers only to its address (Host refused)')
   if (!originAllowed(req.headers.origin, host)) return refuse(res, 403, 'requests from other sites are refused (Origin)')
   const url = new URL(req.url ?? '/', 'http://page')
-  const cookie = tokenCookieName((req.socket.localPort ?? 0))
+  if (url.pathname === '/api/proof') {
+    // Open to all: it proves this server holds the token without showing it (see tokenProof).
+    const nonce = url.searchParams.get('nonce') ?? ''
+    return NONCE.test(nonce) ? sendJson(res, 200, { proof: tokenProof(opts.token, nonce) }) : refuse(res, 400, 'nonce must be 16 to 128 hex digits')
+  }
   if (url.pathname.startsWith('/api/')) {
-    if (!apiAllowed(req.headers, cookie, opts.token)) return refuse(res, 401, "the token is missing or wrong: 'left gui' prints the page's address with it")
+    const given = req.headers[TOKEN_HEADER]
+    if (!tokenMatches(typeof given === 'string' ? given : undefined, opts.token)) return refuse(res, 401, "the token is missing or wrong: 'left gui' prints the page's address with it")
     const body = req.method === 'POST' ? await readBody(req) : {}
     // Stopping began while the body arrived: no command may start after the server waits for the running ones.
     if (serving.closing) return stopping(res)
     if (body === 'too long') return refuse(res, 413, `the body must be at most ${MAX_BODY} bytes`)
     if (body === undefined) return refuse(res, 400, 'the body must be a JSON object')
-    return answer(opts, planRequest({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body }), res, serving)
+    const plan = planRequest({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body })
+    // The whole answer counts as running, so a restore's commit is waited for too.
+    const answering = answer(opts, plan, res, serving)
+    serving.running.add(answering)
+    return answering.finally(() => serving.running.delete(answering))
   }
   if (req.method !== 'GET') return refuse(res, 405, 'only GET')
-  // The address `left gui` prints carries the token once; it moves into a cookie and out of the address bar.
-  const fromQuery = url.searchParams.get('token') ?? undefined
-  if (url.pathname === '/' && fromQuery !== undefined) {
-    if (!tokenMatches(fromQuery, opts.token)) return refuse(res, 401, "the token is wrong: 'left gui' prints the page's address with it")
-    return send(res, 303, 'text/plain; charset=utf-8', '', {
-      location: '/',
-      'set-cookie': `${cookie}=${opts.token}; Path=/; HttpOnly; SameSite=Strict`
-    })
-  }
-  if (!tokenMatches(cookieValue(req.headers.cookie, cookie), opts.token)) {
-    return send(res, 401, 'text/plain; charset=utf-8', "This page needs its token: run 'left gui' in the folder for its address.\n")
-  }
+  // The page's own files hold nothing of the folder; everything it shows comes through the API.
   const page = pageFile(url.pathname)
   if (page === undefined) return refuse(res, 404, 'not found')
   let body: Buffer
@@ -205,6 +207,7 @@ async function answer(opts: GuiServerOptions, plan: ApiPlan, res: ServerResponse
   if (plan.kind === 'events') return streamEvents(opts, serving, plan.argv, res)
   let stdout = ''
   for (const argv of plan.steps) {
+    if (serving.closing) return stopping(res)
     stdout = ''
     let stderr = ''
     // Not aborted when the page goes: a restore or commit finishes, as for a control socket client.
@@ -244,7 +247,8 @@ async function streamEvents(opts: GuiServerOptions, serving: Serving, argv: read
   const gone = new AbortController()
   res.on('close', () => gone.abort())
   res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' })
-  res.write('retry: 1000\n\n')
+  // Event ids start at 1 in each run of the daemon: the run's id tells a page that reconnects whether its last id still means anything.
+  res.write(`retry: 1000\nevent: run\ndata: ${JSON.stringify({ run: serving.run })}\n\n`)
   serving.streams.set(res, gone)
   const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS)
   let pending = ''

@@ -10,7 +10,7 @@ import { readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
-import { type Block, type Commit, type DirEntry, OBJECT_FORMAT, encodeNode, parseCid } from '../object/index.js'
+import { type Block, type Commit, type DirEntry, MAX_NAME_BYTES, OBJECT_FORMAT, encodeNode, parseCid } from '../object/index.js'
 import { type ObjectStore, Store } from '../store/index.js'
 import { type Change, diffTrees, summarize } from '../tree/diff.js'
 import { readDir } from '../tree/directory.js'
@@ -713,14 +713,17 @@ export class Repo {
     if (name === undefined) return undefined
     let original = path.slice(0, slash + 1) + name.original
     let originalEntry = await lookupPath(this.store, tree, original)
-    if (originalEntry === undefined) {
-      // The copy's name may have been cut to fit: then the original is the longer name beside it whose copy it names.
+    // A name at the length limit may have been cut to fit (by up to 3 bytes, on a character boundary):
+    // then the original is the one longer name beside it whose copy it names.
+    if (originalEntry === undefined && Buffer.byteLength(copyName) >= MAX_NAME_BYTES - 3) {
       const parent = slash < 0 ? tree : (await lookupPath(this.store, tree, path.slice(0, slash)))?.cid
-      const longer = parent === undefined ? undefined
-        : (await readDir(this.store, parent)).find((e) => e.name !== copyName && conflictName(e.name, name.label, name.time, name.attempt) === copyName)
-      if (longer !== undefined) {
-        original = path.slice(0, slash + 1) + longer.name
-        originalEntry = longer
+      const longer = parent === undefined ? []
+        : (await readDir(this.store, parent)).filter((e) => e.name !== copyName && conflictName(e.name, name.label, name.time, name.attempt) === copyName)
+      // Two such names: the copy cannot say which it belongs to, and is left out rather than guessed.
+      if (longer.length > 1) return undefined
+      if (longer.length === 1) {
+        original = path.slice(0, slash + 1) + longer[0]!.name
+        originalEntry = longer[0]
       }
     }
     return { path: original, copy: path, label: name.label, time: name.time, copyEntry: entry, original: originalEntry?.kind === 'dir' ? undefined : originalEntry }

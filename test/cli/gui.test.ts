@@ -40,14 +40,15 @@ describe('cli: where the status page is served, and left gui (issue 11)', () => 
     await on.waitFor(new RegExp(`status page on http://127\\.0\\.0\\.1:${GUI_PORT}/ \\('left gui' prints its address with the token\\)`))
     assert.doesNotMatch(on.stdout, /token=/, 'the log shows the token')
     const url = await leftOk(dir, ['gui', '--no-open'])
-    assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:${GUI_PORT}/\\?token=[\\w-]{32}$`))
-    assert.equal((await fetch(url, { redirect: 'manual' })).status, 303)
+    assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:${GUI_PORT}/#token=[\\w-]{32}$`))
+    const token = url.slice(url.indexOf('token=') + 6)
+    assert.equal((await fetch(`http://127.0.0.1:${GUI_PORT}/api/status`, { headers: { 'x-left-token': token } })).status, 200)
     // Opening hands the browser a private page that leads on, never the address itself (no opener on this PATH).
     assert.equal(await leftOk(dir, ['gui'], { PATH: '/nonexistent' }), url)
-    const redirect = join(dir, '.left', 'tmp', 'gui.html')
+    const redirect = join(dir, '.left', 'gui.html')
     assert.equal((await stat(redirect)).mode & 0o777, 0o600)
-    assert.match(await readFile(redirect, 'utf8'), new RegExp(`<meta http-equiv="refresh" content="0;url=${url.replace(/[.?]/g, '\\$&')}">`))
-    assert.equal((await fetch(url.replace(/token=.*/, 'token=nope'), { redirect: 'manual' })).status, 401)
+    assert.ok((await readFile(redirect, 'utf8')).includes(`<meta http-equiv="refresh" content="0;url=${url}">`))
+    assert.equal((await fetch(`http://127.0.0.1:${GUI_PORT}/api/status`, { headers: { 'x-left-token': 'nope' } })).status, 401)
     // Another folder wanting the same page address still syncs, without a page.
     const other = await tempDir()
     try {
@@ -58,8 +59,8 @@ describe('cli: where the status page is served, and left gui (issue 11)', () => 
       // Its `left gui` knows the page there is not its own, and opens nothing.
       const wrong = await left(other.dir, ['gui'])
       assert.equal(wrong.code, 0)
-      assert.match(wrong.stdout, /^http:\/\/127\.0\.0\.1:27633\/\?token=/)
-      assert.equal(wrong.stderr, "left: another folder's page answers at that address; 'left watch --gui HOST:PORT' gives this folder its own\n")
+      assert.match(wrong.stdout, /^http:\/\/127\.0\.0\.1:27633\/#token=/)
+      assert.equal(wrong.stderr, "left: something else answers at that address (another folder's page?); 'left watch --gui HOST:PORT' gives this folder its own\n")
       assert.equal((await left(other.dir, ['stop'])).code, 0)
       await second.exited
     } finally {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { apiAllowed, cookieValue, generateGuiToken, hostAllowed, isLoopback, originAllowed, tokenMatches } from '../../src/gui/access.js'
+import { NONCE, generateGuiToken, hostAllowed, isLoopback, originAllowed, tokenMatches, tokenProof } from '../../src/gui/access.js'
 
 describe('gui/access', () => {
   it('makes tokens of 32 URL-safe characters, different each time', () => {
@@ -15,13 +15,6 @@ describe('gui/access', () => {
     assert.equal(tokenMatches('abcd', 'abc'), false)
     assert.equal(tokenMatches('', 'abc'), false)
     assert.equal(tokenMatches(undefined, 'abc'), false)
-  })
-
-  it('reads one cookie out of a Cookie header', () => {
-    assert.equal(cookieValue('a=1; left-token-24243=xyz; b=2', 'left-token-24243'), 'xyz')
-    assert.equal(cookieValue('left-token-24244=xyz', 'left-token-24243'), undefined)
-    assert.equal(cookieValue('xleft-token-24243=xyz', 'left-token-24243'), undefined)
-    assert.equal(cookieValue(undefined, 'left-token-24243'), undefined)
   })
 
   it('accepts a Host that is an address, localhost or the bound name, and refuses other names (DNS rebinding)', () => {
@@ -50,17 +43,15 @@ describe('gui/access', () => {
     for (const host of ['0.0.0.0', '10.0.0.1', '::', 'example.com', '128.0.0.1']) assert.equal(isLoopback(host), false, host)
   })
 
-  it('lets the API take the token from the header, or from the cookie only on same-origin requests', () => {
-    const token = 't'.repeat(32)
-    const cookie = `left-token-24243=${token}`
-    assert.equal(apiAllowed({ 'x-left-token': token }, 'left-token-24243', token), true)
-    assert.equal(apiAllowed({ 'x-left-token': 'x'.repeat(32), cookie, 'sec-fetch-site': 'same-origin' }, 'left-token-24243', token), false)
-    assert.equal(apiAllowed({ cookie, 'sec-fetch-site': 'same-origin' }, 'left-token-24243', token), true)
-    // Another site, or another port of this host (same-site), or no word from the browser at all.
-    for (const site of ['cross-site', 'same-site', 'none', undefined]) {
-      assert.equal(apiAllowed({ cookie, 'sec-fetch-site': site }, 'left-token-24243', token), false, String(site))
-    }
-    assert.equal(apiAllowed({ cookie, 'sec-fetch-site': 'same-origin' }, 'left-token-24244', token), false)
-    assert.equal(apiAllowed({}, 'left-token-24243', token), false)
+  it('proves it holds the token by a nonce, without showing it', () => {
+    const token = generateGuiToken()
+    const nonce = 'ab'.repeat(16)
+    assert.equal(tokenProof(token, nonce), tokenProof(token, nonce))
+    assert.match(tokenProof(token, nonce), /^[0-9a-f]{64}$/)
+    assert.notEqual(tokenProof(token, nonce), tokenProof(generateGuiToken(), nonce))
+    assert.notEqual(tokenProof(token, nonce), tokenProof(token, 'cd'.repeat(16)))
+    assert.ok(!tokenProof(token, nonce).includes(token))
+    assert.ok(NONCE.test(nonce))
+    for (const bad of ['', 'ab', 'xyz'.repeat(10), 'AB'.repeat(16), 'a'.repeat(129)]) assert.ok(!NONCE.test(bad), bad)
   })
 })
