@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { LEFT_BIN } from '../test/helpers/cli.js'
-import { sleep } from '../test/helpers/peers.js'
+import { sleep, syncReceived } from '../test/helpers/peers.js'
 
 
 export { writeCompressibleFile } from '../test/helpers/data.js'
@@ -58,8 +58,7 @@ export interface Timed {
 
 /** What `left sync` says it received: "in sync with HOST:PORT (received N bytes, sent M bytes)" → N. */
 export function receivedBytes(t: Timed): number {
-  const m = /received (\d+) bytes/.exec(t.stdout)
-  return m ? Number(m[1]) : NaN
+  return syncReceived(t.stdout)
 }
 
 /** Runs a command to completion under GNU time; throws on a non-zero exit. */

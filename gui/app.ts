@@ -99,13 +99,14 @@ function renderPeers(s: Synchronizer | null): void {
   fill(box, controls, ...cards)
 }
 
-async function act(path: string, body: Record<string, unknown>): Promise<void> {
+/** Asks the daemon to do something, then reads afresh what it changes: the status, or everything. */
+async function act(path: string, body: Record<string, unknown>, refresh: () => Promise<void> = refreshStatus): Promise<void> {
   try {
     await post(path, body)
   } catch (err) {
     report(err)
   }
-  await refreshStatus()
+  await refresh()
 }
 
 // ---- history
@@ -182,16 +183,7 @@ async function showVersions(path: string): Promise<void> {
       v.kind === null ? 'deleted' : v.size === null ? v.kind : bytes(v.size),
       ` · by ${v.author}`,
       v.kind === null ? '' : i === 0 ? h('span', { class: 'muted' }, ' (current)')
-        : h('button', { type: 'button', onclick: () => void restore(path, v.short), 'aria-label': `Restore ${path} from ${v.short}` }, 'Restore')))))
-}
-
-async function restore(path: string, commit: string): Promise<void> {
-  try {
-    await post('/api/restore', { path, commit })
-  } catch (err) {
-    report(err)
-  }
-  await refreshAll()
+        : h('button', { type: 'button', onclick: () => void act('/api/restore', { path, commit: v.short }, refreshAll), 'aria-label': `Restore ${path} from ${v.short}` }, 'Restore')))))
 }
 
 // ---- conflicts
@@ -218,19 +210,10 @@ async function refreshConflicts(): Promise<void> {
       h('h3', {}, c.path),
       h('div', { class: 'sides' }, side('This version', c.this, versions[0]?.author), side(`That version (${c.copy.split('/').pop()})`, c.that, c.peer)),
       h('p', { class: 'actions' },
-        h('button', { type: 'button', onclick: () => void resolve(c.copy, 'this'), 'aria-label': `Keep this version of ${c.path}` }, 'Keep this'),
-        h('button', { type: 'button', onclick: () => void resolve(c.copy, 'that'), 'aria-label': `Keep that version of ${c.path}` }, 'Keep that')))
+        h('button', { type: 'button', onclick: () => void act('/api/resolve', { copy: c.copy, keep: 'this' }, refreshAll), 'aria-label': `Keep this version of ${c.path}` }, 'Keep this'),
+        h('button', { type: 'button', onclick: () => void act('/api/resolve', { copy: c.copy, keep: 'that' }, refreshAll), 'aria-label': `Keep that version of ${c.path}` }, 'Keep that')))
   }))
   fill($('conflicts'), ...items)
-}
-
-async function resolve(copy: string, keep: 'this' | 'that'): Promise<void> {
-  try {
-    await post('/api/resolve', { copy, keep })
-  } catch (err) {
-    report(err)
-  }
-  await refreshAll()
 }
 
 // ---- keeping up with the daemon
@@ -351,7 +334,8 @@ async function start(): Promise<void> {
   takeToken()
   if (token() === undefined) return needsToken()
   try {
-    await get('/api/status')
+    // A cheap request to check the token: the status would scan the folder, and refreshAll reads it next.
+    await get('/api/log', { n: '1' })
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return needsToken()
   }

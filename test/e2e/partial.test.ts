@@ -10,7 +10,7 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { assertOneLineError, commitOk, left, leftOk } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
-import { type Peer, type PeerSet, killAll, logIds, makePeers, serve, watch } from '../helpers/peers.js'
+import { type Peer, type PeerSet, killAll, logIds, makePeers, serve, syncReceived, watch } from '../helpers/peers.js'
 
 /** This file's port; every peer listens on it, each on its own loopback address. */
 const PORT = 27615
@@ -43,7 +43,7 @@ describe('e2e: a new peer fetches all history but only the content it writes out
   it('receives less than 16 MiB for a 4 MiB folder whose history held a 48 MiB file, and shows the whole history', async () => {
     await serve(A)
     const out = await leftOk(B.dir, ['sync', A.address])
-    const received = Number(/in sync with .* \(received (\d+) bytes/.exec(out)?.[1] ?? NaN)
+    const received = syncReceived(out)
     assert.ok(received > 4 * MiB && received < 16 * MiB, `received ${received} bytes:\n${out}`)
     assert.deepEqual(await logIds(B), history)
     assert.deepEqual((await readdir(join(B.share, 'sub'))).sort(), ['f0.bin', 'f1.bin', 'f2.bin', 'f3.bin'])

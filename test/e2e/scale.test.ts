@@ -9,17 +9,13 @@ import assert from 'node:assert/strict'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { commitOk, leftOk } from '../helpers/cli.js'
-import { type Peer, type PeerSet, killAll, logIds, makePeers, serve } from '../helpers/peers.js'
+import { type Peer, type PeerSet, killAll, logIds, makePeers, serve, syncReceived } from '../helpers/peers.js'
 
 /** This file's port; every peer listens on it, each on its own loopback address. */
 const PORT = 27616
 const FILES = 20_000
 /** 2,000 one-letter directories: 4,000 bytes of path, inside PATH_MAX. */
 const DEEP = Array.from({ length: 2000 }, () => 'd').join('/')
-
-function received(out: string): number {
-  return Number(/in sync with .* \(received (\d+) bytes/.exec(out)?.[1] ?? NaN)
-}
 
 describe('e2e: a directory of 20,000 files and a path 2,000 directories deep', () => {
   let set: PeerSet
@@ -53,7 +49,7 @@ describe('e2e: a directory of 20,000 files and a path 2,000 directories deep', (
     const out = await leftOk(B.dir, ['sync', A.address])
     assert.equal(await readFile(join(B.share, 'big', 'line-777.txt'), 'utf8'), 'edited\n')
     // One plain node of 20,000 entries is about 2 MB; its shards are a few KB each.
-    assert.ok(received(out) < 100_000, `received ${received(out)} bytes for a one-file change:\n${out}`)
+    assert.ok(syncReceived(out) < 100_000, `received ${syncReceived(out)} bytes for a one-file change:\n${out}`)
     assert.match(await leftOk(B.dir, ['fsck']), /: ok$/)
   })
 })

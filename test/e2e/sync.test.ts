@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { RAW, Store } from '../../src/index.js'
 import { assertOneLineError, commitOk, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
-import { type Peer, type PeerSet, dirSize, killAll, makePeers, serve, sleep, spawnLeft, logIds } from '../helpers/peers.js'
+import { type Peer, type PeerSet, dirSize, killAll, makePeers, serve, sleep, spawnLeft, logIds, syncReceived } from '../helpers/peers.js'
 import { type PathInfo, describeTree } from '../helpers/tree.js'
 
 /** This file's port; every peer listens on it, each on its own loopback address. */
@@ -213,7 +213,7 @@ describe('e2e: left serve and left sync between three peers', () => {
       assert.ok(kept > size / 5 && kept < size, `the killed sync kept ${kept} bytes of chunks`)
 
       const out = await leftOk(B.dir, ['sync', A.address])
-      const received = Number(/in sync with .* \(received (\d+) bytes/.exec(out)?.[1] ?? NaN)
+      const received = syncReceived(out)
       t.diagnostic(`the killed sync kept ${kept} bytes; the resumed one received ${received} bytes of a ${size}-byte file`)
       // Random data does not compress: the resumed sync receives the rest, plus framing and tree nodes, and no more.
       assert.ok(received >= size - kept && received < (size - kept) * 1.05 + (1 << 20), `the resumed sync received ${received} bytes where ${size - kept} were missing:\n${out}`)

@@ -255,3 +255,8 @@ export function logIds(peer: Peer): Promise<string[]> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
+
+/** The bytes `left sync` says it received from its peer (`in sync with PEER (received N bytes, …)`), or NaN. */
+export function syncReceived(out: string): number {
+  return Number(/in sync with .* \(received (\d+) bytes/.exec(out)?.[1] ?? NaN)
+}
