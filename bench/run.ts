@@ -1,9 +1,11 @@
 /**
- * `npm run bench [-- commit sync watch history syncthing] [--dir DIR]`: generates its own data
- * (a 1 GiB random file and 10,000 small files) under DIR (default
- * $TMPDIR/left-bench), runs the chosen sections (all by default) and prints
- * markdown tables with ratios against git, restic and rsync measured in the
- * same run. docs/benchmarks.md records the figures.
+ * `npm run bench [-- commit sync watch history syncthing scale] [--dir DIR] [--files N]`:
+ * generates its own data (a 1 GiB random file and 10,000 small files; for
+ * `scale`, a tree of N small files, a million by default, and a directory of
+ * N/5) under DIR (default $TMPDIR/left-bench), runs the chosen sections (all
+ * but `scale` by default: its tree alone takes minutes to write) and prints
+ * markdown tables with ratios against git, restic, rsync and Syncthing
+ * measured in the same run. docs/benchmarks.md records the figures.
  */
 import { existsSync } from 'node:fs'
 import { mkdir, rm, stat } from 'node:fs/promises'
@@ -11,20 +13,28 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { benchCommit } from './commit.js'
 import { benchHistory, benchLongHistory } from './history.js'
+import { benchScale } from './scale.js'
 import { GiB, dirSize, ensureTool, writeRandomFile, writeSmallFiles } from './lib.js'
 import { benchSync } from './sync.js'
 import { benchSyncthing } from './syncthing.js'
 import { benchWatch } from './watch.js'
 
-const SECTIONS = ['commit', 'sync', 'watch', 'history', 'syncthing'] as const
+const SECTIONS = ['commit', 'sync', 'watch', 'history', 'syncthing', 'scale'] as const
+/** Sections run when none is named. */
+const DEFAULT_SECTIONS: readonly string[] = ['commit', 'sync', 'watch', 'history', 'syncthing']
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
-  const dirAt = args.indexOf('--dir')
-  const base = dirAt >= 0 ? args[dirAt + 1]! : join(tmpdir(), 'left-bench')
-  const chosen = args.filter((_a, i) => dirAt < 0 || (i !== dirAt && i !== dirAt + 1))
+  const option = (name: string): string | undefined => {
+    const at = args.indexOf(name)
+    return at >= 0 ? args[at + 1] : undefined
+  }
+  const base = option('--dir') ?? join(tmpdir(), 'left-bench')
+  const files = Number(option('--files') ?? 1_000_000)
+  if (!Number.isInteger(files) || files < 100) throw new Error('--files takes a whole number of at least 100')
+  const chosen = args.filter((a, i) => !a.startsWith('--') && !['--dir', '--files'].includes(args[i - 1] ?? ''))
   for (const s of chosen) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section ${s}; choose from ${SECTIONS.join(', ')}`)
-  const run = (s: string): boolean => chosen.length === 0 || chosen.includes(s)
+  const run = (s: string): boolean => (chosen.length === 0 ? DEFAULT_SECTIONS.includes(s) : chosen.includes(s))
 
   ensureTool('/usr/bin/time', 'time')
   const tools = { git: ensureTool('git'), restic: ensureTool('restic'), rsync: ensureTool('rsync'), syncthing: ensureTool('syncthing') }
@@ -32,13 +42,15 @@ async function main(): Promise<void> {
 
   await mkdir(base, { recursive: true })
   const bigFile = join(base, 'data', 'big-1GiB.bin')
-  if (!existsSync(bigFile) || (await stat(bigFile)).size !== GiB) await writeRandomFile(bigFile, GiB)
   const smallDir = join(base, 'data', 'small')
-  if (!existsSync(join(smallDir, 'group-9', 'dir-99'))) {
+  // `scale` alone makes its own tree and needs neither of these.
+  const shared = DEFAULT_SECTIONS.some(run)
+  if (shared && (!existsSync(bigFile) || (await stat(bigFile)).size !== GiB)) await writeRandomFile(bigFile, GiB)
+  if (shared && !existsSync(join(smallDir, 'group-9', 'dir-99'))) {
     await rm(smallDir, { recursive: true, force: true })
     await writeSmallFiles(smallDir)
   }
-  const smallSize = await dirSize(smallDir)
+  const smallSize = shared ? await dirSize(smallDir) : 0
   const work = join(base, 'work')
 
   if (run('commit')) await benchCommit(work, { bigFile, bigSize: GiB, smallDir, smallSize }, tools)
@@ -49,6 +61,7 @@ async function main(): Promise<void> {
     await benchHistory(work, tools)
   }
   if (run('syncthing') && tools.syncthing) await benchSyncthing(work, bigFile, smallDir)
+  if (run('scale')) await benchScale(work, join(base, 'data'), files, tools)
   await rm(work, { recursive: true, force: true })
 }
 

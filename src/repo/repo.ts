@@ -12,7 +12,7 @@ import type { CID } from 'multiformats/cid'
 import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
 import { type Block, type Commit, type DirEntry, MAX_NAME_BYTES, OBJECT_FORMAT, encodeNode, parseCid } from '../object/index.js'
 import { type ObjectStore, Store } from '../store/index.js'
-import { type Change, diffTrees, summarize } from '../tree/diff.js'
+import { type Change, type DiffSummary, countChange, diffTrees } from '../tree/diff.js'
 import { readDir } from '../tree/directory.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
@@ -323,7 +323,7 @@ export class Repo {
     return snapshot({
       share: this.share,
       store: store ? this.store : undefined,
-      statCache: await this.store.loadStatCache(),
+      stats: this.store,
       ignore: rules ?? (await this.ignoreRules()),
       base: { src: this.store, root: await this.headTree() },
       ...(progress.onHash ? { onHash: progress.onHash } : {}),
@@ -341,14 +341,13 @@ export class Repo {
     const head = await this.head()
     const parent = head === undefined ? undefined : await loadCommit(this.store, head)
     const snap = await this.scan(true, progress)
-    const changed = await collect(diffTrees(this.store, parent?.tree, snap.root))
-    const summary = summarize(changed)
-    const unchanged = parent === undefined ? summary.added + summary.deleted + summary.modified === 0 && (await isEmptyTree(this.store, snap.root)) : parent.tree.equals(snap.root)
-    if (unchanged) {
-      await this.store.write({ stat: snap.stat })
-      return undefined
-    }
-    const text = message ?? describeChanges(changed)
+    if (parent?.tree.equals(snap.root) === true) return undefined
+    const tally = new ChangeTally()
+    for await (const c of diffTrees(this.store, parent?.tree, snap.root)) tally.add(c)
+    // A first commit of an empty folder: nothing to record.
+    if (parent === undefined && tally.changes === 0) return undefined
+    const summary = tally.summary
+    const text = message ?? tally.message()
     const block = encodeNode({
       type: 'commit',
       tree: snap.root,
@@ -358,7 +357,7 @@ export class Repo {
       time: Math.max(Date.now(), (parent?.time ?? 0) + 1),
       message: text
     })
-    await this.moveHead(block.cid, { blocks: [block], commits: [block.cid], stat: snap.stat })
+    await this.moveHead(block.cid, { blocks: [block], commits: [block.cid] })
     return { cid: block.cid, message: text, summary, filesHashed: snap.filesHashed, bytesHashed: snap.bytesHashed }
   }
 
@@ -891,25 +890,62 @@ function progressOf(changes: readonly PathChange[], progress: Progress): Pick<Ap
   return progress.onWrite === undefined ? {} : { onWrite: progress.onWrite }
 }
 
-async function isEmptyTree(src: ObjectSource, root: CID): Promise<boolean> {
-  return (await collect(diffTrees(src, undefined, root))).length === 0
-}
-
 /**
  * An automatic commit message that names what changed, as people would:
  * `add a.jpg`, `update notes.txt, a.jpg and 3 more`, `delete old.log`.
  * Files and links are named; folders only when nothing else changed.
  */
-export function describeChanges(changes: readonly Change[]): string {
-  const entries = changes.filter((c) => (c.after ?? c.before)!.kind !== 'dir')
-  const named = entries.length > 0 ? entries : changes
-  if (named.length === 0) return 'update folders'
-  const kinds = new Set(named.map((c) => c.kind))
-  const verb = kinds.size > 1 ? 'update' : kinds.has('added') ? 'add' : kinds.has('deleted') ? 'delete' : 'update'
-  const names = named.slice(0, named.length === 3 ? 3 : 2).map((c) => c.path)
-  const rest = named.length - names.length
-  const list = rest > 0 ? `${names.join(', ')} and ${rest} more` : names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0]!
-  return `${verb} ${list}`
+export function describeChanges(changes: Iterable<Change>): string {
+  const tally = new ChangeTally()
+  for (const c of changes) tally.add(c)
+  return tally.message()
+}
+
+/** Some changes: how many, the first three paths, and their kinds. */
+interface Named { count: number; readonly first: string[]; readonly kinds: Set<Change['kind']> }
+
+/**
+ * A commit's summary and automatic message (`describeChanges`), gathered
+ * one change at a time: a commit of a million files keeps no list of them.
+ */
+export class ChangeTally {
+  /** Every change, folders included. */
+  private readonly all: Named = { count: 0, first: [], kinds: new Set() }
+  /** Changes of files and links. */
+  private readonly entries: Named = { count: 0, first: [], kinds: new Set() }
+  private readonly counts = { added: 0, modified: 0, deleted: 0 }
+
+  add(c: Change): void {
+    note(this.all, c)
+    if ((c.after ?? c.before)!.kind !== 'dir') note(this.entries, c)
+    countChange(this.counts, c)
+  }
+
+  /** How many changes were added, folders included. */
+  get changes(): number {
+    return this.all.count
+  }
+
+  get summary(): DiffSummary {
+    return { ...this.counts }
+  }
+
+  message(): string {
+    const named = this.entries.count > 0 ? this.entries : this.all
+    if (named.count === 0) return 'update folders'
+    const kinds = named.kinds
+    const verb = kinds.size > 1 ? 'update' : kinds.has('added') ? 'add' : kinds.has('deleted') ? 'delete' : 'update'
+    const names = named.first.slice(0, named.count === 3 ? 3 : 2)
+    const rest = named.count - names.length
+    const list = rest > 0 ? `${names.join(', ')} and ${rest} more` : names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0]!
+    return `${verb} ${list}`
+  }
+}
+
+function note(named: Named, c: Change): void {
+  named.count++
+  if (named.first.length < 3) named.first.push(c.path)
+  named.kinds.add(c.kind)
 }
 
 /** Drains an async iterable into an array. */

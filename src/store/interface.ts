@@ -19,6 +19,17 @@ export interface StatEntry {
 }
 
 /**
+ * One directory's part of the stat cache, read without loading the rest: so
+ * a walk of a million files holds the entries of one directory at a time.
+ */
+export interface StatDir {
+  /** The entries of the directory's own files, by name. */
+  readonly files: Map<string, StatEntry>
+  /** Names of subdirectories that have entries somewhere below them. */
+  readonly dirs: Set<string>
+}
+
+/**
  * One change to the store. Its index part (objects, commit index, refs,
  * stat cache, staging) lands in one atomic batch, all or nothing. Chunk
  * data goes first, to its own database: a crash between the two leaves
@@ -33,6 +44,12 @@ export interface StoreWrite {
   readonly refs?: Readonly<Record<string, CID | null>>
   /** Stat cache entries to set, or to delete when null. */
   readonly stat?: ReadonlyMap<string, StatEntry | null>
+  /**
+   * Directories whose stat cache entries, at any depth, are forgotten. Not
+   * part of the atomic batch (they go just before it): forgetting cache
+   * entries is always safe, it only costs a re-read.
+   */
+  readonly statUnder?: readonly string[]
   /** Staged nodes to delete (they were promoted into `blocks`). */
   readonly unstage?: readonly CID[]
   /** Commits to record as thin (see ObjectStore): forgotten by policy. */
@@ -90,6 +107,8 @@ export interface ObjectStore {
   findCommits(prefix: string, limit?: number): Promise<string[]>
   /** The whole stat cache. A damaged entry is left out: it only costs a re-read of that file. */
   loadStatCache(): Promise<Map<string, StatEntry>>
+  /** The stat cache of one directory (share-relative, '' for the top), as `loadStatCache` would give it. */
+  statDir(dir: string): Promise<StatDir>
   /** Keeps a fetched structure node until its children arrive (see sync/fetch.ts). */
   stage(block: Block): Promise<void>
   /** A staged node's bytes, or undefined. */

@@ -51,7 +51,7 @@ import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
 import { LeftError, StoreDamagedError, StoreFormatError, StoreLockedError } from '../errors.js'
 import { type Block, OBJECT_FORMAT, RAW, cidFromBytes } from '../object/index.js'
-import type { ObjectStore, StatEntry, StoreWrite } from './interface.js'
+import type { ObjectStore, StatDir, StatEntry, StoreWrite } from './interface.js'
 
 type Bytes = Uint8Array
 /** Any abstract-level database with binary keys and values (classic-level and memory-level both are). */
@@ -225,6 +225,7 @@ export class Store implements ObjectStore {
     // missing data, even after a power cut. A crash in between leaves only
     // unreferenced data, which gc sweeps.
     if (data.length > 0) await this.data.batch(data, SYNC)
+    for (const dir of w.statUnder ?? []) await this.stats.clear({ gte: enc.encode(dir + '/'), lt: enc.encode(dir + AFTER_SLASH) })
     const batch = this.db.batch()
     for (const [key, value] of objects) batch.put(key, value, { sublevel: this.objects })
     for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })
@@ -287,6 +288,36 @@ export class Store implements ObjectStore {
       if (entry !== undefined) out.set(dec.decode(k), entry)
     }
     return out
+  }
+
+  /**
+   * One directory's stat cache entries. Paths sort with a directory's
+   * whole subtree together (`d/x/...` between `d/x.` and `d/x0`), so each
+   * subdirectory met is skipped with one seek past its range: the cost
+   * follows the directory's width, not the size of what is below it.
+   */
+  async statDir(dir: string): Promise<StatDir> {
+    const prefix = dir === '' ? '' : dir + '/'
+    const files = new Map<string, StatEntry>()
+    const dirs = new Set<string>()
+    const it = this.stats.iterator(dir === '' ? {} : { gte: enc.encode(prefix), lt: enc.encode(dir + AFTER_SLASH) })
+    try {
+      for (let next = await it.next(); next !== undefined; next = await it.next()) {
+        const rest = dec.decode(next[0]).slice(prefix.length)
+        const slash = rest.indexOf('/')
+        if (slash >= 0) {
+          const name = rest.slice(0, slash)
+          dirs.add(name)
+          it.seek(enc.encode(prefix + name + AFTER_SLASH))
+          continue
+        }
+        const entry = parseStatEntry(dec.decode(next[1]))
+        if (entry !== undefined) files.set(rest, entry)
+      }
+    } finally {
+      await it.close()
+    }
+    return { files, dirs }
   }
 
   /** Keeps a fetched structure node until its children arrive (see sync/fetch.ts). */
@@ -375,6 +406,9 @@ async function compact(db: Db): Promise<void> {
   const level = db as Db & { compactRange?: (start: Bytes, end: Bytes) => Promise<void> }
   if (typeof level.compactRange === 'function') await level.compactRange(new Uint8Array([0]), new Uint8Array(64).fill(0xff))
 }
+
+/** The character after '/': `d + AFTER_SLASH` is the first key past every path below directory `d`. */
+const AFTER_SLASH = '0'
 
 /** The key in `m` of the next chunk sequence number. */
 const NEXT_SEQ = new TextEncoder().encode('nextSeq')

@@ -108,17 +108,18 @@ export interface DiffSummary {
  * deleted file, file → link one modified entry.
  */
 export function summarize(changes: Iterable<Change>): DiffSummary {
-  let added = 0
-  let modified = 0
-  let deleted = 0
-  for (const c of changes) {
-    const had = c.before !== undefined && c.before.kind !== 'dir'
-    const has = c.after !== undefined && c.after.kind !== 'dir'
-    if (had && has) modified++
-    else if (has) added++
-    else if (had) deleted++
-  }
-  return { added, modified, deleted }
+  const counts = { added: 0, modified: 0, deleted: 0 }
+  for (const c of changes) countChange(counts, c)
+  return counts
+}
+
+/** Adds one change to `counts`, as `summarize` counts it. */
+export function countChange(counts: { -readonly [K in keyof DiffSummary]: number }, c: Change): void {
+  const had = c.before !== undefined && c.before.kind !== 'dir'
+  const has = c.after !== undefined && c.after.kind !== 'dir'
+  if (had && has) counts.modified++
+  else if (has) counts.added++
+  else if (had) counts.deleted++
 }
 
 /** True when two entries with the same name hold the same thing; dirs compare by CID alone. */

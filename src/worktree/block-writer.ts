@@ -1,20 +1,31 @@
 /**
- * Batches new blocks into atomic store writes, in the order they were made.
- * Callers add a node only after everything it links to, so every batch that
- * lands keeps the store's closure invariant. Blocks already stored, or already
- * written in this run, are skipped: that is where deduplication happens.
+ * Batches new blocks, and the stat cache entries that name them, into atomic
+ * store writes, in the order they were made. Callers add a node only after
+ * everything it links to, so every batch that lands keeps the store's
+ * closure invariant; a stat entry rides in the batch of its file's blocks or
+ * a later one, never before them. Blocks already stored, or already queued
+ * in the same batch, are skipped: that is where deduplication happens.
  */
 import { type Block, cidKey } from '../object/index.js'
-import type { ObjectStore } from '../store/index.js'
+import type { ObjectStore, StatEntry } from '../store/index.js'
 
 /** Flush once this many bytes are pending: bounds memory during big commits. */
 const FLUSH_BYTES = 4 * 1024 * 1024
+/**
+ * Flush once this many blocks and stat entries are pending: a folder of
+ * tiny files fills no byte budget, and one batch of 200,000 of them held
+ * over a gigabyte in LevelDB's batch and its JavaScript wrappers.
+ */
+const FLUSH_ITEMS = 4096
 
-/** Collects blocks and writes them to the store in ordered batches. */
+/** Collects blocks and stat entries and writes them to the store in ordered batches. */
 export class BlockWriter {
   private pending: Block[] = []
   private pendingBytes = 0
-  private readonly seen = new Set<string>()
+  private stat = new Map<string, StatEntry | null>()
+  private statUnder: string[] = []
+  /** Keys of the blocks pending; earlier batches are in the store, which `flush` asks. */
+  private seen = new Set<string>()
   private writing: Promise<void> = Promise.resolve()
   /** Bytes of new objects written to the store. */
   bytesWritten = 0
@@ -30,14 +41,34 @@ export class BlockWriter {
     this.seen.add(key)
     this.pending.push(block)
     this.pendingBytes += block.bytes.length
-    if (this.pendingBytes >= FLUSH_BYTES) {
-      // Wait only for the batch before this one: one batch is written while
-      // the next fills, so hashing and LevelDB overlap and at most two
-      // batches are held.
-      const previous = this.writing
-      void this.flush().catch(() => {})
-      await previous
-    }
+    await this.maybeFlush()
+  }
+
+  /**
+   * Queues a stat cache entry for `path` (null forgets it). Its file's
+   * blocks must have been added already, so they land first or with it.
+   */
+  async setStat(path: string, entry: StatEntry | null): Promise<void> {
+    if (this.store === undefined) return
+    this.stat.set(path, entry)
+    await this.maybeFlush()
+  }
+
+  /** Queues forgetting every stat cache entry below directory `dir`. */
+  async forgetStatUnder(dir: string): Promise<void> {
+    if (this.store === undefined) return
+    this.statUnder.push(dir)
+    await this.maybeFlush()
+  }
+
+  private async maybeFlush(): Promise<void> {
+    if (this.pendingBytes < FLUSH_BYTES && this.pending.length + this.stat.size + this.statUnder.length < FLUSH_ITEMS) return
+    // Wait only for the batch before this one: one batch is written while
+    // the next fills, so hashing and LevelDB overlap and at most two
+    // batches are held.
+    const previous = this.writing
+    void this.flush().catch(() => {})
+    await previous
   }
 
   /**
@@ -46,15 +77,20 @@ export class BlockWriter {
    */
   flush(): Promise<void> {
     const store = this.store
-    if (store === undefined || this.pending.length === 0) return this.writing
+    if (store === undefined || this.pending.length + this.stat.size + this.statUnder.length === 0) return this.writing
     const blocks = this.pending
+    const stat = this.stat
+    const statUnder = this.statUnder
     this.pending = []
     this.pendingBytes = 0
+    this.stat = new Map()
+    this.statUnder = []
+    this.seen = new Set()
     this.writing = this.writing.then(async () => {
       const present = await store.hasMany(blocks.map((b) => b.cid))
       const fresh = blocks.filter((_, i) => !present[i])
       for (const b of fresh) this.bytesWritten += b.bytes.length
-      await store.putBlocks(fresh)
+      await store.write({ blocks: fresh, stat, statUnder })
     })
     return this.writing
   }

@@ -4,7 +4,9 @@
  * ctime and inode match, and hashed otherwise. Ignored paths, and paths that
  * cannot be read, keep the entries they had in the base tree (HEAD's).
  * Children are always written before their parents, so whatever part of a
- * snapshot lands in the store is complete below itself.
+ * snapshot lands in the store is complete below itself. The stat cache is
+ * read and updated one directory at a time, so memory follows the widest
+ * directory and the depth, not the size of the folder.
  */
 import { lstatSync } from 'node:fs'
 import { readdir, readlink } from 'node:fs/promises'
@@ -12,7 +14,7 @@ import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
-import { type DirEntry, RAW, childPath, cidOf, compareNames, isValidName, layoutDir, parseCid } from '../object/index.js'
+import { type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isValidName, layoutDir, parseCid } from '../object/index.js'
 import type { ObjectStore, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { readDir, sortByName } from '../tree/directory.js'
@@ -36,7 +38,8 @@ export interface SnapshotOptions {
   readonly share: string
   /** Where blocks go; undefined for a dry run (status, diff against the folder). */
   readonly store: ObjectStore | undefined
-  readonly statCache: ReadonlyMap<string, StatEntry>
+  /** Where the stat cache is read from (the store, also in a dry run); updates go to `store`. */
+  readonly stats: Pick<ObjectStore, 'statDir'>
   readonly ignore: IgnoreRules
   /**
    * The tree the folder was last committed as (HEAD's). Ignored paths, and
@@ -56,8 +59,6 @@ export type SkipKind = 'unsyncable' | 'unreadable'
 /** The result of a snapshot. */
 export interface Snapshot {
   readonly root: CID
-  /** Stat cache updates: new entries, and null for entries to forget. */
-  readonly stat: Map<string, StatEntry | null>
   /** Directory nodes by CID string; a dry run keeps them here instead of the store. */
   readonly dirs: Map<string, Uint8Array>
   readonly filesHashed: number
@@ -68,22 +69,17 @@ export interface Snapshot {
 /** Snapshots the share folder. With a store, every block is stored before this returns. */
 export async function snapshot(opts: SnapshotOptions): Promise<Snapshot> {
   const writer = new BlockWriter(opts.store)
-  const state: State = {
-    opts, writer, scanStart: Date.now(),
-    stat: new Map(), dirs: new Map(), seen: new Set(), filesHashed: 0, bytesHashed: 0
-  }
+  const state: State = { opts, writer, scanStart: Date.now(), dirs: new Map(), filesHashed: 0, bytesHashed: 0 }
   const base = opts.base
   const rootBase = lazy(async () => (base?.root === undefined ? NO_ENTRIES : entriesOf(base.src, base.root)))
   const { cid: root } = await snapshotDir(state, opts.share, '', rootBase)
   await writer.flush()
-  for (const path of opts.statCache.keys()) if (!state.seen.has(path)) state.stat.set(path, null)
-  return { root, stat: state.stat, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed, bytesStored: writer.bytesWritten }
+  return { root, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed, bytesStored: writer.bytesWritten }
 }
 
 type State = {
   opts: SnapshotOptions; writer: BlockWriter; scanStart: number
-  stat: Map<string, StatEntry | null>; dirs: Map<string, Uint8Array>
-  seen: Set<string>; filesHashed: number; bytesHashed: number
+  dirs: Map<string, Uint8Array>; filesHashed: number; bytesHashed: number
 }
 
 /** A directory's entries in the base tree, loaded only if asked for (empty when the base has no such directory). */
@@ -101,63 +97,64 @@ interface DirResult {
 }
 
 async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries): Promise<DirResult> {
-  let names: string[]
-  try {
-    names = await readdir(abs)
-  } catch (err) {
-    throw new FileAccessError(rel === '' ? '.' : rel, err)
-  }
+  const [names, cache] = await Promise.all([
+    readdir(abs).catch((err: unknown) => { throw new FileAccessError(rel === '' ? '.' : rel, err) }),
+    s.opts.stats.statDir(rel)
+  ])
   const entries: DirEntry[] = []
   // Files and links first, in bounded parallel; subdirectories one at a time
   // so the walk's memory follows the depth, not the breadth, of the tree.
   const subdirs: string[] = []
   /** Names that could not be read: they keep their base entries. */
   const held = new Set<string>()
+  /** Regular files and subdirectories looked at: the stat cache forgets the rest of what it has here. */
+  const files = new Set<string>()
+  const walked = new Set<string>()
   let ignored = 0
   const hold = (name: string, err: unknown): void => {
     const childRel = childPath(rel, name)
     held.add(name)
     s.opts.onSkip?.(childRel, `cannot be read (${errorCode(err)})`, 'unreadable')
   }
-  const work: Array<() => Promise<void>> = []
-  for (const name of names) {
+  // One task per name, made as it starts: closures made up front for a
+  // directory of 200,000 names held tens of megabytes.
+  await forEachLimit(names, FILE_CONCURRENCY, async (name) => {
     const childRel = childPath(rel, name)
     if (!isValidName(name)) {
       s.opts.onSkip?.(childRel, 'name cannot be synced', 'unsyncable')
-      continue
+      return
     }
-    work.push(async () => {
-      const childAbs = join(abs, name)
-      let st: Stats
-      try {
-        // Synchronous on purpose: an lstat answered from the inode cache takes
-        // a few microseconds, and the promise round trip through the thread
-        // pool cost five times that, which dominated a no-op commit.
-        st = lstatSync(childAbs)
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return // deleted while we looked
-        if (isUnreadable(err)) return hold(name, err)
-        throw new FileAccessError(childRel, err)
-      }
-      if (s.opts.ignore.ignores(childRel, st.isDirectory())) {
-        ignored++
-        return
-      }
-      if (st.isDirectory()) {
-        subdirs.push(name)
-        return
-      }
-      try {
-        if (st.isFile()) entries.push(await fileEntry(s, childAbs, childRel, name, st))
-        else if (st.isSymbolicLink()) entries.push(await linkEntry(s, childAbs, childRel, name))
-        else s.opts.onSkip?.(childRel, 'not a regular file, directory or symlink', 'unsyncable')
-      } catch (err) {
-        if (!isUnreadable(err)) throw err
-        hold(name, err)
-      }
-    })
-  }
-  await forEachLimit(work, FILE_CONCURRENCY, (task) => task())
+    const childAbs = join(abs, name)
+    let st: Stats
+    try {
+      // Synchronous on purpose: an lstat answered from the inode cache takes
+      // a few microseconds, and the promise round trip through the thread
+      // pool cost five times that, which dominated a no-op commit.
+      st = lstatSync(childAbs)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return // deleted while we looked
+      if (isUnreadable(err)) return hold(name, err)
+      throw new FileAccessError(childRel, err)
+    }
+    if (s.opts.ignore.ignores(childRel, st.isDirectory())) {
+      ignored++
+      return
+    }
+    if (st.isDirectory()) {
+      subdirs.push(name)
+      return
+    }
+    try {
+      if (st.isFile()) {
+        files.add(name)
+        entries.push(await fileEntry(s, childAbs, childRel, name, st, cache.files.get(name)))
+      } else if (st.isSymbolicLink()) entries.push(await linkEntry(s, childAbs, childRel, name))
+      else s.opts.onSkip?.(childRel, 'not a regular file, directory or symlink', 'unsyncable')
+    } catch (err) {
+      if (!isUnreadable(err)) throw err
+      hold(name, err)
+    }
+  })
   subdirs.sort(compareNames)
   for (const name of subdirs) {
     let sub: DirResult
@@ -170,6 +167,7 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries
       hold(name, err)
       continue
     }
+    walked.add(name)
     // A folder that holds nothing but ignored files is not worth a new
     // entry: a peer deleting it would otherwise see it come back empty.
     if (sub.onlyIgnored && (await base()).get(name)?.kind !== 'dir') {
@@ -185,6 +183,8 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries
       if (held.has(e.name) || s.opts.ignore.ignores(childPath(rel, e.name), e.kind === 'dir')) entries.push(e)
     }
   }
+  for (const name of cache.files.keys()) if (!files.has(name)) await s.writer.setStat(childPath(rel, name), null)
+  for (const name of cache.dirs) if (!walked.has(name)) await s.writer.forgetStatUnder(childPath(rel, name))
   const { root, blocks } = layoutDir(sortByName(entries))
   for (const block of blocks) {
     if (s.opts.store === undefined) s.dirs.set(block.cid.toString(), block.bytes)
@@ -221,10 +221,8 @@ function errorCode(err: unknown): string {
   return String((cause as NodeJS.ErrnoException | undefined)?.code ?? '')
 }
 
-async function fileEntry(s: State, abs: string, rel: string, name: string, st: Stats): Promise<DirEntry> {
-  s.seen.add(rel)
+async function fileEntry(s: State, abs: string, rel: string, name: string, st: Stats, cached: StatEntry | undefined): Promise<DirEntry> {
   const exec = (st.mode & 0o100) !== 0
-  const cached = s.opts.statCache.get(rel)
   if (cached !== undefined && sameStat(cached, st)) {
     const cid = parseCid(cached.cid)
     // Trusting the cache without a store lookup is sound because entries are
@@ -239,7 +237,8 @@ async function fileEntry(s: State, abs: string, rel: string, name: string, st: S
   s.filesHashed++
   s.bytesHashed += stat.size
   const racy = Math.max(stat.mtimeMs, stat.ctimeMs) + RACY_MS >= s.scanStart
-  s.stat.set(rel, racy ? null : toStatEntry(stat, root.cid))
+  if (!racy) await s.writer.setStat(rel, toStatEntry(stat, root.cid))
+  else if (cached !== undefined) await s.writer.setStat(rel, null)
   return { name, kind: 'file', cid: root.cid, size: root.size, mtime: Math.floor(stat.mtimeMs), exec: (stat.mode & 0o100) !== 0 }
 }
 
@@ -257,5 +256,5 @@ async function linkEntry(s: State, abs: string, rel: string, name: string): Prom
 
 /** The stat cache entry for a file whose content has root `cid`. */
 export function toStatEntry(st: Stats, cid: CID): StatEntry {
-  return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, cid: cid.toString() }
+  return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, cid: cidText(cid) }
 }

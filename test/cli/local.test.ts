@@ -7,7 +7,7 @@ import { Level } from 'level'
 import { Store, cidFromBytes, cidOf, RAW } from '../../src/index.js'
 import { LEFT_BIN, assertOneLineError, commitOk, inNewFolder, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
-import { dirSize } from '../helpers/peers.js'
+import { dirSize, sleep } from '../helpers/peers.js'
 import { describeTree } from '../helpers/tree.js'
 
 async function fillShare(share: string): Promise<void> {
@@ -159,6 +159,44 @@ describe('cli: commit, log, status, diff', () => {
     assertOneLineError(await left(dir, ['checkout', 'zzz']), /unknown commit/)
     assertOneLineError(await left(dir, ['diff', 'bafyrei']), /ambiguous commit prefix/)
     assertOneLineError(await left(dir, ['checkout', 'HEAD~9']), /unknown commit/)
+  })
+})
+
+describe('cli: the stat cache', () => {
+  it('remembers each committed file, and forgets the files and whole folders that went, and only those', async () => {
+    await inNewFolder(async (dir) => {
+      const share = join(dir, 'share')
+      for (const path of ['top', 'a-b', 'a/x', 'a/b/y', 'a/b/c/z', 'a0']) {
+        await mkdir(join(share, path, '..'), { recursive: true })
+        await writeFile(join(share, path), path)
+      }
+      // Files changed within 100 ms of a scan are not cached (racy clean).
+      await sleep(250)
+      const cached = async (): Promise<string[]> => {
+        const store = await Store.open(join(dir, '.left/store'))
+        try {
+          return [...(await store.loadStatCache()).keys()].sort()
+        } finally {
+          await store.close()
+        }
+      }
+      await commitOk(dir)
+      assert.deepEqual(await cached(), ['a-b', 'a/b/c/z', 'a/b/y', 'a/x', 'a0', 'top'])
+      await rm(join(share, 'a/b'), { recursive: true })
+      await rm(join(share, 'top'))
+      await commitOk(dir)
+      assert.deepEqual(await cached(), ['a-b', 'a/x', 'a0'])
+      // A folder where a file was (and the other way round) is read anew.
+      await rm(join(share, 'a-b'))
+      await mkdir(join(share, 'a-b'))
+      await writeFile(join(share, 'a-b', 'in'), 'in')
+      await rm(join(share, 'a'), { recursive: true })
+      await writeFile(join(share, 'a'), 'a file now')
+      await sleep(250)
+      await commitOk(dir)
+      assert.deepEqual(await cached(), ['a', 'a-b/in', 'a0'])
+      assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
+    })
   })
 })
 

@@ -284,6 +284,25 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       return store
     }))
 
+    it('reads the stat cache one directory at a time, and forgets whole subtrees', () => withStore(harness, async (store) => {
+      const at = (ino: number): StatEntry => ({ size: 1, mtimeMs: 1, ctimeMs: 1, ino, cid: 'bafkreiabc' })
+      // Names around '/' in byte order: 'x.txt' < 'x/...' < 'x0' < 'xy'.
+      const paths = ['top', 'x.txt', 'x/a', 'x/deep/b', 'x/deep/c', 'x0', 'xy/z', 'xy/zz/w', 'é/f']
+      await store.write({ stat: new Map(paths.map((p, i) => [p, at(i)])) })
+      const top = await store.statDir('')
+      assert.deepEqual([...top.files.keys()], ['top', 'x.txt', 'x0'])
+      assert.deepEqual([...top.dirs], ['x', 'xy', 'é'])
+      assert.deepEqual(top.files.get('x0'), at(5))
+      const x = await store.statDir('x')
+      assert.deepEqual([...x.files.keys()], ['a'])
+      assert.deepEqual([...x.dirs], ['deep'])
+      assert.deepEqual([...(await store.statDir('x/deep')).files.keys()], ['b', 'c'])
+      assert.deepEqual([...(await store.statDir('xy/zz')).files.keys()], ['w'])
+      assert.deepEqual(await store.statDir('nothing'), { files: new Map(), dirs: new Set() })
+      // Forgetting 'x' leaves its neighbours 'x.txt' and 'x0' alone.
+      await store.write({ statUnder: ['x'] })
+      assert.deepEqual([...(await store.loadStatCache()).keys()], ['top', 'x.txt', 'x0', 'xy/z', 'xy/zz/w', 'é/f'])
+    }))
     it('keeps staged nodes apart from the objects, until unstaged or cleared', () => withStore(harness, async (store) => {
       const a = raw('a'); const b = raw('b')
       const dirOf = (c: Block): Block => encodeNode({ type: 'dir', entries: [{ name: 'x', kind: 'file', cid: c.cid, size: 1, mtime: 0, exec: false }] })

@@ -2,8 +2,10 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import * as dagCbor from '@ipld/dag-cbor'
 import {
-  DAG_CBOR, EMPTY_CID, FileLayout, RAW, cidOf, decodeNode, encodeNode, isValidName, objectLinks, verifyBytes
+  DAG_CBOR, EMPTY_CID, FileLayout, RAW, cidOf, cidText, decodeNode, encodeNode, isValidName, objectLinks, sha256, verifyBytes
 } from '../../src/object/index.js'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
 import type { DirEntry, Node } from '../../src/object/index.js'
 import { seededBytes } from '../helpers/data.js'
 
@@ -23,6 +25,18 @@ describe('object/cid', () => {
     const cid = chunk('hello')
     assert.ok(verifyBytes(cid, Buffer.from('hello')))
     assert.ok(!verifyBytes(cid, Buffer.from('hellO')))
+  })
+
+  it('makes CIDs, and their text, that equal what multiformats makes and decodes', () => {
+    for (const codec of [RAW, DAG_CBOR] as const) {
+      const bytes = Buffer.from(`content for ${codec}`)
+      const ours = cidOf(codec, bytes)
+      const theirs = CID.createV1(codec, Digest.create(0x12, sha256(bytes)))
+      assert.ok(ours.equals(theirs))
+      assert.deepEqual(ours, CID.decode(theirs.bytes))
+      assert.deepEqual(ours.multihash.digest, theirs.multihash.digest)
+      assert.equal(cidText(ours), theirs.toString())
+    }
   })
 })
 
