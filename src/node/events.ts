@@ -76,7 +76,9 @@ export class EventLog {
   emit(body: NodeEventBody): NodeEvent {
     const event: NodeEvent = { ...body, id: this.next++, time: Date.now() }
     this.kept.push(event)
-    if (this.kept.length > this.capacity) this.kept.shift()
+    // Trimmed in bulk: a shift per event moved the whole window each time,
+    // seconds over the 200,000 file-received events of one big sync.
+    if (this.kept.length >= 2 * this.capacity) this.kept.splice(0, this.kept.length - this.capacity)
     for (const fn of this.listeners) {
       try {
         fn(event)
@@ -89,7 +91,9 @@ export class EventLog {
 
   /** The kept events with an id above `id`, oldest first. */
   since(id: number): NodeEvent[] {
-    return this.kept.filter((e) => e.id > id)
+    // Up to twice `capacity` are held between trims; the window is the last `capacity`.
+    const from = Math.max(id, this.lastId - this.capacity)
+    return this.kept.filter((e) => e.id > from)
   }
 
   /** The id of the last event, 0 before the first. */

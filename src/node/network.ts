@@ -77,6 +77,8 @@ export class PeerNetwork {
   private readonly waiters = new Sleepers()
   /** Head handling in progress, per session; closeAll waits for it. */
   private readonly busy = new Map<Session, Promise<void>>()
+  /** Sessions whose head we are writing into the share folder now. */
+  private readonly integrating = new Set<Session>()
 
   constructor(private readonly repo: Repo, private readonly events: NetworkEvents, readonly activity = new Activity()) {}
 
@@ -200,7 +202,13 @@ export class PeerNetwork {
     // Always: a head stored as history only still needs its content here.
     await this.fetch(session, remote)
     const from = { source: session, absentWhy: `and peer ${peer} does not have it either` }
-    const result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size }), undefined, from))
+    this.integrating.add(session)
+    let result: Awaited<ReturnType<Repo['integrate']>>
+    try {
+      result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size }), undefined, from))
+    } finally {
+      this.integrating.delete(session)
+    }
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
     for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })
     for (const p of result.editsKept) this.events.emit({ type: 'edit-kept', path: p })
@@ -295,7 +303,9 @@ export class PeerNetwork {
       const { received, served } = session.stats
       const state = `${String(head)}|${String(remote)}|${this.busy.has(session)}|${received}|${served}`
       if (!this.busy.has(session) && (head === undefined ? remote === null : remote?.equals(head) ?? false)) return
-      if (state !== lastState) {
+      // Writing out what the peer sent is our work, not the peer stalling:
+      // 200,000 files take minutes with no byte on the wire.
+      if (state !== lastState || this.integrating.has(session)) {
         lastState = state
         lastChange = Date.now()
       } else if (Date.now() - lastChange > stallMs) {
