@@ -7,7 +7,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises'
+import { mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { LEFT_BIN } from '../test/helpers/cli.js'
 import { sleep, syncReceived } from '../test/helpers/peers.js'
@@ -140,6 +140,18 @@ export class Peer {
     this.child.kill('SIGTERM')
     await closed
   }
+}
+
+/**
+ * Starts an rsync daemon on 127.0.0.1:`port` whose module `bench` writes
+ * into `dest` (no chroot, no encryption); the caller kills it when done.
+ */
+export async function rsyncDaemon(base: string, dest: string, port: number): Promise<ChildProcess> {
+  const conf = join(base, `rsyncd-${port}.conf`)
+  await writeFile(conf, `use chroot = false\nuid = root\ngid = root\n[bench]\npath = ${dest}\nread only = false\n`)
+  const daemon = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, `--port=${port}`, '--address=127.0.0.1'], { stdio: 'ignore' })
+  await sleep(500)
+  return daemon
 }
 
 /** RssAnon of the children of `pid` (the command GNU time runs), summed; 0 when gone. */

@@ -25,19 +25,27 @@ const DEFAULT_SECTIONS: readonly string[] = ['commit', 'sync', 'watch', 'history
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
-  const option = (name: string): string | undefined => {
-    const at = args.indexOf(name)
-    return at >= 0 ? args[at + 1] : undefined
+  const options = new Map<string, string>()
+  const chosen: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (!arg.startsWith('--')) {
+      chosen.push(arg)
+      continue
+    }
+    const [name, inline] = arg.split('=', 2) as [string, string | undefined]
+    const value = inline ?? args[++i]
+    if (!['--dir', '--files'].includes(name) || value === undefined) throw new Error(`usage: npm run bench -- [${SECTIONS.join(' ')}] [--dir DIR] [--files N]`)
+    options.set(name, value)
   }
-  const base = option('--dir') ?? join(tmpdir(), 'left-bench')
-  const files = Number(option('--files') ?? 1_000_000)
+  const base = options.get('--dir') ?? join(tmpdir(), 'left-bench')
+  const files = Number(options.get('--files') ?? 1_000_000)
   if (!Number.isInteger(files) || files < 100) throw new Error('--files takes a whole number of at least 100')
-  const chosen = args.filter((a, i) => !a.startsWith('--') && !['--dir', '--files'].includes(args[i - 1] ?? ''))
   for (const s of chosen) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section ${s}; choose from ${SECTIONS.join(', ')}`)
   const run = (s: string): boolean => (chosen.length === 0 ? DEFAULT_SECTIONS.includes(s) : chosen.includes(s))
 
   ensureTool('/usr/bin/time', 'time')
-  const tools = { git: ensureTool('git'), restic: ensureTool('restic'), rsync: ensureTool('rsync'), syncthing: ensureTool('syncthing') }
+  const tools = { git: ensureTool('git'), restic: ensureTool('restic'), rsync: ensureTool('rsync'), syncthing: run('syncthing') && ensureTool('syncthing') }
   console.log(`# LEFT benchmarks, ${new Date().toISOString().slice(0, 10)}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`)
 
   await mkdir(base, { recursive: true })

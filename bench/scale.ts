@@ -8,12 +8,12 @@
  * tree in place: LEFT through `init --share`, git through GIT_WORK_TREE.
  * `--files N` scales the tree down (the big directory is N/5 entries).
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Peer, type Timed, fmt, left, printTable, receivedBytes, scratch, sleep, step, timed } from './lib.js'
+import { Peer, type Timed, fmt, left, printTable, receivedBytes, rsyncDaemon, scratch, step, timed } from './lib.js'
 
 const LEFT_PORT = 24430
 const RSYNC_PORT = 24431
@@ -82,6 +82,8 @@ export async function benchScale(base: string, dataDir: string, files: number, t
   const leftRow = (what: string, t: Timed, note = ''): Timed => {
     rows.push(row(`LEFT ${what}`, t, note))
     own.push([what, t.anon])
+    // Said as it is measured: the whole run takes most of an hour.
+    step(`scale: ${rows.at(-1)!.join(' | ')}`)
     return t
   }
 
@@ -97,16 +99,21 @@ export async function benchScale(base: string, dataDir: string, files: number, t
   const server = new Peer(a, ['serve', '--listen', `127.0.0.1:${LEFT_PORT}`])
   let firstSync: Timed
   let oneSync: Timed
+  let sender: { rss: number; anon: number }
   try {
     await server.waitFor(/serving/)
-    firstSync = await left(b, ['sync', `127.0.0.1:${LEFT_PORT}`])
+    // `serve` commits its folder before it says hello to a new connection,
+    // which takes longer than the default 30 s timeout at this size.
+    const sync = (): Promise<Timed> => left(b, ['sync', `127.0.0.1:${LEFT_PORT}`, '--timeout', '600'])
+    firstSync = await sync()
+    step(`scale: first sync ${fmt.s(firstSync.seconds)}, ${fmt.mem(firstSync)}`)
     await writeFile(one, 'one file changed again\n')
     await left(a, ['commit', '-m', 'one more'])
-    oneSync = await left(b, ['sync', `127.0.0.1:${LEFT_PORT}`])
+    oneSync = await sync()
+    sender = await server.memory()
   } finally {
     await server.stop()
   }
-  const sender = await server.memory()
   const onB = join(b, 'share', 'd-0', 'd-0', 'f-7.dat')
   if (!existsSync(join(b, 'share', 'big', `line-${shape(files).bigDir - 1}.txt`)) || !existsSync(onB)) throw new Error('the new peer lacks files after sync')
   await rm(b, { recursive: true, force: true })
@@ -116,11 +123,8 @@ export async function benchScale(base: string, dataDir: string, files: number, t
   if (tools.rsync) {
     step('scale: rsync')
     const dest = await scratch(base, 'scale-rsync')
-    const conf = join(base, 'scale-rsyncd.conf')
-    await writeFile(conf, `use chroot = false\nuid = root\ngid = root\n[bench]\npath = ${dest}\nread only = false\n`)
-    const rsyncd = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, `--port=${RSYNC_PORT}`, '--address=127.0.0.1'], { stdio: 'ignore' })
+    const rsyncd = await rsyncDaemon(base, dest, RSYNC_PORT)
     try {
-      await sleep(500)
       const rsync = (): Promise<Timed> => timed('rsync', ['-a', `${tree}/`, `rsync://127.0.0.1:${RSYNC_PORT}/bench/`])
       rsyncFirst = await rsync()
       rsyncNoop = await rsync()

@@ -4,11 +4,11 @@
  * wire after a 1 MiB overwrite in the middle and after a 1-byte insert at
  * the start, and the peak RSS of both peers.
  */
-import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
-import { copyFile, open, rename, writeFile } from 'node:fs/promises'
+import { copyFile, open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { GiB, MiB, Peer, type Timed, fmt, left, printTable, receivedBytes, sameFile, scratch, sleep, step, timed, writeCompressibleFile } from './lib.js'
+import { GiB, MiB, Peer, type Timed, fmt, left, printTable, receivedBytes, sameFile, rsyncDaemon, scratch, step, timed, writeCompressibleFile } from './lib.js'
 
 const LEFT_PORT = 24400
 const RSYNC_PORT = 24401
@@ -30,14 +30,11 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
   await copyFile(bigFile, file)
   await left(a, ['commit', '-m', 'big'])
 
-  let rsyncd: ReturnType<typeof spawn> | undefined
+  let rsyncd: ChildProcess | undefined
   let rsyncDest = ''
   if (tools.rsync) {
     rsyncDest = await scratch(base, 'rsync-dest')
-    const conf = join(base, 'rsyncd.conf')
-    await writeFile(conf, `use chroot = false\nuid = root\ngid = root\n[bench]\npath = ${rsyncDest}\nread only = false\n`)
-    rsyncd = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, `--port=${RSYNC_PORT}`, '--address=127.0.0.1'], { stdio: 'ignore' })
-    await sleep(500)
+    rsyncd = await rsyncDaemon(base, rsyncDest, RSYNC_PORT)
   }
   const rsync = (): Promise<Timed> => timed('rsync', ['-a', '--stats', `${join(a, 'share')}/`, `rsync://127.0.0.1:${RSYNC_PORT}/bench/`])
 

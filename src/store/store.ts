@@ -225,7 +225,7 @@ export class Store implements ObjectStore {
     // missing data, even after a power cut. A crash in between leaves only
     // unreferenced data, which gc sweeps.
     if (data.length > 0) await this.data.batch(data, SYNC)
-    for (const dir of w.statUnder ?? []) await this.stats.clear({ gte: enc.encode(dir + '/'), lt: enc.encode(dir + AFTER_SLASH) })
+    for (const dir of w.statUnder ?? []) await this.stats.clear(dir === '' ? {} : { gte: enc.encode(dir + '/'), lt: enc.encode(dir + AFTER_SLASH) })
     const batch = this.db.batch()
     for (const [key, value] of objects) batch.put(key, value, { sublevel: this.objects })
     for (const c of w.commits ?? []) batch.put(enc.encode(c.toString()), new Uint8Array(0), { sublevel: this.commitIndex })

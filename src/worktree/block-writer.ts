@@ -71,6 +71,11 @@ export class BlockWriter {
     await previous
   }
 
+  /** Resolves once the batches cut so far have landed or failed; what is still queued is not written. */
+  settled(): Promise<void> {
+    return this.writing.catch(() => {})
+  }
+
   /**
    * Writes everything queued so far in one atomic batch. Batches are chained
    * so they land in the order they were cut, even when adders run concurrently.

@@ -72,7 +72,16 @@ export async function snapshot(opts: SnapshotOptions): Promise<Snapshot> {
   const state: State = { opts, writer, scanStart: Date.now(), dirs: new Map(), filesHashed: 0, bytesHashed: 0 }
   const base = opts.base
   const rootBase = lazy(async () => (base?.root === undefined ? NO_ENTRIES : entriesOf(base.src, base.root)))
-  const { cid: root } = await snapshotDir(state, opts.share, '', rootBase)
+  let root: CID
+  try {
+    ;({ cid: root } = await snapshotDir(state, opts.share, '', rootBase))
+  } catch (err) {
+    // A batch still being written holds stat entries: it must not land after
+    // the caller lets go of the store (a gc then could delete its blocks and
+    // keep its entries).
+    await writer.settled()
+    throw err
+  }
   await writer.flush()
   return { root, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed, bytesStored: writer.bytesWritten }
 }

@@ -302,6 +302,9 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       // Forgetting 'x' leaves its neighbours 'x.txt' and 'x0' alone.
       await store.write({ statUnder: ['x'] })
       assert.deepEqual([...(await store.loadStatCache()).keys()], ['top', 'x.txt', 'x0', 'xy/z', 'xy/zz/w', 'é/f'])
+      // The top folder's subtree is everything.
+      await store.write({ statUnder: [''] })
+      assert.deepEqual(await store.loadStatCache(), new Map())
     }))
     it('keeps staged nodes apart from the objects, until unstaged or cleared', () => withStore(harness, async (store) => {
       const a = raw('a'); const b = raw('b')
