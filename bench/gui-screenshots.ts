@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { launchChromium } from '../test/helpers/browser.js'
 import { commitOk, leftOk } from '../test/helpers/cli.js'
-import { killAll, makePeers, watch } from '../test/helpers/peers.js'
+import { conflictWhilePaused, killAll, makePeers, watch } from '../test/helpers/peers.js'
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'gui')
 const PORT = 27641
@@ -30,13 +30,8 @@ try {
   await watch(b, ['--listen', b.address, '--peers', a.address, '--gui', `${b.host}:${GUI_PORT}`])
   await writeFile(join(b.share, 'todo.txt'), 'call the plumber\n')
   await leftOk(b.dir, ['commit', '-m', 'a todo list from the laptop'])
-  // A conflict: both edit the plan while paused. (A watcher may commit a change before `left commit` does.)
-  await leftOk(a.dir, ['pause'])
-  await writeFile(join(a.share, 'plan.txt'), 'leave at 9\n')
-  await leftOk(a.dir, ['commit', '-m', 'plan: leave at 9'])
-  await writeFile(join(b.share, 'plan.txt'), 'leave at 10, after breakfast\n')
-  await leftOk(b.dir, ['commit', '-m', 'plan: leave at 10'])
-  await leftOk(a.dir, ['resume'])
+  // A conflict: both edit the plan while paused.
+  await conflictWhilePaused(a, b, 'plan.txt', { text: 'leave at 9\n', message: 'plan: leave at 9' }, { text: 'leave at 10, after breakfast\n', message: 'plan: leave at 10' })
   const url = await leftOk(a.dir, ['gui', '--no-open'])
   await mkdir(OUT, { recursive: true })
   for (const [name, viewport] of [['page', { width: 1200, height: 900 }], ['phone', { width: 390, height: 844 }]] as const) {

@@ -9,7 +9,7 @@ import axe from 'axe-core'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from '../helpers/browser.js'
 import { commitOk, left, leftOk, statusChanges, tempDir } from '../helpers/cli.js'
-import { type LeftProcess, type Peer, type PeerSet, killAll, makePeers, sleep, watch } from '../helpers/peers.js'
+import { type LeftProcess, type Peer, type PeerSet, conflictWhilePaused, killAll, makePeers, sleep, watch } from '../helpers/peers.js'
 
 /** The peers' port; each peer's page listens on its own loopback address at GUI_PORT. */
 const PORT = 27621
@@ -184,13 +184,7 @@ describe('gui: the status page in a real browser', () => {
   })
 
   it('shows a conflict with both versions side by side, and keeps the one clicked, as a commit', async () => {
-    // Paused, both peers commit their own clash.txt; on resume the merge keeps both.
-    await leftOk(a.dir, ['pause'])
-    await writeFile(join(a.share, 'clash.txt'), 'made on A\n')
-    await leftOk(a.dir, ['commit', '-m', 'clash on A'])
-    await writeFile(join(b.share, 'clash.txt'), 'made on B, a little longer\n')
-    await leftOk(b.dir, ['commit', '-m', 'clash on B'])
-    await leftOk(a.dir, ['resume'])
+    await conflictWhilePaused(a, b, 'clash.txt', { text: 'made on A\n', message: 'clash on A' }, { text: 'made on B, a little longer\n', message: 'clash on B' })
     const item = page.locator('article.conflict-item', { hasText: 'clash.txt' })
     await item.waitFor({ timeout: SHOWN_MS })
     const copy = (await item.getAttribute('data-copy'))!

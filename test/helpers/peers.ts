@@ -5,7 +5,7 @@
  * run as real child processes whose stdout the tests read.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { lstat, mkdir, readdir, stat } from 'node:fs/promises'
+import { lstat, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LEFT_BIN, leftOk, tempDir } from './cli.js'
 import { type PathInfo, describeTree } from './tree.js'
@@ -174,6 +174,21 @@ export function watchArgs(peer: Peer, all: readonly Peer[]): string[] {
 /** SIGKILLs every child process still running; for `finally` blocks. */
 export async function killAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.kill('SIGKILL')))
+}
+
+/**
+ * Makes a conflict between two watching peers: with `a` paused, each
+ * commits its own version of `path`, then `a` resumes and the merge keeps
+ * both. Committed with leftOk, not commitOk: a watcher may commit the
+ * change before `left commit` does.
+ */
+export async function conflictWhilePaused(a: Peer, b: Peer, path: string, ours: { text: string; message: string }, theirs: { text: string; message: string }): Promise<void> {
+  await leftOk(a.dir, ['pause'])
+  await writeFile(join(a.share, path), ours.text)
+  await leftOk(a.dir, ['commit', '-m', ours.message])
+  await writeFile(join(b.share, path), theirs.text)
+  await leftOk(b.dir, ['commit', '-m', theirs.message])
+  await leftOk(a.dir, ['resume'])
 }
 
 /**
