@@ -35,3 +35,9 @@ export function compareNames(a: string, b: string): number {
 export function childPath(prefix: string, name: string): string {
   return prefix === '' ? name : `${prefix}/${name}`
 }
+
+/** The share-relative path of the directory that holds `path` ('' is the root): childPath's inverse. */
+export function parentPath(path: string): string {
+  const slash = path.lastIndexOf('/')
+  return slash < 0 ? '' : path.slice(0, slash)
+}

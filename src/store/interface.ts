@@ -19,6 +19,25 @@ export interface StatEntry {
 }
 
 /**
+ * What the stat cache remembers about one directory: the node its content
+ * made when it was last laid out, so an unchanged directory is not encoded
+ * and hashed again. It holds only while none of the directory's own file
+ * entries changes: the store drops it with any write to them (see
+ * `StoreWrite.stat`). Subdirectories are checked by their CIDs, so a change
+ * deeper down makes it stale without touching it. Written only for a node
+ * made of the folder's content alone (no symlinks, nothing kept from HEAD),
+ * and only after the node is stored.
+ */
+export interface DirStat {
+  /** Root CID of the directory node, as a string. */
+  readonly cid: string
+  /** How many files the node lists. */
+  readonly files: number
+  /** Root CIDs of the subdirectories it lists, by name, as strings. */
+  readonly dirs: Readonly<Record<string, string>>
+}
+
+/**
  * One directory's part of the stat cache, read without loading the rest: so
  * a walk of a million files holds the entries of one directory at a time.
  */
@@ -27,6 +46,8 @@ export interface StatDir {
   readonly files: Map<string, StatEntry>
   /** Names of subdirectories that have entries somewhere below them. */
   readonly dirs: Set<string>
+  /** The directory's own entry, if it has one. */
+  readonly self?: DirStat
 }
 
 /**
@@ -42,10 +63,16 @@ export interface StoreWrite {
   readonly commits?: readonly CID[]
   /** Refs to set, or to delete when null. */
   readonly refs?: Readonly<Record<string, CID | null>>
-  /** Stat cache entries to set, or to delete when null. */
-  readonly stat?: ReadonlyMap<string, StatEntry | null>
   /**
-   * Directories whose stat cache entries, at any depth, are forgotten. Not
+   * Stat cache entries to set, or to delete when null. Each also drops the
+   * DirStat of the file's directory, unless `dirStat` sets that one anew.
+   */
+  readonly stat?: ReadonlyMap<string, StatEntry | null>
+  /** Directory stat entries to set, or to delete when null, by directory ('' for the top). */
+  readonly dirStat?: ReadonlyMap<string, DirStat | null>
+  /**
+   * Directories whose stat cache entries, at any depth and their own
+   * DirStat included, are forgotten; their parents' DirStats go too. Not
    * part of the atomic batch (they go just before it): forgetting cache
    * entries is always safe, it only costs a re-read.
    */
@@ -105,8 +132,12 @@ export interface ObjectStore {
   listRefs(prefix?: string): Promise<Array<[string, CID]>>
   /** Indexed commit CID strings that start with `prefix`, at most `limit` (default 2), in order. */
   findCommits(prefix: string, limit?: number): Promise<string[]>
-  /** The whole stat cache. A damaged entry is left out: it only costs a re-read of that file. */
-  loadStatCache(): Promise<Map<string, StatEntry>>
+  /**
+   * The whole stat cache: file entries by path, directory entries by
+   * `StatDir` key (the directory's path and a slash; '' for the top). A
+   * damaged entry is left out: it only costs a re-read.
+   */
+  loadStatCache(): Promise<Map<string, StatEntry | DirStat>>
   /** The stat cache of one directory (share-relative, '' for the top), as `loadStatCache` would give it. */
   statDir(dir: string): Promise<StatDir>
   /** Keeps a fetched structure node until its children arrive (see sync/fetch.ts). */

@@ -7,7 +7,8 @@
  *      sequence number, its bytes living in `chunks/` under that number
  *   c  commit index, keyed by CID string (for prefix lookup and `log`)
  *   r  refs: HEAD, and reflog/<time>-<suffix> for every HEAD it has had
- *   s  stat cache: share-relative path -> StatEntry (git's index, in spirit)
+ *   s  stat cache: share-relative path -> StatEntry (git's index, in spirit),
+ *      and a directory's path and a slash ('' for the top) -> DirStat
  *   p  staging: structure nodes fetched from a peer whose children are not all
  *      stored yet (see sync/fetch.ts)
  *   t  thin commits, keyed by CID bytes: their content need not be here
@@ -50,8 +51,8 @@ import type { AbstractBatchOptions, AbstractLevel, AbstractSublevel } from 'abst
 import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
 import { LeftError, StoreDamagedError, StoreFormatError, StoreLockedError } from '../errors.js'
-import { type Block, OBJECT_FORMAT, RAW, cidFromBytes } from '../object/index.js'
-import type { ObjectStore, StatDir, StatEntry, StoreWrite } from './interface.js'
+import { type Block, OBJECT_FORMAT, RAW, cidFromBytes, parentPath } from '../object/index.js'
+import type { DirStat, ObjectStore, StatDir, StatEntry, StoreWrite } from './interface.js'
 
 type Bytes = Uint8Array
 /** Any abstract-level database with binary keys and values (classic-level and memory-level both are). */
@@ -233,9 +234,19 @@ export class Store implements ObjectStore {
       if (cid === null) batch.del(enc.encode(name), { sublevel: this.refs })
       else batch.put(enc.encode(name), cid.bytes, { sublevel: this.refs })
     }
+    // A file entry that changes makes its directory's DirStat stale; a
+    // DirStat set in this same write was made after it, so it goes last.
+    const staleDirs = new Set<string>()
     for (const [path, entry] of w.stat ?? []) {
+      staleDirs.add(parentPath(path))
       if (entry === null) batch.del(enc.encode(path), { sublevel: this.stats })
       else batch.put(enc.encode(path), enc.encode(JSON.stringify(entry)), { sublevel: this.stats })
+    }
+    for (const dir of w.statUnder ?? []) if (dir !== '') staleDirs.add(parentPath(dir))
+    for (const dir of staleDirs) batch.del(enc.encode(dirStatKey(dir)), { sublevel: this.stats })
+    for (const [dir, entry] of w.dirStat ?? []) {
+      if (entry === null) batch.del(enc.encode(dirStatKey(dir)), { sublevel: this.stats })
+      else batch.put(enc.encode(dirStatKey(dir)), enc.encode(JSON.stringify(entry)), { sublevel: this.stats })
     }
     for (const c of w.unstage ?? []) batch.del(c.bytes, { sublevel: this.staging })
     for (const c of thin) batch.put(c.bytes, new Uint8Array(0), { sublevel: this.thin })
@@ -280,12 +291,14 @@ export class Store implements ObjectStore {
   }
 
   /** The whole stat cache, loaded at once: one sequential scan beats many gets. */
-  async loadStatCache(): Promise<Map<string, StatEntry>> {
-    const out = new Map<string, StatEntry>()
+  async loadStatCache(): Promise<Map<string, StatEntry | DirStat>> {
+    const out = new Map<string, StatEntry | DirStat>()
     for await (const [k, v] of this.stats.iterator()) {
-      // A damaged cache entry only costs a re-read of that file.
-      const entry = parseStatEntry(dec.decode(v))
-      if (entry !== undefined) out.set(dec.decode(k), entry)
+      // A damaged cache entry only costs a re-read.
+      const key = dec.decode(k)
+      const text = dec.decode(v)
+      const entry = key === '' || key.endsWith('/') ? parseDirStat(text) : parseStatEntry(text)
+      if (entry !== undefined) out.set(key, entry)
     }
     return out
   }
@@ -300,10 +313,15 @@ export class Store implements ObjectStore {
     const prefix = dir === '' ? '' : dir + '/'
     const files = new Map<string, StatEntry>()
     const dirs = new Set<string>()
+    let self: DirStat | undefined
     const it = this.stats.iterator(dir === '' ? {} : { gte: enc.encode(prefix), lt: enc.encode(dir + AFTER_SLASH) })
     try {
       for (let next = await it.next(); next !== undefined; next = await it.next()) {
         const rest = dec.decode(next[0]).slice(prefix.length)
+        if (rest === '') {
+          self = parseDirStat(dec.decode(next[1]))
+          continue
+        }
         const slash = rest.indexOf('/')
         if (slash >= 0) {
           const name = rest.slice(0, slash)
@@ -317,7 +335,7 @@ export class Store implements ObjectStore {
     } finally {
       await it.close()
     }
-    return { files, dirs }
+    return self === undefined ? { files, dirs } : { files, dirs, self }
   }
 
   /** Keeps a fetched structure node until its children arrive (see sync/fetch.ts). */
@@ -399,6 +417,27 @@ function parseStatEntry(text: string): StatEntry | undefined {
   const numbers = [e.size, e.mtimeMs, e.ctimeMs, e.ino].every((n) => typeof n === 'number' && Number.isFinite(n))
   if (!numbers || typeof e.cid !== 'string') return undefined
   return { size: e.size as number, mtimeMs: e.mtimeMs as number, ctimeMs: e.ctimeMs as number, ino: e.ino as number, cid: e.cid }
+}
+
+/** A directory stat value, or undefined when it is not one. */
+function parseDirStat(text: string): DirStat | undefined {
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof v !== 'object' || v === null) return undefined
+  const e = v as Record<string, unknown>
+  if (typeof e.cid !== 'string' || typeof e.files !== 'number' || typeof e.dirs !== 'object' || e.dirs === null) return undefined
+  const dirs = e.dirs as Record<string, unknown>
+  if (!Object.values(dirs).every((c) => typeof c === 'string')) return undefined
+  return { cid: e.cid, files: e.files, dirs: dirs as Record<string, string> }
+}
+
+/** The stat cache key of directory `dir`'s own entry: its subtree's keys all start with it. */
+function dirStatKey(dir: string): string {
+  return dir === '' ? '' : dir + '/'
 }
 
 /** Compacts the whole database where the backend can (classic-level can; memory-level has nothing to compact). */

@@ -7,7 +7,7 @@
  * in the same batch, are skipped: that is where deduplication happens.
  */
 import { type Block, cidKey } from '../object/index.js'
-import type { ObjectStore, StatEntry } from '../store/index.js'
+import type { DirStat, ObjectStore, StatEntry } from '../store/index.js'
 
 /** Flush once this many bytes are pending: bounds memory during big commits. */
 const FLUSH_BYTES = 4 * 1024 * 1024
@@ -24,6 +24,7 @@ export class BlockWriter {
   private pendingBytes = 0
   private stat = new Map<string, StatEntry | null>()
   private statUnder: string[] = []
+  private dirStat = new Map<string, DirStat>()
   /** Keys of the blocks pending; earlier batches are in the store, which `flush` asks. */
   private seen = new Set<string>()
   private writing: Promise<void> = Promise.resolve()
@@ -54,6 +55,16 @@ export class BlockWriter {
     await this.maybeFlush()
   }
 
+  /**
+   * Queues the stat entry of directory `dir`. Its node, and the entries of
+   * its files, must have been queued already: it vouches for them.
+   */
+  async setDirStat(dir: string, entry: DirStat): Promise<void> {
+    if (this.store === undefined) return
+    this.dirStat.set(dir, entry)
+    await this.maybeFlush()
+  }
+
   /** Queues forgetting every stat cache entry below directory `dir`. */
   async forgetStatUnder(dir: string): Promise<void> {
     if (this.store === undefined) return
@@ -62,13 +73,17 @@ export class BlockWriter {
   }
 
   private async maybeFlush(): Promise<void> {
-    if (this.pendingBytes < FLUSH_BYTES && this.pending.length + this.stat.size + this.statUnder.length < FLUSH_ITEMS) return
+    if (this.pendingBytes < FLUSH_BYTES && this.queued() < FLUSH_ITEMS) return
     // Wait only for the batch before this one: one batch is written while
     // the next fills, so hashing and LevelDB overlap and at most two
     // batches are held.
     const previous = this.writing
     void this.flush().catch(() => {})
     await previous
+  }
+
+  private queued(): number {
+    return this.pending.length + this.stat.size + this.statUnder.length + this.dirStat.size
   }
 
   /** Resolves once the batches cut so far have landed or failed; what is still queued is not written. */
@@ -82,20 +97,22 @@ export class BlockWriter {
    */
   flush(): Promise<void> {
     const store = this.store
-    if (store === undefined || this.pending.length + this.stat.size + this.statUnder.length === 0) return this.writing
+    if (store === undefined || this.queued() === 0) return this.writing
     const blocks = this.pending
     const stat = this.stat
     const statUnder = this.statUnder
+    const dirStat = this.dirStat
     this.pending = []
     this.pendingBytes = 0
     this.stat = new Map()
     this.statUnder = []
+    this.dirStat = new Map()
     this.seen = new Set()
     this.writing = this.writing.then(async () => {
       const present = await store.hasMany(blocks.map((b) => b.cid))
       const fresh = blocks.filter((_, i) => !present[i])
       for (const b of fresh) this.bytesWritten += b.bytes.length
-      await store.write({ blocks: fresh, stat, statUnder })
+      await store.write({ blocks: fresh, stat, statUnder, dirStat })
     })
     return this.writing
   }

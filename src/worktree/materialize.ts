@@ -11,7 +11,7 @@ import { lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, symlink, unlink
 import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import { FileAccessError, NoSpaceError } from '../errors.js'
-import type { DirEntry } from '../object/index.js'
+import { type DirEntry, parentPath } from '../object/index.js'
 import type { StatEntry } from '../store/index.js'
 import { fileChunks } from '../tree/file.js'
 import { type ObjectSource, mustGet } from '../tree/source.js'
@@ -107,7 +107,7 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
  */
 async function syncParents(share: string, changes: readonly PathChange[]): Promise<void> {
   const parents = new Set<string>()
-  for (const c of changes) parents.add(c.path.includes('/') ? c.path.slice(0, c.path.lastIndexOf('/')) : '')
+  for (const c of changes) parents.add(parentPath(c.path))
   await forEachLimit([...parents], WRITE_CONCURRENCY, async (dir) => {
     // A directory that is gone, or was never made, holds nothing to sync.
     const fh = await open(join(share, dir), 'r').catch(() => undefined)

@@ -1,7 +1,10 @@
 /**
  * Scanning the share folder into a Merkle snapshot. Directories are walked
  * bottom-up; each file is taken from the stat cache when its size, mtime,
- * ctime and inode match, and hashed otherwise. Ignored paths, and paths that
+ * ctime and inode match, and hashed otherwise. A directory whose files all
+ * match, whose subdirectories made the CIDs they made last time, and which
+ * lost nothing, is not encoded again: its node comes from its own stat
+ * entry (DirStat), so an unchanged folder costs one lstat per file. Ignored paths, and paths that
  * cannot be read, keep the entries they had in the base tree (HEAD's).
  * Children are always written before their parents, so whatever part of a
  * snapshot lands in the store is complete below itself. The stat cache is
@@ -15,7 +18,7 @@ import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
 import { type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isValidName, layoutDir, parseCid } from '../object/index.js'
-import type { ObjectStore, StatEntry } from '../store/index.js'
+import type { DirStat, ObjectStore, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { readDir, sortByName } from '../tree/directory.js'
 import type { ObjectSource } from '../tree/source.js'
@@ -71,7 +74,7 @@ export async function snapshot(opts: SnapshotOptions): Promise<Snapshot> {
   const writer = new BlockWriter(opts.store)
   const state: State = { opts, writer, scanStart: Date.now(), dirs: new Map(), filesHashed: 0, bytesHashed: 0 }
   const base = opts.base
-  const rootBase = lazy(async () => (base?.root === undefined ? NO_ENTRIES : entriesOf(base.src, base.root)))
+  const rootBase = baseDir(state, async () => base?.root)
   let root: CID
   try {
     ;({ cid: root } = await snapshotDir(state, opts.share, '', rootBase))
@@ -91,8 +94,13 @@ type State = {
   dirs: Map<string, Uint8Array>; filesHashed: number; bytesHashed: number
 }
 
-/** A directory's entries in the base tree, loaded only if asked for (empty when the base has no such directory). */
-type BaseEntries = () => Promise<ReadonlyMap<string, DirEntry>>
+/** A directory in the base tree, loaded only if asked for. */
+interface BaseDir {
+  /** Its CID, undefined when the base has no such directory. */
+  readonly cid: () => Promise<CID | undefined>
+  /** Its entries by name (none when the base has no such directory). */
+  readonly entries: () => Promise<ReadonlyMap<string, DirEntry>>
+}
 
 const NO_ENTRIES: ReadonlyMap<string, DirEntry> = new Map()
 
@@ -105,12 +113,14 @@ interface DirResult {
   readonly onlyIgnored: boolean
 }
 
-async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries): Promise<DirResult> {
+async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir): Promise<DirResult> {
   const [names, cache] = await Promise.all([
     readdir(abs).catch((err: unknown) => { throw new FileAccessError(rel === '' ? '.' : rel, err) }),
     s.opts.stats.statDir(rel)
   ])
   const entries: DirEntry[] = []
+  /** Files that match their stat entries: made into entries only if the node must be made. */
+  const unchanged: Array<{ readonly name: string; readonly st: Stats; readonly cached: StatEntry }> = []
   // Files and links first, in bounded parallel; subdirectories one at a time
   // so the walk's memory follows the depth, not the breadth, of the tree.
   const subdirs: string[] = []
@@ -118,8 +128,11 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries
   const held = new Set<string>()
   /** Regular files and subdirectories looked at: the stat cache forgets the rest of what it has here. */
   const files = new Set<string>()
-  const walked = new Set<string>()
+  /** Subdirectories walked, with the CIDs they made. */
+  const walked = new Map<string, CID>()
   let ignored = 0
+  let links = 0
+  let hashed = 0
   const hold = (name: string, err: unknown): void => {
     const childRel = childPath(rel, name)
     held.add(name)
@@ -156,9 +169,16 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries
     try {
       if (st.isFile()) {
         files.add(name)
-        entries.push(await fileEntry(s, childAbs, childRel, name, st, cache.files.get(name)))
-      } else if (st.isSymbolicLink()) entries.push(await linkEntry(s, childAbs, childRel, name))
-      else s.opts.onSkip?.(childRel, 'not a regular file, directory or symlink', 'unsyncable')
+        const cached = cache.files.get(name)
+        if (cached !== undefined && sameStat(cached, st)) unchanged.push({ name, st, cached })
+        else {
+          hashed++
+          entries.push(await hashedEntry(s, childAbs, childRel, name, cached))
+        }
+      } else if (st.isSymbolicLink()) {
+        links++
+        entries.push(await linkEntry(s, childAbs, childRel, name))
+      } else s.opts.onSkip?.(childRel, 'not a regular file, directory or symlink', 'unsyncable')
     } catch (err) {
       if (!isUnreadable(err)) throw err
       hold(name, err)
@@ -176,37 +196,99 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseEntries
       hold(name, err)
       continue
     }
-    walked.add(name)
+    walked.set(name, sub.cid)
     // A folder that holds nothing but ignored files is not worth a new
     // entry: a peer deleting it would otherwise see it come back empty.
-    if (sub.onlyIgnored && (await base()).get(name)?.kind !== 'dir') {
+    if (sub.onlyIgnored && (await base.entries()).get(name)?.kind !== 'dir') {
       ignored++
       continue
     }
     entries.push({ name, kind: 'dir', cid: sub.cid, size: 0, mtime: 0, exec: false })
   }
+  let forgot = 0
+  for (const name of cache.files.keys()) {
+    if (files.has(name)) continue
+    forgot++
+    await s.writer.setStat(childPath(rel, name), null)
+  }
+  for (const name of cache.dirs) {
+    if (walked.has(name)) continue
+    forgot++
+    await s.writer.forgetStatUnder(childPath(rel, name))
+  }
+  const self = cache.self
+  const same = self !== undefined && forgot === 0 && held.size === 0 && ignored === 0 && links === 0 && hashed === 0 &&
+    unchanged.length === self.files && unchanged.length === cache.files.size && sameDirs(self.dirs, walked) &&
+    // With ignore rules, entries of HEAD's may be kept (see below): the node
+    // is the folder's own content only while HEAD has this very node.
+    (!s.opts.ignore.active || (await base.cid())?.toString() === self.cid)
+  const known = same ? parseCid(self.cid) : undefined
+  if (known !== undefined) return { cid: known, onlyIgnored: false }
+
+  for (const u of unchanged) {
+    entries.push(cachedEntry(u.name, u.st, u.cached) ?? (await hashedEntry(s, join(abs, u.name), childPath(rel, u.name), u.name, u.cached)))
+  }
+  let kept = 0
   if (held.size > 0 || s.opts.ignore.active) {
     const present = new Set(entries.map((e) => e.name))
-    for (const e of (await base()).values()) {
+    for (const e of (await base.entries()).values()) {
       if (present.has(e.name)) continue
-      if (held.has(e.name) || s.opts.ignore.ignores(childPath(rel, e.name), e.kind === 'dir')) entries.push(e)
+      if (held.has(e.name) || s.opts.ignore.ignores(childPath(rel, e.name), e.kind === 'dir')) {
+        entries.push(e)
+        kept++
+      }
     }
   }
-  for (const name of cache.files.keys()) if (!files.has(name)) await s.writer.setStat(childPath(rel, name), null)
-  for (const name of cache.dirs) if (!walked.has(name)) await s.writer.forgetStatUnder(childPath(rel, name))
   const { root, blocks } = layoutDir(sortByName(entries))
   for (const block of blocks) {
     if (s.opts.store === undefined) s.dirs.set(block.cid.toString(), block.bytes)
     await s.writer.add(block)
   }
+  // Only a node made of the folder's own content can be vouched for by the
+  // folder's stat data; a symlink has no stat entry to vouch for it.
+  if (held.size === 0 && kept === 0 && links === 0) await s.writer.setDirStat(rel, dirStatOf(root.cid, entries))
   return { cid: root.cid, onlyIgnored: entries.length === 0 && ignored > 0 }
 }
 
-/** The base entries of subdirectory `name`, given its parent's. */
-function childBase(s: State, parent: BaseEntries, name: string): BaseEntries {
-  return lazy(async () => {
-    const entry = (await parent()).get(name)
-    return entry?.kind === 'dir' && s.opts.base !== undefined ? entriesOf(s.opts.base.src, entry.cid) : NO_ENTRIES
+/** True when the subdirectories walked are those `dirs` lists, each with the CID it lists. */
+function sameDirs(dirs: Readonly<Record<string, string>>, walked: ReadonlyMap<string, CID>): boolean {
+  let count = 0
+  for (const name in dirs) {
+    const cid = walked.get(name)
+    if (cid === undefined || cidText(cid) !== dirs[name]) return false
+    count++
+  }
+  return count === walked.size
+}
+
+/** The stat entry of a directory whose node is `cid`, made of `entries` (files and directories only). */
+function dirStatOf(cid: CID, entries: readonly DirEntry[]): DirStat {
+  const dirs: Record<string, string> = {}
+  let files = 0
+  for (const e of entries) {
+    if (e.kind === 'dir') dirs[e.name] = cidText(e.cid)
+    else files++
+  }
+  return { cid: cidText(cid), files, dirs }
+}
+
+/** The base directory whose CID `cid` finds. */
+function baseDir(s: State, cid: () => Promise<CID | undefined>): BaseDir {
+  const once = lazy(cid)
+  return {
+    cid: once,
+    entries: lazy(async () => {
+      const c = await once()
+      return c === undefined || s.opts.base === undefined ? NO_ENTRIES : entriesOf(s.opts.base.src, c)
+    })
+  }
+}
+
+/** The base directory of subdirectory `name`, given its parent's. */
+function childBase(s: State, parent: BaseDir, name: string): BaseDir {
+  return baseDir(s, async () => {
+    const entry = (await parent.entries()).get(name)
+    return entry?.kind === 'dir' ? entry.cid : undefined
   })
 }
 
@@ -230,17 +312,19 @@ function errorCode(err: unknown): string {
   return String((cause as NodeJS.ErrnoException | undefined)?.code ?? '')
 }
 
-async function fileEntry(s: State, abs: string, rel: string, name: string, st: Stats, cached: StatEntry | undefined): Promise<DirEntry> {
-  const exec = (st.mode & 0o100) !== 0
-  if (cached !== undefined && sameStat(cached, st)) {
-    const cid = parseCid(cached.cid)
-    // Trusting the cache without a store lookup is sound because entries are
-    // only written together with (or after) the objects they name, and gc
-    // clears the cache.
-    if (cid !== undefined) {
-      return { name, kind: 'file', cid, size: st.size, mtime: Math.floor(st.mtimeMs), exec }
-    }
-  }
+/**
+ * The entry of a file that matches its stat entry, or undefined when the
+ * entry's CID is damaged. Trusting the cache without a store lookup is sound
+ * because entries are only written together with (or after) the objects
+ * they name, and gc drops the entries of objects it deletes.
+ */
+function cachedEntry(name: string, st: Stats, cached: StatEntry): DirEntry | undefined {
+  const cid = parseCid(cached.cid)
+  return cid === undefined ? undefined : { name, kind: 'file', cid, size: st.size, mtime: Math.floor(st.mtimeMs), exec: (st.mode & 0o100) !== 0 }
+}
+
+/** Reads and stores a file, and updates its stat entry. */
+async function hashedEntry(s: State, abs: string, rel: string, name: string, cached: StatEntry | undefined): Promise<DirEntry> {
   const { root, stat } = await hashFile(abs, rel, s.writer)
   s.opts.onHash?.(rel, stat.size)
   s.filesHashed++

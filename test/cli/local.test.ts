@@ -163,7 +163,7 @@ describe('cli: commit, log, status, diff', () => {
 })
 
 describe('cli: the stat cache', () => {
-  it('remembers each committed file, and forgets the files and whole folders that went, and only those', async () => {
+  it('remembers each committed file and folder, and forgets the files and whole folders that went, and only those', async () => {
     await inNewFolder(async (dir) => {
       const share = join(dir, 'share')
       for (const path of ['top', 'a-b', 'a/x', 'a/b/y', 'a/b/c/z', 'a0']) {
@@ -181,11 +181,12 @@ describe('cli: the stat cache', () => {
         }
       }
       await commitOk(dir)
-      assert.deepEqual(await cached(), ['a-b', 'a/b/c/z', 'a/b/y', 'a/x', 'a0', 'top'])
+      // A directory's own entry is its path and a slash ('' for the top).
+      assert.deepEqual(await cached(), ['', 'a-b', 'a/', 'a/b/', 'a/b/c/', 'a/b/c/z', 'a/b/y', 'a/x', 'a0', 'top'])
       await rm(join(share, 'a/b'), { recursive: true })
       await rm(join(share, 'top'))
       await commitOk(dir)
-      assert.deepEqual(await cached(), ['a-b', 'a/x', 'a0'])
+      assert.deepEqual(await cached(), ['', 'a-b', 'a/', 'a/x', 'a0'])
       // A folder where a file was (and the other way round) is read anew.
       await rm(join(share, 'a-b'))
       await mkdir(join(share, 'a-b'))
@@ -194,7 +195,7 @@ describe('cli: the stat cache', () => {
       await writeFile(join(share, 'a'), 'a file now')
       await sleep(250)
       await commitOk(dir)
-      assert.deepEqual(await cached(), ['a', 'a-b/in', 'a0'])
+      assert.deepEqual(await cached(), ['', 'a', 'a-b/', 'a-b/in', 'a0'])
       assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
     })
   })

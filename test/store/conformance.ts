@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
 import { type Block, RAW, cidOf, encodeNode } from '../../src/object/index.js'
 import { fsck, gc } from '../../src/repo/maintenance.js'
-import type { StatEntry, Store, StoreLevels } from '../../src/store/index.js'
+import type { DirStat, StatEntry, Store, StoreLevels } from '../../src/store/index.js'
 
 /** One store's backing, which outlives the Store objects opened on it. */
 export interface StoreBacking {
@@ -306,6 +306,43 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       await store.write({ statUnder: [''] })
       assert.deepEqual(await store.loadStatCache(), new Map())
     }))
+    it("keeps a directory's own entry until a file entry in it changes or its subtree is forgotten", () => withStore(harness, async (store) => {
+      const at = (ino: number): StatEntry => ({ size: 1, mtimeMs: 1, ctimeMs: 1, ino, cid: 'bafkreiabc' })
+      const d: DirStat = { cid: 'bafyreiabc', files: 1, dirs: { sub: 'bafyreidef' } }
+      const self = async (dir: string): Promise<DirStat | undefined> => (await store.statDir(dir)).self
+      // Written together with its files' entries, it stands: it was made after them.
+      await store.write({ stat: new Map([['x/a', at(1)], ['y/b', at(2)]]), dirStat: new Map([['', d], ['x', d], ['x/sub', d], ['y', d]]) })
+      for (const dir of ['', 'x', 'x/sub', 'y']) assert.deepEqual(await self(dir), d, dir)
+      const top = await store.statDir('')
+      assert.deepEqual([[...top.files.keys()], [...top.dirs]], [[], ['x', 'y']], "the top's own entry is no file")
+      assert.deepEqual([...(await store.statDir('x')).dirs], ['sub'])
+      // A file entry that changes drops its own directory's entry, and only that.
+      await store.write({ stat: new Map([['x/a', null]]) })
+      assert.deepEqual([await self('x'), await self('x/sub'), await self('y'), await self('')], [undefined, d, d, d])
+      await store.write({ stat: new Map([['t', at(3)]]) })
+      assert.equal(await self(''), undefined)
+      // Forgetting a subtree drops the entries in it and its parent's.
+      await store.write({ dirStat: new Map([['x', d], ['', d]]) })
+      await store.write({ statUnder: ['x/sub'] })
+      assert.deepEqual([await self('x/sub'), await self('x'), await self('')], [undefined, undefined, d])
+      await store.write({ dirStat: new Map([['y', null]]) })
+      assert.deepEqual(await store.loadStatCache(), new Map<string, StatEntry | DirStat>([['', d], ['t', at(3)], ['y/b', at(2)]]))
+    }))
+
+    it('leaves a damaged directory entry out', () => withStore(harness, async (first, backing) => {
+      await first.close()
+      const store = await damaged(backing, async ({ index }) => {
+        const stats = index.sublevel<Bytes, Bytes>('s', view)
+        await stats.put(enc.encode('x/'), enc.encode('{"cid":"bafyreiabc","files":1}'))
+        await stats.put(enc.encode('y/'), enc.encode('{"cid":"bafyreiabc","files":1,"dirs":{"s":7}}'))
+        await stats.put(enc.encode(''), enc.encode('[]'))
+      })
+      assert.equal((await store.statDir('x')).self, undefined)
+      assert.equal((await store.statDir('')).self, undefined)
+      assert.deepEqual(await store.loadStatCache(), new Map())
+      return store
+    }))
+
     it('keeps staged nodes apart from the objects, until unstaged or cleared', () => withStore(harness, async (store) => {
       const a = raw('a'); const b = raw('b')
       const dirOf = (c: Block): Block => encodeNode({ type: 'dir', entries: [{ name: 'x', kind: 'file', cid: c.cid, size: 1, mtime: 0, exec: false }] })
