@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
 import { type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isValidName, layoutDir, parseCid } from '../object/index.js'
-import type { DirStat, ObjectStore, StatEntry } from '../store/index.js'
+import type { DirStat, ObjectStore, StatDir, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { readDir, sortByName } from '../tree/directory.js'
 import type { ObjectSource } from '../tree/source.js'
@@ -77,7 +77,7 @@ export async function snapshot(opts: SnapshotOptions): Promise<Snapshot> {
   const rootBase = baseDir(state, async () => base?.root)
   let root: CID
   try {
-    ;({ cid: root } = await snapshotDir(state, opts.share, '', rootBase))
+    ;({ cid: root } = await snapshotDir(state, opts.share, '', rootBase, listDir(state, opts.share, '')))
   } catch (err) {
     // A batch still being written holds stat entries: it must not land after
     // the caller lets go of the store (a gc then could delete its blocks and
@@ -113,11 +113,23 @@ interface DirResult {
   readonly onlyIgnored: boolean
 }
 
-async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir): Promise<DirResult> {
-  const [names, cache] = await Promise.all([
+/** A directory's names and its part of the stat cache. */
+type Listing = readonly [names: string[], cache: StatDir]
+
+/** Starts reading a directory's names and stat cache entries. */
+function listDir(s: State, abs: string, rel: string): Promise<Listing> {
+  const listing = Promise.all([
     readdir(abs).catch((err: unknown) => { throw new FileAccessError(rel === '' ? '.' : rel, err) }),
     s.opts.stats.statDir(rel)
   ])
+  // Read ahead of its turn: a failure is handled when its turn comes, or
+  // not at all when the walk stops first.
+  listing.catch(() => {})
+  return listing
+}
+
+async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, listing: Promise<Listing>): Promise<DirResult> {
+  const [names, cache] = await listing
   const entries: DirEntry[] = []
   /** Files that match their stat entries: made into entries only if the node must be made. */
   const unchanged: Array<{ readonly name: string; readonly st: Stats; readonly cached: StatEntry }> = []
@@ -185,10 +197,17 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir): P
     }
   })
   subdirs.sort(compareNames)
-  for (const name of subdirs) {
+  // Each subdirectory's listing is read while the one before it is walked:
+  // the waits for readdir and LevelDB overlap with work, for the memory of
+  // one more directory per level.
+  const list = (name: string): Promise<Listing> => listDir(s, join(abs, name), childPath(rel, name))
+  let next = subdirs.length > 0 ? list(subdirs[0]!) : undefined
+  for (const [i, name] of subdirs.entries()) {
+    const listing = next!
+    next = i + 1 < subdirs.length ? list(subdirs[i + 1]!) : undefined
     let sub: DirResult
     try {
-      sub = await snapshotDir(s, join(abs, name), childPath(rel, name), childBase(s, base, name))
+      sub = await snapshotDir(s, join(abs, name), childPath(rel, name), childBase(s, base, name), listing)
     } catch (err) {
       // Only the subdirectory's own listing fails up to here: what cannot be
       // read deeper down was held where it was found.
