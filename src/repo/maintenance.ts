@@ -186,8 +186,9 @@ export async function fsck(store: ObjectStore, onObject?: (bytes: number) => voi
 /**
  * Deletes every object no ref reaches, the content that only thin commits
  * reach, staged fetch leftovers, and the stat cache entries that name a
- * file whose content it may delete. The rest of the stat cache stays, so
- * the next commit does not re-read the whole folder.
+ * file whose content it may delete or a directory node it may delete. The
+ * rest of the stat cache stays, so the next commit does not re-read the
+ * whole folder.
  */
 export async function gc(store: ObjectStore, onObject?: (bytes: number) => void): Promise<{ removed: number; kept: number }> {
   // A node it cannot read or decode may link to objects it would then
@@ -197,8 +198,10 @@ export async function gc(store: ObjectStore, onObject?: (bytes: number) => void)
   const { kept: reachable } = await walkStore(store, {
     readContent: false,
     async fullReached(reached) {
-      // A file whose root is not below HEAD or a kept commit may lose its content now.
-      for (const [path, entry] of await store.loadStatCache()) if (!reached.has(entry.cid)) stale.set(path, null)
+      // A file whose root is not below HEAD or a kept commit may lose its
+      // content now; a directory entry (its key ends in '/') whose node is
+      // not reached may lose its node. Both are dropped by their keys.
+      for (const [key, entry] of await store.loadStatCache()) if (!reached.has(entry.cid)) stale.set(key, null)
     },
     check(_cid, bytes) {
       onObject?.(bytes.length)

@@ -31,6 +31,11 @@ export interface StatEntry {
 export interface DirStat {
   /** Root CID of the directory node, as a string. */
   readonly cid: string
+  /**
+   * When the scan that made it started (ms since the epoch). A file whose
+   * ctime is later changed after it, whoever wrote its stat entry.
+   */
+  readonly at: number
   /** How many files the node lists. */
   readonly files: number
   /** Root CIDs of the subdirectories it lists, by name, as strings. */

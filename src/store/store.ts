@@ -429,10 +429,10 @@ function parseDirStat(text: string): DirStat | undefined {
   }
   if (typeof v !== 'object' || v === null) return undefined
   const e = v as Record<string, unknown>
-  if (typeof e.cid !== 'string' || typeof e.files !== 'number' || typeof e.dirs !== 'object' || e.dirs === null) return undefined
+  if (typeof e.cid !== 'string' || typeof e.at !== 'number' || typeof e.files !== 'number' || typeof e.dirs !== 'object' || e.dirs === null) return undefined
   const dirs = e.dirs as Record<string, unknown>
   if (!Object.values(dirs).every((c) => typeof c === 'string')) return undefined
-  return { cid: e.cid, files: e.files, dirs: dirs as Record<string, string> }
+  return { cid: e.cid, at: e.at, files: e.files, dirs: dirs as Record<string, string> }
 }
 
 /** The stat cache key of directory `dir`'s own entry: its subtree's keys all start with it. */

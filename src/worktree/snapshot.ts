@@ -41,8 +41,12 @@ export interface SnapshotOptions {
   readonly share: string
   /** Where blocks go; undefined for a dry run (status, diff against the folder). */
   readonly store: ObjectStore | undefined
-  /** Where the stat cache is read from (the store, also in a dry run); updates go to `store`. */
-  readonly stats: Pick<ObjectStore, 'statDir'>
+  /**
+   * Where the stat cache is read from, and where a directory's stat entry
+   * is checked to name a stored node (the store, also in a dry run);
+   * updates go to `store`.
+   */
+  readonly stats: Pick<ObjectStore, 'statDir' | 'has'>
   readonly ignore: IgnoreRules
   /**
    * The tree the folder was last committed as (HEAD's). Ignored paths, and
@@ -140,8 +144,10 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   const held = new Set<string>()
   /** Regular files and subdirectories looked at: the stat cache forgets the rest of what it has here. */
   const files = new Set<string>()
-  /** Subdirectories walked, with the CIDs they made. */
-  const walked = new Map<string, CID>()
+  /** Subdirectories walked. */
+  const walked = new Set<string>()
+  /** Subdirectories in the node, with their CIDs. */
+  const listed = new Map<string, CID>()
   let ignored = 0
   let links = 0
   let hashed = 0
@@ -215,34 +221,20 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
       hold(name, err)
       continue
     }
-    walked.set(name, sub.cid)
+    walked.add(name)
     // A folder that holds nothing but ignored files is not worth a new
     // entry: a peer deleting it would otherwise see it come back empty.
     if (sub.onlyIgnored && (await base.entries()).get(name)?.kind !== 'dir') {
       ignored++
       continue
     }
+    listed.set(name, sub.cid)
     entries.push({ name, kind: 'dir', cid: sub.cid, size: 0, mtime: 0, exec: false })
   }
-  let forgot = 0
-  for (const name of cache.files.keys()) {
-    if (files.has(name)) continue
-    forgot++
-    await s.writer.setStat(childPath(rel, name), null)
-  }
-  for (const name of cache.dirs) {
-    if (walked.has(name)) continue
-    forgot++
-    await s.writer.forgetStatUnder(childPath(rel, name))
-  }
-  const self = cache.self
-  const same = self !== undefined && forgot === 0 && held.size === 0 && ignored === 0 && links === 0 && hashed === 0 &&
-    unchanged.length === self.files && unchanged.length === cache.files.size && sameDirs(self.dirs, walked) &&
-    // With ignore rules, entries of HEAD's may be kept (see below): the node
-    // is the folder's own content only while HEAD has this very node.
-    (!s.opts.ignore.active || (await base.cid())?.toString() === self.cid)
-  const known = same ? parseCid(self.cid) : undefined
-  if (known !== undefined) return { cid: known, onlyIgnored: false }
+  for (const name of cache.files.keys()) if (!files.has(name)) await s.writer.setStat(childPath(rel, name), null)
+  for (const name of cache.dirs) if (!walked.has(name)) await s.writer.forgetStatUnder(childPath(rel, name))
+  const known = cache.self === undefined ? false : await unchangedSince(s, cache.self, { held, links, hashed, unchanged, listed, base })
+  if (known !== false) return { cid: known, onlyIgnored: unchanged.length === 0 && listed.size === 0 && ignored > 0 }
 
   for (const u of unchanged) {
     entries.push(cachedEntry(u.name, u.st, u.cached) ?? (await hashedEntry(s, join(abs, u.name), childPath(rel, u.name), u.name, u.cached)))
@@ -265,30 +257,62 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   }
   // Only a node made of the folder's own content can be vouched for by the
   // folder's stat data; a symlink has no stat entry to vouch for it.
-  if (held.size === 0 && kept === 0 && links === 0) await s.writer.setDirStat(rel, dirStatOf(root.cid, entries))
+  if (held.size === 0 && kept === 0 && links === 0) await s.writer.setDirStat(rel, dirStatOf(root.cid, entries, s.scanStart))
   return { cid: root.cid, onlyIgnored: entries.length === 0 && ignored > 0 }
 }
 
-/** True when the subdirectories walked are those `dirs` lists, each with the CID it lists. */
-function sameDirs(dirs: Readonly<Record<string, string>>, walked: ReadonlyMap<string, CID>): boolean {
-  let count = 0
-  for (const name in dirs) {
-    const cid = walked.get(name)
-    if (cid === undefined || cidText(cid) !== dirs[name]) return false
-    count++
-  }
-  return count === walked.size
+/** What a directory's walk found, before its node is made. */
+interface Walk {
+  readonly held: ReadonlySet<string>
+  readonly links: number
+  /** Files read because they did not match their stat entries. */
+  readonly hashed: number
+  readonly unchanged: ReadonlyArray<{ readonly st: Stats }>
+  readonly listed: ReadonlyMap<string, CID>
+  readonly base: BaseDir
 }
 
-/** The stat entry of a directory whose node is `cid`, made of `entries` (files and directories only). */
-function dirStatOf(cid: CID, entries: readonly DirEntry[]): DirStat {
-  const dirs: Record<string, string> = {}
+/**
+ * The CID `self` names, when a fresh layout of what `w` found would make
+ * that very node; false otherwise. A file that went leaves fewer files
+ * than the node lists, and one that came has no stat entry to match (or
+ * one written after `self`, which dropped it). Ignored files need no check
+ * of their own: one newly ignored is missing from the count, and one no
+ * longer ignored has no entry.
+ */
+async function unchangedSince(s: State, self: DirStat, w: Walk): Promise<CID | false> {
+  if (w.held.size > 0 || w.links > 0 || w.hashed > 0) return false
+  if (w.unchanged.length !== self.files) return false
+  // A file changed after the entry was made, even one whose stat entry was
+  // written by a LEFT that knows nothing of directory entries (an older
+  // version on the same store), has a later ctime.
+  for (const u of w.unchanged) if (u.st.ctimeMs >= self.at) return false
+  let count = 0
+  for (const name in self.dirs) {
+    const cid = w.listed.get(name)
+    if (cid === undefined || cidText(cid) !== self.dirs[name]) return false
+    count++
+  }
+  if (count !== w.listed.size) return false
+  // With ignore rules, entries of HEAD's may be kept (see snapshotDir): the
+  // node is the folder's own content only while HEAD has this very node.
+  if (s.opts.ignore.active && (await w.base.cid())?.toString() !== self.cid) return false
+  const cid = parseCid(self.cid)
+  // Stored, with everything below it (the store's invariant); an older
+  // LEFT's gc may have deleted it without knowing this entry.
+  return cid !== undefined && (await s.opts.stats.has(cid)) ? cid : false
+}
+
+/** The stat entry of a directory whose node is `cid`, made of `entries` (files and directories only) by a scan that started at `at`. */
+function dirStatOf(cid: CID, entries: readonly DirEntry[], at: number): DirStat {
+  // No prototype: a folder may be called `__proto__`.
+  const dirs: Record<string, string> = Object.create(null) as Record<string, string>
   let files = 0
   for (const e of entries) {
     if (e.kind === 'dir') dirs[e.name] = cidText(e.cid)
     else files++
   }
-  return { cid: cidText(cid), files, dirs }
+  return { cid: cidText(cid), at, files, dirs }
 }
 
 /** The base directory whose CID `cid` finds. */

@@ -308,7 +308,7 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
     }))
     it("keeps a directory's own entry until a file entry in it changes or its subtree is forgotten", () => withStore(harness, async (store) => {
       const at = (ino: number): StatEntry => ({ size: 1, mtimeMs: 1, ctimeMs: 1, ino, cid: 'bafkreiabc' })
-      const d: DirStat = { cid: 'bafyreiabc', files: 1, dirs: { sub: 'bafyreidef' } }
+      const d: DirStat = { cid: 'bafyreiabc', at: 5, files: 1, dirs: { sub: 'bafyreidef' } }
       const self = async (dir: string): Promise<DirStat | undefined> => (await store.statDir(dir)).self
       // Written together with its files' entries, it stands: it was made after them.
       await store.write({ stat: new Map([['x/a', at(1)], ['y/b', at(2)]]), dirStat: new Map([['', d], ['x', d], ['x/sub', d], ['y', d]]) })
@@ -333,8 +333,8 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       await first.close()
       const store = await damaged(backing, async ({ index }) => {
         const stats = index.sublevel<Bytes, Bytes>('s', view)
-        await stats.put(enc.encode('x/'), enc.encode('{"cid":"bafyreiabc","files":1}'))
-        await stats.put(enc.encode('y/'), enc.encode('{"cid":"bafyreiabc","files":1,"dirs":{"s":7}}'))
+        await stats.put(enc.encode('x/'), enc.encode('{"cid":"bafyreiabc","at":1,"files":1}'))
+        await stats.put(enc.encode('y/'), enc.encode('{"cid":"bafyreiabc","at":1,"files":1,"dirs":{"s":7}}'))
         await stats.put(enc.encode(''), enc.encode('[]'))
       })
       assert.equal((await store.statDir('x')).self, undefined)
