@@ -3,7 +3,8 @@
  * both directions) and watch (serve + dial + commit on change). Serve
  * and watch become the folder's daemon: they hold its store and answer the
  * other commands over the control socket (cli/daemon.ts). Logs go to
- * stdout, one line per event; progress goes to a terminal on stderr only.
+ * stdout, the events in words (src/node/events.ts LogLines); progress goes
+ * to a terminal on stderr only.
  */
 import type { Command } from 'commander'
 import { DEFAULT_PORT, FolderService, type PeerAddress, LeftError, type Repo, SyncFailedError, UsageError, formatAddress, generateGuiToken, isLoopback, parseAddress } from '../../src/index.js'

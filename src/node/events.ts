@@ -4,7 +4,8 @@
  * below. Every event gets an increasing id, so a reader that reconnects asks
  * for what it missed (as with Syncthing's event API); the last ones are kept
  * in memory for that. The log lines of `left watch` are these events, told in
- * words by `describeEvent`; `left events` streams them.
+ * words by `describeEvent` and shortened by `LogLines`; `left events`
+ * streams them all.
  */
 
 /** What happened. Paths are share-relative; ids and CIDs are strings. */
@@ -60,6 +61,46 @@ export function describeEvent(e: NodeEventBody): string | undefined {
     case 'peer-resumed': return `resumed syncing with ${e.peer}`
     case 'notice': return e.message
     default: return undefined
+  }
+}
+
+/** Up to this many files received with one change get a log line each; the rest are summed up in one. */
+export const RECEIVED_LISTED = 20
+
+/**
+ * The log's lines for a stream of events: `describeEvent`'s, except that a
+ * change bringing many files names the first RECEIVED_LISTED of each peer's
+ * and sums up the rest in one line when HEAD moves (a first sync of a
+ * million files printed a million lines). The events themselves are all
+ * kept and streamed; only the words are shortened.
+ */
+export class LogLines {
+  /** Per peer: files received since its last change went in, and the bytes of those not named. */
+  private readonly received = new Map<string, { files: number; unlistedFiles: number; unlistedBytes: number }>()
+
+  /** The lines `e` adds to the log (none, one, or a summary and one). */
+  lines(e: NodeEventBody): string[] {
+    if (e.type === 'file-received') {
+      const r = this.received.get(e.peer) ?? { files: 0, unlistedFiles: 0, unlistedBytes: 0 }
+      this.received.set(e.peer, r)
+      if (++r.files <= RECEIVED_LISTED) return [describeEvent(e)!]
+      r.unlistedFiles++
+      r.unlistedBytes += e.size
+      return []
+    }
+    // A change from a peer ends with its head moving; a new fetch or the
+    // peer going away ends one that failed half way.
+    const out = e.type === 'head-moved' || e.type === 'fetch-started' || e.type === 'peer-offline' ? this.summary(e.peer) : []
+    const line = describeEvent(e)
+    if (line !== undefined) out.push(line)
+    return out
+  }
+
+  private summary(peer: string): string[] {
+    const r = this.received.get(peer)
+    this.received.delete(peer)
+    if (r === undefined || r.unlistedFiles === 0) return []
+    return [`received ${r.unlistedFiles} more file${r.unlistedFiles === 1 ? '' : 's'} (${r.unlistedBytes} bytes) from ${peer}`]
   }
 }
 

@@ -18,14 +18,14 @@ import type { CID } from 'multiformats/cid'
 import type { CommitResult, Progress, Repo } from '../repo/repo.js'
 import type { ActivityState } from './activity.js'
 import { Backoff } from './backoff.js'
-import { EventLog, type NodeEventBody, describeEvent } from './events.js'
+import { EventLog, LogLines, type NodeEventBody } from './events.js'
 import { Sleepers } from './sleepers.js'
 import { isPausedPeer, withPaused, withResumed } from './pause.js'
 
 /** How a service is set up. */
 export interface ServiceOptions extends Omit<NetworkEvents, 'emit'> {
   readonly repo: Repo
-  /** One line per event worth logging (see events.ts describeEvent). */
+  /** The log's lines for events (see events.ts LogLines). */
   log(line: string): void
   /** Where to accept peers; undefined means dial only. */
   readonly listen?: PeerAddress
@@ -118,6 +118,7 @@ export class FolderService {
   private readonly loops: Promise<void>[] = []
   /** Aborts connection attempts in flight when the service stops. */
   private readonly stopping = new AbortController()
+  private readonly logLines = new LogLines()
 
   private constructor(private readonly options: ServiceOptions) {
     this.paused = options.repo.config.paused ?? []
@@ -129,11 +130,10 @@ export class FolderService {
     })
   }
 
-  /** Records an event and logs its line. */
+  /** Records an event and logs its lines. */
   private emit(event: NodeEventBody): void {
     this.events.emit(event)
-    const line = describeEvent(event)
-    if (line !== undefined) this.options.log(line)
+    for (const line of this.logLines.lines(event)) this.options.log(line)
   }
 
   /** A line from the node or a layer below it, as an event. */

@@ -8,6 +8,7 @@ import { after, afterEach, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { RECEIVED_LISTED } from '../../src/node/events.js'
 import { commitOk, leftOk } from '../helpers/cli.js'
 import { type Peer, type PeerSet, killAll, logIds, makePeers, serve, syncReceived } from '../helpers/peers.js'
 
@@ -37,7 +38,11 @@ describe('e2e: a directory of 20,000 files and a path 2,000 directories deep', (
 
   it('syncs to a new peer with every file present, then sends a one-file change as a few small nodes', async () => {
     await serve(A)
-    await leftOk(B.dir, ['sync', A.address])
+    const first = await leftOk(B.dir, ['sync', A.address])
+    // The first 20 files get a line each, the rest one line together.
+    const received = first.split('\n').filter((l) => / received /.test(l))
+    assert.equal(received.length, RECEIVED_LISTED + 1, first.slice(0, 2000))
+    assert.match(received.at(-1)!, new RegExp(`received ${FILES + 1 - RECEIVED_LISTED} more files \\(\\d+ bytes\\) from `))
     const names = await readdir(join(B.share, 'big'))
     assert.equal(names.length, FILES)
     assert.equal(await readFile(join(B.share, 'big', 'line-12345.txt'), 'utf8'), 'line 12345\n')

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ALL_PEERS, withPaused, withResumed } from '../../src/index.js'
 import { LineDecoder, decodeClientLine, decodeServerLine, encodeLine } from '../../src/node/control-messages.js'
-import { EventLog, describeEvent } from '../../src/node/events.js'
+import { EventLog, LogLines, RECEIVED_LISTED, describeEvent } from '../../src/node/events.js'
 import { isPausedPeer } from '../../src/node/pause.js'
 import { Backoff } from '../../src/node/backoff.js'
 
@@ -81,6 +81,21 @@ describe('node/events', () => {
     assert.equal(describeEvent({ type: 'head-moved', peer: 'ab', mode: 'merge', head: 'bafy' }), 'merged bafy from ab')
     assert.equal(describeEvent({ type: 'head-moved', peer: 'ab', mode: 'fast-forward', head: 'bafy' }), 'fast-forwarded to bafy from ab')
     assert.equal(describeEvent({ type: 'fetch-progress', peer: 'ab', files: 1, bytes: 2, expectedBytes: 3 }), undefined)
+  })
+
+  it("names the first files a change brings from each peer, and sums up the rest when that peer's head moves", () => {
+    const lines = new LogLines()
+    const receive = (peer: string, i: number): string[] => lines.lines({ type: 'file-received', peer, path: `f${i}`, size: 10 })
+    const out: string[] = []
+    for (let i = 0; i < RECEIVED_LISTED + 5; i++) out.push(...receive('a', i), ...receive('b', i))
+    assert.equal(out.length, 2 * RECEIVED_LISTED)
+    assert.equal(out.at(-1), `received f${RECEIVED_LISTED - 1} (10 bytes) from b`)
+    assert.deepEqual(lines.lines({ type: 'head-moved', peer: 'a', mode: 'fast-forward', head: 'bafy' }), ['received 5 more files (50 bytes) from a', 'fast-forwarded to bafy from a'])
+    // The next change from `a` starts the count again; `b`'s is still open until its fetch starts anew.
+    assert.deepEqual(receive('a', 0), ['received f0 (10 bytes) from a'])
+    assert.deepEqual(lines.lines({ type: 'fetch-started', peer: 'b', head: 'bafy' }), ['received 5 more files (50 bytes) from b'])
+    assert.deepEqual(lines.lines({ type: 'head-moved', peer: 'a', mode: 'merge', head: 'bafy' }), ['merged bafy from a'])
+    assert.deepEqual(lines.lines({ type: 'peer-offline', peer: 'b' }), ['peer b offline'])
   })
 })
 
