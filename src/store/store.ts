@@ -404,16 +404,21 @@ function causeMessages(err: unknown): string {
   return out.join(' | ')
 }
 
-/** A stat cache value, or undefined when it is not one (damaged bytes, a wrong shape). */
-function parseStatEntry(text: string): StatEntry | undefined {
+/** A stat cache value's JSON object, or undefined when its bytes are damaged. */
+function parseObject(text: string): Record<string, unknown> | undefined {
   let v: unknown
   try {
     v = JSON.parse(text)
   } catch {
     return undefined
   }
-  if (typeof v !== 'object' || v === null) return undefined
-  const e = v as Record<string, unknown>
+  return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined
+}
+
+/** A stat cache value, or undefined when it is not one (damaged bytes, a wrong shape). */
+function parseStatEntry(text: string): StatEntry | undefined {
+  const e = parseObject(text)
+  if (e === undefined) return undefined
   const numbers = [e.size, e.mtimeMs, e.ctimeMs, e.ino].every((n) => typeof n === 'number' && Number.isFinite(n))
   if (!numbers || typeof e.cid !== 'string') return undefined
   return { size: e.size as number, mtimeMs: e.mtimeMs as number, ctimeMs: e.ctimeMs as number, ino: e.ino as number, cid: e.cid }
@@ -421,17 +426,10 @@ function parseStatEntry(text: string): StatEntry | undefined {
 
 /** A directory stat value, or undefined when it is not one. */
 function parseDirStat(text: string): DirStat | undefined {
-  let v: unknown
-  try {
-    v = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (typeof v !== 'object' || v === null) return undefined
-  const e = v as Record<string, unknown>
-  if (typeof e.cid !== 'string' || typeof e.at !== 'number' || typeof e.files !== 'number' || typeof e.dirs !== 'object' || e.dirs === null) return undefined
-  const dirs = e.dirs as Record<string, unknown>
-  if (!Object.values(dirs).every((c) => typeof c === 'string')) return undefined
+  const e = parseObject(text)
+  if (e === undefined || typeof e.cid !== 'string' || typeof e.at !== 'number' || typeof e.files !== 'number') return undefined
+  const dirs = e.dirs
+  if (typeof dirs !== 'object' || dirs === null || !Object.values(dirs).every((c) => typeof c === 'string')) return undefined
   return { cid: e.cid, at: e.at, files: e.files, dirs: dirs as Record<string, string> }
 }
 
