@@ -2,10 +2,11 @@
  * Scanning the share folder into a Merkle snapshot. Directories are walked
  * bottom-up; each file is taken from the stat cache when its size, mtime,
  * ctime and inode match, and hashed otherwise. A directory whose files all
- * match, whose subdirectories made the CIDs they made last time, and which
- * lost nothing, is not encoded again: its node comes from its own stat
- * entry (DirStat), so an unchanged folder costs one lstat per file. Ignored paths, and paths that
- * cannot be read, keep the entries they had in the base tree (HEAD's).
+ * match and have not changed since, whose subdirectories made the CIDs
+ * they made last time, and which lost nothing, is not encoded again: its
+ * node comes from its own stat entry (DirStat), so an unchanged folder
+ * costs about one lstat per file. Ignored paths, and paths that cannot be
+ * read, keep the entries they had in the base tree (HEAD's).
  * Children are always written before their parents, so whatever part of a
  * snapshot lands in the store is complete below itself. The stat cache is
  * read and updated one directory at a time, so memory follows the widest
