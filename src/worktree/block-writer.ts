@@ -2,8 +2,8 @@
  * Batches new blocks, and the stat cache entries that name them, into atomic
  * store writes, in the order they were made. Callers add a node only after
  * everything it links to, so every batch that lands keeps the store's
- * closure invariant; a stat entry rides in the batch of its file's blocks or
- * a later one, never before them. Blocks already stored, or already queued
+ * closure invariant; a stat entry rides in the batch of its file's blocks
+ * (a directory's entry, of its node) or a later one, never before them. Blocks already stored, or already queued
  * in the same batch, are skipped: that is where deduplication happens.
  */
 import { type Block, cidKey } from '../object/index.js'
