@@ -19,11 +19,13 @@ import { type Leaf, fileLeaves } from '../tree/file.js'
 /** Where fetched objects come from: one request per CID. */
 export interface BlockSource {
   /**
-   * Resolves with the bytes the peer sent for `cid` (inflated but not yet
-   * verified). Rejects with MissingObjectError when the peer lacks it, or with
+   * Resolves with the bytes the peer sent for `cid` (inflated, and not yet
+   * verified unless `verified` says so). Rejects with MissingObjectError when the peer lacks it, or with
    * the error that ended the connection.
    */
   request(cid: CID): Promise<Uint8Array>
+  /** True when `request` resolves only with bytes it has checked against their CID, so they need no second hash. */
+  readonly verified?: boolean
 }
 
 /** Running totals reported while a fetch proceeds. */
@@ -90,7 +92,7 @@ export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Want
       if (err instanceof MissingObjectError) throw new ContentAbsentError(owner.path, options.absentWhy ?? 'and the peer does not have it either')
       throw err
     }
-    if (!verifyBytes(leaf.cid, bytes)) throw new HashMismatchError(leaf.cid.toString())
+    if (!(options.source!.verified ?? false) && !verifyBytes(leaf.cid, bytes)) throw new HashMismatchError(leaf.cid.toString())
     if (leaf.size !== undefined && bytes.length !== leaf.size) {
       throw new ProtocolError(`peer sent a chunk ${leaf.cid} of ${bytes.length} bytes where its file says ${leaf.size}`)
     }

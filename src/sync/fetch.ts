@@ -55,6 +55,11 @@ export interface FetchOptions {
    * differs from it is fetched. Default: none, so all of the root's content.
    */
   readonly base?: CID | undefined
+  /**
+   * Where the content comes from (default: the same source as the
+   * history): the node passes a swarm of every peer with the head.
+   */
+  readonly contentSource?: BlockSource
 }
 
 /**
@@ -96,7 +101,7 @@ export async function fetchClosure(root: CID, store: FetchStore, source: BlockSo
   const tree = node.type === 'commit' ? node.tree : node.type === 'dir' || node.type === 'shard' ? root : undefined
   if (tree === undefined) return history
   const content = await fetchContent(diffTrees(store, options.base, tree), store, {
-    source, start: history,
+    source: options.contentSource ?? source, start: history,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.leafConcurrency !== undefined ? { concurrency: options.leafConcurrency } : {})
   })

@@ -229,6 +229,11 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     this.send({ t: 'head', cid })
   }
 
+  /** Ends the session at once on `err`, a fault of the peer's found outside the session (a wrong object). */
+  fail(err: LeftError): void {
+    this.finish(err)
+  }
+
   /** Ends the session in order (bye, then end of stream); resolves when the stream is closed. */
   close(): Promise<void> {
     if (this.state !== 'closed') {

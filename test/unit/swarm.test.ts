@@ -1,0 +1,138 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import type { CID } from 'multiformats/cid'
+import { HashMismatchError, MissingObjectError, SessionClosedError } from '../../src/errors.js'
+import { RAW, cidOf } from '../../src/object/cid.js'
+import { type SwarmPeer, SwarmSource, rankPeers } from '../../src/sync/swarm.js'
+
+type Behaviour = 'has' | 'missing' | 'closed' | 'wrong' | 'silent'
+
+/** A peer that answers every request as `behaviour` says, and records what it was asked. */
+class FakePeer implements SwarmPeer {
+  readonly asked: CID[] = []
+  readonly distrusted: HashMismatchError[] = []
+  seen = 0
+  constructor(readonly id: string, public behaviour: Behaviour, private readonly objects: Map<string, Uint8Array>) {}
+  readonly source = {
+    request: (cid: CID): Promise<Uint8Array> => {
+      this.asked.push(cid)
+      switch (this.behaviour) {
+        case 'has': return Promise.resolve(this.objects.get(cid.toString())!)
+        case 'missing': return Promise.reject(new MissingObjectError(cid.toString()))
+        case 'closed': return Promise.reject(new SessionClosedError('gone'))
+        case 'wrong': return Promise.resolve(new Uint8Array([1, 2, 3]))
+        case 'silent': return new Promise(() => {})
+      }
+    }
+  }
+  lastSeen(): number {
+    return this.seen
+  }
+  distrust(err: HashMismatchError): void {
+    this.distrusted.push(err)
+  }
+}
+
+function object(): { cid: CID; bytes: Uint8Array; objects: Map<string, Uint8Array> } {
+  const bytes = randomBytes(64)
+  const cid = cidOf(RAW, bytes)
+  return { cid, bytes, objects: new Map([[cid.toString(), bytes]]) }
+}
+
+/** The ids of `peers` in the order the swarm asks them for `cid`. */
+const order = (cid: CID, peers: readonly FakePeer[]): string[] => rankPeers(cid, peers).map((p) => p.id)
+
+describe('sync/swarm rankPeers', () => {
+  it('orders the same peers the same way for a CID, whatever order they come in', () => {
+    const ids = ['a1', 'b2', 'c3', 'd4'].map((id) => ({ id }))
+    const { cid } = object()
+    const once = rankPeers(cid, ids).map((p) => p.id)
+    assert.deepEqual(rankPeers(cid, [...ids].reverse()).map((p) => p.id), once)
+    assert.deepEqual([...once].sort(), ['a1', 'b2', 'c3', 'd4'])
+  })
+
+  it('puts each peer first for a fair share of objects', () => {
+    const ids = ['5c1e0d7a9b3f2e41', '5c1e0d7a9b3f2e42', '0000000000000001'].map((id) => ({ id }))
+    const first = new Map<string, number>()
+    const runs = 3000
+    for (let i = 0; i < runs; i++) {
+      const top = rankPeers(cidOf(RAW, randomBytes(16)), ids)[0]!.id
+      first.set(top, (first.get(top) ?? 0) + 1)
+    }
+    // A third each, within a margin that random CIDs pass (p < 1e-9).
+    for (const { id } of ids) assert.ok(Math.abs((first.get(id) ?? 0) / runs - 1 / 3) < 0.06, `${id} first for ${first.get(id)} of ${runs}`)
+  })
+})
+
+describe('sync/swarm SwarmSource', () => {
+  it('asks the top-ranked peer only, when it has the object', async () => {
+    const { cid, bytes, objects } = object()
+    const peers = ['p1', 'p2', 'p3'].map((id) => new FakePeer(id, 'has', objects))
+    const got = await new SwarmSource(() => peers).request(cid)
+    assert.deepEqual(got, bytes)
+    const top = order(cid, peers)[0]
+    assert.deepEqual(peers.map((p) => p.asked.length), peers.map((p) => (p.id === top ? 1 : 0)))
+  })
+
+  it('asks down the ranking past peers that lack the object or have hung up', async () => {
+    const { cid, bytes, objects } = object()
+    const peers = ['p1', 'p2', 'p3'].map((id) => new FakePeer(id, 'has', objects))
+    const [first, second, third] = order(cid, peers).map((id) => peers.find((p) => p.id === id)!)
+    first!.behaviour = 'missing'
+    second!.behaviour = 'closed'
+    assert.deepEqual(await new SwarmSource(() => peers).request(cid), bytes)
+    assert.deepEqual([first!.asked.length, second!.asked.length, third!.asked.length], [1, 1, 1])
+  })
+
+  it('fails with MissingObjectError when every peer lacks it, and with the hang-up when every peer is gone', async () => {
+    const { cid, objects } = object()
+    const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'missing', objects))
+    await assert.rejects(new SwarmSource(() => peers).request(cid), MissingObjectError)
+    peers[0]!.behaviour = 'closed'
+    await assert.rejects(new SwarmSource(() => peers).request(cid), MissingObjectError, 'one peer lacking it is the answer that counts')
+    peers[1]!.behaviour = 'closed'
+    await assert.rejects(new SwarmSource(() => peers).request(cid), SessionClosedError)
+    await assert.rejects(new SwarmSource(() => []).request(cid), MissingObjectError)
+  })
+
+  it('distrusts a peer that sends the wrong bytes, and takes the object from the next', async () => {
+    const { cid, bytes, objects } = object()
+    const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'has', objects))
+    const liar = peers.find((p) => p.id === order(cid, peers)[0])!
+    liar.behaviour = 'wrong'
+    assert.deepEqual(await new SwarmSource(() => peers).request(cid), bytes)
+    assert.equal(liar.distrusted.length, 1)
+    assert.ok(liar.distrusted[0] instanceof HashMismatchError)
+    assert.equal(peers.find((p) => p !== liar)!.distrusted.length, 0)
+    // With nobody honest left, the mismatch is the answer.
+    for (const p of peers) p.behaviour = 'wrong'
+    await assert.rejects(new SwarmSource(() => peers).request(cid), HashMismatchError)
+  })
+
+  it('asks the next peer too when the first stays silent, and not while it keeps sending', async () => {
+    const { cid, bytes, objects } = object()
+    const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'has', objects))
+    const slow = peers.find((p) => p.id === order(cid, peers)[0])!
+    const other = peers.find((p) => p !== slow)!
+    slow.behaviour = 'silent'
+    // Busy: it sent something a moment ago, and keeps doing so.
+    slow.seen = Date.now()
+    const busy = setInterval(() => { slow.seen = Date.now() }, 10)
+    const pending = new SwarmSource(() => peers, 60).request(cid)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    assert.equal(other.asked.length, 0, 'a peer that keeps sending is not hedged')
+    clearInterval(busy)
+    assert.deepEqual(await pending, bytes)
+    assert.equal(other.asked.length, 1)
+    assert.equal(slow.asked.length, 1)
+  })
+
+  it('asks a peer that joined after the request started, once the others fail', async () => {
+    const { cid, bytes, objects } = object()
+    const peers: FakePeer[] = [new FakePeer('early', 'silent', objects)]
+    const pending = new SwarmSource(() => peers, 30).request(cid)
+    peers.push(new FakePeer('late', 'has', objects))
+    assert.deepEqual(await pending, bytes)
+  })
+})
