@@ -1,7 +1,7 @@
 /** How `left status` shows the running synchronizer and its peers, as text and as JSON. */
 import type { NodeStatus, PeerStatus } from '../src/index.js'
 import type { Io } from './io.js'
-import { formatDate, formatSeconds, printable, transferRate, transferText } from './output.js'
+import { formatBytes, formatDate, formatSeconds, printable, transferRate, transferText } from './output.js'
 
 /** The lines above the local changes: the daemon, then one per peer. */
 export function printNodeStatus(io: Io, node: NodeStatus | undefined): void {
@@ -22,7 +22,8 @@ export function printNodeStatus(io: Io, node: NodeStatus | undefined): void {
       continue
     }
     const seen = p.lastSeen === undefined ? '' : `, last seen ${formatSeconds((now - p.lastSeen) / 1000)} ago`
-    io.say(`peer ${name}: ${p.online ? 'online' : 'offline'} since ${formatDate(p.since)}${seen}, ${p.sync}${paused}`)
+    const traffic = p.received + p.sent === 0 ? '' : `, received ${formatBytes(p.received)}, sent ${formatBytes(p.sent)}`
+    io.say(`peer ${name}: ${p.online ? 'online' : 'offline'} since ${formatDate(p.since)}${seen}, ${p.sync}${paused}${traffic}`)
     if (p.transfer !== undefined) io.say(`  receiving ${transferText(p.transfer, (now - p.transfer.startedAt) / 1000)}`)
   }
 }
@@ -48,6 +49,8 @@ export function nodeStatusJson(node: NodeStatus): Record<string, unknown> {
       head: p.head?.toString() ?? null,
       sync: p.sync,
       paused: p.paused,
+      received: p.received,
+      sent: p.sent,
       transfer: transfer(p, now)
     }))
   }

@@ -10,7 +10,7 @@ import { ago, bytes, counts, eta, fill, firstLine, h, when } from './view.js'
 interface Transfer { files: number; bytes: number; expectedBytes: number; rate: number; etaSeconds: number | null }
 interface Peer {
   id: string | null; address: string; online: boolean; since: string; lastSeen: string | null
-  head: string | null; sync: string; paused: boolean; transfer: Transfer | null
+  head: string | null; sync: string; paused: boolean; received: number; sent: number; transfer: Transfer | null
 }
 interface Synchronizer { mode: string; state: string; since: string; startedAt: string; listen: string | null; head: string | null; paused: string[]; peers: Peer[] }
 interface Status { folder: { share: string; peer: string }; synchronizer: Synchronizer | null; changes: unknown[] }
@@ -81,7 +81,8 @@ function renderPeers(s: Synchronizer | null): void {
         p.id === null ? ' not reached yet' : ` since ${when(p.since)}`,
         p.lastSeen === null ? '' : `, last seen ${ago(p.lastSeen)}`,
         p.id === null ? '' : h('span', { class: `sync sync-${p.sync.replace(' ', '-')}`, 'data-testid': 'peer-sync' }, `, ${p.sync}`),
-        p.paused ? h('span', { class: 'badge paused' }, 'paused') : '')
+        p.paused ? h('span', { class: 'badge paused' }, 'paused') : ''),
+      ...(p.received + p.sent === 0 ? [] : [h('p', { class: 'muted', 'data-testid': 'peer-traffic' }, `${bytes(p.received)} received, ${bytes(p.sent)} sent`)])
     ]
     const t = p.transfer
     if (t !== null) {

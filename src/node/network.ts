@@ -15,9 +15,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CID } from 'multiformats/cid'
-import { MissingObjectError, SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
+import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
 import type { BlockSource, FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
+import { type SwarmPeer, SwarmSource } from '../sync/swarm.js'
 import { TokenBucket } from '../limit.js'
 import { Activity } from './activity.js'
 import { DELETIONS_LISTED, type NodeEventBody } from './events.js'
@@ -64,6 +65,9 @@ export interface PeerRecord {
   readonly head: CID | null
   /** The fetch from it in progress, if any. */
   readonly transfer: (FetchProgress & { readonly startedAt: number }) | undefined
+  /** Bytes received from it and sent to it since this node started, over every session (frames, before TLS). */
+  readonly received: number
+  readonly sent: number
 }
 
 /** The live sessions of one folder and the sync rules between them. */
@@ -71,7 +75,11 @@ export class PeerNetwork {
   /** The one live session per peer id. */
   private readonly peers = new Map<string, Session>()
   /** Every peer seen since start, for status. */
-  private readonly records = new Map<string, { address: string; since: number; lastSeen: number; head: CID | null; transfer: PeerRecord['transfer'] }>()
+  private readonly records = new Map<string, {
+    address: string; since: number; lastSeen: number; head: CID | null; transfer: PeerRecord['transfer']
+    /** Traffic of its sessions that have ended. */
+    received: number; sent: number
+  }>()
   /** Counts changes, and wakes waitInSync on each (see changed()). */
   private version = 0
   private readonly waiters = new Sleepers()
@@ -88,21 +96,35 @@ export class PeerNetwork {
   }
 
   /**
-   * A source of objects that asks each connected peer in turn until one has
-   * it: how checkout and restore run by the daemon fetch old content.
+   * A source of objects spread over every connected peer, each asked in
+   * turn until one has it: how checkout and restore run by the daemon
+   * fetch old content.
    */
   contentSource(): BlockSource {
+    return new SwarmSource(() => [...this.peers.values()].map((s) => this.swarmPeer(s)))
+  }
+
+  /**
+   * Where the content of `head` comes from: the peer that announced it,
+   * and every other peer whose head it is, so a new file's upload is shared
+   * by the peers that already have it (sync/swarm.ts).
+   */
+  private headContent(head: CID, announcer: Session): BlockSource {
+    return new SwarmSource(() => {
+      const out: SwarmPeer[] = []
+      for (const s of this.peers.values()) if (s === announcer || (s.remoteHead?.equals(head) ?? false)) out.push(this.swarmPeer(s))
+      // Replaced by a newer session with the same peer, it still answers until it closes.
+      if (!announcer.isClosed && this.peers.get(announcer.remotePeerId) !== announcer) out.push(this.swarmPeer(announcer))
+      return out
+    })
+  }
+
+  private swarmPeer(session: Session): SwarmPeer {
     return {
-      request: async (cid) => {
-        for (const session of [...this.peers.values()]) {
-          try {
-            return await session.request(cid)
-          } catch {
-            // It lacks it, or its session ended: ask the next one.
-          }
-        }
-        throw new MissingObjectError(cid.toString())
-      }
+      id: session.remotePeerId,
+      source: session,
+      lastSeen: () => session.lastSeen,
+      distrust: (err) => session.fail(err)
     }
   }
 
@@ -131,7 +153,7 @@ export class PeerNetwork {
     if (existing !== undefined) void existing.close()
     else {
       this.events.emit({ type: 'peer-online', peer, address })
-      this.records.set(peer, { address, since: Date.now(), lastSeen: Date.now(), head: session.remoteHead, transfer: undefined })
+      this.records.set(peer, { address, since: Date.now(), lastSeen: Date.now(), head: session.remoteHead, transfer: undefined, received: 0, sent: 0 })
     }
     let pending: CID | undefined
     const budget = new TokenBucket(HEADS_BURST, HEADS_PER_SECOND, Date.now())
@@ -175,6 +197,11 @@ export class PeerNetwork {
     session.on('head', wake)
     session.on('close', () => {
       this.changed()
+      const traffic = this.records.get(peer)
+      if (traffic !== undefined) {
+        traffic.received += session.stats.bytesIn
+        traffic.sent += session.stats.bytesOut
+      }
       if (this.peers.get(peer) !== session) return
       this.peers.delete(peer)
       const record = this.records.get(peer)
@@ -238,6 +265,7 @@ export class PeerNetwork {
       await this.activity.during('fetching', () => this.repo.fetching(() => session.fetch(remote, {
         root: 'commit',
         base,
+        contentSource: this.headContent(remote, session),
         onProgress: (p) => {
           const record = this.records.get(peer)
           if (record !== undefined) record.transfer = { ...p, startedAt }
@@ -271,7 +299,8 @@ export class PeerNetwork {
       const live = this.peers.get(id)
       out.push({
         id, address: r.address, online: live !== undefined, since: r.since,
-        lastSeen: live?.lastSeen ?? r.lastSeen, head: live?.remoteHead ?? r.head, transfer: r.transfer
+        lastSeen: live?.lastSeen ?? r.lastSeen, head: live?.remoteHead ?? r.head, transfer: r.transfer,
+        received: r.received + (live?.stats.bytesIn ?? 0), sent: r.sent + (live?.stats.bytesOut ?? 0)
       })
     }
     return out.sort((a, b) => Number(b.online) - Number(a.online) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))

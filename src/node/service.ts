@@ -365,7 +365,7 @@ export class FolderService {
     }
     for (const address of (this.options.peers ?? []).map(formatAddress)) {
       if (peers.some((p) => p.address === address)) continue
-      peers.push({ id: undefined, address, online: false, paused: this.isPaused(undefined, address), since: this.startedAt, lastSeen: undefined, head: null, transfer: undefined, sync: 'unknown' })
+      peers.push({ id: undefined, address, online: false, paused: this.isPaused(undefined, address), since: this.startedAt, lastSeen: undefined, head: null, transfer: undefined, received: 0, sent: 0, sync: 'unknown' })
     }
     return {
       mode: this.watch === undefined ? 'serve' : 'watch',
