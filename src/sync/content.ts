@@ -55,6 +55,8 @@ export interface ContentOptions {
   readonly source?: BlockSource | undefined
   /** Called after every object stored. */
   readonly onProgress?: (progress: FetchProgress) => void
+  /** Called with the CIDs of each batch of objects once it is written. */
+  readonly onStored?: (cids: readonly CID[]) => void
   /** Totals to count on from (a history fetch that ran first). */
   readonly start?: FetchProgress
   /** Requests in flight at once (default 256: enough to keep the window full while batches are written). */
@@ -76,7 +78,7 @@ const LOOKUP_BATCH = 1024
  */
 export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Wanted>, store: ContentStore, options: ContentOptions = {}): Promise<FetchProgress> {
   const totals = { objects: 0, bytes: 0, files: 0, expectedBytes: 0, ...options.start }
-  const leaves = new LeafBatcher(store)
+  const leaves = new LeafBatcher(store, options.onStored)
   const limit = Math.max(1, options.concurrency ?? 256)
   const running = new Set<Promise<void>>()
   let failure: { error: unknown } | undefined
@@ -164,7 +166,7 @@ const LEAF_BATCH_BYTES = 4 * 1024 * 1024
 class LeafBatcher {
   private open: { blocks: Block[]; bytes: number; seal: () => void; written: Promise<void> } | undefined
 
-  constructor(private readonly store: Pick<ObjectStore, 'write'>) {}
+  constructor(private readonly store: Pick<ObjectStore, 'write'>, private readonly onStored?: (cids: readonly CID[]) => void) {}
 
   add(block: Block): Promise<void> {
     let batch = this.open
@@ -172,7 +174,7 @@ class LeafBatcher {
       let seal!: () => void
       const sealed = new Promise<void>((resolve) => { seal = resolve })
       const blocks: Block[] = []
-      batch = { blocks, bytes: 0, seal, written: sealed.then(() => this.store.write({ blocks })) }
+      batch = { blocks, bytes: 0, seal, written: sealed.then(() => this.store.write({ blocks })).then(() => this.onStored?.(blocks.map((b) => b.cid))) }
       this.open = batch
       const mine = batch
       setImmediate(() => this.seal(mine))

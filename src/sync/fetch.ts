@@ -60,6 +60,8 @@ export interface FetchOptions {
    * history): the node passes a swarm of every peer with the head.
    */
   readonly contentSource?: BlockSource
+  /** Called with the CIDs of each batch of content written (see ContentOptions). */
+  readonly onStored?: (cids: readonly CID[]) => void
 }
 
 /**
@@ -103,6 +105,7 @@ export async function fetchClosure(root: CID, store: FetchStore, source: BlockSo
   const content = await fetchContent(diffTrees(store, options.base, tree), store, {
     source: options.contentSource ?? source, start: history,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.onStored ? { onStored: options.onStored } : {}),
     ...(options.leafConcurrency !== undefined ? { concurrency: options.leafConcurrency } : {})
   })
   if (node.type === 'commit') await store.write({ unthin: [root] })

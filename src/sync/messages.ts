@@ -10,7 +10,7 @@ import { ProtocolError } from '../errors.js'
 import { DAG_CBOR, isLeftCid } from '../object/cid.js'
 
 /** The protocol version this implementation speaks, sent in `hello.v`. */
-export const PROTOCOL_VERSION = 3
+export const PROTOCOL_VERSION = 4
 
 /** Most CIDs one `want` may carry. */
 export const MAX_WANT = 256
@@ -53,13 +53,24 @@ export interface Head {
   readonly cid: CID
 }
 
+/**
+ * The sender is bringing in the content of this head (null: it stopped).
+ * Until it says otherwise, it holds a want for an object of that head it
+ * lacks and answers it once the object arrives, or with `missing` once its
+ * fetch ends without it.
+ */
+export interface Fetching {
+  readonly t: 'fetching'
+  readonly cid: CID | null
+}
+
 /** The sender is closing the session on purpose. */
 export interface Bye {
   readonly t: 'bye'
 }
 
 /** Any protocol message. */
-export type Message = Hello | Want | BlockMessage | Missing | Head | Bye
+export type Message = Hello | Want | BlockMessage | Missing | Head | Fetching | Bye
 
 /** Encodes a message as canonical dag-cbor (the payload of one frame). */
 export function encodeMessage(message: Message): Uint8Array {
@@ -114,6 +125,9 @@ export function decodeMessage(bytes: Uint8Array): Message {
     case 'head':
       fields(d, ['t', 'cid'])
       return { t: 'head', cid: commitCid(d['cid'], 'head.cid') }
+    case 'fetching':
+      fields(d, ['t', 'cid'])
+      return { t: 'fetching', cid: d['cid'] === null ? null : commitCid(d['cid'], 'fetching.cid') }
     case 'bye':
       fields(d, ['t'])
       return { t: 'bye' }

@@ -6,6 +6,12 @@
  * many objects the peer asks for, and the queue of unanswered wants is
  * capped so a peer cannot make it grow without limit.
  *
+ * A want for an object we lack but are fetching ourselves (see `arriving`)
+ * is held aside, not answered `missing`: once the object lands, or our
+ * fetch ends, it goes back in the queue and is answered from the store.
+ * That is how a peer that is still fetching a head passes its chunks on
+ * (docs/protocol.md, "Which peers are asked").
+ *
  * A `block` answer costs the peer as much bandwidth as it costs us reads,
  * but a `missing` answer costs it almost nothing, so those are rate-limited:
  * a peer asking for objects we lack gets MISSING_PER_SECOND answers a
@@ -15,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { CID } from 'multiformats/cid'
 import { ProtocolError } from '../errors.js'
 import { TokenBucket } from '../limit.js'
+import { RAW, cidKey } from '../object/cid.js'
 import type { ObjectStore } from '../store/index.js'
 import { maxObjectSize, packBlock } from './compress.js'
 import type { Message } from './messages.js'
@@ -42,6 +49,13 @@ export interface ServeSink {
   isOpen(): boolean
 }
 
+/**
+ * Whether an object we lack is on its way: a promise that settles once it
+ * is stored or will not come (our fetch ended), or undefined when we are
+ * not fetching it. It never rejects.
+ */
+export type Arriving = (cid: CID) => Promise<void> | undefined
+
 /** Serves wanted objects in request order. Only the object space is served, never staging. */
 export class BlockServer {
   /** Blocks sent. */
@@ -49,18 +63,24 @@ export class BlockServer {
   /** `missing` answers sent. */
   missing = 0
   private readonly queue: CID[] = []
+  /** Wants held until their object arrives, by cidKey; each counts as outstanding. */
+  private readonly held = new Set<string>()
+  /** Wants back from holding: answered from the store as they stand, never held twice. */
+  private readonly released = new Set<string>()
   private running = false
+  private stopped = false
   private readonly missingBudget = new TokenBucket(MISSING_BURST, MISSING_PER_SECOND, Date.now())
 
   constructor(
     private readonly store: Pick<ObjectStore, 'get'>,
     private readonly sink: ServeSink,
-    private readonly fail: (err: unknown) => void
+    private readonly fail: (err: unknown) => void,
+    private readonly arriving?: Arriving
   ) {}
 
   /** Queues validated CIDs for serving. Throws ProtocolError when the peer exceeds MAX_SERVE_QUEUE. */
   enqueue(cids: readonly CID[]): void {
-    if (this.queue.length + cids.length > MAX_SERVE_QUEUE) {
+    if (this.queue.length + this.held.size + cids.length > MAX_SERVE_QUEUE) {
       throw new ProtocolError(`peer has more than ${MAX_SERVE_QUEUE} wants outstanding`)
     }
     this.queue.push(...cids)
@@ -69,7 +89,21 @@ export class BlockServer {
 
   /** Drops everything queued (the session ended). */
   stop(): void {
+    this.stopped = true
     this.queue.length = 0
+    this.held.clear()
+    this.released.clear()
+  }
+
+  /** Holds the want for `cid` until `until` settles, then queues it again. */
+  private hold(cid: CID, key: string, until: Promise<void>): void {
+    this.held.add(key)
+    void until.then(() => {
+      if (this.stopped || !this.held.delete(key)) return
+      this.released.add(key)
+      this.queue.push(cid)
+      if (!this.running) void this.run()
+    })
   }
 
   private async run(): Promise<void> {
@@ -92,6 +126,15 @@ export class BlockServer {
           const cid = cids[i]!
           const block = packed[i]
           let ok: boolean
+          const wasHeld = this.released.size > 0 && this.released.delete(cidKey(cid))
+          if (block === undefined && !wasHeld && cid.code === RAW && this.arriving !== undefined) {
+            const key = cidKey(cid)
+            const until = this.held.has(key) ? undefined : this.arriving(cid)
+            if (until !== undefined) {
+              this.hold(cid, key, until)
+              continue
+            }
+          }
           if (block === undefined) {
             for (let wait = this.missingBudget.take(Date.now()); wait > 0; wait = this.missingBudget.take(Date.now())) {
               await sleep(wait)

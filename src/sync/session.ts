@@ -20,7 +20,7 @@ import { unpackBlock } from './compress.js'
 import { type BlockSource, type FetchOptions, type FetchResult, fetchClosure } from './fetch.js'
 import { FrameDecoder, encodeFrame } from './frame.js'
 import { MAX_WANT, type Message, PROTOCOL_VERSION, decodeMessage, encodeMessage } from './messages.js'
-import { BlockServer } from './serve.js'
+import { type Arriving, BlockServer } from './serve.js'
 
 /** Default stall timeout in milliseconds: how long the peer may stay silent while we wait on it. */
 export const DEFAULT_TIMEOUT_MS = 30_000
@@ -60,6 +60,8 @@ export interface SessionOptions {
   readonly heartbeatMs?: number
   /** How log lines name the peer before its hello, such as its address. */
   readonly label?: string
+  /** Objects on their way here, whose wants are held rather than answered `missing` (serve.ts). */
+  readonly arriving?: Arriving
 }
 
 /** Events of a session. `close` fires once; its error is undefined for an orderly close. */
@@ -114,6 +116,10 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   private state: 'hello' | 'open' | 'closed' = 'hello'
   private peer = ''
   private head: CID | null = null
+  /** The head whose content the peer said it is fetching, if any. */
+  private fetchingHead: CID | null = null
+  /** The head we last told the peer we are fetching. */
+  private sentFetching: CID | null = null
   /** The head we last told the peer about (hello or `head`). */
   private sentHead: CID | null
   private label: string
@@ -149,7 +155,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
       send: (m) => this.send(m),
       drain: () => this.drain(),
       isOpen: () => this.state === 'open'
-    }, (err) => this.finish(err))
+    }, (err) => this.finish(err), options.arriving)
     // Late socket errors (after reading stopped) must not crash the process.
     stream.on('error', (err) => this.finish(err))
     this.sentHead = ourHead
@@ -180,6 +186,11 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   /** The peer's head: from its hello, then from each `head` it announced. Null if it has none. */
   get remoteHead(): CID | null {
     return this.head
+  }
+
+  /** The head whose content the peer is fetching, as it last said; null when it is not. */
+  get remoteFetching(): CID | null {
+    return this.fetchingHead
   }
 
   /** The head we last told the peer about, in our hello or an announcement. */
@@ -227,6 +238,13 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   announce(cid: CID): void {
     this.sentHead = cid
     this.send({ t: 'head', cid })
+  }
+
+  /** Tells the peer which head's content we are fetching (null: none), unless it was the last thing we said of it. */
+  announceFetching(cid: CID | null): void {
+    if (cid === this.sentFetching || (cid !== null && this.sentFetching?.equals(cid) === true)) return
+    this.sentFetching = cid
+    this.send({ t: 'fetching', cid })
   }
 
   /** Ends the session at once on `err`, a fault of the peer's found outside the session (a wrong object). */
@@ -317,6 +335,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
       case 'hello': throw new ProtocolError('second hello')
       case 'want': this.server.enqueue(m.cids); return
       case 'head': this.head = m.cid; this.emit('head', m.cid); return
+      case 'fetching': this.fetchingHead = m.cid; return
       case 'bye': this.finish(undefined); return
       case 'block':
         // Not awaited: the next frames are read while this one inflates in

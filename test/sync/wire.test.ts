@@ -117,6 +117,8 @@ describe('sync/messages', () => {
       { t: 'block', cid: chunk, data: new Uint8Array(0), z: 1 },
       { t: 'missing', cid: chunk },
       { t: 'head', cid: commit },
+      { t: 'fetching', cid: commit },
+      { t: 'fetching', cid: null },
       { t: 'bye' }
     ]
     for (const m of messages) {
@@ -178,14 +180,18 @@ describe('sync/messages', () => {
     rejects({ t: 'block', cid: chunk, data: new Uint8Array(1) }, /exactly the fields/)
     rejects({ t: 'missing', cid: chunk, z: 0 }, /exactly the fields/)
     rejects({ t: 'head' }, /exactly the fields/)
+    rejects({ t: 'fetching' }, /exactly the fields/)
+    rejects({ t: 'fetching', cid: null, head: null }, /exactly the fields/)
   })
 
   it('rejects another protocol version before looking at the shape', () => {
     // Version 1 peers expected every version's content from their peers;
-    // version 2 peers send object format 1 (no generations, no shards).
-    rejects({ t: 'hello', v: 1, peer: 'p', head: null }, /version 1, this peer speaks 3/)
-    rejects({ t: 'hello', v: 2, peer: 'p', head: null }, /version 2, this peer speaks 3/)
-    rejects({ t: 'hello', v: 4, name: 'from the future' }, /version 4/)
+    // version 2 peers send object format 1 (no generations, no shards);
+    // version 3 peers answer `fetching` by hanging up.
+    rejects({ t: 'hello', v: 1, peer: 'p', head: null }, /version 1, this peer speaks 4/)
+    rejects({ t: 'hello', v: 2, peer: 'p', head: null }, /version 2, this peer speaks 4/)
+    rejects({ t: 'hello', v: 3, peer: 'p', head: null }, /version 3, this peer speaks 4/)
+    rejects({ t: 'hello', v: 5, name: 'from the future' }, /version 5/)
     rejects({ t: 'hello', v: '1', peer: 'p', head: null }, /version/)
     rejects({ t: 'hello', peer: 'p', head: null }, /version/)
   })
@@ -211,6 +217,8 @@ describe('sync/messages', () => {
     }
     rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: 'p', head: chunk }, /dag-cbor/)
     rejects({ t: 'head', cid: chunk }, /dag-cbor/)
+    rejects({ t: 'fetching', cid: chunk }, /dag-cbor/)
+    rejects({ t: 'fetching', cid: v0 }, /CID/)
     rejects({ t: 'hello', v: PROTOCOL_VERSION, peer: 'p', head: v0 }, /CID/)
   })
 
