@@ -18,7 +18,8 @@ import type { CID } from 'multiformats/cid'
 import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
 import type { BlockSource, FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
-import { type SwarmPeer, SwarmSource } from '../sync/swarm.js'
+import { type SwarmPeer, SwarmSource, rankPeers } from '../sync/swarm.js'
+import { Arrivals } from './arrivals.js'
 import { TokenBucket } from '../limit.js'
 import { Activity } from './activity.js'
 import { DELETIONS_LISTED, type NodeEventBody } from './events.js'
@@ -87,6 +88,10 @@ export class PeerNetwork {
   private readonly busy = new Map<Session, Promise<void>>()
   /** Sessions whose head we are writing into the share folder now. */
   private readonly integrating = new Set<Session>()
+  /** Content on its way here, for the sessions to hold wants on (sync/serve.ts). */
+  readonly arrivals = new Arrivals()
+  /** Heads whose content we are fetching, oldest first; the last is what peers are told. */
+  private readonly fetchingHeads: CID[] = []
 
   constructor(private readonly repo: Repo, private readonly events: NetworkEvents, readonly activity = new Activity()) {}
 
@@ -101,22 +106,38 @@ export class PeerNetwork {
    * fetch old content.
    */
   contentSource(): BlockSource {
-    return new SwarmSource(() => [...this.peers.values()].map((s) => this.swarmPeer(s)))
+    return new SwarmSource((cid) => rankPeers(cid, [...this.peers.values()].map((s) => this.swarmPeer(s))))
   }
 
   /**
-   * Where the content of `head` comes from: the peer that announced it,
-   * and every other peer whose head it is, so a new file's upload is shared
-   * by the peers that already have it (sync/swarm.ts).
+   * Where the content of `head` comes from (docs/protocol.md, "Which peers
+   * are asked"). Peers that have it: the one that announced it, and every
+   * other peer whose head it is. Peers still fetching it pass on what they
+   * get, so for each object, the peer ranked first among those fetching
+   * it (us included) asks the peers that have it, and the others ask that
+   * peer. Ranks only rise along such a chain, so no two peers wait on each
+   * other, and the peers that have the head send each object about once.
    */
   private headContent(head: CID, announcer: Session): BlockSource {
-    return new SwarmSource(() => {
-      const out: SwarmPeer[] = []
-      for (const s of this.peers.values()) if (s === announcer || (s.remoteHead?.equals(head) ?? false)) out.push(this.swarmPeer(s))
-      // Replaced by a newer session with the same peer, it still answers until it closes.
-      if (!announcer.isClosed && this.peers.get(announcer.remotePeerId) !== announcer) out.push(this.swarmPeer(announcer))
-      return out
+    const self = { id: this.repo.config.peerId, peer: undefined }
+    return new SwarmSource((cid) => {
+      const fetching: Array<{ id: string; peer: SwarmPeer | undefined }> = [self]
+      // The announcer always, even once closed: its error then says why the fetch failed.
+      const having: SwarmPeer[] = [this.swarmPeer(announcer)]
+      for (const s of this.peers.values()) {
+        if (s === announcer) continue
+        if (s.remoteHead?.equals(head) ?? false) having.push(this.swarmPeer(s))
+        else if (s.remoteFetching?.equals(head) ?? false) fetching.push({ id: s.remotePeerId, peer: this.swarmPeer(s) })
+      }
+      const first = rankPeers(cid, fetching)[0]!.peer
+      return [...(first === undefined ? [] : [first]), ...rankPeers(cid, having)]
     })
+  }
+
+  /** Tells every peer the head whose content we are fetching now, or that we fetch none. */
+  private tellFetching(session?: Session): void {
+    const now = this.fetchingHeads.at(-1) ?? null
+    for (const s of session === undefined ? this.peers.values() : [session]) s.announceFetching(now)
   }
 
   private swarmPeer(session: Session): SwarmPeer {
@@ -153,7 +174,9 @@ export class PeerNetwork {
     if (existing !== undefined) void existing.close()
     else {
       this.events.emit({ type: 'peer-online', peer, address })
-      this.records.set(peer, { address, since: Date.now(), lastSeen: Date.now(), head: session.remoteHead, transfer: undefined, received: 0, sent: 0 })
+      // Traffic counts since this node started, across its absences.
+      const before = this.records.get(peer)
+      this.records.set(peer, { address, since: Date.now(), lastSeen: Date.now(), head: session.remoteHead, transfer: undefined, received: before?.received ?? 0, sent: before?.sent ?? 0 })
     }
     let pending: CID | undefined
     const budget = new TokenBucket(HEADS_BURST, HEADS_PER_SECOND, Date.now())
@@ -195,6 +218,7 @@ export class PeerNetwork {
       this.changed()
     }
     session.on('head', wake)
+    if (this.fetchingHeads.length > 0) this.tellFetching(session)
     session.on('close', () => {
       this.changed()
       const traffic = this.records.get(peer)
@@ -228,7 +252,7 @@ export class PeerNetwork {
     const peer = session.remotePeerId
     // Always: a head stored as history only still needs its content here.
     await this.fetch(session, remote)
-    const from = { source: session, absentWhy: `and peer ${peer} does not have it either` }
+    const from = { source: this.headContent(remote, session), absentWhy: `and peer ${peer} does not have it either` }
     this.integrating.add(session)
     let result: Awaited<ReturnType<Repo['integrate']>>
     try {
@@ -260,12 +284,16 @@ export class PeerNetwork {
     let lastEvent = 0
     let ok = false
     this.events.emit({ type: 'fetch-started', peer, head: remote.toString() })
+    this.arrivals.begin()
+    this.fetchingHeads.push(remote)
+    this.tellFetching()
     try {
       const base = await this.repo.headTree()
       await this.activity.during('fetching', () => this.repo.fetching(() => session.fetch(remote, {
         root: 'commit',
         base,
         contentSource: this.headContent(remote, session),
+        onStored: (cids) => this.arrivals.stored(cids),
         onProgress: (p) => {
           const record = this.records.get(peer)
           if (record !== undefined) record.transfer = { ...p, startedAt }
@@ -280,6 +308,9 @@ export class PeerNetwork {
       })))
       ok = true
     } finally {
+      this.fetchingHeads.splice(this.fetchingHeads.indexOf(remote), 1)
+      this.tellFetching()
+      this.arrivals.end()
       const record = this.records.get(peer)
       if (record !== undefined) record.transfer = undefined
       this.events.progressDone?.(peer)

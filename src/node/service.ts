@@ -402,6 +402,7 @@ export class FolderService {
         return repo.head()
       },
       log: this.notice,
+      arriving: (cid) => this.network.arrivals.arriving(cid),
       ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {})
     }
   }

@@ -1,18 +1,19 @@
 /**
- * Content from several peers at once. Each object is asked of one peer
- * that should have it, picked by rendezvous hashing of the CID with the
- * peer's id: the requests spread evenly over the peers, and the order is
- * the same on every call, so no bookkeeping is needed. When that peer
- * lacks the object, hangs up, or sends bytes that are not the object, the
- * next one is asked. When it has sent nothing for a while, the next one is
- * asked as well and the first good answer wins, so a stalled peer costs a
- * few seconds, not the transfer.
+ * Content from several peers at once. For each object the caller lists the
+ * peers to ask, in order (usually by `rankPeers`, a rendezvous hash of the
+ * CID with the peer's id: the requests spread evenly over the peers, and
+ * the order is the same on every call, so no bookkeeping is needed). The
+ * first is asked; when it lacks the object, hangs up, or sends bytes that
+ * are not the object, the next one is. When it has sent nothing for a
+ * while, or holds the request for too long, the next one is asked as well
+ * and the first good answer wins, so a stalled peer costs seconds, not the
+ * transfer.
  *
  * Pure apart from a timer: the peers are BlockSources (sessions, in the
- * node), re-read on every request so a peer that joins is used at once.
+ * node), listed afresh at every step, so a peer that joins is used at once.
  */
 import type { CID } from 'multiformats/cid'
-import { HashMismatchError, MissingObjectError } from '../errors.js'
+import { HashMismatchError, type LeftError, MissingObjectError, ProtocolError } from '../errors.js'
 import { verifyBytes } from '../object/cid.js'
 import type { BlockSource } from './content.js'
 
@@ -23,77 +24,104 @@ export interface SwarmPeer {
   readonly source: BlockSource
   /** When it last sent anything (ms since the epoch): a peer that keeps sending is busy, not stalled. */
   lastSeen(): number
-  /** It sent bytes that are not the object it was asked for: it cannot be trusted with the rest. */
-  distrust(err: HashMismatchError): void
+  /** It sent bytes that are not the object it was asked for, or a block that breaks the protocol: it cannot be trusted with the rest. */
+  distrust(err: LeftError): void
 }
 
 /** How long a peer may stay silent with a request of ours before the next peer is asked too. */
 export const DEFAULT_HEDGE_MS = 5_000
 
-/** A BlockSource over every peer `peers()` returns at the moment of each request. */
+/**
+ * How many hedge periods a peer may hold one request while sending other
+ * things: a peer passing on a head it is still fetching answers late by
+ * design, but one that only keeps talking must not hold an object forever.
+ */
+const HOLD_LIMIT = 6
+
+/** A BlockSource over the peers `peers(cid)` lists, in that order, at each step of each request. */
 export class SwarmSource implements BlockSource {
   /** Answers are checked against their CID here, where the sender is known. */
   readonly verified = true
 
-  constructor(private readonly peers: () => readonly SwarmPeer[], private readonly hedgeMs = DEFAULT_HEDGE_MS) {}
+  constructor(private readonly peers: (cid: CID) => readonly SwarmPeer[], private readonly hedgeMs = DEFAULT_HEDGE_MS) {}
 
   /**
    * Resolves with `cid`'s bytes, verified, from the first peer that sends
-   * them. Rejects with MissingObjectError when every peer lacked it, or else
-   * with the error of the last peer asked (a closed session).
+   * them. Rejects with MissingObjectError when no peer asked had it and at
+   * least one said so, or else with the error of the last peer asked (a
+   * closed session, a wrong object).
    */
   request(cid: CID): Promise<Uint8Array> {
-    const asked = new Set<string>()
+    // By source, not peer id: a session replaced by a newer one with the same peer is another source.
+    const asked = new Set<BlockSource>()
     let running = 0
     let settled = false
     let timer: NodeJS.Timeout | undefined
     let missing = false
     let lastError: unknown
     return new Promise((resolve, reject) => {
-      const finish = (): void => {
+      const fail = (err: unknown): void => {
+        if (settled) return
         settled = true
         clearTimeout(timer)
+        reject(err)
+      }
+      const answered = (peer: SwarmPeer, bytes: Uint8Array): void => {
+        running--
+        // Checked even when another peer answered first: a liar is a liar.
+        if (!verifyBytes(cid, bytes)) {
+          distrust(peer, new HashMismatchError(cid.toString()))
+          return
+        }
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve(bytes)
+      }
+      const refused = (peer: SwarmPeer, err: unknown): void => {
+        running--
+        // A block that does not inflate, or is too big: the sender broke the protocol.
+        if (err instanceof ProtocolError) distrust(peer, err)
+        else if (err instanceof MissingObjectError) missing = true
+        else lastError = err
+        next()
+      }
+      const distrust = (peer: SwarmPeer, err: LeftError): void => {
+        lastError = err
+        peer.distrust(err)
+        next()
       }
       const next = (): void => {
         if (settled) return
         clearTimeout(timer)
-        const peer = rankPeers(cid, this.peers()).find((p) => !asked.has(p.id))
+        const peer = this.peers(cid).find((p) => !asked.has(p.source))
         if (peer === undefined) {
-          if (running === 0) {
-            finish()
-            reject(missing || lastError === undefined ? new MissingObjectError(cid.toString()) : lastError)
-          }
+          if (running === 0) fail(missing || lastError === undefined ? new MissingObjectError(cid.toString()) : lastError)
+          // Still waiting on someone: look again later for a peer that joined.
+          else timer = setTimeout(next, this.hedgeMs)
           return
         }
-        asked.add(peer.id)
+        asked.add(peer.source)
         running++
+        const since = Date.now()
         const watch = (): void => {
           if (settled) return
-          // Still sending (other answers, a heartbeat): busy, not stalled.
+          // Still sending (other answers, a heartbeat): busy, not stalled,
+          // unless it has held this one request too long.
           const quiet = Date.now() - peer.lastSeen()
-          if (quiet < this.hedgeMs) timer = setTimeout(watch, this.hedgeMs - quiet)
+          if (quiet < this.hedgeMs && Date.now() - since < HOLD_LIMIT * this.hedgeMs) timer = setTimeout(watch, this.hedgeMs - quiet)
           else next()
         }
         timer = setTimeout(watch, this.hedgeMs)
-        peer.source.request(cid).then((bytes) => {
-          running--
-          if (settled) return
-          if (verifyBytes(cid, bytes)) {
-            finish()
-            resolve(bytes)
-            return
-          }
-          const err = new HashMismatchError(cid.toString())
-          peer.distrust(err)
-          lastError = err
-          next()
-        }, (err: unknown) => {
-          running--
-          if (settled) return
-          if (err instanceof MissingObjectError) missing = true
-          else lastError = err
-          next()
-        })
+        let answer: Promise<Uint8Array>
+        try {
+          answer = peer.source.request(cid)
+        } catch (err) {
+          answer = Promise.reject(err)
+        }
+        // Whatever a callback throws (a listener of the session that ends)
+        // fails this request instead of going unhandled.
+        answer.then((bytes) => answered(peer, bytes), (err: unknown) => refused(peer, err)).catch(fail)
       }
       next()
     })

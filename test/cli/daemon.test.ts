@@ -111,7 +111,9 @@ describe('cli: commands beside a running daemon', () => {
     assert.deepEqual((await statusJson(A)).synchronizer?.peers.map((p) => p.online), [true])
     const text = await leftOk(A.dir, ['status'])
     assert.match(text, /^synchronizer: (watching|committing|fetching|applying) since .*\(left watch, pid \d+, listening on 127\.0\.0\.1:27613\)$/m)
-    assert.match(text, new RegExp(`^peer [0-9a-f]{16} \\(127\\.0\\.0\\.2:${PORT}\\): online since .*, in sync$`, 'm'))
+    assert.match(text, new RegExp(`^peer [0-9a-f]{16} \\(127\\.0\\.0\\.2:${PORT}\\): online since .*, in sync, received \\d+(\\.\\d)? [KM]?i?B, sent \\d+(\\.\\d)? [KM]?i?B$`, 'm'))
+    const json = (await statusJson(A)).synchronizer!.peers[0]! as unknown as { received: number; sent: number }
+    assert.ok(json.received > 0 && json.sent > 0, `traffic counted: ${JSON.stringify(json)}`)
 
     await leftOk(B.dir, ['stop'])
     await b.exited

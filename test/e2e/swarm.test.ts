@@ -16,6 +16,11 @@ async function peersOf(peer: Peer): Promise<PeerJson[]> {
   return JSON.parse(await leftOk(peer.dir, ['status', '--json'])).synchronizer.peers
 }
 
+/** Bytes `peer` has sent to all its peers since it started. */
+async function sentBy(peer: Peer): Promise<number> {
+  return (await peersOf(peer)).reduce((n, p) => n + p.sent, 0)
+}
+
 describe('e2e: peers share the upload (issue 12)', () => {
   let set: PeerSet
   let peers: Peer[]
@@ -45,6 +50,21 @@ describe('e2e: peers share the upload (issue 12)', () => {
     assert.ok(total < size * 1.5, `D received ${total} bytes for a ${size}-byte file`)
   })
 
+  it('a new file on one peer reaches every other, and its origin sends it about once', async () => {
+    const [A] = peers as [Peer]
+    for (const p of peers) await watch(p, watchArgs(p, peers))
+    await waitForEqual(peers.map((p) => p.share))
+    const sentBefore = await sentBy(A)
+    const size = 24 << 20
+    const data = seededBytes('mesh', size)
+    await writeFile(join(A.share, 'mesh.bin'), data)
+    await waitForEqual(peers.map((p) => p.share))
+    for (const p of peers) assert.ok((await readFile(join(p.share, 'mesh.bin'))).equals(data), p.name)
+    const sent = (await sentBy(A)) - sentBefore
+    // Each peer would take the whole file from A; the peers fetching it pass chunks on instead.
+    assert.ok(sent < size * 1.5, `A sent ${sent} bytes for a ${size}-byte file to ${peers.length - 1} peers`)
+  })
+
   it('a head travels down a chain of peers with no link between its ends', async () => {
     const [A, B, C] = peers as [Peer, Peer, Peer]
     await watch(B, ['--listen', B.address])
@@ -56,5 +76,41 @@ describe('e2e: peers share the upload (issue 12)', () => {
     const ids = async (p: Peer): Promise<string[]> => (await peersOf(p)).filter((s) => s.online).map((s) => s.address)
     assert.deepEqual(await ids(C), [B.address], 'C talks to B alone')
     assert.deepEqual(await ids(A), [B.address], 'A talks to B alone')
+  })
+})
+
+describe('e2e: ten peers (issue 12)', () => {
+  let set: PeerSet
+  let peers: Peer[]
+  before(async () => {
+    set = await makePeers(10, PORT + 1)
+    peers = set.peers
+  })
+  afterEach(() => killAll())
+  after(() => set.cleanup())
+
+  it('in a full mesh, an edit and a 256 MiB file reach all ten, and the origin sends the file under 3 times', async () => {
+    const [A] = peers as [Peer]
+    const shares = peers.map((p) => p.share)
+    for (const p of peers) await watch(p, watchArgs(p, peers))
+    await writeFile(join(A.share, 'note.txt'), 'a small edit\n')
+    await waitForEqual(shares)
+    const sentBefore = await sentBy(A)
+    const size = 256 << 20
+    await writeFile(join(A.share, 'big.bin'), seededBytes('ten', size))
+    const started = Date.now()
+    await waitForEqual(shares, 600_000)
+    const seconds = (Date.now() - started) / 1000
+    const sent = (await sentBy(A)) - sentBefore
+    const others = await Promise.all(peers.slice(1).map(sentBy))
+    console.log(`ten peers: on all ten in ${seconds} s (file written to equal folders); A sent ${sent} bytes; the others ${others.join(', ')}`)
+    assert.ok(sent < size * 3, `A sent ${sent} bytes for a ${size}-byte file`)
+  })
+
+  it('in a chain, an edit travels from one end to the other', async () => {
+    // Each peer dials the next one only.
+    for (const [i, p] of peers.entries()) await watch(p, ['--listen', p.address, ...(i + 1 < peers.length ? ['--peers', peers[i + 1]!.address] : [])])
+    await writeFile(join(peers[0]!.share, 'chain.txt'), 'down the line\n')
+    await waitForEqual(peers.map((p) => p.share))
   })
 })

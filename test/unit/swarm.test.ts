@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
-import { HashMismatchError, MissingObjectError, SessionClosedError } from '../../src/errors.js'
+import { HashMismatchError, type LeftError, MissingObjectError, ProtocolError, SessionClosedError } from '../../src/errors.js'
 import { RAW, cidOf } from '../../src/object/cid.js'
 import { type SwarmPeer, SwarmSource, rankPeers } from '../../src/sync/swarm.js'
 
@@ -11,7 +11,7 @@ type Behaviour = 'has' | 'missing' | 'closed' | 'wrong' | 'silent'
 /** A peer that answers every request as `behaviour` says, and records what it was asked. */
 class FakePeer implements SwarmPeer {
   readonly asked: CID[] = []
-  readonly distrusted: HashMismatchError[] = []
+  readonly distrusted: LeftError[] = []
   seen = 0
   constructor(readonly id: string, public behaviour: Behaviour, private readonly objects: Map<string, Uint8Array>) {}
   readonly source = {
@@ -29,7 +29,7 @@ class FakePeer implements SwarmPeer {
   lastSeen(): number {
     return this.seen
   }
-  distrust(err: HashMismatchError): void {
+  distrust(err: LeftError): void {
     this.distrusted.push(err)
   }
 }
@@ -69,7 +69,7 @@ describe('sync/swarm SwarmSource', () => {
   it('asks the top-ranked peer only, when it has the object', async () => {
     const { cid, bytes, objects } = object()
     const peers = ['p1', 'p2', 'p3'].map((id) => new FakePeer(id, 'has', objects))
-    const got = await new SwarmSource(() => peers).request(cid)
+    const got = await new SwarmSource((c) => rankPeers(c, peers)).request(cid)
     assert.deepEqual(got, bytes)
     const top = order(cid, peers)[0]
     assert.deepEqual(peers.map((p) => p.asked.length), peers.map((p) => (p.id === top ? 1 : 0)))
@@ -81,18 +81,18 @@ describe('sync/swarm SwarmSource', () => {
     const [first, second, third] = order(cid, peers).map((id) => peers.find((p) => p.id === id)!)
     first!.behaviour = 'missing'
     second!.behaviour = 'closed'
-    assert.deepEqual(await new SwarmSource(() => peers).request(cid), bytes)
+    assert.deepEqual(await new SwarmSource((c) => rankPeers(c, peers)).request(cid), bytes)
     assert.deepEqual([first!.asked.length, second!.asked.length, third!.asked.length], [1, 1, 1])
   })
 
   it('fails with MissingObjectError when every peer lacks it, and with the hang-up when every peer is gone', async () => {
     const { cid, objects } = object()
     const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'missing', objects))
-    await assert.rejects(new SwarmSource(() => peers).request(cid), MissingObjectError)
+    await assert.rejects(new SwarmSource((c) => rankPeers(c, peers)).request(cid), MissingObjectError)
     peers[0]!.behaviour = 'closed'
-    await assert.rejects(new SwarmSource(() => peers).request(cid), MissingObjectError, 'one peer lacking it is the answer that counts')
+    await assert.rejects(new SwarmSource((c) => rankPeers(c, peers)).request(cid), MissingObjectError, 'one peer lacking it is the answer that counts')
     peers[1]!.behaviour = 'closed'
-    await assert.rejects(new SwarmSource(() => peers).request(cid), SessionClosedError)
+    await assert.rejects(new SwarmSource((c) => rankPeers(c, peers)).request(cid), SessionClosedError)
     await assert.rejects(new SwarmSource(() => []).request(cid), MissingObjectError)
   })
 
@@ -101,13 +101,53 @@ describe('sync/swarm SwarmSource', () => {
     const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'has', objects))
     const liar = peers.find((p) => p.id === order(cid, peers)[0])!
     liar.behaviour = 'wrong'
-    assert.deepEqual(await new SwarmSource(() => peers).request(cid), bytes)
+    assert.deepEqual(await new SwarmSource((c) => rankPeers(c, peers)).request(cid), bytes)
     assert.equal(liar.distrusted.length, 1)
     assert.ok(liar.distrusted[0] instanceof HashMismatchError)
     assert.equal(peers.find((p) => p !== liar)!.distrusted.length, 0)
     // With nobody honest left, the mismatch is the answer.
     for (const p of peers) p.behaviour = 'wrong'
-    await assert.rejects(new SwarmSource(() => peers).request(cid), HashMismatchError)
+    await assert.rejects(new SwarmSource((c) => rankPeers(c, peers)).request(cid), HashMismatchError)
+  })
+
+  it('distrusts a peer whose block breaks the protocol, and one whose wrong bytes come after another answered', async () => {
+    const { cid, bytes, objects } = object()
+    const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'has', objects))
+    const [first, second] = order(cid, peers).map((id) => peers.find((p) => p.id === id)!)
+    first!.source.request = () => Promise.reject(new ProtocolError('block does not inflate'))
+    assert.deepEqual(await new SwarmSource((c) => rankPeers(c, peers)).request(cid), bytes)
+    assert.ok(first!.distrusted[0] instanceof ProtocolError)
+    // The first stalls, the second answers; then the first's lie arrives.
+    let lie!: (b: Uint8Array) => void
+    first!.source.request = () => new Promise((resolve) => { lie = resolve })
+    assert.deepEqual(await new SwarmSource((c) => rankPeers(c, peers), 30).request(cid), bytes)
+    lie(new Uint8Array([9]))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(first!.distrusted.length, 2)
+    assert.ok(first!.distrusted[1] instanceof HashMismatchError)
+    assert.equal(second!.distrusted.length, 0)
+  })
+
+  it('fails the request, not the process, when distrusting a peer throws', async () => {
+    const { cid, objects } = object()
+    const peer = new FakePeer('p1', 'wrong', objects)
+    peer.distrust = () => { throw new Error('a close listener broke') }
+    await assert.rejects(new SwarmSource(() => [peer]).request(cid), /a close listener broke/)
+  })
+
+  it('looks again for a new peer while the only one asked holds the request', async () => {
+    const { cid, bytes, objects } = object()
+    const peers: FakePeer[] = [new FakePeer('early', 'silent', objects)]
+    peers[0]!.seen = Date.now()
+    const busy = setInterval(() => { peers[0]!.seen = Date.now() }, 5)
+    try {
+      const pending = new SwarmSource(() => peers, 40).request(cid)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      peers.push(new FakePeer('late', 'has', objects))
+      assert.deepEqual(await pending, bytes)
+    } finally {
+      clearInterval(busy)
+    }
   })
 
   it('asks the next peer too when the first stays silent, and not while it keeps sending', async () => {
@@ -119,8 +159,8 @@ describe('sync/swarm SwarmSource', () => {
     // Busy: it sent something a moment ago, and keeps doing so.
     slow.seen = Date.now()
     const busy = setInterval(() => { slow.seen = Date.now() }, 10)
-    const pending = new SwarmSource(() => peers, 60).request(cid)
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    const pending = new SwarmSource((c) => rankPeers(c, peers), 200).request(cid)
+    await new Promise((resolve) => setTimeout(resolve, 600))
     assert.equal(other.asked.length, 0, 'a peer that keeps sending is not hedged')
     clearInterval(busy)
     assert.deepEqual(await pending, bytes)
@@ -128,10 +168,39 @@ describe('sync/swarm SwarmSource', () => {
     assert.equal(slow.asked.length, 1)
   })
 
-  it('asks a peer that joined after the request started, once the others fail', async () => {
+  it('asks the next peer too when the first holds a request too long, however busy it is', async () => {
+    const { cid, bytes, objects } = object()
+    const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'has', objects))
+    const holder = peers.find((p) => p.id === order(cid, peers)[0])!
+    holder.behaviour = 'silent'
+    const busy = setInterval(() => { holder.seen = Date.now() }, 5)
+    holder.seen = Date.now()
+    try {
+      // Six hedge periods of 40 ms.
+      assert.deepEqual(await new SwarmSource((c) => rankPeers(c, peers), 40).request(cid), bytes)
+    } finally {
+      clearInterval(busy)
+    }
+    assert.equal(peers.find((p) => p !== holder)!.asked.length, 1)
+  })
+
+  it('asks the peers in the order the caller lists them', async () => {
+    const { cid, bytes, objects } = object()
+    const peers = ['p1', 'p2', 'p3'].map((id) => new FakePeer(id, 'missing', objects))
+    peers[2]!.behaviour = 'has'
+    const asked: string[] = []
+    for (const p of peers) {
+      const inner = p.source.request
+      p.source.request = (c: CID) => { asked.push(p.id); return inner(c) }
+    }
+    assert.deepEqual(await new SwarmSource(() => [peers[1]!, peers[0]!, peers[2]!]).request(cid), bytes)
+    assert.deepEqual(asked, ['p2', 'p1', 'p3'])
+  })
+
+  it('asks a peer that joined after the request started, when the one asked stalls', async () => {
     const { cid, bytes, objects } = object()
     const peers: FakePeer[] = [new FakePeer('early', 'silent', objects)]
-    const pending = new SwarmSource(() => peers, 30).request(cid)
+    const pending = new SwarmSource((c) => rankPeers(c, peers), 30).request(cid)
     peers.push(new FakePeer('late', 'has', objects))
     assert.deepEqual(await pending, bytes)
   })
