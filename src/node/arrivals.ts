@@ -1,28 +1,58 @@
 /**
- * Objects on their way into the store while this node fetches a head's
- * content, so the sessions can hold a peer's want for one of them instead
- * of answering `missing` (sync/serve.ts). A waiter settles when its object
- * is stored, or when the last fetch in progress ends without it; then the
- * want is answered from the store as it stands.
+ * Content on its way into the store while this node fetches heads, so a
+ * session can hold a peer's want for it instead of answering `missing`
+ * (sync/serve.ts). Only a peer that says it fetches the same head is held
+ * for: then the object is part of that head, and so of our fetch too. A
+ * waiter settles when the object is stored, when our fetch of that head
+ * ends, or after HOLD_MS, whichever comes first; then the want is answered
+ * from the store as it stands.
  */
 import type { CID } from 'multiformats/cid'
 import { cidKey } from '../object/cid.js'
 
-export class Arrivals {
-  /** Content fetches in progress. */
-  private fetches = 0
-  private readonly waiters = new Map<string, { readonly promise: Promise<void>; readonly resolve: () => void }>()
+/**
+ * The longest a want is held: well under the 30 s a peer waits for an
+ * answer before it takes the session for stalled.
+ */
+export const HOLD_MS = 20_000
 
-  /** A content fetch started. */
-  begin(): void {
-    this.fetches++
+/** Most wants held at once, over all sessions: past it, wants are answered as they stand. */
+export const MAX_WAITERS = 8192
+
+interface Waiter {
+  readonly promise: Promise<void>
+  readonly resolve: () => void
+  /** The head whose fetch it waits on. */
+  readonly head: string
+}
+
+export class Arrivals {
+  /** Fetches in progress, per head (cidKey). */
+  private readonly fetches = new Map<string, number>()
+  private readonly waiters = new Map<string, Waiter>()
+
+  constructor(private readonly holdMs = HOLD_MS) {}
+
+  /** A fetch of `head`'s content started. */
+  begin(head: CID): void {
+    const key = cidKey(head)
+    this.fetches.set(key, (this.fetches.get(key) ?? 0) + 1)
   }
 
-  /** A content fetch ended: when it was the last, every waiter settles. */
-  end(): void {
-    if (--this.fetches > 0) return
-    for (const w of this.waiters.values()) w.resolve()
-    this.waiters.clear()
+  /** A fetch of `head` ended: when it was the last one of that head, its waiters settle. */
+  end(head: CID): void {
+    const key = cidKey(head)
+    const left = (this.fetches.get(key) ?? 1) - 1
+    if (left > 0) {
+      this.fetches.set(key, left)
+      return
+    }
+    this.fetches.delete(key)
+    for (const [cid, w] of this.waiters) {
+      if (w.head !== key) continue
+      this.waiters.delete(cid)
+      w.resolve()
+    }
   }
 
   /** Objects just written to the store. */
@@ -30,22 +60,36 @@ export class Arrivals {
     if (this.waiters.size === 0) return
     for (const cid of cids) {
       const key = cidKey(cid)
-      this.waiters.get(key)?.resolve()
+      const w = this.waiters.get(key)
+      if (w === undefined) continue
       this.waiters.delete(key)
+      w.resolve()
     }
   }
 
-  /** Settles once `cid` is stored or no fetch is left; undefined when nothing is being fetched. */
-  arriving(cid: CID): Promise<void> | undefined {
-    if (this.fetches === 0) return undefined
+  /**
+   * For a want of `cid` from a peer that fetches `peerFetching`: a promise
+   * that settles once the object may be here (it never rejects), or
+   * undefined when the want is to be answered at once: we do not fetch that
+   * head, the peer fetches none, or too many wants are held.
+   */
+  arriving(cid: CID, peerFetching: CID | null): Promise<void> | undefined {
+    if (peerFetching === null) return undefined
+    const head = cidKey(peerFetching)
+    if (!this.fetches.has(head)) return undefined
     const key = cidKey(cid)
-    let w = this.waiters.get(key)
-    if (w === undefined) {
-      let resolve!: () => void
-      const promise = new Promise<void>((r) => { resolve = r })
-      w = { promise, resolve }
-      this.waiters.set(key, w)
-    }
-    return w.promise
+    const known = this.waiters.get(key)
+    if (known !== undefined) return known.promise
+    if (this.waiters.size >= MAX_WAITERS) return undefined
+    let resolve!: () => void
+    const promise = new Promise<void>((r) => { resolve = r })
+    const timer = setTimeout(() => {
+      if (this.waiters.get(key)?.promise === promise) this.waiters.delete(key)
+      resolve()
+    }, this.holdMs)
+    timer.unref()
+    const w: Waiter = { promise, resolve: () => { clearTimeout(timer); resolve() }, head }
+    this.waiters.set(key, w)
+    return promise
   }
 }

@@ -18,7 +18,7 @@ import type { CID } from 'multiformats/cid'
 import { SessionClosedError, TimeoutError, errorMessage } from '../errors.js'
 import type { BlockSource, FetchProgress } from '../sync/fetch.js'
 import type { Session } from '../sync/session.js'
-import { type SwarmPeer, SwarmSource, rankPeers } from '../sync/swarm.js'
+import { type SwarmPeer, SwarmSource, headOrder, rankPeers } from '../sync/swarm.js'
 import { Arrivals } from './arrivals.js'
 import { TokenBucket } from '../limit.js'
 import { Activity } from './activity.js'
@@ -115,23 +115,41 @@ export class PeerNetwork {
    * other peer whose head it is. Peers still fetching it pass on what they
    * get, so for each object, the peer ranked first among those fetching
    * it (us included) asks the peers that have it, and the others ask that
-   * peer. Ranks only rise along such a chain, so no two peers wait on each
-   * other, and the peers that have the head send each object about once.
+   * peer (swarm.ts `headOrder`).
    */
   private headContent(head: CID, announcer: Session): BlockSource {
-    const self = { id: this.repo.config.peerId, peer: undefined }
     return new SwarmSource((cid) => {
-      const fetching: Array<{ id: string; peer: SwarmPeer | undefined }> = [self]
       // The announcer always, even once closed: its error then says why the fetch failed.
       const having: SwarmPeer[] = [this.swarmPeer(announcer)]
+      const fetching: SwarmPeer[] = []
       for (const s of this.peers.values()) {
         if (s === announcer) continue
         if (s.remoteHead?.equals(head) ?? false) having.push(this.swarmPeer(s))
-        else if (s.remoteFetching?.equals(head) ?? false) fetching.push({ id: s.remotePeerId, peer: this.swarmPeer(s) })
+        else if (s.remoteFetching?.equals(head) ?? false) fetching.push(this.swarmPeer(s))
       }
-      const first = rankPeers(cid, fetching)[0]!.peer
-      return [...(first === undefined ? [] : [first]), ...rankPeers(cid, having)]
+      return headOrder(cid, this.repo.config.peerId, having, fetching)
     })
+  }
+
+  /**
+   * Runs the fetch `fn` of `head` as one peers may ask for its objects while
+   * it runs: they hear that we fetch it, and their wants for its objects are
+   * held until the objects land (arrivals.ts). Inside the store's fetch
+   * lock, so nothing is promised while gc runs.
+   */
+  private async passingOn<T>(head: CID, fn: () => Promise<T>): Promise<T> {
+    this.arrivals.begin(head)
+    this.fetchingHeads.push(head)
+    try {
+      this.tellFetching()
+      return await fn()
+    } finally {
+      // Waiters first: nothing below may leave a want held.
+      this.arrivals.end(head)
+      const i = this.fetchingHeads.indexOf(head)
+      if (i >= 0) this.fetchingHeads.splice(i, 1)
+      this.tellFetching()
+    }
   }
 
   /** Tells every peer the head whose content we are fetching now, or that we fetch none. */
@@ -284,12 +302,9 @@ export class PeerNetwork {
     let lastEvent = 0
     let ok = false
     this.events.emit({ type: 'fetch-started', peer, head: remote.toString() })
-    this.arrivals.begin()
-    this.fetchingHeads.push(remote)
-    this.tellFetching()
     try {
       const base = await this.repo.headTree()
-      await this.activity.during('fetching', () => this.repo.fetching(() => session.fetch(remote, {
+      await this.activity.during('fetching', () => this.repo.fetching(() => this.passingOn(remote, () => session.fetch(remote, {
         root: 'commit',
         base,
         contentSource: this.headContent(remote, session),
@@ -305,12 +320,9 @@ export class PeerNetwork {
             this.events.emit({ type: 'fetch-progress', peer, files: p.files, bytes: p.bytes, expectedBytes: p.expectedBytes })
           }
         }
-      })))
+      }))))
       ok = true
     } finally {
-      this.fetchingHeads.splice(this.fetchingHeads.indexOf(remote), 1)
-      this.tellFetching()
-      this.arrivals.end()
       const record = this.records.get(peer)
       if (record !== undefined) record.transfer = undefined
       this.events.progressDone?.(peer)

@@ -402,7 +402,7 @@ export class FolderService {
         return repo.head()
       },
       log: this.notice,
-      arriving: (cid) => this.network.arrivals.arriving(cid),
+      arriving: (cid, peerFetching) => this.network.arrivals.arriving(cid, peerFetching),
       ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {})
     }
   }

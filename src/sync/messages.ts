@@ -55,9 +55,9 @@ export interface Head {
 
 /**
  * The sender is bringing in the content of this head (null: it stopped).
- * Until it says otherwise, it holds a want for an object of that head it
- * lacks and answers it once the object arrives, or with `missing` once its
- * fetch ends without it.
+ * Until it says otherwise, a peer that says it fetches the same head may
+ * ask it for that head's chunks: a want for one it lacks is held until the
+ * chunk arrives, its fetch ends, or 20 s pass, then answered.
  */
 export interface Fetching {
   readonly t: 'fetching'

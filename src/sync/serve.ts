@@ -6,9 +6,10 @@
  * many objects the peer asks for, and the queue of unanswered wants is
  * capped so a peer cannot make it grow without limit.
  *
- * A want for an object we lack but are fetching ourselves (see `arriving`)
- * is held aside, not answered `missing`: once the object lands, or our
- * fetch ends, it goes back in the queue and is answered from the store.
+ * A want for an object we lack, from a peer fetching the same head as we
+ * do (see `arriving`), is held aside, not answered `missing`: once the
+ * object lands, our fetch ends, or it has waited long enough, it goes back
+ * in the queue and is answered from the store.
  * That is how a peer that is still fetching a head passes its chunks on
  * (docs/protocol.md, "Which peers are asked").
  *
@@ -50,11 +51,12 @@ export interface ServeSink {
 }
 
 /**
- * Whether an object we lack is on its way: a promise that settles once it
- * is stored or will not come (our fetch ended), or undefined when we are
- * not fetching it. It never rejects.
+ * Whether an object we lack, wanted by a peer that says it fetches the head
+ * `peerFetching`, is on its way: a promise that settles once it may be here
+ * (stored, or our fetch of that head ended, or held long enough), or
+ * undefined to answer at once. It never rejects.
  */
-export type Arriving = (cid: CID) => Promise<void> | undefined
+export type Arriving = (cid: CID, peerFetching: CID | null) => Promise<void> | undefined
 
 /** Serves wanted objects in request order. Only the object space is served, never staging. */
 export class BlockServer {
@@ -75,7 +77,8 @@ export class BlockServer {
     private readonly store: Pick<ObjectStore, 'get'>,
     private readonly sink: ServeSink,
     private readonly fail: (err: unknown) => void,
-    private readonly arriving?: Arriving
+    /** Arriving, with the head the peer last said it fetches. */
+    private readonly arriving?: (cid: CID) => Promise<void> | undefined
   ) {}
 
   /** Queues validated CIDs for serving. Throws ProtocolError when the peer exceeds MAX_SERVE_QUEUE. */
@@ -98,12 +101,15 @@ export class BlockServer {
   /** Holds the want for `cid` until `until` settles, then queues it again. */
   private hold(cid: CID, key: string, until: Promise<void>): void {
     this.held.add(key)
-    void until.then(() => {
+    const release = (): void => {
       if (this.stopped || !this.held.delete(key)) return
       this.released.add(key)
       this.queue.push(cid)
       if (!this.running) void this.run()
-    })
+    }
+    void until.then(release)
+    // It may have landed between our lookup and the hold: look once more.
+    void this.store.get(cid).then((bytes) => { if (bytes !== undefined) release() }, () => {})
   }
 
   private async run(): Promise<void> {
@@ -116,9 +122,11 @@ export class BlockServer {
         const cids = this.queue.splice(0, READ_AHEAD)
         const packed = await Promise.all(cids.map(async (cid) => {
           const bytes = await this.store.get(cid)
-          // An object too big for the peer to accept is as good as missing;
-          // sending it would only make the peer drop the connection.
-          return bytes === undefined || bytes.length > maxObjectSize(cid) ? undefined : packBlock(bytes)
+          // Null: not here (it may be on its way). An object too big for the
+          // peer to accept is as good as missing; sending it would only make
+          // the peer drop the connection.
+          if (bytes === undefined) return null
+          return bytes.length > maxObjectSize(cid) ? undefined : packBlock(bytes)
         }))
         if (!this.sink.isOpen()) return
         for (let i = 0; i < cids.length; i++) {
@@ -127,7 +135,7 @@ export class BlockServer {
           const block = packed[i]
           let ok: boolean
           const wasHeld = this.released.size > 0 && this.released.delete(cidKey(cid))
-          if (block === undefined && !wasHeld && cid.code === RAW && this.arriving !== undefined) {
+          if (packed[i] === null && !wasHeld && cid.code === RAW && this.arriving !== undefined) {
             const key = cidKey(cid)
             const until = this.held.has(key) ? undefined : this.arriving(cid)
             if (until !== undefined) {
@@ -135,7 +143,7 @@ export class BlockServer {
               continue
             }
           }
-          if (block === undefined) {
+          if (block === undefined || block === null) {
             for (let wait = this.missingBudget.take(Date.now()); wait > 0; wait = this.missingBudget.take(Date.now())) {
               await sleep(wait)
               if (!this.sink.isOpen()) return

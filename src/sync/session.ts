@@ -155,7 +155,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
       send: (m) => this.send(m),
       drain: () => this.drain(),
       isOpen: () => this.state === 'open'
-    }, (err) => this.finish(err), options.arriving)
+    }, (err) => this.finish(err), options.arriving === undefined ? undefined : (cid) => options.arriving!(cid, this.fetchingHead))
     // Late socket errors (after reading stopped) must not crash the process.
     stream.on('error', (err) => this.finish(err))
     this.sentHead = ourHead

@@ -13,7 +13,7 @@
  * node), listed afresh at every step, so a peer that joins is used at once.
  */
 import type { CID } from 'multiformats/cid'
-import { HashMismatchError, type LeftError, MissingObjectError, ProtocolError } from '../errors.js'
+import { HashMismatchError, type LeftError, MissingObjectError, ProtocolError, TimeoutError } from '../errors.js'
 import { verifyBytes } from '../object/cid.js'
 import type { BlockSource } from './content.js'
 
@@ -33,10 +33,18 @@ export const DEFAULT_HEDGE_MS = 5_000
 
 /**
  * How many hedge periods a peer may hold one request while sending other
- * things: a peer passing on a head it is still fetching answers late by
- * design, but one that only keeps talking must not hold an object forever.
+ * things before the next peer is asked too: a peer passing on a head it is
+ * still fetching answers late by design (LEFT holds a want up to 20 s).
+ * Kept under the session's 30 s stall timeout.
  */
-const HOLD_LIMIT = 6
+const HOLD_LIMIT = 3
+
+/**
+ * How many hedge periods a request may wait in all, once there is no
+ * other peer left to ask: a peer that only keeps talking must not hold an
+ * object forever.
+ */
+const GIVE_UP = 24
 
 /** A BlockSource over the peers `peers(cid)` lists, in that order, at each step of each request. */
 export class SwarmSource implements BlockSource {
@@ -47,11 +55,13 @@ export class SwarmSource implements BlockSource {
 
   /**
    * Resolves with `cid`'s bytes, verified, from the first peer that sends
-   * them. Rejects with MissingObjectError when no peer asked had it and at
-   * least one said so, or else with the error of the last peer asked (a
-   * closed session, a wrong object).
+   * them. Rejects with MissingObjectError when no peer was listed or one
+   * said it lacks the object and none had it; with TimeoutError when the
+   * peers asked held it for GIVE_UP hedge periods; or else with the error
+   * of the last peer asked (a closed session, a wrong object).
    */
   request(cid: CID): Promise<Uint8Array> {
+    const started = Date.now()
     // By source, not peer id: a session replaced by a newer one with the same peer is another source.
     const asked = new Set<BlockSource>()
     let running = 0
@@ -97,6 +107,7 @@ export class SwarmSource implements BlockSource {
         const peer = this.peers(cid).find((p) => !asked.has(p.source))
         if (peer === undefined) {
           if (running === 0) fail(missing || lastError === undefined ? new MissingObjectError(cid.toString()) : lastError)
+          else if (Date.now() - started >= GIVE_UP * this.hedgeMs) fail(new TimeoutError(`no peer sent ${cid} within ${Date.now() - started} ms`))
           // Still waiting on someone: look again later for a peer that joined.
           else timer = setTimeout(next, this.hedgeMs)
           return
@@ -126,6 +137,21 @@ export class SwarmSource implements BlockSource {
       next()
     })
   }
+}
+
+/**
+ * The order in which a peer with id `self` asks for `cid` of a head it
+ * fetches, given the peers that `have` the head and those also `fetching`
+ * it (docs/protocol.md, "Which peers are asked"): if one of the fetching
+ * peers ranks above us, the top one of them first, since it holds our want
+ * until the object reaches it; then the peers that have it, best ranked
+ * first. Ranks only rise along a chain of such requests, so no two peers
+ * wait on each other.
+ */
+export function headOrder<P extends { readonly id: string }>(cid: CID, self: string, have: readonly P[], fetching: readonly P[]): P[] {
+  const top = rankPeers(cid, [...fetching, { id: self, me: true }])[0]!
+  const first = 'me' in top ? [] : [top as P]
+  return [...first, ...rankPeers(cid, have)]
 }
 
 /**

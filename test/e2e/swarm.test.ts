@@ -62,7 +62,7 @@ describe('e2e: peers share the upload (issue 12)', () => {
     for (const p of peers) assert.ok((await readFile(join(p.share, 'mesh.bin'))).equals(data), p.name)
     const sent = (await sentBy(A)) - sentBefore
     // Each peer would take the whole file from A; the peers fetching it pass chunks on instead.
-    assert.ok(sent < size * 1.5, `A sent ${sent} bytes for a ${size}-byte file to ${peers.length - 1} peers`)
+    assert.ok(sent < size * 1.25, `A sent ${sent} bytes for a ${size}-byte file to ${peers.length - 1} peers`)
   })
 
   it('a head travels down a chain of peers with no link between its ends', async () => {
@@ -99,7 +99,7 @@ describe('e2e: ten peers (issue 12)', () => {
     const size = 256 << 20
     await writeFile(join(A.share, 'big.bin'), seededBytes('ten', size))
     const started = Date.now()
-    await waitForEqual(shares, 600_000)
+    await waitForEqual(shares, 240_000)
     const seconds = (Date.now() - started) / 1000
     const sent = (await sentBy(A)) - sentBefore
     const others = await Promise.all(peers.slice(1).map(sentBy))

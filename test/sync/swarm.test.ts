@@ -105,17 +105,24 @@ describe('sync/serve: a peer still fetching passes objects on', () => {
   let root: ServedRepo
   let holder: Store
   let listener: Listener
-  const arrivals = new Arrivals()
+  // Wants are held at most 1.5 s here (20 s in a node).
+  const arrivals = new Arrivals(1_500)
   const sessions: Session[] = []
   let asker: Session
+  /** The head both say they fetch. */
+  let head: CID
+  let other: CID
 
   before(async () => {
     root = await serveRepo('left-hold-', 10_000)
+    head = root.head
+    await writeFile(join(root.server.share, 'another.txt'), 'another head\n')
+    other = (await root.server.commit('another'))!.cid
     holder = await Store.open(join(root.root, 'holder'), { create: true })
     listener = await listen({
       address: { host: '127.0.0.1', port: 0 },
       key: KEY,
-      session: { store: holder, peerId: 'holder', timeoutMs: 10_000, arriving: (cid) => arrivals.arriving(cid) },
+      session: { store: holder, peerId: 'holder', timeoutMs: 10_000, arriving: (cid, fetching) => arrivals.arriving(cid, fetching) },
       onSession: (s) => sessions.push(s)
     })
     const store = await Store.open(join(root.root, 'asker'), { create: true })
@@ -136,35 +143,68 @@ describe('sync/serve: a peer still fetching passes objects on', () => {
     return { cid: cidOf(RAW, bytes), bytes }
   }
   const within = <T>(p: Promise<T>, ms: number): Promise<T | 'pending'> => Promise.race([p, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms))])
+  /** Says `cid` to the holder as the head the asker fetches, and waits until the holder has heard it. */
+  const askerFetches = async (cid: CID | null): Promise<void> => {
+    asker.announceFetching(cid)
+    const side = sessions.find((s) => s.remotePeerId === 'asker')!
+    while (side.remoteFetching !== cid && !(cid !== null && side.remoteFetching?.equals(cid) === true)) await new Promise((resolve) => setTimeout(resolve, 5))
+  }
 
-  it('answers missing at once when it fetches nothing', async () => {
+  it('answers missing at once when it fetches nothing, or another head than the asker', async () => {
+    await askerFetches(head)
     await assert.rejects(asker.request(chunk().cid), MissingObjectError)
+    assert.notEqual(other.toString(), head.toString())
+    arrivals.begin(other)
+    try {
+      assert.notEqual(await within(asker.request(chunk().cid).catch((err: unknown) => err), 300), 'pending')
+    } finally {
+      arrivals.end(other)
+    }
   })
 
-  it('holds a want while it fetches, and answers it once the object is stored', async () => {
+  it('holds a want while both fetch the same head, and answers it once the object is stored', async () => {
     const { cid, bytes } = chunk()
-    arrivals.begin()
+    await askerFetches(head)
+    arrivals.begin(head)
     try {
       const answer = asker.request(cid)
       assert.equal(await within(answer, 200), 'pending')
       // Other wants are still answered meanwhile.
-      const other = chunk()
-      await holder.write({ blocks: [other] })
-      assert.deepEqual(await asker.request(other.cid), other.bytes)
+      const another = chunk()
+      await holder.write({ blocks: [another] })
+      assert.deepEqual(await asker.request(another.cid), another.bytes)
       await holder.write({ blocks: [{ cid, bytes }] })
       arrivals.stored([cid])
       assert.deepEqual(await answer, bytes)
     } finally {
-      arrivals.end()
+      arrivals.end(head)
     }
   })
 
-  it('answers a held want with missing once its fetch ends without the object', async () => {
-    const { cid } = chunk()
-    arrivals.begin()
-    const answer = asker.request(cid)
-    assert.equal(await within(answer, 200), 'pending')
-    arrivals.end()
-    await assert.rejects(answer, MissingObjectError)
+  it('answers a held want with missing once its fetch ends without the object, or it has waited long enough', async () => {
+    await askerFetches(head)
+    arrivals.begin(head)
+    try {
+      const ended = asker.request(chunk().cid)
+      assert.equal(await within(ended, 200), 'pending')
+      arrivals.end(head)
+      await assert.rejects(ended, MissingObjectError)
+      arrivals.begin(head)
+      const waited = asker.request(chunk().cid)
+      assert.equal(await within(waited, 500), 'pending')
+      await assert.rejects(waited, MissingObjectError)
+    } finally {
+      arrivals.end(head)
+    }
+  })
+
+  it('does not hold once the asker says it stopped fetching', async () => {
+    await askerFetches(null)
+    arrivals.begin(head)
+    try {
+      assert.notEqual(await within(asker.request(chunk().cid).catch((err: unknown) => err), 300), 'pending')
+    } finally {
+      arrivals.end(head)
+    }
   })
 })

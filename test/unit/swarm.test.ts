@@ -2,9 +2,9 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
-import { HashMismatchError, type LeftError, MissingObjectError, ProtocolError, SessionClosedError } from '../../src/errors.js'
+import { HashMismatchError, type LeftError, MissingObjectError, ProtocolError, SessionClosedError, TimeoutError } from '../../src/errors.js'
 import { RAW, cidOf } from '../../src/object/cid.js'
-import { type SwarmPeer, SwarmSource, rankPeers } from '../../src/sync/swarm.js'
+import { type SwarmPeer, SwarmSource, headOrder, rankPeers } from '../../src/sync/swarm.js'
 
 type Behaviour = 'has' | 'missing' | 'closed' | 'wrong' | 'silent'
 
@@ -62,6 +62,45 @@ describe('sync/swarm rankPeers', () => {
     }
     // A third each, within a margin that random CIDs pass (p < 1e-9).
     for (const { id } of ids) assert.ok(Math.abs((first.get(id) ?? 0) / runs - 1 / 3) < 0.06, `${id} first for ${first.get(id)} of ${runs}`)
+  })
+})
+
+describe('sync/swarm headOrder', () => {
+  const ids = (list: ReadonlyArray<{ id: string }>): string[] => list.map((p) => p.id)
+
+  it('asks the top fetching peer first when it ranks above us, then the having peers by rank', () => {
+    const have = [{ id: 'origin' }, { id: 'done' }]
+    const fetching = [{ id: 'f1' }, { id: 'f2' }, { id: 'f3' }]
+    let above = 0
+    for (let i = 0; i < 300; i++) {
+      const cid = cidOf(RAW, randomBytes(8))
+      const all = rankPeers(cid, [...fetching, { id: 'me' }])
+      const order = ids(headOrder(cid, 'me', have, fetching))
+      assert.deepEqual(order.slice(-2), ids(rankPeers(cid, have)))
+      if (all[0]!.id === 'me') assert.equal(order.length, 2)
+      else {
+        above++
+        assert.deepEqual(order, [all[0]!.id, ...ids(rankPeers(cid, have))])
+      }
+    }
+    // We come first among four fetchers for about a quarter of the objects.
+    assert.ok(above > 150 && above < 285, `a fetching peer ranked first for ${above} of 300`)
+  })
+
+  it('never has two fetching peers ask each other for the same object', () => {
+    const peers = ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id }))
+    for (let i = 0; i < 200; i++) {
+      const cid = cidOf(RAW, randomBytes(8))
+      const asks = new Map<string, string | undefined>()
+      for (const me of peers) {
+        const first = headOrder(cid, me.id, [{ id: 'origin' }], peers.filter((p) => p !== me))[0]!.id
+        asks.set(me.id, first === 'origin' ? undefined : first)
+      }
+      // Exactly one peer asks the origin; every other asks that one.
+      const toOrigin = [...asks].filter(([, to]) => to === undefined).map(([id]) => id)
+      assert.equal(toOrigin.length, 1)
+      for (const [id, to] of asks) if (to !== undefined) assert.equal(to, toOrigin[0], `${id} asks ${to}`)
+    }
   })
 })
 
@@ -142,7 +181,8 @@ describe('sync/swarm SwarmSource', () => {
     const busy = setInterval(() => { peers[0]!.seen = Date.now() }, 5)
     try {
       const pending = new SwarmSource(() => peers, 40).request(cid)
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      // Past the hold limit (3 × 40 ms): the swarm has run out of peers and looks again.
+      await new Promise((resolve) => setTimeout(resolve, 300))
       peers.push(new FakePeer('late', 'has', objects))
       assert.deepEqual(await pending, bytes)
     } finally {
@@ -160,7 +200,8 @@ describe('sync/swarm SwarmSource', () => {
     slow.seen = Date.now()
     const busy = setInterval(() => { slow.seen = Date.now() }, 10)
     const pending = new SwarmSource((c) => rankPeers(c, peers), 200).request(cid)
-    await new Promise((resolve) => setTimeout(resolve, 600))
+    // Two hedge periods, under the hold limit of three.
+    await new Promise((resolve) => setTimeout(resolve, 400))
     assert.equal(other.asked.length, 0, 'a peer that keeps sending is not hedged')
     clearInterval(busy)
     assert.deepEqual(await pending, bytes)
@@ -182,6 +223,18 @@ describe('sync/swarm SwarmSource', () => {
       clearInterval(busy)
     }
     assert.equal(peers.find((p) => p !== holder)!.asked.length, 1)
+  })
+
+  it('gives up with a timeout on a peer that holds a request for ever while it keeps talking', async () => {
+    const { cid, objects } = object()
+    const peer = new FakePeer('talker', 'silent', objects)
+    peer.seen = Date.now()
+    const busy = setInterval(() => { peer.seen = Date.now() }, 2)
+    try {
+      await assert.rejects(new SwarmSource(() => [peer], 10).request(cid), TimeoutError)
+    } finally {
+      clearInterval(busy)
+    }
   })
 
   it('asks the peers in the order the caller lists them', async () => {
