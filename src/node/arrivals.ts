@@ -16,14 +16,14 @@ import { cidKey } from '../object/cid.js'
  */
 export const HOLD_MS = 20_000
 
-/** Most wants held at once, over all sessions: past it, wants are answered as they stand. */
+/** Most objects waited for at once, over all sessions: past it, wants are answered as they stand. */
 export const MAX_WAITERS = 8192
 
 interface Waiter {
   readonly promise: Promise<void>
   readonly resolve: () => void
-  /** The head whose fetch it waits on. */
-  readonly head: string
+  /** The heads whose fetches it waits on (cidKeys): the askers' heads. */
+  readonly heads: Set<string>
 }
 
 export class Arrivals {
@@ -49,7 +49,9 @@ export class Arrivals {
     }
     this.fetches.delete(key)
     for (const [cid, w] of this.waiters) {
-      if (w.head !== key) continue
+      if (!w.heads.delete(key)) continue
+      // Another asker's head is still being fetched: the object may come with it.
+      if ([...w.heads].some((h) => this.fetches.has(h))) continue
       this.waiters.delete(cid)
       w.resolve()
     }
@@ -79,7 +81,10 @@ export class Arrivals {
     if (!this.fetches.has(head)) return undefined
     const key = cidKey(cid)
     const known = this.waiters.get(key)
-    if (known !== undefined) return known.promise
+    if (known !== undefined) {
+      known.heads.add(head)
+      return known.promise
+    }
     if (this.waiters.size >= MAX_WAITERS) return undefined
     let resolve!: () => void
     const promise = new Promise<void>((r) => { resolve = r })
@@ -88,7 +93,7 @@ export class Arrivals {
       resolve()
     }, this.holdMs)
     timer.unref()
-    const w: Waiter = { promise, resolve: () => { clearTimeout(timer); resolve() }, head }
+    const w: Waiter = { promise, resolve: () => { clearTimeout(timer); resolve() }, heads: new Set([head]) }
     this.waiters.set(key, w)
     return promise
   }

@@ -32,39 +32,51 @@ export interface SwarmPeer {
 export const DEFAULT_HEDGE_MS = 5_000
 
 /**
- * How many hedge periods a peer may hold one request while sending other
- * things before the next peer is asked too: a peer passing on a head it is
- * still fetching answers late by design (LEFT holds a want up to 20 s).
- * Kept under the session's 30 s stall timeout.
+ * How many hedge periods a peer may hold one request after answering
+ * requests asked after it, before the next peer is asked too: a peer
+ * passing on a head it is still fetching answers late by design (LEFT
+ * holds a want up to 20 s), but a slow link answers in order and is never
+ * hedged for being slow. Kept under the session's 30 s stall timeout.
  */
 const HOLD_LIMIT = 3
 
 /**
- * How many hedge periods a request may wait in all, once there is no
- * other peer left to ask: a peer that only keeps talking must not hold an
- * object forever.
+ * How many hedge periods every peer asked may hold a request so, once no
+ * other peer is left to ask, before it fails: a peer that answers all
+ * else must not hold an object forever.
  */
 const GIVE_UP = 24
+
+/** One request put to one peer. */
+interface Ask {
+  readonly peer: SwarmPeer
+  /** Its place among this source's requests, in the order asked. */
+  readonly seq: number
+  /** When the peer was first seen to have answered a request asked after this one. */
+  overtakenAt?: number
+  done: boolean
+}
 
 /** A BlockSource over the peers `peers(cid)` lists, in that order, at each step of each request. */
 export class SwarmSource implements BlockSource {
   /** Answers are checked against their CID here, where the sender is known. */
   readonly verified = true
+  private asked = 0
+  /** Per peer (its source), the newest of our requests it has answered. */
+  private readonly newestAnswered = new WeakMap<BlockSource, number>()
 
   constructor(private readonly peers: (cid: CID) => readonly SwarmPeer[], private readonly hedgeMs = DEFAULT_HEDGE_MS) {}
 
   /**
    * Resolves with `cid`'s bytes, verified, from the first peer that sends
    * them. Rejects with MissingObjectError when no peer was listed or one
-   * said it lacks the object and none had it; with TimeoutError when the
-   * peers asked held it for GIVE_UP hedge periods; or else with the error
-   * of the last peer asked (a closed session, a wrong object).
+   * said it lacks the object and none had it; with TimeoutError when every
+   * peer asked kept it back while answering later requests, for GIVE_UP
+   * hedge periods; or else with the error of the last peer asked (a closed
+   * session, a wrong object).
    */
   request(cid: CID): Promise<Uint8Array> {
-    const started = Date.now()
-    // By source, not peer id: a session replaced by a newer one with the same peer is another source.
-    const asked = new Set<BlockSource>()
-    let running = 0
+    const asks: Ask[] = []
     let settled = false
     let timer: NodeJS.Timeout | undefined
     let missing = false
@@ -76,11 +88,20 @@ export class SwarmSource implements BlockSource {
         clearTimeout(timer)
         reject(err)
       }
-      const answered = (peer: SwarmPeer, bytes: Uint8Array): void => {
-        running--
+      const finished = (ask: Ask): void => {
+        ask.done = true
+        const source = ask.peer.source
+        if ((this.newestAnswered.get(source) ?? -1) < ask.seq) this.newestAnswered.set(source, ask.seq)
+      }
+      /** Notes, for each request still out, whether its peer has answered a later one. */
+      const overtaken = (now: number): void => {
+        for (const a of asks) if (!a.done && (this.newestAnswered.get(a.peer.source) ?? -1) > a.seq) a.overtakenAt ??= now
+      }
+      const answered = (ask: Ask, bytes: Uint8Array): void => {
+        finished(ask)
         // Checked even when another peer answered first: a liar is a liar.
         if (!verifyBytes(cid, bytes)) {
-          distrust(peer, new HashMismatchError(cid.toString()))
+          distrust(ask.peer, new HashMismatchError(cid.toString()))
           return
         }
         if (settled) return
@@ -88,12 +109,14 @@ export class SwarmSource implements BlockSource {
         clearTimeout(timer)
         resolve(bytes)
       }
-      const refused = (peer: SwarmPeer, err: unknown): void => {
-        running--
+      const refused = (ask: Ask, err: unknown): void => {
+        ask.done = true
         // A block that does not inflate, or is too big: the sender broke the protocol.
-        if (err instanceof ProtocolError) distrust(peer, err)
-        else if (err instanceof MissingObjectError) missing = true
-        else lastError = err
+        if (err instanceof ProtocolError) distrust(ask.peer, err)
+        else if (err instanceof MissingObjectError) {
+          finished(ask)
+          missing = true
+        } else lastError = err
         next()
       }
       const distrust = (peer: SwarmPeer, err: LeftError): void => {
@@ -104,23 +127,30 @@ export class SwarmSource implements BlockSource {
       const next = (): void => {
         if (settled) return
         clearTimeout(timer)
-        const peer = this.peers(cid).find((p) => !asked.has(p.source))
+        const peer = this.peers(cid).find((p) => !asks.some((a) => a.peer.source === p.source))
         if (peer === undefined) {
-          if (running === 0) fail(missing || lastError === undefined ? new MissingObjectError(cid.toString()) : lastError)
-          else if (Date.now() - started >= GIVE_UP * this.hedgeMs) fail(new TimeoutError(`no peer sent ${cid} within ${Date.now() - started} ms`))
-          // Still waiting on someone: look again later for a peer that joined.
+          const now = Date.now()
+          overtaken(now)
+          const out = asks.filter((a) => !a.done)
+          if (out.length === 0) fail(missing || lastError === undefined ? new MissingObjectError(cid.toString()) : lastError)
+          else if (out.every((a) => a.overtakenAt !== undefined && now - a.overtakenAt >= GIVE_UP * this.hedgeMs)) {
+            fail(new TimeoutError(`the peers asked for ${cid} kept answering other requests instead`))
+          }
+          // Still waiting on someone: look again later, for a peer that joined or a verdict.
           else timer = setTimeout(next, this.hedgeMs)
           return
         }
-        asked.add(peer.source)
-        running++
-        const since = Date.now()
+        const ask: Ask = { peer, seq: this.asked++, done: false }
+        asks.push(ask)
         const watch = (): void => {
           if (settled) return
-          // Still sending (other answers, a heartbeat): busy, not stalled,
-          // unless it has held this one request too long.
-          const quiet = Date.now() - peer.lastSeen()
-          if (quiet < this.hedgeMs && Date.now() - since < HOLD_LIMIT * this.hedgeMs) timer = setTimeout(watch, this.hedgeMs - quiet)
+          const now = Date.now()
+          overtaken(now)
+          // Still sending (other answers, a heartbeat): busy, not stalled;
+          // unless it has kept this one back for too long.
+          const quiet = now - peer.lastSeen()
+          const held = ask.overtakenAt !== undefined && now - ask.overtakenAt >= HOLD_LIMIT * this.hedgeMs
+          if (quiet < this.hedgeMs && !held) timer = setTimeout(watch, this.hedgeMs - quiet)
           else next()
         }
         timer = setTimeout(watch, this.hedgeMs)
@@ -132,7 +162,7 @@ export class SwarmSource implements BlockSource {
         }
         // Whatever a callback throws (a listener of the session that ends)
         // fails this request instead of going unhandled.
-        answer.then((bytes) => answered(peer, bytes), (err: unknown) => refused(peer, err)).catch(fail)
+        answer.then((bytes) => answered(ask, bytes), (err: unknown) => refused(ask, err)).catch(fail)
       }
       next()
     })

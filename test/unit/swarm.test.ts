@@ -174,22 +174,6 @@ describe('sync/swarm SwarmSource', () => {
     await assert.rejects(new SwarmSource(() => [peer]).request(cid), /a close listener broke/)
   })
 
-  it('looks again for a new peer while the only one asked holds the request', async () => {
-    const { cid, bytes, objects } = object()
-    const peers: FakePeer[] = [new FakePeer('early', 'silent', objects)]
-    peers[0]!.seen = Date.now()
-    const busy = setInterval(() => { peers[0]!.seen = Date.now() }, 5)
-    try {
-      const pending = new SwarmSource(() => peers, 40).request(cid)
-      // Past the hold limit (3 × 40 ms): the swarm has run out of peers and looks again.
-      await new Promise((resolve) => setTimeout(resolve, 300))
-      peers.push(new FakePeer('late', 'has', objects))
-      assert.deepEqual(await pending, bytes)
-    } finally {
-      clearInterval(busy)
-    }
-  })
-
   it('asks the next peer too when the first stays silent, and not while it keeps sending', async () => {
     const { cid, bytes, objects } = object()
     const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'has', objects))
@@ -200,7 +184,7 @@ describe('sync/swarm SwarmSource', () => {
     slow.seen = Date.now()
     const busy = setInterval(() => { slow.seen = Date.now() }, 10)
     const pending = new SwarmSource((c) => rankPeers(c, peers), 200).request(cid)
-    // Two hedge periods, under the hold limit of three.
+    // Two hedge periods: a peer that keeps talking is not hedged, however long.
     await new Promise((resolve) => setTimeout(resolve, 400))
     assert.equal(other.asked.length, 0, 'a peer that keeps sending is not hedged')
     clearInterval(busy)
@@ -209,31 +193,95 @@ describe('sync/swarm SwarmSource', () => {
     assert.equal(slow.asked.length, 1)
   })
 
-  it('asks the next peer too when the first holds a request too long, however busy it is', async () => {
-    const { cid, bytes, objects } = object()
-    const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'has', objects))
-    const holder = peers.find((p) => p.id === order(cid, peers)[0])!
-    holder.behaviour = 'silent'
-    const busy = setInterval(() => { holder.seen = Date.now() }, 5)
-    holder.seen = Date.now()
+  /**
+   * A peer that keeps `held` back while answering everything else at
+   * once, and keeps talking (a fresh lastSeen) all along.
+   */
+  function holding(id: string, held: CID, objects: Map<string, Uint8Array>): { peer: FakePeer; stop: () => void } {
+    const peer = new FakePeer(id, 'has', objects)
+    const inner = peer.source.request
+    peer.source.request = (c: CID) => (c.equals(held) ? (peer.asked.push(c), new Promise<Uint8Array>(() => {})) : inner(c))
+    peer.seen = Date.now()
+    const busy = setInterval(() => { peer.seen = Date.now() }, 2)
+    return { peer, stop: () => clearInterval(busy) }
+  }
+
+  it('asks the next peer too when the first keeps a request back while it answers later ones', async () => {
+    const first = object()
+    const later = object()
+    const objects = new Map([...first.objects, ...later.objects])
+    const { peer: holder, stop } = holding('holder', first.cid, objects)
+    const other = new FakePeer('other', 'has', objects)
     try {
-      // Six hedge periods of 40 ms.
-      assert.deepEqual(await new SwarmSource((c) => rankPeers(c, peers), 40).request(cid), bytes)
+      const swarm = new SwarmSource(() => [holder, other], 40)
+      const pending = swarm.request(first.cid)
+      assert.deepEqual(await swarm.request(later.cid), later.bytes)
+      assert.deepEqual(await pending, first.bytes)
+      // Three hedge periods after the later answer, not before it.
+      assert.deepEqual(other.asked.map(String), [String(first.cid)])
+    } finally {
+      stop()
+    }
+  })
+
+  it('never hedges a slow peer that answers in order, however long each answer takes', async () => {
+    const items = [object(), object(), object()]
+    const objects = new Map(items.flatMap((o) => [...o.objects]))
+    const slow = new FakePeer('slow', 'has', objects)
+    const inner = slow.source.request
+    // Answers one at a time, 150 ms apart: a slow link, three times the hedge period.
+    let queue = Promise.resolve()
+    slow.source.request = (c: CID) => {
+      const answer = queue.then(() => new Promise((resolve) => setTimeout(resolve, 150))).then(() => { slow.seen = Date.now(); return inner(c) })
+      queue = answer.then(() => {})
+      return answer
+    }
+    slow.seen = Date.now()
+    const busy = setInterval(() => { slow.seen = Date.now() }, 2)
+    const other = new FakePeer('other', 'has', objects)
+    try {
+      const swarm = new SwarmSource(() => [slow, other], 40)
+      const got = await Promise.all(items.map((o) => swarm.request(o.cid)))
+      got.forEach((bytes, i) => assert.deepEqual(bytes, items[i]!.bytes))
+      assert.equal(other.asked.length, 0, 'the slow peer was asked again elsewhere')
     } finally {
       clearInterval(busy)
     }
-    assert.equal(peers.find((p) => p !== holder)!.asked.length, 1)
   })
 
-  it('gives up with a timeout on a peer that holds a request for ever while it keeps talking', async () => {
-    const { cid, objects } = object()
-    const peer = new FakePeer('talker', 'silent', objects)
-    peer.seen = Date.now()
-    const busy = setInterval(() => { peer.seen = Date.now() }, 2)
+  it('gives up with a timeout once every peer asked keeps a request back while answering later ones', async () => {
+    const first = object()
+    const later = object()
+    const { peer: holder, stop } = holding('holder', first.cid, new Map([...first.objects, ...later.objects]))
     try {
-      await assert.rejects(new SwarmSource(() => [peer], 10).request(cid), TimeoutError)
+      const swarm = new SwarmSource(() => [holder], 10)
+      const pending = swarm.request(first.cid)
+      const started = Date.now()
+      await swarm.request(later.cid)
+      await assert.rejects(pending, TimeoutError)
+      // 24 hedge periods of 10 ms after the later answer was seen.
+      assert.ok(Date.now() - started >= 240, `gave up after ${Date.now() - started} ms`)
     } finally {
-      clearInterval(busy)
+      stop()
+    }
+  })
+
+  it('looks again, while the only peer asked keeps a request back, for a peer that joined', async () => {
+    const first = object()
+    const later = object()
+    const objects = new Map([...first.objects, ...later.objects])
+    const { peer: holder, stop } = holding('holder', first.cid, objects)
+    const peers: FakePeer[] = [holder]
+    try {
+      const swarm = new SwarmSource(() => peers, 40)
+      const pending = swarm.request(first.cid)
+      await swarm.request(later.cid)
+      // Past the hold limit (3 × 40 ms): the swarm has run out of peers and looks again.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      peers.push(new FakePeer('late', 'has', objects))
+      assert.deepEqual(await pending, first.bytes)
+    } finally {
+      stop()
     }
   })
 
