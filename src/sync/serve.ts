@@ -135,7 +135,7 @@ export class BlockServer {
           const block = packed[i]
           let ok: boolean
           const wasHeld = this.released.size > 0 && this.released.delete(cidKey(cid))
-          if (packed[i] === null && !wasHeld && cid.code === RAW && this.arriving !== undefined) {
+          if (block === null && !wasHeld && cid.code === RAW && this.arriving !== undefined) {
             const key = cidKey(cid)
             const until = this.held.has(key) ? undefined : this.arriving(cid)
             if (until !== undefined) {
