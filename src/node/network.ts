@@ -162,7 +162,7 @@ export class PeerNetwork {
     return {
       id: session.remotePeerId,
       source: session,
-      lastSeen: () => session.lastSeen,
+      lastAnswer: () => session.lastAnswer,
       distrust: (err) => session.fail(err)
     }
   }

@@ -137,6 +137,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   private settleReady: { resolve: () => void; reject: (err: unknown) => void } | undefined
   private counts = { wants: 0, wanted: 0, received: 0, bytesIn: 0, bytesOut: 0 }
   private lastIn = Date.now()
+  private lastAnswerAt = Date.now()
   private lastOut = Date.now()
   private heartbeat: NodeJS.Timeout | undefined
   private endedWith: LeftError | undefined
@@ -201,6 +202,15 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
   /** When the peer last sent anything (ms since the epoch): a heartbeat counts. */
   get lastSeen(): number {
     return this.lastIn
+  }
+
+  /**
+   * When the peer last answered a request of ours (a `block` or a
+   * `missing`), or when the session started: unlike lastSeen, heartbeats
+   * and other chatter do not count.
+   */
+  get lastAnswer(): number {
+    return this.lastAnswerAt
   }
 
   /** Why the session ended, when it ended on an error (a protocol violation, a timeout, a reset). */
@@ -356,6 +366,7 @@ export class Session extends EventEmitter<SessionEvents> implements BlockSource 
     if (req === undefined || !req.sent) throw new ProtocolError(`peer sent an unrequested ${what} for ${cid}`)
     this.requests.delete(key)
     this.inFlight--
+    this.lastAnswerAt = Date.now()
     if (this.queue.length > 0) this.flush()
     else this.armTimer()
     return req

@@ -22,8 +22,12 @@ export interface SwarmPeer {
   /** Its peer id: what the rendezvous hash ranks. */
   readonly id: string
   readonly source: BlockSource
-  /** When it last sent anything (ms since the epoch): a peer that keeps sending is busy, not stalled. */
-  lastSeen(): number
+  /**
+   * When it last answered any request of ours (ms since the epoch): a peer
+   * that keeps answering is busy, not stalled. Chatter does not count, or a
+   * peer could hold a request for ever by talking.
+   */
+  lastAnswer(): number
   /** It sent bytes that are not the object it was asked for, or a block that breaks the protocol: it cannot be trusted with the rest. */
   distrust(err: LeftError): void
 }
@@ -52,6 +56,8 @@ interface Ask {
   readonly peer: SwarmPeer
   /** Its place among this source's requests, in the order asked. */
   readonly seq: number
+  /** When it was asked. */
+  readonly since: number
   /** When the peer was first seen to have answered a request asked after this one. */
   overtakenAt?: number
   done: boolean
@@ -133,22 +139,23 @@ export class SwarmSource implements BlockSource {
           overtaken(now)
           const out = asks.filter((a) => !a.done)
           if (out.length === 0) fail(missing || lastError === undefined ? new MissingObjectError(cid.toString()) : lastError)
-          else if (out.every((a) => a.overtakenAt !== undefined && now - a.overtakenAt >= GIVE_UP * this.hedgeMs)) {
-            fail(new TimeoutError(`the peers asked for ${cid} kept answering other requests instead`))
+          else if (out.every((a) => now - (a.overtakenAt ?? Math.max(a.peer.lastAnswer(), a.since)) >= GIVE_UP * this.hedgeMs)) {
+            fail(new TimeoutError(`the peers asked for ${cid} kept it back or stopped answering`))
           }
           // Still waiting on someone: look again later, for a peer that joined or a verdict.
           else timer = setTimeout(next, this.hedgeMs)
           return
         }
-        const ask: Ask = { peer, seq: this.asked++, done: false }
+        const since = Date.now()
+        const ask: Ask = { peer, seq: this.asked++, since, done: false }
         asks.push(ask)
         const watch = (): void => {
           if (settled) return
           const now = Date.now()
           overtaken(now)
-          // Still sending (other answers, a heartbeat): busy, not stalled;
-          // unless it has kept this one back for too long.
-          const quiet = now - peer.lastSeen()
+          // Still answering: busy, not stalled; unless it has kept this
+          // one back for too long.
+          const quiet = now - Math.max(peer.lastAnswer(), since)
           const held = ask.overtakenAt !== undefined && now - ask.overtakenAt >= HOLD_LIMIT * this.hedgeMs
           if (quiet < this.hedgeMs && !held) timer = setTimeout(watch, this.hedgeMs - quiet)
           else next()

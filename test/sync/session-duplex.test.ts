@@ -130,9 +130,13 @@ describe('sync/session over an in-process duplex', () => {
     const session = await openSession(ours, { store, peerId: 'us', heartbeatMs: 40, timeoutMs: 60_000 })
     const beat = setInterval(() => peer.send({ t: 'head', cid: head }), 30)
     try {
+      const answered = session.lastAnswer
       // Ten heartbeat intervals: more than twice the silence a session allows.
       await new Promise((r) => setTimeout(r, 400))
       assert.equal(session.isClosed, false)
+      // Heard from, but it answered nothing: the swarm's hedge goes by lastAnswer (swarm.ts).
+      assert.ok(session.lastSeen > answered + 200)
+      assert.equal(session.lastAnswer, answered)
     } finally {
       clearInterval(beat)
       await session.close()

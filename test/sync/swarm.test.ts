@@ -17,7 +17,7 @@ import { KEY, type ServedRepo, assertStoreWhole, initRepo, serveRepo } from './f
 
 /** The swarm's view of a session, as the node builds it. */
 function swarmPeer(session: Session): SwarmPeer {
-  return { id: session.remotePeerId, source: session, lastSeen: () => session.lastSeen, distrust: (err) => session.fail(err) }
+  return { id: session.remotePeerId, source: session, lastAnswer: () => session.lastAnswer, distrust: (err) => session.fail(err) }
 }
 
 describe('sync/swarm: content from two peers over TLS on loopback', () => {
@@ -69,7 +69,10 @@ describe('sync/swarm: content from two peers over TLS on loopback', () => {
   it('takes blocks from both peers, and the copy is whole', async () => {
     const { store, toFirst, toSecond } = await newcomer('both')
     const swarm = new SwarmSource((c) => rankPeers(c, [toFirst, toSecond].map(swarmPeer)))
+    const before = Date.now()
+    await new Promise((resolve) => setTimeout(resolve, 5))
     await toFirst.fetch(head, { root: 'commit', contentSource: swarm })
+    assert.ok(toSecond.lastAnswer > before, 'answers move lastAnswer')
     assert.ok(await store.has(head))
     await assertStoreWhole(store)
     // About half of some 120 chunks each; the history came from the first alone.

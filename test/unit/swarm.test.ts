@@ -26,7 +26,7 @@ class FakePeer implements SwarmPeer {
       }
     }
   }
-  lastSeen(): number {
+  lastAnswer(): number {
     return this.seen
   }
   distrust(err: LeftError): void {
@@ -195,7 +195,7 @@ describe('sync/swarm SwarmSource', () => {
 
   /**
    * A peer that keeps `held` back while answering everything else at
-   * once, and keeps talking (a fresh lastSeen) all along.
+   * once, and keeps answering others (a fresh lastAnswer) all along.
    */
   function holding(id: string, held: CID, objects: Map<string, Uint8Array>): { peer: FakePeer; stop: () => void } {
     const peer = new FakePeer(id, 'has', objects)
