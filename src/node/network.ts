@@ -90,6 +90,7 @@ export class PeerNetwork {
   private readonly integrating = new Set<Session>()
   /** Content on its way here, for the sessions to hold wants on (sync/serve.ts). */
   readonly arrivals = new Arrivals()
+  private readonly swarmPeers = new WeakMap<Session, SwarmPeer>()
   /** Heads whose content we are fetching, oldest first; the last is what peers are told. */
   private readonly fetchingHeads: CID[] = []
 
@@ -158,13 +159,14 @@ export class PeerNetwork {
     for (const s of session === undefined ? this.peers.values() : [session]) s.announceFetching(now)
   }
 
+  /** The swarm's view of `session`, made once: the swarm lists peers for every object it asks for. */
   private swarmPeer(session: Session): SwarmPeer {
-    return {
-      id: session.remotePeerId,
-      source: session,
-      lastAnswer: () => session.lastAnswer,
-      distrust: (err) => session.fail(err)
+    let peer = this.swarmPeers.get(session)
+    if (peer === undefined) {
+      peer = { id: session.remotePeerId, source: session, lastAnswer: () => session.lastAnswer, distrust: (err) => session.fail(err) }
+      this.swarmPeers.set(session, peer)
     }
+    return peer
   }
 
   /** The live session with peer `peerId`, if any. */

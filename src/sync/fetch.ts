@@ -57,7 +57,8 @@ export interface FetchOptions {
   readonly base?: CID | undefined
   /**
    * Where the content comes from (default: the same source as the
-   * history): the node passes a swarm of every peer with the head.
+   * history): the node passes a swarm of the peers that have the head or
+   * are fetching it (node/network.ts `headContent`).
    */
   readonly contentSource?: BlockSource
   /** Called with the CIDs of each batch of content written (see ContentOptions). */

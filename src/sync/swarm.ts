@@ -4,10 +4,10 @@
  * CID with the peer's id: the requests spread evenly over the peers, and
  * the order is the same on every call, so no bookkeeping is needed). The
  * first is asked; when it lacks the object, hangs up, or sends bytes that
- * are not the object, the next one is. When it has sent nothing for a
- * while, or holds the request for too long, the next one is asked as well
- * and the first good answer wins, so a stalled peer costs seconds, not the
- * transfer.
+ * are not the object, the next one is. When it has answered nothing for a
+ * while, or keeps the request back while it answers later ones, the next
+ * one is asked as well and the first good answer wins, so a stalled peer
+ * costs seconds, not the transfer.
  *
  * Pure apart from a timer: the peers are BlockSources (sessions, in the
  * node), listed afresh at every step, so a peer that joins is used at once.
@@ -32,7 +32,7 @@ export interface SwarmPeer {
   distrust(err: LeftError): void
 }
 
-/** How long a peer may stay silent with a request of ours before the next peer is asked too. */
+/** How long a peer may go without answering any request of ours, one of them pending, before the next peer is asked too. */
 export const DEFAULT_HEDGE_MS = 5_000
 
 /**

@@ -153,23 +153,31 @@ describe('sync/serve: a peer still fetching passes objects on', () => {
     while (side.remoteFetching !== cid && !(cid !== null && side.remoteFetching?.equals(cid) === true)) await new Promise((resolve) => setTimeout(resolve, 5))
   }
 
+  /** Runs `fn` while the holder fetches `h`. */
+  async function whileFetching(h: CID, fn: () => Promise<void>): Promise<void> {
+    arrivals.begin(h)
+    try {
+      await fn()
+    } finally {
+      arrivals.end(h)
+    }
+  }
+  /** A want for a chunk the holder lacks is answered `missing` within a second, well before a hold would end. */
+  const refusedAtOnce = async (): Promise<void> => {
+    assert.ok(await within(asker.request(chunk().cid).catch((err: unknown) => err), 1_000) instanceof MissingObjectError)
+  }
+
   it('answers missing at once when it fetches nothing, or another head than the asker', async () => {
     await askerFetches(head)
     await assert.rejects(asker.request(chunk().cid), MissingObjectError)
     assert.notEqual(other.toString(), head.toString())
-    arrivals.begin(other)
-    try {
-      assert.ok(await within(asker.request(chunk().cid).catch((err: unknown) => err), 1_000) instanceof MissingObjectError)
-    } finally {
-      arrivals.end(other)
-    }
+    await whileFetching(other, refusedAtOnce)
   })
 
   it('holds a want while both fetch the same head, and answers it once the object is stored', async () => {
     const { cid, bytes } = chunk()
     await askerFetches(head)
-    arrivals.begin(head)
-    try {
+    await whileFetching(head, async () => {
       const answer = asker.request(cid)
       assert.equal(await within(answer, 200), 'pending')
       // Other wants are still answered meanwhile.
@@ -179,9 +187,7 @@ describe('sync/serve: a peer still fetching passes objects on', () => {
       await holder.write({ blocks: [{ cid, bytes }] })
       arrivals.stored([cid])
       assert.deepEqual(await answer, bytes)
-    } finally {
-      arrivals.end(head)
-    }
+    })
   })
 
   it('answers a held want with missing once its fetch ends without the object, or it has waited long enough', async () => {
@@ -205,11 +211,6 @@ describe('sync/serve: a peer still fetching passes objects on', () => {
 
   it('does not hold once the asker says it stopped fetching', async () => {
     await askerFetches(null)
-    arrivals.begin(head)
-    try {
-      assert.ok(await within(asker.request(chunk().cid).catch((err: unknown) => err), 1_000) instanceof MissingObjectError)
-    } finally {
-      arrivals.end(head)
-    }
+    await whileFetching(head, refusedAtOnce)
   })
 })
