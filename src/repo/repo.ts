@@ -96,6 +96,8 @@ export interface IntegrateResult {
   readonly editsKept: readonly string[]
   /** Files written into the share folder. */
   readonly written: number
+  /** Bytes of those files copied from the versions they replaced rather than read from the store. */
+  readonly reused: number
   /** Paths left alone because they were edited while we worked. */
   readonly skipped: readonly string[]
   /** Files and links the incoming change removed from the folder. */
@@ -111,6 +113,8 @@ export interface UpdateResult {
    * inside, or edited while the folder was updated. Empty with `force`.
    */
   readonly kept: readonly string[]
+  /** Bytes of files written that were copied from the versions they replaced rather than read from the store. */
+  readonly reused: number
 }
 
 /**
@@ -479,7 +483,7 @@ export class Repo {
       // What it writes is the target's, so its content is here now.
       const applied = await this.apply(changes, { guard: !force, rules, ...progressOf(changes, progress) })
       await this.moveHead(target, { stat: applied.stat })
-      return { cid: target, changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
+      return { cid: target, changes: changes.length, kept: [...applied.ignored, ...applied.skipped], reused: applied.reused }
     })
   }
 
@@ -521,7 +525,7 @@ export class Repo {
       if (!force) await this.refuseUncommittedLoss(src, changes)
       const applied = await this.apply(changes, { guard: !force, rules, from, ...progressOf(changes, progress) })
       await this.store.write({ stat: applied.stat })
-      return { changes: changes.length, kept: [...applied.ignored, ...applied.skipped] }
+      return { changes: changes.length, kept: [...applied.ignored, ...applied.skipped], reused: applied.reused }
     })
   }
 
@@ -619,6 +623,7 @@ export class Repo {
       const conflicts: Conflict[] = []
       const editsKept = new Set<string>()
       let written = 0
+      let reused = 0
       const deleted: string[] = []
       for (let round = 1; ; round++) {
         await this.commitLocked('local changes')
@@ -628,7 +633,7 @@ export class Repo {
         const merged = head === undefined
           ? { kind: 'fast-forward' as const, head: remote }
           : await mergeHeads(this.store, { put: (b) => void made.push(b) }, head, remote)
-        if (merged.kind === 'up-to-date') return { before, after: head, mode, conflicts, editsKept: [...editsKept], written, skipped: [], deleted }
+        if (merged.kind === 'up-to-date') return { before, after: head, mode, conflicts, editsKept: [...editsKept], written, reused, skipped: [], deleted }
         const target = merged.head
         if (merged.kind === 'merged') {
           mode = 'merge'
@@ -644,6 +649,7 @@ export class Repo {
         const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), from, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
         for (const p of applied.deleted) deleted.push(p)
         written += [...applied.stat.values()].filter((e) => e !== null).length
+        reused += applied.reused
         if (applied.skipped.length > 0 && round < INTEGRATE_ROUNDS) {
           // HEAD stays: the next round commits the folder as it is now (what
           // was written, and the edits) and merges that with `remote`.
@@ -652,7 +658,7 @@ export class Repo {
         }
         const last = made[made.length - 1]
         await this.moveHead(target, { ...(last ? { blocks: [last], commits: [target] } : {}), stat: applied.stat })
-        return { before, after: target, mode, conflicts, editsKept: [...editsKept], written, skipped: applied.skipped, deleted }
+        return { before, after: target, mode, conflicts, editsKept: [...editsKept], written, reused, skipped: applied.skipped, deleted }
       }
     })
   }
@@ -669,6 +675,7 @@ export class Repo {
     if (how.from !== undefined) await fetchContent(changes, this.store, { ...how.from })
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules,
+      statOf: (path) => this.store.statEntry(path),
       ...(hooks ? { hooks } : {}),
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
     })

@@ -143,6 +143,8 @@ export interface ObjectStore {
    * damaged entry is left out: it only costs a re-read.
    */
   loadStatCache(): Promise<Map<string, StatEntry | DirStat>>
+  /** The stat cache entry of one file (share-relative path), or undefined (none, or damaged). */
+  statEntry(path: string): Promise<StatEntry | undefined>
   /** The stat cache of one directory (share-relative, '' for the top), as `loadStatCache` would give it. */
   statDir(dir: string): Promise<StatDir>
   /** Keeps a fetched structure node until its children arrive (see sync/fetch.ts). */

@@ -303,6 +303,13 @@ export class Store implements ObjectStore {
     return out
   }
 
+  async statEntry(path: string): Promise<StatEntry | undefined> {
+    // A directory's key ('' or ending in '/') is never a file's path.
+    if (path === '' || path.endsWith('/')) return undefined
+    const v = await this.stats.get(enc.encode(path))
+    return v === undefined ? undefined : parseStatEntry(dec.decode(v))
+  }
+
   /**
    * One directory's stat cache entries. Paths sort with a directory's
    * whole subtree together (`d/x/...` between `d/x.` and `d/x0`), so each

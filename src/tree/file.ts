@@ -22,20 +22,27 @@ const READ_AHEAD = 16
  */
 export async function* fileChunks(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Uint8Array> {
   let group: Leaf[] = []
-  const read = async (): Promise<Uint8Array[]> => {
-    const chunks = await Promise.all(group.map((leaf) => verified(src, leaf.cid)))
-    chunks.forEach((chunk, j) => {
-      const want = group[j]!.size
-      if (want !== undefined && chunk.length !== want) throw mismatch(group[j]!.cid, `is ${chunk.length} bytes, not ${want}`)
-    })
-    group = []
-    return chunks
-  }
   for await (const leaf of fileLeaves(src, cid, size)) {
     group.push(leaf)
-    if (group.length === READ_AHEAD) yield* await read()
+    if (group.length === READ_AHEAD) {
+      yield* await readLeaves(src, group)
+      group = []
+    }
   }
-  if (group.length > 0) yield* await read()
+  if (group.length > 0) yield* await readLeaves(src, group)
+}
+
+/**
+ * Reads `leaves` from the store at once, each hashed against its CID and
+ * checked against the size its parent declared.
+ */
+export async function readLeaves(src: ObjectSource, leaves: readonly Leaf[]): Promise<Uint8Array[]> {
+  const chunks = await Promise.all(leaves.map((leaf) => verified(src, leaf.cid)))
+  chunks.forEach((chunk, j) => {
+    const want = leaves[j]!.size
+    if (want !== undefined && chunk.length !== want) throw mismatch(leaves[j]!.cid, `is ${chunk.length} bytes, not ${want}`)
+  })
+  return chunks
 }
 
 /** One raw object of a file's content; `size` is what its parent declared (unknown for a root read without a size). */

@@ -281,6 +281,10 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
         await stats.put(enc.encode('no-cid.txt'), enc.encode('{"size":3,"mtimeMs":1,"ctimeMs":1,"ino":1}'))
       })
       assert.deepEqual([...(await store.loadStatCache())], [['good.txt', good]])
+      assert.deepEqual(await store.statEntry('good.txt'), good)
+      assert.equal(await store.statEntry('not-json.txt'), undefined)
+      assert.equal(await store.statEntry('wrong-shape.txt'), undefined)
+      assert.equal(await store.statEntry('absent.txt'), undefined)
       return store
     }))
 
