@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { DEFAULT_PARAMS, GEAR, chunkLengths, chunkStream, checkParams } from '../../src/chunk/fastcdc.js'
+import { type ChunkParams, DEFAULT_PARAMS, GEAR, chunkLengths, chunkStream, checkParams, cutPoint } from '../../src/chunk/fastcdc.js'
 import { seededBytes } from '../helpers/data.js'
 
 /** Chunk boundaries (cumulative offsets) of a length list. */
@@ -20,7 +20,38 @@ async function streamLengths(buf: Uint8Array, pieceSize: number, p = DEFAULT_PAR
   return out
 }
 
+/** FastCDC as the paper states it, one byte a turn: what the unrolled cutPoint must agree with everywhere. */
+function referenceCut(buf: Uint8Array, start: number, end: number, p: ChunkParams): number {
+  const available = end - start
+  if (available <= p.min) return available
+  const limit = Math.min(available, p.max)
+  const normal = Math.min(limit, p.avg)
+  const bits = Math.round(Math.log2(p.avg))
+  const mask = (n: number): number => (((1 << n) - 1) << (32 - n)) | 0
+  let hash = 0
+  for (let i = p.min; i < limit; i++) {
+    hash = ((hash << 1) + GEAR[buf[start + i]!]!) | 0
+    if ((hash & mask(i < normal ? bits + 2 : bits - 2)) === 0) return i + 1
+  }
+  return limit
+}
+
 describe('chunk/fastcdc', () => {
+  it('cuts where the one-byte-a-turn reference does, from every start and to every end', () => {
+    const data = new Uint8Array(seededBytes('left-reference', 64 * 1024))
+    // Small sizes, so cuts fall in both loops and before and after every tail.
+    const p = { min: 64, avg: 256, max: 1024 }
+    for (let start = 0; start < 4096; start += 37) {
+      for (let end = start; end <= start + 1100; end += 13) {
+        assert.equal(cutPoint(data, start, end, p), referenceCut(data, start, end, p), `start ${start}, end ${end}`)
+      }
+    }
+    // And with LEFT's sizes, over a long stretch.
+    for (let start = 0; start < 8192; start += 1021) {
+      assert.equal(cutPoint(data, start, data.length), referenceCut(data, start, data.length, DEFAULT_PARAMS))
+    }
+  })
+
   it('derives the pinned gear table', () => {
     assert.equal(GEAR.length, 256)
     assert.equal(GEAR[0], 824108029)
