@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads'
 import type { Stats } from 'node:fs'
 import { chunkLengths, chunkStream } from '../chunk/fastcdc.js'
 import { FileAccessError, FileChangedError } from '../errors.js'
-import { FileLayout, RAW, cidFromDigest, cidOf, type FileRoot } from '../object/index.js'
+import { FileLayout, RAW, cidOf, type FileRoot } from '../object/index.js'
 import type { BlockWriter } from './block-writer.js'
 
 /**
@@ -116,7 +116,7 @@ async function layoutBig(abs: string, fh: import('node:fs/promises').FileHandle,
 let worker: Worker | undefined
 let workerBusy = false
 
-interface WorkerBatch { bytes: Uint8Array; lengths: number[]; digests: Uint8Array }
+interface WorkerBatch { bytes: Uint8Array; lengths: number[] }
 type WorkerMessage = WorkerBatch | { done: true } | { error: { code?: string; message: string } }
 
 /** Streams one file's chunks, with their CIDs, from the worker thread. */
@@ -160,10 +160,10 @@ async function* chunkInWorker(abs: string): AsyncGenerator<Array<{ cid: import('
       }
       w.postMessage('ack')
       let off = 0
-      yield m.lengths.map((n, i) => {
+      yield m.lengths.map((n) => {
         const bytes = m.bytes.subarray(off, off + n)
         off += n
-        return { cid: cidFromDigest(RAW, m.digests.subarray(32 * i, 32 * i + 32)), bytes }
+        return { cid: cidOf(RAW, bytes), bytes }
       })
     }
   } finally {
