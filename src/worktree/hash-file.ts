@@ -95,9 +95,9 @@ async function layoutWhole(buf: Uint8Array, writer: BlockWriter): Promise<FileRo
 }
 
 /**
- * Big files go to the chunk worker when it is free, so cutting and hashing
- * run on the second core while this thread builds nodes and writes the
- * store; when it is busy with another file, this thread does it all.
+ * Big files go to the chunk worker when it is free, so cutting runs on the
+ * second core while this thread hashes, builds nodes and writes the store;
+ * when it is busy with another file, this thread does it all.
  */
 async function layoutBig(abs: string, fh: import('node:fs/promises').FileHandle, writer: BlockWriter): Promise<FileRoot> {
   if (workerBusy) return layoutStream(fh.createReadStream({ highWaterMark: STREAM_READ, autoClose: false }), writer)
