@@ -11,11 +11,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { copyFile, type FileHandle, lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, symlink, unlink } from 'node:fs/promises'
+import { chmod, copyFile, type FileHandle, lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, symlink, unlink } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import { FileAccessError, NoSpaceError } from '../errors.js'
-import { type DirEntry, parentPath } from '../object/index.js'
+import { type DirEntry, parentPath, verifyBytes } from '../object/index.js'
 import type { StatEntry } from '../store/index.js'
 import { fileChunks, readLeaves } from '../tree/file.js'
 import { type OldChunks, fileRuns, indexChunks } from '../tree/file-delta.js'
@@ -276,10 +276,11 @@ interface Base {
 
 /** Files below this size are written from the store alone: planning would cost more than it saves. */
 const DELTA_MIN_BYTES = 1024 * 1024
-/** Chunks of an old version indexed at most (about 64 GiB of file): the index is held whole. */
-const DELTA_MAX_CHUNKS = 1 << 20
-/** Bytes copied at a time between the old version and the new one. */
-const COPY_BYTES = 1024 * 1024
+/**
+ * Chunks of an old version indexed at most (about 8 GiB of file, some 13 MB
+ * of index): the index is held whole, for each of the files written at once.
+ */
+const DELTA_MAX_CHUNKS = 1 << 17
 
 /**
  * The file at `c.path` when the stat cache vouches that it holds the
@@ -308,7 +309,11 @@ async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource, base
   if (fh === undefined) {
     fh = await open(tmp, 'wx', mode)
     try {
-      for await (const chunk of fileChunks(src, entry.cid, entry.size)) await fh.write(chunk)
+      let at = 0
+      for await (const chunk of fileChunks(src, entry.cid, entry.size)) {
+        await writeAll(fh, chunk, at)
+        at += chunk.length
+      }
     } catch (err) {
       await fh.close()
       throw err
@@ -324,7 +329,9 @@ async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource, base
     // timestamp on the millisecond before: entries store whole milliseconds.
     const mtime = (entry.mtime + 0.5) / 1000
     await fh.utimes(mtime, mtime)
-    return { stat: await fh.stat(), reused: fromBase?.reused ?? 0 }
+    const stat = await fh.stat()
+    if (stat.size !== entry.size) throw new Error(`wrote ${stat.size} bytes of ${entry.size}`)
+    return { stat, reused: fromBase?.reused ?? 0 }
   } finally {
     await fh.close()
   }
@@ -332,75 +339,110 @@ async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource, base
 
 /**
  * Writes the new version `entry` into `tmp` from the old version `base`
- * and the store, and returns the open file and the bytes it took from
- * `base`; or returns undefined, with
- * `tmp` left absent, when the versions share nothing or `base` changed.
+ * and the store; returns the open file and the bytes it took from `base`.
  * When most of the new version sits where it sat in the old one, `tmp`
- * starts as a clone of the old file (a reflink where the filesystem has
- * them, a copy in the kernel where not) and only the rest is written into
- * it. Otherwise the shared ranges are copied across one by one.
+ * starts as a clone of the old file (a reflink where the filesystem offers
+ * one, else a copy inside the kernel) and only the rest is written into it;
+ * otherwise the shared ranges are read from the old file and written
+ * across. Every chunk taken from the old file is hashed against its CID,
+ * as the store's are: one that does not match is read from the store
+ * instead. Returns undefined, with `tmp` absent, when the versions share
+ * nothing, `base` is no longer the file it was, or anything fails: the
+ * caller then writes the file from the store alone, which reports any
+ * failure that is not the old file's.
  */
 async function writeFromBase(tmp: string, entry: DirEntry, src: ObjectSource, base: Base, mode: number): Promise<{ fh: FileHandle; reused: number } | undefined> {
-  const old = await indexChunks(src, base.entry.cid, base.entry.size, DELTA_MAX_CHUNKS)
-  if (old === undefined) return undefined
-  let shared = 0
-  let inPlace = 0
-  for await (const run of fileRuns(src, entry.cid, entry.size, old)) {
-    if (run.kind !== 'old') continue
-    shared += run.size
-    if (run.from === run.at) inPlace += run.size
-  }
-  if (shared === 0) return undefined
-  const from = await open(base.abs, READ_NOFOLLOW)
+  let from: FileHandle | undefined
+  let fh: FileHandle | undefined
   try {
-    if (!sameStat(await from.stat(), base.stat)) return undefined
-    const clone = inPlace * 2 >= entry.size
-    // Cloned by path: the stat check below catches a file swapped in meanwhile.
-    if (clone) await copyFile(base.abs, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
-    const fh = await open(tmp, clone ? 'r+' : 'wx', mode)
-    let whole = false
-    try {
-      whole = await writeRuns(fh, from, entry, src, old, clone)
-      if (clone) await fh.truncate(entry.size)
-      // Whatever was read, by handle or by path, came from the version trusted.
-      whole &&= sameStat(await lstat(base.abs), base.stat)
-    } finally {
-      if (!whole) await fh.close()
+    const old = await indexChunks(src, base.entry.cid, base.entry.size, DELTA_MAX_CHUNKS)
+    if (old === undefined) return undefined
+    let shared = 0
+    let inPlace = 0
+    for await (const run of fileRuns(src, entry.cid, entry.size, old)) {
+      if (run.kind !== 'old') continue
+      shared += run.size
+      if (run.from === run.at) inPlace += run.size
     }
-    if (whole) return { fh, reused: shared }
-    await rm(tmp, { force: true })
+    if (shared === 0) return undefined
+    from = await open(base.abs, READ_NOFOLLOW)
+    if (!sameStat(await from.stat(), base.stat)) return undefined
+    // Against the bigger of the two: cloning a huge file to keep a small part of it costs more than it saves.
+    const clone = inPlace * 2 >= Math.max(entry.size, base.entry.size)
+    if (clone) {
+      await copyFile(base.abs, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
+      // The clone has the old file's mode, which may not let us write.
+      await chmod(tmp, mode)
+    }
+    fh = await open(tmp, clone ? 'r+' : 'wx', mode)
+    const reused = await writeRuns(fh, from, entry, src, old, clone)
+    if (reused === undefined) return undefined
+    if (clone) await fh.truncate(entry.size)
+    const done = fh
+    fh = undefined
+    return { fh: done, reused }
+  } catch {
     return undefined
   } finally {
-    await from.close()
+    await from?.close().catch(() => {})
+    if (fh !== undefined) {
+      await fh.close().catch(() => {})
+      await rm(tmp, { force: true }).catch(() => {})
+    }
   }
 }
 
 /**
- * Writes the runs of `entry` into `fh`: ranges of the old version from
- * `from` (skipping those already in place when `fh` is its clone), new
- * chunks from the store. False when the old version ran short.
+ * Writes the runs of `entry` into `fh`: ranges of the old version read from
+ * `from` (or, when `fh` is its clone and the range is in place, from `fh`
+ * itself), each chunk checked against its CID; new chunks, and any that
+ * failed the check, from the store. Returns the bytes taken from the old
+ * version, or undefined when it ran short.
  */
-async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src: ObjectSource, old: OldChunks, clone: boolean): Promise<boolean> {
-  let buf: Buffer | undefined
+async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src: ObjectSource, old: OldChunks, clone: boolean): Promise<number | undefined> {
+  let reused = 0
   for await (const run of fileRuns(src, entry.cid, entry.size, old)) {
     if (run.kind === 'new') {
       let at = run.at
       for (const bytes of await readLeaves(src, run.leaves)) {
-        await fh.write(bytes, 0, bytes.length, at)
+        await writeAll(fh, bytes, at)
         at += bytes.length
       }
       continue
     }
-    if (clone && run.from === run.at) continue
-    buf ??= Buffer.allocUnsafe(COPY_BYTES)
-    for (let done = 0; done < run.size;) {
-      const { bytesRead } = await from.read(buf, 0, Math.min(buf.length, run.size - done), run.from + done)
-      if (bytesRead === 0) return false
-      await fh.write(buf, 0, bytesRead, run.at + done)
-      done += bytesRead
+    const inPlace = clone && run.from === run.at
+    const bytes = await readRange(inPlace ? fh : from, run.from, run.size)
+    if (bytes === undefined) return undefined
+    if (!inPlace) await writeAll(fh, bytes, run.at)
+    let off = 0
+    for (const leaf of run.leaves) {
+      const chunk = bytes.subarray(off, off + leaf.size)
+      if (verifyBytes(leaf.cid, chunk)) reused += leaf.size
+      else await writeAll(fh, (await readLeaves(src, [leaf]))[0]!, run.at + off)
+      off += leaf.size
     }
   }
-  return true
+  return reused
+}
+
+/** `size` bytes of `fh` from `at`, or undefined when the file ends first. */
+async function readRange(fh: FileHandle, at: number, size: number): Promise<Buffer | undefined> {
+  const bytes = Buffer.allocUnsafe(size)
+  for (let done = 0; done < size;) {
+    const { bytesRead } = await fh.read(bytes, done, size - done, at + done)
+    if (bytesRead === 0) return undefined
+    done += bytesRead
+  }
+  return bytes
+}
+
+/** Writes all of `bytes` at `at`: a write may take fewer bytes than asked (a full disk) without failing. */
+async function writeAll(fh: FileHandle, bytes: Uint8Array, at: number): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, at + done)
+    if (bytesWritten === 0) throw new Error('the disk took no more bytes')
+    done += bytesWritten
+  }
 }
 
 /** This process's prefix for temp names, and a counter: unique without asking the random source per file. */

@@ -4,7 +4,7 @@ import type { CID } from 'multiformats/cid'
 import { RAW, cidOf } from '../../src/object/index.js'
 import { FileLayout } from '../../src/object/file-layout.js'
 import type { Block } from '../../src/object/index.js'
-import { NEW_RUN_LEAVES, type Run, fileRuns, indexChunks } from '../../src/tree/file-delta.js'
+import { NEW_RUN_LEAVES, OLD_RUN_BYTES, type Run, fileRuns, indexChunks } from '../../src/tree/file-delta.js'
 import type { ObjectSource } from '../../src/tree/source.js'
 
 /** Chunk `name` of `size` bytes: its content is the name, repeated. */
@@ -76,6 +76,18 @@ describe('tree/file-delta: what a new version of a file can take from its old on
     const zero = chunk('0')
     const before = Array.from({ length: 50 }, () => zero)
     assert.deepEqual(await runs(before, [...before, zero]), [['old', 0, 0, 5_000], ['old', 5_000, 0, 100]])
+  })
+
+  it('finds a repeated chunk where it stayed, not only where it first appears', async () => {
+    const [z, a, b, c] = [chunk('z'), chunk('a'), chunk('b'), chunk('c')]
+    assert.deepEqual(await runs([z, a, z], [b, c, z]), [['new', 0, 2, 200], ['old', 200, 200, 100]])
+  })
+
+  it('cuts shared chunks into runs of a bounded size', async () => {
+    const big = Array.from({ length: 40 }, (_, i) => chunk(`big${i}`, 200 * 1024))
+    const cut = await runs(big, big)
+    assert.deepEqual(cut.map((r) => r[3]), [20 * 200 * 1024, 20 * 200 * 1024])
+    assert.ok(OLD_RUN_BYTES >= 20 * 200 * 1024 && OLD_RUN_BYTES < 21 * 200 * 1024)
   })
 
   it('cuts new chunks into runs of a bounded count', async () => {
