@@ -3,8 +3,9 @@
  * file under `.left/tmp`, fsynced, given its mode and mtime, and renamed into
  * place, so a reader (or a crash) sees the old file or the new one, never a
  * mix. A new version of a big file is written from its old version where
- * they share chunks (cloned or copied in the kernel), so an edit costs what
- * it changed plus a copy, not a read of every chunk from the store.
+ * they share chunks (a clone where they stay in place), each such chunk
+ * hashed, so an edit costs what it changed plus a copy, not a read of every
+ * chunk from the store.
  * Nothing is ever written through a symlink: every parent directory on
  * the way is checked with lstat first. Guarded applies never replace what
  * they did not expect, and never touch an ignored path.
@@ -18,7 +19,7 @@ import { FileAccessError, NoSpaceError } from '../errors.js'
 import { type DirEntry, parentPath, verifyBytes } from '../object/index.js'
 import type { StatEntry } from '../store/index.js'
 import { fileChunks, readLeaves } from '../tree/file.js'
-import { type OldChunks, fileRuns, indexChunks } from '../tree/file-delta.js'
+import { OLD_RUN_BYTES, type OldChunks, type Run, fileRuns, indexChunks } from '../tree/file-delta.js'
 import { type ObjectSource, mustGet } from '../tree/source.js'
 import { forEachLimit } from '../limit.js'
 import { READ_NOFOLLOW, sameStat } from './hash-file.js'
@@ -52,9 +53,9 @@ export interface ApplyOptions {
   readonly ignore?: IgnoreRules
   /**
    * The stat cache entry of a path. A big file whose entry names the
-   * version being replaced, and whose stat still matches it, is trusted to
-   * hold that version (as a commit trusts it), so its new version is written
-   * from it. Without this, every file is written from the store alone.
+   * version being replaced, and whose stat still matches it, is where its
+   * new version starts from (every chunk taken from it is hashed). Without
+   * this, every file is written from the store alone.
    */
   readonly statOf?: (path: string) => Promise<StatEntry | undefined>
   /** Called after each file is written. */
@@ -269,7 +270,7 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
 /** The version of a file in the folder that its new version can be written from. */
 interface Base {
   readonly abs: string
-  /** Its stat when it was trusted: it is used only while it still has it. */
+  /** Its stat when the stat cache vouched for it: the open handle must still have it. */
   readonly stat: Stats
   readonly entry: DirEntry
 }
@@ -397,43 +398,66 @@ async function writeFromBase(tmp: string, entry: DirEntry, src: ObjectSource, ba
  * `from` (or, when `fh` is its clone and the range is in place, from `fh`
  * itself), each chunk checked against its CID; new chunks, and any that
  * failed the check, from the store. Returns the bytes taken from the old
- * version, or undefined when it ran short.
+ * version, or undefined when it ran short. Two buffers take turns, so the
+ * next range is read while this one is hashed and written.
  */
 async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src: ObjectSource, old: OldChunks, clone: boolean): Promise<number | undefined> {
-  let reused = 0
-  for await (const run of fileRuns(src, entry.cid, entry.size, old)) {
-    if (run.kind === 'new') {
-      let at = run.at
-      for (const bytes of await readLeaves(src, run.leaves)) {
-        await writeAll(fh, bytes, at)
-        at += bytes.length
-      }
-      continue
-    }
-    const inPlace = clone && run.from === run.at
-    const bytes = await readRange(inPlace ? fh : from, run.from, run.size)
-    if (bytes === undefined) return undefined
-    if (!inPlace) await writeAll(fh, bytes, run.at)
-    let off = 0
-    for (const leaf of run.leaves) {
-      const chunk = bytes.subarray(off, off + leaf.size)
-      if (verifyBytes(leaf.cid, chunk)) reused += leaf.size
-      else await writeAll(fh, (await readLeaves(src, [leaf]))[0]!, run.at + off)
-      off += leaf.size
-    }
+  const buffers = [Buffer.allocUnsafe(OLD_RUN_BYTES), Buffer.allocUnsafe(OLD_RUN_BYTES)]
+  let turn = 0
+  const startReading = (run: Run | undefined): Promise<Buffer | undefined> | undefined => {
+    if (run?.kind !== 'old') return undefined
+    // A run is one chunk bigger than a buffer only when a chunk is (a crafted tree).
+    const into = run.size <= OLD_RUN_BYTES ? buffers[turn++ % 2]!.subarray(0, run.size) : Buffer.allocUnsafe(run.size)
+    // A failed read counts as running short, at once: a rejection left
+    // unhandled while the run before is written would end the process.
+    return readRange(clone && run.from === run.at ? fh : from, run.from, into).catch(() => undefined)
   }
-  return reused
+  const runs = fileRuns(src, entry.cid, entry.size, old)
+  let reading: Promise<Buffer | undefined> | undefined
+  try {
+    let reused = 0
+    let next = await runs.next()
+    reading = startReading(next.value || undefined)
+    while (!next.done) {
+      const run = next.value
+      const read = reading
+      next = await runs.next()
+      reading = startReading(next.value || undefined)
+      if (run.kind === 'new') {
+        let at = run.at
+        for (const bytes of await readLeaves(src, run.leaves)) {
+          await writeAll(fh, bytes, at)
+          at += bytes.length
+        }
+        continue
+      }
+      const bytes = await read!
+      if (bytes === undefined) return undefined
+      if (!(clone && run.from === run.at)) await writeAll(fh, bytes, run.at)
+      let off = 0
+      for (const leaf of run.leaves) {
+        const chunk = bytes.subarray(off, off + leaf.size)
+        if (verifyBytes(leaf.cid, chunk)) reused += leaf.size
+        else await writeAll(fh, (await readLeaves(src, [leaf]))[0]!, run.at + off)
+        off += leaf.size
+      }
+    }
+    return reused
+  } finally {
+    // Nothing may still read into a buffer, or through a handle about to close.
+    await reading
+    await runs.return(undefined)
+  }
 }
 
-/** `size` bytes of `fh` from `at`, or undefined when the file ends first. */
-async function readRange(fh: FileHandle, at: number, size: number): Promise<Buffer | undefined> {
-  const bytes = Buffer.allocUnsafe(size)
-  for (let done = 0; done < size;) {
-    const { bytesRead } = await fh.read(bytes, done, size - done, at + done)
+/** Fills `into` from `fh` at `at`; undefined when the file ends first. */
+async function readRange(fh: FileHandle, at: number, into: Buffer): Promise<Buffer | undefined> {
+  for (let done = 0; done < into.length;) {
+    const { bytesRead } = await fh.read(into, done, into.length - done, at + done)
     if (bytesRead === 0) return undefined
     done += bytesRead
   }
-  return bytes
+  return into
 }
 
 /** Writes all of `bytes` at `at`: a write may take fewer bytes than asked (a full disk) without failing. */
