@@ -2,7 +2,8 @@
  * Worker thread half of big-file hashing: reads a file and cuts it with
  * FastCDC, while the main thread hashes the chunks, builds nodes and writes
  * the store. Cutting is the bigger half (about twice SHA-256's time), so
- * the two threads take about the same time. Chunks travel back in packed batches (one transferred buffer
+ * this shares the work between the two threads as evenly as a split at
+ * the chunk can. Chunks travel back in packed batches (one transferred buffer
  * each) under a credit scheme: at most CREDITS batches are unacknowledged,
  * which bounds memory whatever the file size.
  *
