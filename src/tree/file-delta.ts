@@ -27,7 +27,7 @@ export type Run =
 
 /** Chunks in one `new` run: reads of that many overlap, and a run stays a few MiB at most. */
 export const NEW_RUN_LEAVES = 16
-/** An `old` run ends once it holds this many bytes: the writer reads each run whole. */
+/** An `old` run holds at most this many bytes (or one chunk, if bigger): the writer reads each run whole. */
 export const OLD_RUN_BYTES = 4 * 1024 * 1024
 
 /** Where each chunk of the old version sits. */

@@ -299,9 +299,9 @@ async function baseOf(c: PathChange, st: Stats | undefined, opts: ApplyOptions):
 
 /**
  * Writes `entry`'s content to the new file `tmp`, durably, with its mode
- * and mtime, and returns the file's stat. Everything goes through the one
- * open handle: no path is looked up again. With `base`, what the old
- * version shares with the new one comes from it (`reused` bytes).
+ * and mtime, and returns the file's stat. Once the file is open,
+ * everything goes through its handle. With `base`, what the old version
+ * shares with the new one comes from it (`reused` bytes).
  */
 async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource, base: Base | undefined): Promise<{ stat: Stats; reused: number }> {
   const mode = entry.exec ? 0o755 : 0o644
@@ -355,6 +355,8 @@ async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource, base
 async function writeFromBase(tmp: string, entry: DirEntry, src: ObjectSource, base: Base, mode: number): Promise<{ fh: FileHandle; reused: number } | undefined> {
   let from: FileHandle | undefined
   let fh: FileHandle | undefined
+  let made = false
+  let done: { fh: FileHandle; reused: number } | undefined
   try {
     const old = await indexChunks(src, base.entry.cid, base.entry.size, DELTA_MAX_CHUNKS)
     if (old === undefined) return undefined
@@ -371,24 +373,28 @@ async function writeFromBase(tmp: string, entry: DirEntry, src: ObjectSource, ba
     // Against the bigger of the two: cloning a huge file to keep a small part of it costs more than it saves.
     const clone = inPlace * 2 >= Math.max(entry.size, base.entry.size)
     if (clone) {
+      // copyFile opens the path again: it must still be the file checked.
+      // (What it copies is hashed anyway; this spares copying another one.)
+      if (!sameStat(await lstat(base.abs), base.stat)) return undefined
+      made = true
       await copyFile(base.abs, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
       // The clone has the old file's mode, which may not let us write.
       await chmod(tmp, mode)
     }
+    made = true
     fh = await open(tmp, clone ? 'r+' : 'wx', mode)
     const reused = await writeRuns(fh, from, entry, src, old, clone)
     if (reused === undefined) return undefined
     if (clone) await fh.truncate(entry.size)
-    const done = fh
-    fh = undefined
-    return { fh: done, reused }
+    done = { fh, reused }
+    return done
   } catch {
     return undefined
   } finally {
     await from?.close().catch(() => {})
-    if (fh !== undefined) {
-      await fh.close().catch(() => {})
-      await rm(tmp, { force: true }).catch(() => {})
+    if (done === undefined) {
+      await fh?.close().catch(() => {})
+      if (made) await rm(tmp, { force: true }).catch(() => {})
     }
   }
 }
@@ -398,31 +404,33 @@ async function writeFromBase(tmp: string, entry: DirEntry, src: ObjectSource, ba
  * `from` (or, when `fh` is its clone and the range is in place, from `fh`
  * itself), each chunk checked against its CID; new chunks, and any that
  * failed the check, from the store. Returns the bytes taken from the old
- * version, or undefined when it ran short. Two buffers take turns, so the
- * next range is read while this one is hashed and written.
+ * version, or undefined when it ran short or too many of its chunks failed.
+ * Two buffers take turns, so the next range is read while this one is
+ * hashed and written.
  */
 async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src: ObjectSource, old: OldChunks, clone: boolean): Promise<number | undefined> {
   const buffers = [Buffer.allocUnsafe(OLD_RUN_BYTES), Buffer.allocUnsafe(OLD_RUN_BYTES)]
   let turn = 0
   const startReading = (run: Run | undefined): Promise<Buffer | undefined> | undefined => {
     if (run?.kind !== 'old') return undefined
-    // A run is one chunk bigger than a buffer only when a chunk is (a crafted tree).
+    // Never bigger than a buffer with LEFT's chunk sizes; a peer's tree is not held to them.
     const into = run.size <= OLD_RUN_BYTES ? buffers[turn++ % 2]!.subarray(0, run.size) : Buffer.allocUnsafe(run.size)
     // A failed read counts as running short, at once: a rejection left
     // unhandled while the run before is written would end the process.
     return readRange(clone && run.from === run.at ? fh : from, run.from, into).catch(() => undefined)
   }
   const runs = fileRuns(src, entry.cid, entry.size, old)
+  let wrong = 0
   let reading: Promise<Buffer | undefined> | undefined
   try {
     let reused = 0
     let next = await runs.next()
-    reading = startReading(next.value || undefined)
+    reading = startReading(next.done === true ? undefined : next.value)
     while (!next.done) {
       const run = next.value
       const read = reading
       next = await runs.next()
-      reading = startReading(next.value || undefined)
+      reading = startReading(next.done === true ? undefined : next.value)
       if (run.kind === 'new') {
         let at = run.at
         for (const bytes of await readLeaves(src, run.leaves)) {
@@ -438,6 +446,7 @@ async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src:
       for (const leaf of run.leaves) {
         const chunk = bytes.subarray(off, off + leaf.size)
         if (verifyBytes(leaf.cid, chunk)) reused += leaf.size
+        else if (++wrong > MAX_WRONG_CHUNKS) return undefined
         else await writeAll(fh, (await readLeaves(src, [leaf]))[0]!, run.at + off)
         off += leaf.size
       }
@@ -449,6 +458,13 @@ async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src:
     await runs.return(undefined)
   }
 }
+
+/**
+ * Chunks of the old file that may fail their hash before it is given up
+ * for the store: one read at a time is fine for a few, and a file that
+ * fails many was not the version it seemed.
+ */
+const MAX_WRONG_CHUNKS = 16
 
 /** Fills `into` from `fh` at `at`; undefined when the file ends first. */
 async function readRange(fh: FileHandle, at: number, into: Buffer): Promise<Buffer | undefined> {

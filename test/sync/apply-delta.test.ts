@@ -167,5 +167,17 @@ describe('worktree/materialize: a new version of a big file is written from its 
         assert.ok(reused > SIZE * 0.7 && reused <= SIZE - 8192, `reused ${reused}`)
       })
     }
+
+    it('gives the old file up for the store when the stat cache vouches for a file that is wholly other', async () => {
+      const { repo, v1, now } = await holding('lying-wholly', V2)
+      const path = join(repo.share, 'big.bin')
+      const before = await stat(path)
+      await writeFile(path, Buffer.alloc(V2.length, 'X'))
+      await utimes(path, before.atime, before.mtime)
+      const st = await stat(path)
+      await storeOf(repo).write({ stat: new Map([['big.bin', { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, cid: now.cid.toString() }]]) })
+      assert.equal(await applyV1(repo, v1, now), 0)
+      assert.equal(await fileDigest(path), digest(V1))
+    })
   })
 })
