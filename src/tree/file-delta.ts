@@ -60,11 +60,11 @@ export class OldChunks {
    */
   find(key: string, size: number, near: number, at: number): number | undefined {
     if (this.holds(near, key, size)) return near
-    if (this.first.get(key) === undefined) return undefined
+    const first = this.first.get(key)
+    if (first === undefined) return undefined
     const here = this.startingAt(at)
     if (here !== undefined && this.holds(here, key, size)) return here
-    const i = this.first.get(key)!
-    return this.holds(i, key, size) ? i : undefined
+    return this.holds(first, key, size) ? first : undefined
   }
 
   private holds(i: number, key: string, size: number): boolean {

@@ -19,7 +19,7 @@ import { FileAccessError, NoSpaceError } from '../errors.js'
 import { type DirEntry, parentPath, verifyBytes } from '../object/index.js'
 import type { StatEntry } from '../store/index.js'
 import { fileChunks, readLeaves } from '../tree/file.js'
-import { OLD_RUN_BYTES, type OldChunks, type Run, fileRuns, indexChunks } from '../tree/file-delta.js'
+import { OLD_RUN_BYTES, type Run, fileRuns, indexChunks } from '../tree/file-delta.js'
 import { type ObjectSource, mustGet } from '../tree/source.js'
 import { forEachLimit } from '../limit.js'
 import { READ_NOFOLLOW, sameStat } from './hash-file.js'
@@ -278,8 +278,9 @@ interface Base {
 /** Files below this size are written from the store alone: planning would cost more than it saves. */
 const DELTA_MIN_BYTES = 1024 * 1024
 /**
- * Chunks of an old version indexed at most (about 8 GiB of file, some 13 MB
- * of index): the index is held whole, for each of the files written at once.
+ * Chunks of either version planned at most (about 8 GiB of file, some 13 MB
+ * of index each): the index and the plan are held whole, for each of the
+ * files written at once.
  */
 const DELTA_MAX_CHUNKS = 1 << 17
 
@@ -360,9 +361,15 @@ async function writeFromBase(tmp: string, entry: DirEntry, src: ObjectSource, ba
   try {
     const old = await indexChunks(src, base.entry.cid, base.entry.size, DELTA_MAX_CHUNKS)
     if (old === undefined) return undefined
+    // The plan is held whole, so the new version is bounded like the old one.
+    const runs: Run[] = []
+    let chunks = 0
     let shared = 0
     let inPlace = 0
     for await (const run of fileRuns(src, entry.cid, entry.size, old)) {
+      chunks += run.leaves.length
+      if (chunks > DELTA_MAX_CHUNKS) return undefined
+      runs.push(run)
       if (run.kind !== 'old') continue
       shared += run.size
       if (run.from === run.at) inPlace += run.size
@@ -372,18 +379,17 @@ async function writeFromBase(tmp: string, entry: DirEntry, src: ObjectSource, ba
     if (!sameStat(await from.stat(), base.stat)) return undefined
     // Against the bigger of the two: cloning a huge file to keep a small part of it costs more than it saves.
     const clone = inPlace * 2 >= Math.max(entry.size, base.entry.size)
+    // copyFile opens the path again: it must still be the file checked.
+    // (What it copies is hashed anyway; this spares copying another one.)
+    if (clone && !sameStat(await lstat(base.abs), base.stat)) return undefined
+    made = true
     if (clone) {
-      // copyFile opens the path again: it must still be the file checked.
-      // (What it copies is hashed anyway; this spares copying another one.)
-      if (!sameStat(await lstat(base.abs), base.stat)) return undefined
-      made = true
       await copyFile(base.abs, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
       // The clone has the old file's mode, which may not let us write.
       await chmod(tmp, mode)
     }
-    made = true
     fh = await open(tmp, clone ? 'r+' : 'wx', mode)
-    const reused = await writeRuns(fh, from, entry, src, old, clone)
+    const reused = await writeRuns(fh, from, runs, src, clone)
     if (reused === undefined) return undefined
     if (clone) await fh.truncate(entry.size)
     done = { fh, reused }
@@ -400,15 +406,15 @@ async function writeFromBase(tmp: string, entry: DirEntry, src: ObjectSource, ba
 }
 
 /**
- * Writes the runs of `entry` into `fh`: ranges of the old version read from
- * `from` (or, when `fh` is its clone and the range is in place, from `fh`
- * itself), each chunk checked against its CID; new chunks, and any that
- * failed the check, from the store. Returns the bytes taken from the old
+ * Writes `runs`, the new version's plan, into `fh`: ranges of the old
+ * version read from `from` (or, when `fh` is its clone and the range is in
+ * place, from `fh` itself), each chunk checked against its CID; new chunks,
+ * and any that failed the check, from the store. Returns the bytes taken from the old
  * version, or undefined when it ran short or too many of its chunks failed.
  * Two buffers take turns, so the next range is read while this one is
  * hashed and written.
  */
-async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src: ObjectSource, old: OldChunks, clone: boolean): Promise<number | undefined> {
+async function writeRuns(fh: FileHandle, from: FileHandle, runs: readonly Run[], src: ObjectSource, clone: boolean): Promise<number | undefined> {
   const buffers = [Buffer.allocUnsafe(OLD_RUN_BYTES), Buffer.allocUnsafe(OLD_RUN_BYTES)]
   let turn = 0
   const startReading = (run: Run | undefined): Promise<Buffer | undefined> | undefined => {
@@ -419,18 +425,14 @@ async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src:
     // unhandled while the run before is written would end the process.
     return readRange(clone && run.from === run.at ? fh : from, run.from, into).catch(() => undefined)
   }
-  const runs = fileRuns(src, entry.cid, entry.size, old)
+  let reused = 0
   let wrong = 0
-  let reading: Promise<Buffer | undefined> | undefined
+  let reading = startReading(runs[0])
   try {
-    let reused = 0
-    let next = await runs.next()
-    reading = startReading(next.done === true ? undefined : next.value)
-    while (!next.done) {
-      const run = next.value
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i]!
       const read = reading
-      next = await runs.next()
-      reading = startReading(next.done === true ? undefined : next.value)
+      reading = startReading(runs[i + 1])
       if (run.kind === 'new') {
         let at = run.at
         for (const bytes of await readLeaves(src, run.leaves)) {
@@ -455,7 +457,6 @@ async function writeRuns(fh: FileHandle, from: FileHandle, entry: DirEntry, src:
   } finally {
     // Nothing may still read into a buffer, or through a handle about to close.
     await reading
-    await runs.return(undefined)
   }
 }
 
