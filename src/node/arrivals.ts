@@ -50,8 +50,9 @@ export class Arrivals {
     this.fetches.delete(key)
     for (const [cid, w] of this.waiters) {
       if (!w.heads.delete(key)) continue
-      // Another asker's head is still being fetched: the object may come with it.
-      if ([...w.heads].some((h) => this.fetches.has(h))) continue
+      // Another asker's head is still being fetched (a waiter only ever
+      // holds heads being fetched): the object may come with it.
+      if (w.heads.size > 0) continue
       this.waiters.delete(cid)
       w.resolve()
     }

@@ -241,14 +241,13 @@ export class PeerNetwork {
     if (this.fetchingHeads.length > 0) this.tellFetching(session)
     session.on('close', () => {
       this.changed()
-      const traffic = this.records.get(peer)
-      if (traffic !== undefined) {
-        traffic.received += session.stats.bytesIn
-        traffic.sent += session.stats.bytesOut
+      const record = this.records.get(peer)
+      if (record !== undefined) {
+        record.received += session.stats.bytesIn
+        record.sent += session.stats.bytesOut
       }
       if (this.peers.get(peer) !== session) return
       this.peers.delete(peer)
-      const record = this.records.get(peer)
       if (record !== undefined) Object.assign(record, { since: Date.now(), lastSeen: session.lastSeen, head: session.remoteHead, transfer: undefined })
       this.events.emit({ type: 'peer-offline', peer })
     })

@@ -74,7 +74,7 @@ export class BlockServer {
   private readonly missingBudget = new TokenBucket(MISSING_BURST, MISSING_PER_SECOND, Date.now())
 
   constructor(
-    private readonly store: Pick<ObjectStore, 'get'>,
+    private readonly store: Pick<ObjectStore, 'get' | 'has'>,
     private readonly sink: ServeSink,
     private readonly fail: (err: unknown) => void,
     /** Arriving, with the head the peer last said it fetches. */
@@ -109,7 +109,7 @@ export class BlockServer {
     }
     void until.then(release)
     // It may have landed between our lookup and the hold: look once more.
-    void this.store.get(cid).then((bytes) => { if (bytes !== undefined) release() }, () => {})
+    void this.store.has(cid).then((here) => { if (here) release() }, () => {})
   }
 
   private async run(): Promise<void> {
@@ -134,9 +134,10 @@ export class BlockServer {
           const cid = cids[i]!
           const block = packed[i]
           let ok: boolean
-          const wasHeld = this.released.size > 0 && this.released.delete(cidKey(cid))
+          // The key only matters when something was held or may be: spare the encoding per object otherwise.
+          const key = this.released.size > 0 || block === null ? cidKey(cid) : ''
+          const wasHeld = this.released.size > 0 && this.released.delete(key)
           if (block === null && !wasHeld && cid.code === RAW && this.arriving !== undefined) {
-            const key = cidKey(cid)
             const until = this.held.has(key) ? undefined : this.arriving(cid)
             if (until !== undefined) {
               this.hold(cid, key, until)

@@ -36,11 +36,12 @@ export interface SwarmPeer {
 export const DEFAULT_HEDGE_MS = 5_000
 
 /**
- * How many hedge periods a peer may hold one request after answering
- * requests asked after it, before the next peer is asked too: a peer
- * passing on a head it is still fetching answers late by design (LEFT
- * holds a want up to 20 s), but a slow link answers in order and is never
- * hedged for being slow. Kept under the session's 30 s stall timeout.
+ * How many hedge periods, from the ask, a peer may hold one request that
+ * it has passed over by answering later ones, before the next peer is
+ * asked too: a peer passing on a head it is still fetching answers late by
+ * design, but a slow link answers in order and is never hedged for being
+ * slow. Under the 20 s a holder keeps a want (node/arrivals.ts), so the
+ * next peer is asked before the hold runs out.
  */
 const HOLD_LIMIT = 3
 
@@ -58,8 +59,8 @@ interface Ask {
   readonly seq: number
   /** When it was asked. */
   readonly since: number
-  /** When the peer was first seen to have answered a request asked after this one. */
-  overtakenAt?: number
+  /** The peer has answered a request asked after this one. */
+  overtaken: boolean
   done: boolean
 }
 
@@ -77,9 +78,9 @@ export class SwarmSource implements BlockSource {
    * Resolves with `cid`'s bytes, verified, from the first peer that sends
    * them. Rejects with MissingObjectError when no peer was listed or one
    * said it lacks the object and none had it; with TimeoutError when every
-   * peer asked kept it back while answering later requests, for GIVE_UP
-   * hedge periods; or else with the error of the last peer asked (a closed
-   * session, a wrong object).
+   * peer asked kept it back while answering later requests, or answered
+   * nothing, for GIVE_UP hedge periods; or else with the error of the last
+   * peer asked (a closed session, a wrong object).
    */
   request(cid: CID): Promise<Uint8Array> {
     const asks: Ask[] = []
@@ -100,8 +101,8 @@ export class SwarmSource implements BlockSource {
         if ((this.newestAnswered.get(source) ?? -1) < ask.seq) this.newestAnswered.set(source, ask.seq)
       }
       /** Notes, for each request still out, whether its peer has answered a later one. */
-      const overtaken = (now: number): void => {
-        for (const a of asks) if (!a.done && (this.newestAnswered.get(a.peer.source) ?? -1) > a.seq) a.overtakenAt ??= now
+      const overtaken = (): void => {
+        for (const a of asks) if (!a.done && (this.newestAnswered.get(a.peer.source) ?? -1) > a.seq) a.overtaken = true
       }
       const answered = (ask: Ask, bytes: Uint8Array): void => {
         finished(ask)
@@ -117,9 +118,13 @@ export class SwarmSource implements BlockSource {
       }
       const refused = (ask: Ask, err: unknown): void => {
         ask.done = true
-        // A block that does not inflate, or is too big: the sender broke the protocol.
-        if (err instanceof ProtocolError) distrust(ask.peer, err)
-        else if (err instanceof MissingObjectError) {
+        // A block that does not inflate, or is too big: the sender broke the
+        // protocol. distrust asks the next peer itself.
+        if (err instanceof ProtocolError) {
+          distrust(ask.peer, err)
+          return
+        }
+        if (err instanceof MissingObjectError) {
           finished(ask)
           missing = true
         } else lastError = err
@@ -136,10 +141,10 @@ export class SwarmSource implements BlockSource {
         const peer = this.peers(cid).find((p) => !asks.some((a) => a.peer.source === p.source))
         if (peer === undefined) {
           const now = Date.now()
-          overtaken(now)
+          overtaken()
           const out = asks.filter((a) => !a.done)
           if (out.length === 0) fail(missing || lastError === undefined ? new MissingObjectError(cid.toString()) : lastError)
-          else if (out.every((a) => now - (a.overtakenAt ?? Math.max(a.peer.lastAnswer(), a.since)) >= GIVE_UP * this.hedgeMs)) {
+          else if (out.every((a) => now - (a.overtaken ? a.since : Math.max(a.peer.lastAnswer(), a.since)) >= GIVE_UP * this.hedgeMs)) {
             fail(new TimeoutError(`the peers asked for ${cid} kept it back or stopped answering`))
           }
           // Still waiting on someone: look again later, for a peer that joined or a verdict.
@@ -147,17 +152,17 @@ export class SwarmSource implements BlockSource {
           return
         }
         const since = Date.now()
-        const ask: Ask = { peer, seq: this.asked++, since, done: false }
+        const ask: Ask = { peer, seq: this.asked++, since, overtaken: false, done: false }
         asks.push(ask)
         const watch = (): void => {
           if (settled) return
           const now = Date.now()
-          overtaken(now)
+          overtaken()
           // Still answering: busy, not stalled; unless it has kept this
           // one back for too long.
           const quiet = now - Math.max(peer.lastAnswer(), since)
-          const held = ask.overtakenAt !== undefined && now - ask.overtakenAt >= HOLD_LIMIT * this.hedgeMs
-          if (quiet < this.hedgeMs && !held) timer = setTimeout(watch, this.hedgeMs - quiet)
+          const heldUntil = ask.overtaken ? since + HOLD_LIMIT * this.hedgeMs : Infinity
+          if (quiet < this.hedgeMs && now < heldUntil) timer = setTimeout(watch, Math.min(this.hedgeMs - quiet, heldUntil - now))
           else next()
         }
         timer = setTimeout(watch, this.hedgeMs)
@@ -186,8 +191,8 @@ export class SwarmSource implements BlockSource {
  * wait on each other.
  */
 export function headOrder<P extends { readonly id: string }>(cid: CID, self: string, have: readonly P[], fetching: readonly P[]): P[] {
-  const top = rankPeers(cid, [...fetching, { id: self, me: true }])[0]!
-  const first = 'me' in top ? [] : [top as P]
+  const top = rankPeers(cid, [...fetching, { id: self }])[0]!
+  const first = top.id === self ? [] : [top as P]
   return [...first, ...rankPeers(cid, have)]
 }
 

@@ -151,11 +151,14 @@ describe('sync/swarm SwarmSource', () => {
 
   it('distrusts a peer whose block breaks the protocol, and one whose wrong bytes come after another answered', async () => {
     const { cid, bytes, objects } = object()
-    const peers = ['p1', 'p2'].map((id) => new FakePeer(id, 'has', objects))
-    const [first, second] = order(cid, peers).map((id) => peers.find((p) => p.id === id)!)
+    const peers = ['p1', 'p2', 'p3'].map((id) => new FakePeer(id, 'has', objects))
+    const [first, second, third] = order(cid, peers).map((id) => peers.find((p) => p.id === id)!)
     first!.source.request = () => Promise.reject(new ProtocolError('block does not inflate'))
     assert.deepEqual(await new SwarmSource((c) => rankPeers(c, peers)).request(cid), bytes)
     assert.ok(first!.distrusted[0] instanceof ProtocolError)
+    // Only the next peer is asked in its place, not two.
+    assert.deepEqual([second!.asked.length, third!.asked.length], [1, 0])
+    peers.splice(peers.indexOf(third!), 1)
     // The first stalls, the second answers; then the first's lie arrives.
     let lie!: (b: Uint8Array) => void
     first!.source.request = () => new Promise((resolve) => { lie = resolve })
