@@ -25,6 +25,7 @@ import { Activity } from './activity.js'
 import { DELETIONS_LISTED, type NodeEventBody } from './events.js'
 import { Sleepers } from './sleepers.js'
 import type { Repo } from '../repo/repo.js'
+import type { WriteAhead } from '../repo/write-ahead.js'
 
 /** How often waitInSync looks at a session that only serves, to tell a slow peer from a stalled one. */
 const SERVE_CHECK_MS = 1_000
@@ -269,15 +270,22 @@ export class PeerNetwork {
   /** Fetches and integrates a head that is not settled, then tells every peer where we are. */
   private async takeHead(session: Session, remote: CID): Promise<void> {
     const peer = session.remotePeerId
-    // Always: a head stored as history only still needs its content here.
-    await this.fetch(session, remote)
-    const from = { source: this.headContent(remote, session), absentWhy: `and peer ${peer} does not have it either` }
-    this.integrating.add(session)
+    const onWrite = (path: string, size: number): void => this.events.emit({ type: 'file-received', peer, path, size })
+    // Each file is written as soon as its content is here (repo/write-ahead.ts).
+    const ahead = await this.repo.writeAhead(remote, onWrite)
     let result: Awaited<ReturnType<Repo['integrate']>>
     try {
-      result = await this.activity.during('applying', () => this.repo.integrate(remote, (path, size) => this.events.emit({ type: 'file-received', peer, path, size }), undefined, from))
+      // Always: a head stored as history only still needs its content here.
+      await this.fetch(session, remote, ahead)
+      const from = { source: this.headContent(remote, session), absentWhy: `and peer ${peer} does not have it either` }
+      this.integrating.add(session)
+      try {
+        result = await this.activity.during('applying', () => this.repo.integrate(remote, onWrite, undefined, from))
+      } finally {
+        this.integrating.delete(session)
+      }
     } finally {
-      this.integrating.delete(session)
+      ahead.end()
     }
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
     for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })
@@ -297,31 +305,42 @@ export class PeerNetwork {
    * Fetches the history of `remote` from `session`, and the content of what
    * its tree changes against our HEAD's, telling progress as it goes.
    */
-  private async fetch(session: Session, remote: CID): Promise<void> {
+  private async fetch(session: Session, remote: CID, ahead: WriteAhead): Promise<void> {
     const peer = session.remotePeerId
     const startedAt = Date.now()
     let lastEvent = 0
     let ok = false
     this.events.emit({ type: 'fetch-started', peer, head: remote.toString() })
     try {
-      const base = await this.repo.headTree()
-      await this.activity.during('fetching', () => this.repo.fetching(() => this.passingOn(remote, () => session.fetch(remote, {
-        root: 'commit',
-        base,
-        contentSource: this.headContent(remote, session),
-        onStored: (cids) => this.arrivals.stored(cids),
-        onProgress: (p) => {
-          const record = this.records.get(peer)
-          if (record !== undefined) record.transfer = { ...p, startedAt }
-          this.events.progress?.(peer, p)
-          this.changed()
-          // Progress is an event a few times a second, not once per object.
-          if (Date.now() - lastEvent >= PROGRESS_EVENT_MS) {
-            lastEvent = Date.now()
-            this.events.emit({ type: 'fetch-progress', peer, files: p.files, bytes: p.bytes, expectedBytes: p.expectedBytes })
-          }
+      await this.activity.during('fetching', () => this.repo.fetching(() => this.passingOn(remote, async () => {
+        try {
+          await session.fetch(remote, {
+            root: 'commit',
+            base: ahead.base,
+            contentSource: this.headContent(remote, session),
+            onStored: (cids) => this.arrivals.stored(cids),
+            onReady: (change) => ahead.ready(change),
+            onProgress: (p) => {
+              const record = this.records.get(peer)
+              if (record !== undefined) record.transfer = { ...p, startedAt }
+              this.events.progress?.(peer, p)
+              this.changed()
+              // Progress is an event a few times a second, not once per object.
+              if (Date.now() - lastEvent >= PROGRESS_EVENT_MS) {
+                lastEvent = Date.now()
+                this.events.emit({ type: 'fetch-progress', peer, files: p.files, bytes: p.bytes, expectedBytes: p.expectedBytes })
+              }
+            }
+          })
+        } catch (err) {
+          // What is ready is not written now: the head will not be integrated this time.
+          ahead.end()
+          throw err
+        } finally {
+          // Inside the fetch: what is written ahead is reachable from no ref yet, so gc must wait.
+          await ahead.settle()
         }
-      }))))
+      })))
       ok = true
     } finally {
       const record = this.records.get(peer)

@@ -11,7 +11,7 @@ import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep
 import type { CID } from 'multiformats/cid'
 import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
 import { type Block, type Commit, type DirEntry, MAX_NAME_BYTES, OBJECT_FORMAT, encodeNode, parseCid } from '../object/index.js'
-import { type ObjectStore, Store } from '../store/index.js'
+import { type ObjectStore, type StatEntry, Store } from '../store/index.js'
 import { type Change, type DiffSummary, countChange, diffTrees } from '../tree/diff.js'
 import { readDir } from '../tree/directory.js'
 import { lookupPath } from '../tree/lookup.js'
@@ -32,6 +32,7 @@ import { type InitOptions, type Layout, exists, initLayout, openLayout } from '.
 import { type ContentStats, type FsckReport, contentStats, fsck, gc } from './maintenance.js'
 import { type MigrateResult, migrateStore } from './migrate.js'
 import { Mutex, SharedLock } from './mutex.js'
+import { InTransit, WriteAhead } from './write-ahead.js'
 import { type BlockSource, type FetchProgress, fetchContent } from '../sync/content.js'
 
 export type { LogEntry } from '../history/log.js'
@@ -157,6 +158,8 @@ export class Repo {
   readonly objects: RepoObjects
   /** HEAD's history as a set: see inHistory. */
   private readonly history: HistoryIndex
+  /** Files written ahead of the heads bringing them: see write-ahead.ts. */
+  private readonly inTransit = new InTransit()
 
   private constructor(readonly layout: Layout, private current: Config, private readonly store: Store) {
     stores.set(this, store)
@@ -330,6 +333,7 @@ export class Repo {
       stats: this.store,
       ignore: rules ?? (await this.ignoreRules()),
       base: { src: this.store, root: await this.headTree() },
+      ...(this.inTransit.size > 0 ? { inTransit: (path: string) => this.inTransit.get(path) } : {}),
       ...(progress.onHash ? { onHash: progress.onHash } : {}),
       ...(progress.onSkip ? { onSkip: progress.onSkip } : {})
     })
@@ -603,6 +607,34 @@ export class Repo {
   /** The store's content, added up (see maintenance.ts), and its size on disk. */
   async stats(): Promise<ContentStats & { storeBytes: number }> {
     return { ...(await contentStats(this.store)), storeBytes: await diskUsage(this.layout.storeDir) }
+  }
+
+  /**
+   * Starts writing the files of `remote`, a head being fetched, into the
+   * folder as their content lands, ahead of its integrate (see
+   * write-ahead.ts). Only while HEAD stays where it is now and `remote`
+   * descends from it: otherwise a merge decides what each path becomes,
+   * and integrate writes it all. Call `end` once integrate has run or the
+   * fetch has failed.
+   */
+  async writeAhead(remote: CID, onWrite?: (path: string, size: number) => void): Promise<WriteAhead> {
+    const head = await this.head()
+    const base = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
+    let forward: boolean | undefined
+    return new WriteAhead(base, this.inTransit, (changes) => this.mutex.run(async () => {
+      const now = await this.head()
+      if (head === undefined ? now !== undefined : !(now?.equals(head) ?? false)) return undefined
+      // The head's history is stored before any of its content is ready.
+      forward ??= head === undefined || (await this.isAncestor(head, remote))
+      if (!forward) return undefined
+      const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), ...(onWrite ? { onWrite } : {}) })
+      const stat = new Map<string, StatEntry>()
+      for (const [path, entry] of applied.stat) if (entry !== null) stat.set(path, entry)
+      // The stat cache says what the files hold (the peer's versions), so integrate finds them written.
+      await this.store.write({ stat })
+      for (const [path, entry] of stat) this.inTransit.set(path, entry)
+      return stat
+    }))
   }
 
   /**

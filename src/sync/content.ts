@@ -12,7 +12,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { ContentAbsentError, HashMismatchError, MissingObjectError, ProtocolError } from '../errors.js'
-import { type Block, type DirEntry, verifyBytes } from '../object/index.js'
+import { type Block, type DirEntry, cidKey, verifyBytes } from '../object/index.js'
 import type { ObjectStore } from '../store/index.js'
 import { type Leaf, fileLeaves } from '../tree/file.js'
 
@@ -50,13 +50,21 @@ export interface Wanted {
 }
 
 /** Options of a content fetch. */
-export interface ContentOptions {
+export interface ContentOptions<W extends Wanted = Wanted> {
   /** Where to ask for what is missing; without one, missing content is a ContentAbsentError. */
   readonly source?: BlockSource | undefined
   /** Called after every object stored. */
   readonly onProgress?: (progress: FetchProgress) => void
   /** Called with the CIDs of each batch of objects once it is written. */
   readonly onStored?: (cids: readonly CID[]) => void
+  /**
+   * Called with each wanted file once all its content is stored, while the
+   * rest is still coming: the node writes it out ahead of the head
+   * (repo/write-ahead.ts). A file that shares a chunk or a node with a file
+   * listed before it (other than being the very same file) is not reported:
+   * what it shares is counted under the other.
+   */
+  readonly onReady?: (wanted: W) => void
   /** Totals to count on from (a history fetch that ran first). */
   readonly start?: FetchProgress
   /** Requests in flight at once (default 256: enough to keep the window full while batches are written). */
@@ -69,29 +77,44 @@ export interface ContentOptions {
 const LOOKUP_BATCH = 1024
 
 /**
+ * Files of at least this size are asked for after all smaller ones: a
+ * folder of small files added beside a big one arrives while the big one
+ * still moves, as Syncthing does.
+ */
+export const LATER_BYTES = 4 * 1024 * 1024
+
+/**
  * Makes sure the content of every file and symlink among `wanted` (their
  * `after` entries) is in the store, fetching what is missing from
- * `options.source`. Resolves with the totals. Rejects with
+ * `options.source`; files of LATER_BYTES or more are asked for after the
+ * rest. Resolves with the totals. Rejects with
  * ContentAbsentError naming the first path whose content nobody had, with
  * ProtocolError or HashMismatchError when the peer sends a wrong object
  * (which is then not stored), or with the source's error.
  */
-export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Wanted>, store: ContentStore, options: ContentOptions = {}): Promise<FetchProgress> {
+export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | AsyncIterable<W>, store: ContentStore, options: ContentOptions<W> = {}): Promise<FetchProgress> {
   const totals = { objects: 0, bytes: 0, files: 0, expectedBytes: 0, ...options.start }
   const leaves = new LeafBatcher(store, options.onStored)
   const limit = Math.max(1, options.concurrency ?? 256)
   const running = new Set<Promise<void>>()
   let failure: { error: unknown } | undefined
   /** Leaves waiting for one store lookup, each with the entry it belongs to. */
-  let pending: Array<{ leaf: Leaf; owner: Owner }> = []
+  let pending: Array<{ leaf: Leaf; owner: Owner<W> }> = []
   const listed = new Set<string>()
+  /** Files listed so far by root, when ready is wanted: a copy of one is ready with it. */
+  const byRoot = new Map<string, Owner<W>>()
 
-  const receive = async (leaf: Leaf, owner: Owner): Promise<void> => {
+  const landed = (owner: Owner<W>): void => {
+    owner.waiting--
+    if (options.onReady !== undefined && owner.file) readyCheck(owner, options.onReady)
+  }
+
+  const receive = async (leaf: Leaf, owner: Owner<W>): Promise<void> => {
     let bytes: Uint8Array
     try {
       bytes = await options.source!.request(leaf.cid)
     } catch (err) {
-      if (err instanceof MissingObjectError) throw new ContentAbsentError(owner.path, options.absentWhy ?? 'and the peer does not have it either')
+      if (err instanceof MissingObjectError) throw new ContentAbsentError(owner.wanted.path, options.absentWhy ?? 'and the peer does not have it either')
       throw err
     }
     if (!(options.source!.verified ?? false) && !verifyBytes(leaf.cid, bytes)) throw new HashMismatchError(leaf.cid.toString())
@@ -102,6 +125,7 @@ export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Want
     await leaves.add({ cid: leaf.cid, bytes })
     totals.objects++
     options.onProgress?.({ ...totals })
+    landed(owner)
   }
 
   const lookup = async (): Promise<void> => {
@@ -109,9 +133,12 @@ export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Want
     pending = []
     const have = await store.hasMany(batch.map((p) => p.leaf.cid))
     for (let i = 0; i < batch.length; i++) {
-      if (have[i]) continue
       const { leaf, owner } = batch[i]!
-      if (options.source === undefined) throw new ContentAbsentError(owner.path, 'and no peer is at hand to fetch it from: run this while `left watch` is connected to a peer, or add --from HOST[:PORT]')
+      if (have[i]) {
+        landed(owner)
+        continue
+      }
+      if (options.source === undefined) throw new ContentAbsentError(owner.wanted.path, 'and no peer is at hand to fetch it from: run this while `left watch` is connected to a peer, or add --from HOST[:PORT]')
       if (!owner.counted && owner.file) {
         owner.counted = true
         totals.files++
@@ -126,18 +153,44 @@ export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Want
     }
   }
 
+  const list = async (w: W, e: DirEntry): Promise<void> => {
+    const owner: Owner<W> = { wanted: w, size: e.size, file: e.kind === 'file', counted: false, waiting: 0, whole: false, listed: false, ready: 'open', copies: [] }
+    if (options.onReady !== undefined && owner.file) {
+      // A root links its size: the same CID declaring another is checked apart.
+      const key = `${cidKey(e.cid)} ${e.size}`
+      const first = byRoot.get(key)
+      // The very same file again: every object of it is listed under the first.
+      if (first !== undefined) {
+        if (first.ready === 'open') first.copies.push(w)
+        else if (first.ready === 'reported') options.onReady(w)
+        return
+      }
+      byRoot.set(key, owner)
+    }
+    let sizes = 0
+    // A symlink's target is one raw object, which fileLeaves yields as is.
+    for await (const leaf of fileLeaves(store, e.cid, e.size, listed)) {
+      owner.waiting++
+      sizes += leaf.size ?? 0
+      pending.push({ leaf, owner })
+      if (pending.length >= LOOKUP_BATCH) await lookup()
+      if (failure !== undefined) throw failure.error
+    }
+    // Leaves skipped as listed under another file leave the sum short.
+    owner.whole = sizes === e.size
+    owner.listed = true
+    if (options.onReady !== undefined && owner.file) readyCheck(owner, options.onReady)
+  }
+
   try {
+    const later: W[] = []
     for await (const w of wanted) {
       const e = w.after
       if (e === undefined || e.kind === 'dir') continue
-      const owner: Owner = { path: w.path, size: e.size, file: e.kind === 'file', counted: false }
-      // A symlink's target is one raw object, which fileLeaves yields as is.
-      for await (const leaf of fileLeaves(store, e.cid, e.size, listed)) {
-        pending.push({ leaf, owner })
-        if (pending.length >= LOOKUP_BATCH) await lookup()
-        if (failure !== undefined) throw failure.error
-      }
+      if (e.kind === 'file' && e.size >= LATER_BYTES) later.push(w)
+      else await list(w, e)
     }
+    for (const w of later) await list(w, w.after!)
     if (pending.length > 0) await lookup()
   } finally {
     // Nothing may still be writing when this settles: the caller may close the store.
@@ -147,12 +200,33 @@ export async function fetchContent(wanted: Iterable<Wanted> | AsyncIterable<Want
   return totals
 }
 
-interface Owner {
-  readonly path: string
+/** Reports `owner` (and its copies) ready once it is listed whole and all of it has landed. */
+function readyCheck<W extends Wanted>(owner: Owner<W>, onReady: (wanted: W) => void): void {
+  if (!owner.listed || owner.waiting > 0 || owner.ready !== 'open') return
+  owner.ready = owner.whole ? 'reported' : 'never'
+  const copies = owner.copies
+  owner.copies = []
+  if (owner.ready === 'never') return
+  onReady(owner.wanted)
+  for (const w of copies) onReady(w)
+}
+
+interface Owner<W extends Wanted> {
+  readonly wanted: W
   readonly size: number
   /** Progress counts files; a symlink's target is fetched but not counted. */
   readonly file: boolean
   counted: boolean
+  /** Its leaves listed and not yet found or stored. */
+  waiting: number
+  /** All its leaves were listed under it: none was listed under another file first. */
+  whole: boolean
+  /** All its leaves have been listed. */
+  listed: boolean
+  /** Whether it has been reported ready, or never will be (it is not whole). Copies listed later follow it. */
+  ready: 'open' | 'reported' | 'never'
+  /** The same file at other paths, listed while it was open: reported ready with it. */
+  copies: W[]
 }
 
 /** Most bytes of raw objects held for one batch before it is written. */

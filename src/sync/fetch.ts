@@ -23,7 +23,7 @@ import { RAW, cidKey, verifyBytes } from '../object/cid.js'
 import { decodeNode } from '../object/codec.js'
 import type { Commit, Node } from '../object/types.js'
 import type { ObjectStore } from '../store/index.js'
-import { diffTrees } from '../tree/diff.js'
+import { type Change, diffTrees } from '../tree/diff.js'
 import { type DirRegion, TOP_REGION, bucketRegion, checkDirNode } from '../tree/directory.js'
 import { loadCommit, mustGet } from '../tree/source.js'
 import { generationAfter } from '../history/ancestry.js'
@@ -63,6 +63,8 @@ export interface FetchOptions {
   readonly contentSource?: BlockSource
   /** Called with the CIDs of each batch of content written (see ContentOptions). */
   readonly onStored?: (cids: readonly CID[]) => void
+  /** Called with each changed file once all its content is stored (see ContentOptions). */
+  readonly onReady?: (change: Change) => void
 }
 
 /**
@@ -107,6 +109,7 @@ export async function fetchClosure(root: CID, store: FetchStore, source: BlockSo
     source: options.contentSource ?? source, start: history,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.onStored ? { onStored: options.onStored } : {}),
+    ...(options.onReady ? { onReady: options.onReady } : {}),
     ...(options.leafConcurrency !== undefined ? { concurrency: options.leafConcurrency } : {})
   })
   if (node.type === 'commit') await store.write({ unthin: [root] })

@@ -54,8 +54,9 @@ export interface ApplyOptions {
   /**
    * The stat cache entry of a path. A big file whose entry names the
    * version being replaced, and whose stat still matches it, is where its
-   * new version starts from (every chunk taken from it is hashed). Without
-   * this, every file is written from the store alone.
+   * new version starts from (every chunk taken from it is hashed); one that
+   * names the version being written is left as it is. Without this, every
+   * file is written from the store alone.
    */
   readonly statOf?: (path: string) => Promise<StatEntry | undefined>
   /** Called after each file is written. */
@@ -226,6 +227,11 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
     dirs.add(c.path)
     return
   }
+  const there = await holdsAlready(c.path, st, after, opts)
+  if (there !== undefined) {
+    result.stat.set(c.path, there)
+    return
+  }
   if (opts.guard && !matches(st, expected)) {
     result.skipped.push(c.path)
     return
@@ -265,6 +271,19 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
   result.stat.set(c.path, unchanged ? toStatEntry(written, after.cid) : null)
   result.reused += reused
   opts.onWrite?.(c.path, after)
+}
+
+/**
+ * The stat entry of the file at `path` when the stat cache vouches that it
+ * holds `after` already, with its size, mtime and mode: it was written
+ * ahead of its head (repo/write-ahead.ts), or by an apply that stopped
+ * before HEAD moved. Writing it again would change nothing, and the guard
+ * would take it for an edit, since it is not the version it replaces.
+ */
+async function holdsAlready(path: string, st: Stats | undefined, after: DirEntry, opts: ApplyOptions): Promise<StatEntry | undefined> {
+  if (opts.statOf === undefined || after.kind !== 'file' || !matches(st, after) || ((st!.mode & 0o100) !== 0) !== after.exec) return undefined
+  const known = await opts.statOf(path)
+  return known !== undefined && known.cid === after.cid.toString() && sameStat(known, st!) ? known : undefined
 }
 
 /** The version of a file in the folder that its new version can be written from. */
@@ -509,7 +528,16 @@ async function ensureParents(share: string, rel: string, guard: boolean, dirs: S
         if (guard) return false
         await rm(abs, { recursive: true, force: true })
       }
-      await mkdir(abs)
+      // Files written at once may share a new parent (files written ahead
+      // come without their directories): one makes it, the others find it.
+      try {
+        await mkdir(abs)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await lstatOrUndefined(abs))?.isDirectory()) {
+          if (guard) return false
+          throw err
+        }
+      }
     }
     dirs.add(dir)
   }

@@ -5,8 +5,9 @@
  * match and have not changed since, whose subdirectories made the CIDs
  * they made last time, and which lost nothing, is not encoded again: its
  * node comes from its own stat entry (DirStat), so an unchanged folder
- * costs about one lstat per file. Ignored paths, and paths that cannot be
- * read, keep the entries they had in the base tree (HEAD's).
+ * costs about one lstat per file. Ignored paths, paths that cannot be
+ * read, and files a peer's head is bringing in keep the entries they had in
+ * the base tree (HEAD's).
  * Children are always written before their parents, so whatever part of a
  * snapshot lands in the store is complete below itself. The stat cache is
  * read and updated one directory at a time, so memory follows the widest
@@ -55,6 +56,14 @@ export interface SnapshotOptions {
    * or locking it away must not read as deleting it.
    */
   readonly base?: { readonly src: ObjectSource; readonly root: CID | undefined }
+  /**
+   * The stat entry of a file written ahead of the head that brings it
+   * (repo/write-ahead.ts), if `path` is one. While the file still has that
+   * stat it is the peer's version on its way in, not an edit here: it
+   * keeps its base entry (or stays out, if the base has none), so it is
+   * neither committed nor reported.
+   */
+  readonly inTransit?: (path: string) => StatEntry | undefined
   /** Called for each file actually read (not taken from the cache). */
   readonly onHash?: (path: string, size: number) => void
   /** Called for entries skipped because they cannot be synced (sockets, bad names) or cannot be read now. */
@@ -141,7 +150,7 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   // Files and links first, in bounded parallel; subdirectories one at a time
   // so the walk's memory follows the depth, not the breadth, of the tree.
   const subdirs: string[] = []
-  /** Names that could not be read: they keep their base entries. */
+  /** Names that could not be read, and files in transit: they keep their base entries. */
   const held = new Set<string>()
   /** Regular files and subdirectories looked at: the stat cache forgets the rest of what it has here. */
   const files = new Set<string>()
@@ -188,6 +197,13 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
     try {
       if (st.isFile()) {
         files.add(name)
+        const transit = s.opts.inTransit?.(childRel)
+        if (transit !== undefined && sameStat(transit, st)) {
+          // Like an ignored path: a folder holding only such files is not new.
+          held.add(name)
+          ignored++
+          return
+        }
         const cached = cache.files.get(name)
         if (cached !== undefined && sameStat(cached, st)) unchanged.push({ name, st, cached })
         else {

@@ -1,6 +1,6 @@
 import { after, afterEach, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmod, lchown, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, lchown, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { leftOk, statusChanges } from '../helpers/cli.js'
 import { seededBytes, writeCompressibleFile } from '../helpers/data.js'
@@ -155,6 +155,43 @@ describe('e2e: three peers running left watch', () => {
     await rm(join(A.share, 'build'), { recursive: true })
     await rm(join(B.share, 'local-only.tmp'))
     for (const share of [A.share, B.share]) await rm(join(share, 'before-the-rule.tmp'))
+  })
+
+  it('issue 9: small files added beside a big one are written on the other peer while the big one moves, with no echo', async () => {
+    const [A, B] = peers as [Peer, Peer]
+    const watchA = await watch(A, watchArgs(A, [A, B]))
+    const watchB = await watch(B, watchArgs(B, [A, B]))
+    await waitForEqual([A.share, B.share])
+    const mark = watchB.stdout.length
+    // Made beside the share and moved in at once, so that one commit holds them all.
+    const staging = join(A.dir, 'staging')
+    await mkdir(staging)
+    const big = seededBytes('ahead-big', 256 << 20)
+    // First in path order: the fetch still asks for it last.
+    await writeFile(join(staging, '0-big.bin'), big)
+    const small = Array.from({ length: 15 }, (_, i) => `s-${String(i).padStart(2, '0')}.txt`)
+    for (const name of small) await writeFile(join(staging, name), `${name}\n`)
+    await rename(staging, join(A.share, 'ahead'))
+    const deadline = Date.now() + DEADLINE_MS
+    for (;;) {
+      const here = await readdir(join(B.share, 'ahead')).catch(() => [] as string[])
+      if (small.every((name) => here.includes(name))) break
+      assert.ok(Date.now() < deadline, `small files never reached B\n${watchB.output()}`)
+      await sleep(20)
+    }
+    // Still fetching: the small files did not wait for the big one.
+    const status = JSON.parse(await leftOk(B.dir, ['status', '--json'])) as { synchronizer: { peers: Array<{ transfer: { bytes: number } | null }> } }
+    assert.ok(status.synchronizer.peers.some((p) => p.transfer !== null), `B had finished its fetch when the small files were in\n${JSON.stringify(status)}`)
+    await waitForEqual([A.share, B.share])
+    assert.ok((await readFile(join(B.share, 'ahead', '0-big.bin'))).equals(big))
+    await waitForQuiet([watchA, watchB], 1_000)
+    // No echo: B committed and merged nothing of its own; it fast-forwarded.
+    const since = watchB.stdout.slice(mark)
+    assert.doesNotMatch(since, /committed|merged/, since)
+    assert.match(since, /fast-forwarded to/)
+    for (const p of [A, B]) assert.equal(await statusChanges(p.dir), 'nothing to commit, share folder clean')
+    await rm(join(A.share, 'ahead'), { recursive: true })
+    await waitForEqual([A.share, B.share])
   })
 
   it('shuts down cleanly on SIGTERM, even mid-transfer, and the store opens afterwards', async (t) => {
