@@ -273,19 +273,15 @@ export class PeerNetwork {
     const onWrite = (path: string, size: number): void => this.events.emit({ type: 'file-received', peer, path, size })
     // Each file is written as soon as its content is here (repo/write-ahead.ts).
     const ahead = await this.repo.writeAhead(remote, onWrite)
+    // Always: a head stored as history only still needs its content here.
+    await this.fetch(session, remote, ahead)
+    const from = { source: this.headContent(remote, session), absentWhy: `and peer ${peer} does not have it either` }
+    this.integrating.add(session)
     let result: Awaited<ReturnType<Repo['integrate']>>
     try {
-      // Always: a head stored as history only still needs its content here.
-      await this.fetch(session, remote, ahead)
-      const from = { source: this.headContent(remote, session), absentWhy: `and peer ${peer} does not have it either` }
-      this.integrating.add(session)
-      try {
-        result = await this.activity.during('applying', () => this.repo.integrate(remote, onWrite, undefined, from))
-      } finally {
-        this.integrating.delete(session)
-      }
+      result = await this.activity.during('applying', () => this.repo.integrate(remote, onWrite, undefined, from))
     } finally {
-      ahead.end()
+      this.integrating.delete(session)
     }
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
     for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })
@@ -312,9 +308,9 @@ export class PeerNetwork {
     let ok = false
     this.events.emit({ type: 'fetch-started', peer, head: remote.toString() })
     try {
-      await this.activity.during('fetching', () => this.repo.fetching(() => this.passingOn(remote, async () => {
+      await this.activity.during('fetching', () => this.repo.fetching(async () => {
         try {
-          await session.fetch(remote, {
+          await this.passingOn(remote, () => session.fetch(remote, {
             root: 'commit',
             base: ahead.base,
             contentSource: this.headContent(remote, session),
@@ -331,16 +327,17 @@ export class PeerNetwork {
                 this.events.emit({ type: 'fetch-progress', peer, files: p.files, bytes: p.bytes, expectedBytes: p.expectedBytes })
               }
             }
-          })
+          }))
         } catch (err) {
-          // What is ready is not written now: the head will not be integrated this time.
+          // The head is not integrated this time: what is ready is not written now.
           ahead.end()
           throw err
         } finally {
-          // Inside the fetch: what is written ahead is reachable from no ref yet, so gc must wait.
+          // Inside the fetch lock (what is written ahead is reachable from no
+          // ref yet, so gc must wait), but no longer telling peers we fetch.
           await ahead.settle()
         }
-      })))
+      }))
       ok = true
     } finally {
       const record = this.records.get(peer)

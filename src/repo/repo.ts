@@ -621,20 +621,52 @@ export class Repo {
     const head = await this.head()
     const base = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
     let forward: boolean | undefined
-    return new WriteAhead(base, this.inTransit, (changes) => this.mutex.run(async () => {
+    return new WriteAhead(base, (changes, stillWanted) => this.mutex.run(async () => {
+      if (!stillWanted()) return 0
       const now = await this.head()
       if (head === undefined ? now !== undefined : !(now?.equals(head) ?? false)) return undefined
       // The head's history is stored before any of its content is ready.
       forward ??= head === undefined || (await this.isAncestor(head, remote))
       if (!forward) return undefined
-      const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), ...(onWrite ? { onWrite } : {}) })
+      const rules = await this.ignoreRules()
+      // An ignored file is not written, nor the folder it would make.
+      const writable = changes.filter((c) => !rules.ignores(c.path, false))
+      const applied = await this.apply(writable, { guard: true, vouched: true, rules, ...(onWrite ? { onWrite } : {}) })
       const stat = new Map<string, StatEntry>()
       for (const [path, entry] of applied.stat) if (entry !== null) stat.set(path, entry)
       // The stat cache says what the files hold (the peer's versions), so integrate finds them written.
       await this.store.write({ stat })
-      for (const [path, entry] of stat) this.inTransit.set(path, entry)
-      return stat
+      for (const c of writable) {
+        const entry = stat.get(c.path)
+        if (entry !== undefined) this.inTransit.set(c.path, { head: remote, written: c.after!, replaced: c.before, stat: entry })
+      }
+      return stat.size
     }))
+  }
+
+  /**
+   * The changes integrate writes, given the files in transit among them
+   * (write-ahead.ts), each of which leaves transit here: one that already
+   * holds its new version is left as it is (materialize finds it written);
+   * one whose head the target descends from is replaced like the version
+   * it was written over; one of another history is the folder's own now,
+   * so if the guard leaves it alone, the next round commits it and the
+   * merge keeps both versions.
+   */
+  private async throughTransit(changes: PathChange[], target: CID): Promise<PathChange[]> {
+    if (this.inTransit.size === 0) return changes
+    const out: PathChange[] = []
+    for (const c of changes) {
+      const t = this.inTransit.get(c.path)
+      if (t === undefined) {
+        out.push(c)
+        continue
+      }
+      this.inTransit.delete(c.path)
+      const same = c.after?.kind === 'file' && c.after.cid.equals(t.written.cid)
+      out.push(!same && (await this.isAncestor(t.head, target)) ? { ...c, before: t.written } : c)
+    }
+    return out
   }
 
   /**
@@ -677,7 +709,7 @@ export class Repo {
         const toTree = (await loadCommit(src, target)).tree
         // Store the merge first: the folder may only show what the store can reproduce.
         if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
-        const changes = await collect(diffTrees(src, fromTree, toTree))
+        const changes = await this.throughTransit(await collect(diffTrees(src, fromTree, toTree)), target)
         const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), from, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
         for (const p of applied.deleted) deleted.push(p)
         written += [...applied.stat.values()].filter((e) => e !== null).length
@@ -706,7 +738,7 @@ export class Repo {
     const { onWrite, hooks } = how
     if (how.from !== undefined) await fetchContent(changes, this.store, { ...how.from })
     return applyChanges(changes, {
-      share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules,
+      share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules, vouched: how.vouched ?? false,
       statOf: (path) => this.store.statEntry(path),
       ...(hooks ? { hooks } : {}),
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
@@ -892,6 +924,8 @@ async function diskUsage(dir: string): Promise<number> {
 /** How `Repo.apply` writes: guarded or not, under which ignore rules, telling whom. */
 interface ApplyHow {
   readonly guard: boolean
+  /** See ApplyOptions `vouched`. */
+  readonly vouched?: boolean
   readonly rules: IgnoreRules
   /** Where missing content of what is written comes from; left out when the caller fetched it already. */
   readonly from?: ContentFrom

@@ -6,73 +6,93 @@
  * whole head: a folder of small files added beside a 1 GB one is usable
  * while the big one still moves. HEAD moves only when integrate runs.
  *
- * Until then each such file is "in transit": while it keeps the stat it was
- * written with, a snapshot gives it HEAD's entry (worktree/snapshot.ts
- * `inTransit`), so no commit, status or diff takes it for a local edit, and
- * nothing is echoed back to the peers. An edit made to it meanwhile changes
- * its stat and is an edit like any other. Its stat cache entry is the truth
- * (the peer's version), so integrate finds it already written
- * (worktree/materialize.ts). The in-transit list lives in memory only: after
- * a crash the files are in the folder with HEAD still behind, the next
+ * Until then each such file is "in transit". While it keeps the stat it was
+ * written with, and HEAD still has the version it replaced, a snapshot gives
+ * it that version (worktree/snapshot.ts `inTransit`): no commit, status or
+ * diff takes it for a local edit, and nothing is echoed back to the peers.
+ * An edit made to it meanwhile changes its stat and is an edit like any
+ * other. Its stat cache entry is the truth (the peer's version), so
+ * integrate finds it already written (worktree/materialize.ts). Integrate
+ * decides the fate of every file in transit that its change touches
+ * (Repo `throughTransit`): the same version is kept; a later version of the
+ * same history replaces it; any other version leaves it to be committed, so
+ * the merge keeps both.
+ *
+ * A fetch that fails leaves its files in transit, for the next integrate of
+ * that head (or a later one) to settle. The list lives in memory only:
+ * after a restart the files are in the folder with HEAD behind, the next
  * commit records them as a local change, and the merge with the peer's head
- * finds the same change on both sides. Nothing is lost or mixed.
+ * finds the same change on both sides. Nothing is lost or mixed; a
+ * conflict copy may appear if the peer changed such a file again meanwhile.
  */
 import type { CID } from 'multiformats/cid'
-import type { StatEntry } from '../store/index.js'
+import type { DirEntry } from '../object/index.js'
 import type { Change } from '../tree/diff.js'
+import type { InTransitFile } from '../worktree/snapshot.js'
 
 /** Files written ahead at most per head: the in-transit list is held in memory, and past this integrate writes the rest. */
 export const WRITE_AHEAD_MAX_FILES = 50_000
 
-/** Files written ahead of their heads, by share path, with the stat entry each was written with. */
+/** A file written ahead of the head that brings it. */
+export interface Transit extends InTransitFile {
+  /** The head it was written for. */
+  readonly head: CID
+  /** What was written. */
+  readonly written: DirEntry
+}
+
+/** Files written ahead of their heads, by share path. Read and changed under the repo's mutex only. */
 export class InTransit {
-  private readonly entries = new Map<string, StatEntry>()
+  private readonly entries = new Map<string, Transit>()
 
   get size(): number {
     return this.entries.size
   }
 
-  /** The stat entry `path` was written ahead with, if it is in transit. */
-  get(path: string): StatEntry | undefined {
+  get(path: string): Transit | undefined {
     return this.entries.get(path)
   }
 
-  set(path: string, entry: StatEntry): void {
-    this.entries.set(path, entry)
+  set(path: string, transit: Transit): void {
+    this.entries.set(path, transit)
   }
 
-  /** Forgets `path` unless a later write ahead has put another entry there. */
-  release(path: string, entry: StatEntry): void {
-    if (this.entries.get(path) === entry) this.entries.delete(path)
+  delete(path: string): void {
+    this.entries.delete(path)
   }
 }
 
 /**
+ * Writes one batch of files ahead, if it still may: only while `wanted()`
+ * (checked under the repo's mutex, so nothing is written once the fetch
+ * has ended). Resolves with how many it wrote, or undefined once writing
+ * ahead no longer applies (HEAD moved, or the head is not a fast-forward).
+ */
+export type WriteBatch = (changes: readonly Change[], wanted: () => boolean) => Promise<number | undefined>
+
+/**
  * Writes the changes of one incoming head ahead of it, in batches: what
- * became ready while the last batch was written goes in the next.
- * `write` writes one batch and returns the stat entries of what it wrote;
- * it returns undefined once writing ahead no longer applies (HEAD moved,
- * or the head is not a fast-forward), and then nothing more is written.
- * A failure stops writing ahead too: integrate writes the rest, and says
- * what went wrong.
+ * became ready while the last batch was written goes in the next. A
+ * failure stops writing ahead: integrate writes the rest, and fails the
+ * same way if the cause lasts.
  */
 export class WriteAhead {
   private queue: Change[] = []
-  private draining: Promise<void> | undefined
+  /** The drain loop, while `running`. */
+  private draining: Promise<void> = Promise.resolve()
+  private running = false
   private stopped = false
-  /** What this head wrote ahead and put in transit. */
-  private readonly written = new Map<string, StatEntry>()
+  private written = 0
 
   constructor(
     /** HEAD's tree when the fetch began: what the fetch diffs the head against. */
     readonly base: CID | undefined,
-    private readonly inTransit: InTransit,
-    private readonly write: (changes: readonly Change[]) => Promise<Map<string, StatEntry> | undefined>
+    private readonly write: WriteBatch
   ) {}
 
   /** Files written ahead so far. */
   get files(): number {
-    return this.written.size
+    return this.written
   }
 
   /** Queues a file whose content is all stored; returns at once. */
@@ -81,44 +101,33 @@ export class WriteAhead {
     // A file replacing a directory or a link waits for integrate, which removes the old one first.
     if (change.before !== undefined && change.before.kind !== 'file') return
     this.queue.push(change)
-    this.draining ??= this.drain().finally(() => { this.draining = undefined })
+    if (!this.running) this.draining = this.drain()
   }
 
   /** Resolves when every queued file has been written (or given up). */
   async settle(): Promise<void> {
-    while (this.draining !== undefined) await this.draining
+    while (this.running) await this.draining
   }
 
-  /** Takes this head's files out of transit: integrate has run, or the fetch failed. Nothing more is written. */
+  /** Writes nothing more, not even a batch waiting for the mutex. What was written stays in transit. */
   end(): void {
     this.stopped = true
     this.queue = []
-    for (const [path, entry] of this.written) this.inTransit.release(path, entry)
-    this.written.clear()
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0 && !this.stopped) {
-      const room = WRITE_AHEAD_MAX_FILES - this.written.size
-      const batch = this.queue.splice(0, Math.max(0, room))
-      this.queue = []
-      if (batch.length === 0) {
-        this.stopped = true
-        return
+    this.running = true
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const batch = this.queue.splice(0, Math.max(0, WRITE_AHEAD_MAX_FILES - this.written))
+        this.queue = []
+        const wrote = batch.length === 0 ? undefined : await this.write(batch, () => !this.stopped).catch(() => undefined)
+        if (wrote === undefined) this.stopped = true
+        else this.written += wrote
       }
-      let stat: Map<string, StatEntry> | undefined
-      try {
-        stat = await this.write(batch)
-      } catch {
-        stat = undefined
-      }
-      // Ended while this batch was written: its files leave transit with the rest.
-      if (stat === undefined || this.stopped) {
-        this.stopped = true
-        if (stat !== undefined) for (const [path, entry] of stat) this.inTransit.release(path, entry)
-        return
-      }
-      for (const [path, entry] of stat) this.written.set(path, entry)
+    } finally {
+      // In the same turn as the loop's last look at the queue: a file queued after it starts a new drain.
+      this.running = false
     }
   }
 }

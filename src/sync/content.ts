@@ -60,9 +60,11 @@ export interface ContentOptions<W extends Wanted = Wanted> {
   /**
    * Called with each wanted file once all its content is stored, while the
    * rest is still coming: the node writes it out ahead of the head
-   * (repo/write-ahead.ts). A file that shares a chunk or a node with a file
-   * listed before it (other than being the very same file) is not reported:
-   * what it shares is counted under the other.
+   * (repo/write-ahead.ts). Each object is listed once, under the first file
+   * that links it, so a file that links an object listed before (a chunk
+   * it shares with another file, or repeats within itself) is never
+   * reported; integrate writes it. The very same file at another path is
+   * reported with the first.
    */
   readonly onReady?: (wanted: W) => void
   /** Totals to count on from (a history fetch that ran first). */
@@ -79,7 +81,7 @@ const LOOKUP_BATCH = 1024
 /**
  * Files of at least this size are asked for after all smaller ones: a
  * folder of small files added beside a big one arrives while the big one
- * still moves, as Syncthing does.
+ * still moves.
  */
 export const LATER_BYTES = 4 * 1024 * 1024
 
@@ -101,12 +103,23 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
   /** Leaves waiting for one store lookup, each with the entry it belongs to. */
   let pending: Array<{ leaf: Leaf; owner: Owner<W> }> = []
   const listed = new Set<string>()
-  /** Files listed so far by root, when ready is wanted: a copy of one is ready with it. */
-  const byRoot = new Map<string, Owner<W>>()
+  /** Files listed so far by root, when ready is wanted: a copy of one is ready with it. Settled ones keep only their outcome. */
+  const byRoot = new Map<string, Owner<W> | 'reported' | 'never'>()
+
+  /** Reports `owner` (and its copies) ready once it is listed whole and all of it has landed. */
+  const readyCheck = (owner: Owner<W>): void => {
+    if (options.onReady === undefined || !owner.file || !owner.listed || owner.waiting > 0 || owner.ready !== 'open') return
+    owner.ready = owner.whole ? 'reported' : 'never'
+    if (owner.key !== undefined) byRoot.set(owner.key, owner.ready)
+    if (owner.ready === 'never') return
+    options.onReady(owner.wanted)
+    for (const w of owner.copies) options.onReady(w)
+    owner.copies = []
+  }
 
   const landed = (owner: Owner<W>): void => {
     owner.waiting--
-    if (options.onReady !== undefined && owner.file) readyCheck(owner, options.onReady)
+    readyCheck(owner)
   }
 
   const receive = async (leaf: Leaf, owner: Owner<W>): Promise<void> => {
@@ -161,11 +174,12 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
       const first = byRoot.get(key)
       // The very same file again: every object of it is listed under the first.
       if (first !== undefined) {
-        if (first.ready === 'open') first.copies.push(w)
-        else if (first.ready === 'reported') options.onReady(w)
+        if (first === 'reported') options.onReady(w)
+        else if (first !== 'never') first.copies.push(w)
         return
       }
       byRoot.set(key, owner)
+      owner.key = key
     }
     let sizes = 0
     // A symlink's target is one raw object, which fileLeaves yields as is.
@@ -179,7 +193,7 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
     // Leaves skipped as listed under another file leave the sum short.
     owner.whole = sizes === e.size
     owner.listed = true
-    if (options.onReady !== undefined && owner.file) readyCheck(owner, options.onReady)
+    readyCheck(owner)
   }
 
   try {
@@ -200,17 +214,6 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
   return totals
 }
 
-/** Reports `owner` (and its copies) ready once it is listed whole and all of it has landed. */
-function readyCheck<W extends Wanted>(owner: Owner<W>, onReady: (wanted: W) => void): void {
-  if (!owner.listed || owner.waiting > 0 || owner.ready !== 'open') return
-  owner.ready = owner.whole ? 'reported' : 'never'
-  const copies = owner.copies
-  owner.copies = []
-  if (owner.ready === 'never') return
-  onReady(owner.wanted)
-  for (const w of copies) onReady(w)
-}
-
 interface Owner<W extends Wanted> {
   readonly wanted: W
   readonly size: number
@@ -227,6 +230,8 @@ interface Owner<W extends Wanted> {
   ready: 'open' | 'reported' | 'never'
   /** The same file at other paths, listed while it was open: reported ready with it. */
   copies: W[]
+  /** Its key in `byRoot`, where the first of its copies is. */
+  key?: string
 }
 
 /** Most bytes of raw objects held for one batch before it is written. */

@@ -59,6 +59,13 @@ export interface ApplyOptions {
    * file is written from the store alone.
    */
   readonly statOf?: (path: string) => Promise<StatEntry | undefined>
+  /**
+   * With `guard`: replace a file only where the stat cache vouches that
+   * it is the version being replaced (by CID and its whole stat), not
+   * merely by its size and mtime. Writing ahead of a head (repo/write-ahead.ts)
+   * has no commit before it to catch an edit that kept both.
+   */
+  readonly vouched?: boolean
   /** Called after each file is written. */
   readonly onWrite?: (path: string, entry: DirEntry) => void
   /** For tests: called at each step of writing one file or link, so a test can edit the path right then. */
@@ -232,7 +239,7 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
     result.stat.set(c.path, there)
     return
   }
-  if (opts.guard && !matches(st, expected)) {
+  if (opts.guard && (!matches(st, expected) || (opts.vouched === true && expected !== undefined && (await vouchedFor(c.path, st, expected, opts)) === undefined))) {
     result.skipped.push(c.path)
     return
   }
@@ -281,9 +288,15 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
  * would take it for an edit, since it is not the version it replaces.
  */
 async function holdsAlready(path: string, st: Stats | undefined, after: DirEntry, opts: ApplyOptions): Promise<StatEntry | undefined> {
-  if (opts.statOf === undefined || after.kind !== 'file' || !matches(st, after) || ((st!.mode & 0o100) !== 0) !== after.exec) return undefined
+  if (after.kind !== 'file' || !matches(st, after) || ((st!.mode & 0o100) !== 0) !== after.exec) return undefined
+  return vouchedFor(path, st, after, opts)
+}
+
+/** The stat cache entry of the file at `path`, when it names `entry` and the file still has the stat it was made with. */
+async function vouchedFor(path: string, st: Stats | undefined, entry: DirEntry, opts: ApplyOptions): Promise<StatEntry | undefined> {
+  if (opts.statOf === undefined || st === undefined || !st.isFile() || entry.kind !== 'file') return undefined
   const known = await opts.statOf(path)
-  return known !== undefined && known.cid === after.cid.toString() && sameStat(known, st!) ? known : undefined
+  return known !== undefined && known.cid === entry.cid.toString() && sameStat(known, st) ? known : undefined
 }
 
 /** The version of a file in the folder that its new version can be written from. */
@@ -310,11 +323,9 @@ const DELTA_MAX_CHUNKS = 1 << 17
  */
 async function baseOf(c: PathChange, st: Stats | undefined, opts: ApplyOptions): Promise<Base | undefined> {
   const { before, after } = c
-  if (opts.statOf === undefined || st === undefined || !st.isFile()) return undefined
   if (before?.kind !== 'file' || after?.kind !== 'file' || before.size < DELTA_MIN_BYTES || after.size < DELTA_MIN_BYTES) return undefined
-  const known = await opts.statOf(c.path)
-  if (known === undefined || known.cid !== before.cid.toString() || !sameStat(known, st)) return undefined
-  return { abs: join(opts.share, c.path), stat: st, entry: before }
+  if ((await vouchedFor(c.path, st, before, opts)) === undefined) return undefined
+  return { abs: join(opts.share, c.path), stat: st!, entry: before }
 }
 
 /**

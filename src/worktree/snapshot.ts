@@ -57,17 +57,26 @@ export interface SnapshotOptions {
    */
   readonly base?: { readonly src: ObjectSource; readonly root: CID | undefined }
   /**
-   * The stat entry of a file written ahead of the head that brings it
-   * (repo/write-ahead.ts), if `path` is one. While the file still has that
-   * stat it is the peer's version on its way in, not an edit here: it
-   * keeps its base entry (or stays out, if the base has none), so it is
-   * neither committed nor reported.
+   * The file written at `path` ahead of the head that brings it
+   * (repo/write-ahead.ts), if it is one. While the file still has the stat
+   * it was written with, and the base still has the version it replaced,
+   * it is the peer's version on its way in, not an edit here: it keeps that
+   * base entry (or stays out, if it was new), so it is neither committed
+   * nor reported.
    */
-  readonly inTransit?: (path: string) => StatEntry | undefined
+  readonly inTransit?: (path: string) => InTransitFile | undefined
   /** Called for each file actually read (not taken from the cache). */
   readonly onHash?: (path: string, size: number) => void
   /** Called for entries skipped because they cannot be synced (sockets, bad names) or cannot be read now. */
   readonly onSkip?: (path: string, why: string, kind: SkipKind) => void
+}
+
+/** A file written ahead of its head: see SnapshotOptions `inTransit`. */
+export interface InTransitFile {
+  /** Its stat entry just after it was written. */
+  readonly stat: StatEntry
+  /** The version it replaced (undefined: it was new). */
+  readonly replaced: DirEntry | undefined
 }
 
 /** Why a path was left out: it can never be synced, or it cannot be read now (its committed entry is kept). */
@@ -198,7 +207,7 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
       if (st.isFile()) {
         files.add(name)
         const transit = s.opts.inTransit?.(childRel)
-        if (transit !== undefined && sameStat(transit, st)) {
+        if (transit !== undefined && sameStat(transit.stat, st) && sameVersion((await base.entries()).get(name), transit.replaced)) {
           // Like an ignored path: a folder holding only such files is not new.
           held.add(name)
           ignored++
@@ -318,6 +327,11 @@ async function unchangedSince(s: State, self: DirStat, w: Walk): Promise<CID | f
   // Stored, with everything below it (the store's invariant); an older
   // LEFT's gc may have deleted it without knowing this entry.
   return cid !== undefined && (await s.opts.stats.has(cid)) ? cid : false
+}
+
+/** True when two entries (or absences) name the same version of a path. */
+function sameVersion(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.kind === b.kind && a.cid.equals(b.cid)
 }
 
 /** The stat entry of a directory whose node is `cid`, made of `entries` (files and directories only) by a scan that started at `at`. */

@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { type Repo, storeOf } from '../../src/repo/repo.js'
+import { Repo, storeOf } from '../../src/repo/repo.js'
 import { fsck } from '../../src/repo/maintenance.js'
 import { type BlockSource, fetchClosure } from '../../src/sync/fetch.js'
 import { LATER_BYTES } from '../../src/sync/content.js'
@@ -30,6 +30,7 @@ class GatedSource implements BlockSource {
     const key = cid.toString()
     this.asked.push(key)
     if (this.held.has(key) && !this.open) await new Promise<void>((resolve) => this.waiting.push(resolve))
+    if (this.failed) throw new Error('connection dropped')
     return this.inner.request(cid)
   }
 
@@ -37,6 +38,14 @@ class GatedSource implements BlockSource {
     this.open = true
     for (const w of this.waiting.splice(0)) w()
   }
+
+  /** Fails every held request, as a dropped connection would. */
+  fail(): void {
+    this.failed = true
+    this.release()
+  }
+
+  private failed = false
 }
 
 /** Calls `check` until it returns true; fails after `tries` turns of 20 ms. */
@@ -127,6 +136,7 @@ describe('small files first: a fetch reports each file once its content is here,
     gate.release()
     await fetching
     assert.ok(ready.includes('x.bin'))
+    assert.ok(!ready.includes('y.bin'), 'what it shares was counted under x.bin: integrate writes it')
   })
 
   it('writes small files into the folder while the big one moves, keeps HEAD and commits nothing of them, then fast-forwards', async () => {
@@ -183,26 +193,125 @@ describe('small files first: a fetch reports each file once its content is here,
     assert.deepEqual(await dest.status(), [])
   })
 
-  it('a crash before the head lands leaves the files as a local change that merges cleanly with the head', async () => {
-    const { dest, remote, gate } = await scenario()
+  it('a restart before the head lands leaves the files as a local change that merges cleanly with the head', async () => {
+    const { source, dest, remote, gate } = await scenario()
     const ahead = await dest.writeAhead(remote)
     const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
     await until('the small files are written ahead', () => ahead.files === SMALL + 2)
     await ahead.settle()
-    // What a restart knows: the folder and the store, not the list in memory.
     ahead.end()
-    const changed = (await dest.status()).map((c) => c.path)
-    assert.ok(changed.includes(smallName(0)) && changed.includes('a.txt'))
-    const local = await dest.commit('after the crash')
-    assert.ok(local !== undefined)
+    gate.fail()
+    await assert.rejects(fetching)
+    // What a restart knows: the folder and the store, not the list in memory.
+    await dest.close()
+    const again = await Repo.open(dest.layout.root)
+    try {
+      const changed = (await again.status()).map((c) => c.path)
+      assert.ok(changed.includes(smallName(0)) && changed.includes('a.txt'))
+      assert.ok((await again.commit('after the restart')) !== undefined)
+      await fetchClosure(remote, again.objects, new StoreSource(storeOf(source)))
+      const result = await again.integrate(remote)
+      assert.equal(result.mode, 'merge')
+      assert.deepEqual(result.conflicts, [], 'the same change on both sides')
+      assert.deepEqual(await again.status(), [])
+      assert.equal(await readFile(join(again.share, 'a.txt'), 'utf8'), 'v1, from the peer\n')
+      assert.deepEqual((await fsck(storeOf(again))).corrupt, [])
+    } finally {
+      await again.close()
+    }
+  })
+
+  it('a failed fetch leaves its files in transit, and the next fetch of the head fast-forwards over them', async () => {
+    const { source, dest, remote, gate } = await scenario()
+    const ahead = await dest.writeAhead(remote)
+    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
+    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    gate.fail()
+    await assert.rejects(fetching)
+    ahead.end()
+    await ahead.settle()
+    assert.deepEqual(await dest.status(), [])
+    assert.equal(await dest.commit('nothing of ours'), undefined)
+    const retry = await dest.writeAhead(remote)
+    await fetchClosure(remote, dest.objects, new StoreSource(storeOf(source)), { base: retry.base, onReady: (c) => retry.ready(c) })
+    await retry.settle()
+    const result = await dest.integrate(remote)
+    assert.equal(result.mode, 'fast-forward')
+    assert.deepEqual(result.skipped, [])
+    assert.deepEqual(await dest.status(), [])
+    assert.equal(await dest.headTree().then(String), await source.headTree().then(String))
+  })
+
+  it('a later head of the same history that lands first replaces a file in transit, with no conflict and no revert', async () => {
+    const { source, dest, remote, gate } = await scenario()
+    const ahead = await dest.writeAhead(remote)
+    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
+    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    await ahead.settle()
+    // The peer edits a.txt again on top; that head arrives whole while the first still moves.
+    await writeFile(join(source.share, 'a.txt'), 'v2, the peer again\n')
+    const later = (await source.commit('v2'))!.cid
+    await fetchClosure(later, dest.objects, new StoreSource(storeOf(source)))
+    const result = await dest.integrate(later)
+    assert.equal(result.mode, 'fast-forward')
+    assert.deepEqual(result.conflicts, [])
+    assert.deepEqual(result.skipped, [])
+    assert.equal(await readFile(join(dest.share, 'a.txt'), 'utf8'), 'v2, the peer again\n')
     gate.release()
     await fetching
-    const result = await dest.integrate(remote)
-    assert.equal(result.mode, 'merge')
-    assert.deepEqual(result.conflicts, [], 'the same change on both sides')
+    ahead.end()
+    assert.equal((await dest.integrate(remote)).mode, 'none')
     assert.deepEqual(await dest.status(), [])
+    assert.equal(await dest.commit('nothing of ours'), undefined)
+    assert.equal(await readFile(join(dest.share, 'a.txt'), 'utf8'), 'v2, the peer again\n')
+  })
+
+  it('a file in transit is held only while HEAD has the version it replaced: after a checkout elsewhere, status tells the truth', async () => {
+    const { source, dest, remote, gate } = await scenario()
+    const ahead = await dest.writeAhead(remote)
+    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
+    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    await ahead.settle()
+    await writeFile(join(source.share, 'a.txt'), 'v2, the peer again\n')
+    const later = (await source.commit('v2'))!.cid
+    await fetchClosure(later, dest.objects, new StoreSource(storeOf(source)))
+    const moved = await dest.checkout(later.toString())
+    // The guard keeps the file written ahead: it is not the version the checkout replaces.
+    assert.deepEqual(moved.kept, ['a.txt'])
     assert.equal(await readFile(join(dest.share, 'a.txt'), 'utf8'), 'v1, from the peer\n')
-    assert.deepEqual((await fsck(storeOf(dest))).corrupt, [])
+    assert.deepEqual((await dest.status()).map((c) => c.path), ['a.txt'])
+    gate.release()
+    await fetching
+    ahead.end()
+  })
+
+  it('leaves alone an edit that kept its size and mtime, and writes no folder for a file it ignores', async () => {
+    const { dest, gate, source } = await scenario()
+    await writeFile(join(source.share, 'new', 'debug.log'), 'ignored here\n')
+    await mkdir(join(source.share, 'logs'))
+    await writeFile(join(source.share, 'logs', 'app.log'), 'ignored here too\n')
+    const withLogs = (await source.commit('logs'))!.cid
+    await writeFile(join(dest.layout.leftDir, 'ignore'), '*.log\n')
+    // Same size as 'v0\n', and the mtime put back: only the stat cache can tell.
+    const a = join(dest.share, 'a.txt')
+    const was = await stat(a)
+    await writeFile(a, 'xy\n')
+    // Half a millisecond in, as materialize does: seconds as a float must not round it down.
+    await utimes(a, was.atime, (Math.floor(was.mtimeMs) + 0.5) / 1000)
+    const ahead = await dest.writeAhead(withLogs)
+    const fetching = fetchClosure(withLogs, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
+    await until('the small files are written ahead', () => ahead.files === SMALL + 1)
+    await ahead.settle()
+    assert.equal(await readFile(a, 'utf8'), 'xy\n')
+    await assert.rejects(stat(join(dest.share, 'logs')), { code: 'ENOENT' })
+    await assert.rejects(stat(join(dest.share, 'new', 'debug.log')), { code: 'ENOENT' })
+    assert.deepEqual((await dest.status()).map((c) => c.path), ['a.txt'])
+    gate.release()
+    await fetching
+    const result = await dest.integrate(withLogs)
+    ahead.end()
+    assert.deepEqual(result.conflicts.map((c) => c.path), ['a.txt'], 'both versions kept')
+    assert.deepEqual(await dest.status(), [])
   })
 
   it('writes nothing ahead when the head is not a fast-forward: the merge decides', async () => {
