@@ -2,13 +2,14 @@
  * Watch benchmarks (issue 4): three `left watch` peers on 127.0.0.1,
  * 127.0.0.2 and 127.0.0.3. How long a small edit takes to show up on the
  * other two, how long the partial update of a 200 MB file takes, the peak
- * RSS while a 1 GiB file moves, and CPU use while idle over 10,000 files.
+ * RSS while a 1 GiB file moves, how soon 50 small files moved in beside a
+ * new 1 GiB file arrive, and CPU use while idle over 10,000 files.
  * And the CLI beside a running watch (issue 7): how long `left log` and
  * `left status` take through the daemon, during a transfer and at rest,
  * against the same commands on the same folder with no daemon.
  */
 import { randomFillSync } from 'node:crypto'
-import { copyFile, mkdir, open, readdir, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, open, readdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Peer, fmt, left, printTable, propagation, scratch, sleep, step, writeRandomFile } from './lib.js'
 
@@ -80,12 +81,34 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
     rows.push(['1 GiB random file copied into A reaches B and C (copy included)', fmt.s(bigSeconds), `peak RSS A/B/C: ${rss.map(fmt.mem).join(' / ')} (before it: ${before.map(fmt.mem).join(' / ')})`])
     rows.push(['`left log -n 1` on B while that file arrives, once a second', `median ${fmt.s(median(during))}`, `max ${fmt.s(Math.max(...during))} over ${during.length} runs`])
 
+    step('watch: 50 small files moved in beside a new 1 GiB file (CAN201 TC_FC)')
+    // Made beside the share and moved in at once, so one commit holds them all
+    // and the small files cannot travel first by being committed first.
+    const staging = join(dirs[0]!, 'staging-fc')
+    await mkdir(staging)
+    await writeRandomFile(join(staging, 'big.bin'), 1 << 30)
+    const small: string[] = []
+    for (let i = 0; i < 50; i++) {
+      const name = `small-${String(i).padStart(2, '0')}.bin`
+      const bytes = Buffer.allocUnsafe(1024 + ((i * 7919) % 100) * 1024)
+      randomFillSync(bytes)
+      await writeFile(join(staging, name), bytes)
+      small.push(name)
+    }
+    await sleep(1_000)
+    started = process.hrtime.bigint()
+    await rename(staging, share(0, 'fc'))
+    let smallSeconds = 0
+    for (const name of small) smallSeconds = Math.max(smallSeconds, await propagation(share(0, 'fc', name), others(0, 'fc', name), started))
+    const fcBigSeconds = await propagation(share(0, 'fc', 'big.bin'), others(0, 'fc', 'big.bin'), started)
+    rows.push(['50 small files moved into A beside a new 1 GiB file: all 50 on B and C', fmt.s(smallSeconds), `the 1 GiB file on both: ${fmt.s(fcBigSeconds)}`])
+
     step('watch: 10,000 files, then idle')
     started = process.hrtime.bigint()
     await copyTree(smallDir, share(1, 'small'))
     const lastFile = (await readdir(join(smallDir, 'group-9', 'dir-99'))).sort().at(-1)!
-    const smallSeconds = await propagation(share(1, 'small', 'group-9', 'dir-99', lastFile), others(1, 'small', 'group-9', 'dir-99', lastFile), started)
-    rows.push(['10,000 small files copied into B reach A and C (copy included)', fmt.s(smallSeconds), ''])
+    const treeSeconds = await propagation(share(1, 'small', 'group-9', 'dir-99', lastFile), others(1, 'small', 'group-9', 'dir-99', lastFile), started)
+    rows.push(['10,000 small files copied into B reach A and C (copy included)', fmt.s(treeSeconds), ''])
     await sleep(3000)
     const cpu0 = await Promise.all(peers.map((p) => p.cpuSeconds()))
     const idle = 20
