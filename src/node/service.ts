@@ -13,6 +13,7 @@ import type { Session } from '../sync/session.js'
 import { type Listener, type TransportSessionOptions, connect, listen } from '../sync/tls.js'
 import { type FolderWatch, watchFolder } from '../watch/watcher.js'
 import type { IgnoreRules } from '../worktree/ignore.js'
+import { LATER_BYTES } from '../sync/content.js'
 import { type NetworkEvents, PeerNetwork, type PeerRecord } from './network.js'
 import type { CID } from 'multiformats/cid'
 import type { CommitResult, Progress, Repo } from '../repo/repo.js'
@@ -217,15 +218,29 @@ export class FolderService {
         if (!this.stopped) this.watch?.poke()
       })
     }
-    /** Commits and announces; on failure, says so once, backs off and resolves false. */
-    const attempt = async (): Promise<boolean> => {
+    /**
+     * Commits and announces; on failure, says so once, backs off and
+     * resolves false. With `smallFirst`, files of LATER_BYTES or more
+     * that must be read wait for a second commit, so the rest reaches the
+     * peers without waiting for them to be hashed.
+     */
+    const attempt = async (smallFirst = false): Promise<boolean> => {
       try {
         rules = await repo.ignoreRules()
-        const unreadable: string[] = []
-        await this.commitAndAnnounce(undefined, { onSkip: (path, why, kind) => { if (kind === 'unreadable') unreadable.push(`${path} (${why})`) } })
+        // A set: with smallFirst, both commits meet the same unreadable files.
+        const unreadable = new Set<string>()
+        const onSkip: NonNullable<Progress['onSkip']> = (path, why, kind) => { if (kind === 'unreadable') unreadable.add(`${path} (${why})`) }
+        let deferred = false
+        const later = (_path: string, size: number): boolean => {
+          if (size < LATER_BYTES) return false
+          deferred = true
+          return true
+        }
+        await this.commitAndAnnounce(undefined, { onSkip, ...(smallFirst ? { later } : {}) })
+        if (deferred) await this.commitAndAnnounce(undefined, { onSkip })
         retry.reset()
         lastWait = ''
-        const said = unreadable.sort().join(', ')
+        const said = [...unreadable].sort().join(', ')
         if (said !== lastUnreadable && said !== '') this.notice(`skipped what cannot be read, keeping its last committed version: ${said}`)
         lastUnreadable = said
         if (said === '') unreadableRetry.reset()
@@ -253,8 +268,9 @@ export class FolderService {
       onError: (err) => this.notice(`watch error: ${errorMessage(err)}`),
       onQuiet: async (paths) => {
         if (this.stopped) return true
-        if (await this.unsettled(paths, settleMs)) return false
-        return attempt()
+        const seen = await this.look(paths, settleMs)
+        if (seen.unsettled) return false
+        return attempt(seen.big && seen.small)
       }
     })
     await this.watch.ready
@@ -470,17 +486,25 @@ export class FolderService {
     return this.stopped ? Promise.resolve() : this.sleepers.sleep(ms)
   }
 
-  /** True when some changed file was modified within `settleMs`: it may still be being written. */
-  private async unsettled(paths: ReadonlySet<string>, settleMs: number): Promise<boolean> {
+  /**
+   * What the changed files are like: `unsettled` when one was modified
+   * within `settleMs` (it may still be being written), and whether there
+   * are files of LATER_BYTES or more (`big`), and smaller ones (`small`).
+   */
+  private async look(paths: ReadonlySet<string>, settleMs: number): Promise<{ unsettled: boolean; big: boolean; small: boolean }> {
     const now = Date.now()
+    const seen = { unsettled: false, big: false, small: false }
     for (const p of paths) {
       try {
         const st = await lstat(join(this.options.repo.share, p))
-        if (st.isFile() && now - st.mtimeMs < settleMs) return true
+        if (!st.isFile()) continue
+        if (now - st.mtimeMs < settleMs) return { ...seen, unsettled: true }
+        if (st.size >= LATER_BYTES) seen.big = true
+        else seen.small = true
       } catch {
         // Gone again: nothing to wait for.
       }
     }
-    return false
+    return seen
   }
 }

@@ -77,6 +77,12 @@ export interface CommitResult {
 export interface Progress {
   /** commit: a file was read and hashed. */
   onHash?: (path: string, size: number) => void
+  /**
+   * commit: asked of each file that must be read; true leaves it out of
+   * this commit (it keeps HEAD's version, or stays out if new), for the
+   * next commit to take.
+   */
+  later?: (path: string, size: number) => boolean
   onSkip?: (path: string, why: string, kind: SkipKind) => void
   /** checkout, restore: the files and bytes about to be written, once, before the first. */
   onPlan?: (files: number, bytes: number) => void
@@ -334,6 +340,7 @@ export class Repo {
       ignore: rules ?? (await this.ignoreRules()),
       base: { src: this.store, root: await this.headTree() },
       ...(this.inTransit.size > 0 ? { inTransit: (path: string) => this.inTransit.get(path) } : {}),
+      ...(progress.later ? { later: progress.later } : {}),
       ...(progress.onHash ? { onHash: progress.onHash } : {}),
       ...(progress.onSkip ? { onSkip: progress.onSkip } : {})
     })

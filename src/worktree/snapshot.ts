@@ -65,6 +65,13 @@ export interface SnapshotOptions {
    * nor reported.
    */
   readonly inTransit?: (path: string) => InTransitFile | undefined
+  /**
+   * Asked of each file that must be read (its stat entry does not match):
+   * true leaves it out of this snapshot, keeping its base entry (or
+   * leaving it out, if new), as a file in transit is kept. A commit then
+   * lands what is quick to read first, and takes the rest next.
+   */
+  readonly later?: (path: string, size: number) => boolean
   /** Called for each file actually read (not taken from the cache). */
   readonly onHash?: (path: string, size: number) => void
   /** Called for entries skipped because they cannot be synced (sockets, bad names) or cannot be read now. */
@@ -215,7 +222,10 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
         }
         const cached = cache.files.get(name)
         if (cached !== undefined && sameStat(cached, st)) unchanged.push({ name, st, cached })
-        else {
+        else if (s.opts.later?.(childRel, st.size) === true) {
+          held.add(name)
+          ignored++
+        } else {
           hashed++
           entries.push(await hashedEntry(s, childAbs, childRel, name, cached))
         }

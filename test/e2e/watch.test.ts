@@ -157,40 +157,59 @@ describe('e2e: three peers running left watch', () => {
     for (const share of [A.share, B.share]) await rm(join(share, 'before-the-rule.tmp'))
   })
 
-  it('issue 9: small files added beside a big one are written on the other peer while the big one moves, with no echo', async () => {
+  it('issue 9: small files are committed before a big one beside them, and written on the other peer while the big one moves, with no echo', async () => {
     const [A, B] = peers as [Peer, Peer]
-    const watchA = await watch(A, watchArgs(A, [A, B]))
-    const watchB = await watch(B, watchArgs(B, [A, B]))
-    await waitForEqual([A.share, B.share])
-    const mark = watchB.stdout.length
-    // Made beside the share and moved in at once, so that one commit holds them all.
-    const staging = join(A.dir, 'staging')
-    await mkdir(staging)
-    const big = seededBytes('ahead-big', 256 << 20)
-    // First in path order: the fetch still asks for it last.
-    await writeFile(join(staging, '0-big.bin'), big)
     const small = Array.from({ length: 15 }, (_, i) => `s-${String(i).padStart(2, '0')}.txt`)
-    for (const name of small) await writeFile(join(staging, name), `${name}\n`)
-    await rename(staging, join(A.share, 'ahead'))
-    const deadline = Date.now() + DEADLINE_MS
-    for (;;) {
-      const here = await readdir(join(B.share, 'ahead')).catch(() => [] as string[])
-      if (small.every((name) => here.includes(name))) break
-      assert.ok(Date.now() < deadline, `small files never reached B\n${watchB.output()}`)
-      await sleep(20)
+    /** A folder of one big file and the small ones, made beside A's share and moved in at once. */
+    const moveIn = async (name: string, big: Buffer): Promise<void> => {
+      const staging = join(A.dir, 'staging')
+      await mkdir(staging)
+      // First in path order: the fetch still asks for it last.
+      await writeFile(join(staging, '0-big.bin'), big)
+      for (const s of small) await writeFile(join(staging, s), `${name}/${s}\n`)
+      await rename(staging, join(A.share, name))
     }
-    // Still fetching: the small files did not wait for the big one.
+    const smallOnB = async (name: string, proc: LeftProcess): Promise<void> => {
+      const deadline = Date.now() + DEADLINE_MS
+      for (;;) {
+        const here = await readdir(join(B.share, name)).catch(() => [] as string[])
+        if (small.every((s) => here.includes(s))) return
+        assert.ok(Date.now() < deadline, `small files never reached B\n${proc.output()}`)
+        await sleep(20)
+      }
+    }
+
+    // One commit holding both, made before A's watch starts: B writes the
+    // small files ahead, while the big one still moves.
+    const first = seededBytes('ahead-big', 256 << 20)
+    await moveIn('one', first)
+    await leftOk(A.dir, ['commit', '-m', 'both at once'])
+    const watchB = await watch(B, watchArgs(B, [A, B]))
+    const mark = watchB.stdout.length
+    const watchA = await watch(A, watchArgs(A, [A, B]))
+    await smallOnB('one', watchB)
     const status = JSON.parse(await leftOk(B.dir, ['status', '--json'])) as { synchronizer: { peers: Array<{ transfer: { bytes: number } | null }> } }
     assert.ok(status.synchronizer.peers.some((p) => p.transfer !== null), `B had finished its fetch when the small files were in\n${JSON.stringify(status)}`)
     await waitForEqual([A.share, B.share])
-    assert.ok((await readFile(join(B.share, 'ahead', '0-big.bin'))).equals(big))
+    assert.ok((await readFile(join(B.share, 'one', '0-big.bin'))).equals(first))
+
+    // Moved in while A watches: A commits the small files first, then the big one.
+    const markA = watchA.stdout.length
+    await moveIn('two', seededBytes('ahead-big-2', 64 << 20))
+    await smallOnB('two', watchB)
+    await waitForEqual([A.share, B.share])
     await waitForQuiet([watchA, watchB], 1_000)
+    const commits = watchA.stdout.slice(markA).split('\n').filter((l) => /committed/.test(l))
+    assert.equal(commits.length, 2, commits.join('\n'))
+    assert.match(commits[0]!, /: 15 added, 0 modified/)
+    assert.match(commits[1]!, /: 1 added, 0 modified/)
+
     // No echo: B committed and merged nothing of its own; it fast-forwarded.
     const since = watchB.stdout.slice(mark)
     assert.doesNotMatch(since, /committed|merged/, since)
     assert.match(since, /fast-forwarded to/)
     for (const p of [A, B]) assert.equal(await statusChanges(p.dir), 'nothing to commit, share folder clean')
-    await rm(join(A.share, 'ahead'), { recursive: true })
+    for (const name of ['one', 'two']) await rm(join(A.share, name), { recursive: true })
     await waitForEqual([A.share, B.share])
   })
 

@@ -342,3 +342,29 @@ describe('small files first: a fetch reports each file once its content is here,
     await rm(join(dest.share, 'mine.txt'))
   })
 })
+
+describe('small files first on the sending side: a commit can leave big files that must be read for the next one', () => {
+  const suite = suiteRepos('left-later-')
+
+  it('commits the rest first, keeps the big files as HEAD has them, and takes them in the next commit', async () => {
+    const repo = await suite.repo('later')
+    await writeFile(join(repo.share, 'old-big.bin'), seededBytes('old-big', BIG_BYTES))
+    await repo.commit('first')
+    await writeFile(join(repo.share, 'old-big.bin'), seededBytes('old-big-2', BIG_BYTES))
+    await mkdir(join(repo.share, 'fresh'))
+    await writeFile(join(repo.share, 'fresh', 'new-big.bin'), seededBytes('new-big', BIG_BYTES))
+    await writeFile(join(repo.share, 'note.txt'), 'small\n')
+    const asked: string[] = []
+    const later = (path: string, size: number): boolean => {
+      asked.push(path)
+      return size >= LATER_BYTES
+    }
+    const small = await repo.commit(undefined, { later })
+    assert.deepEqual(asked.sort(), ['fresh/new-big.bin', 'note.txt', 'old-big.bin'])
+    assert.deepEqual([small!.summary.added, small!.summary.modified], [1, 0], 'note.txt alone, and no empty folder')
+    assert.deepEqual((await repo.status()).map((c) => c.path).sort(), ['fresh', 'fresh/new-big.bin', 'old-big.bin'])
+    const big = await repo.commit()
+    assert.deepEqual([big!.summary.added, big!.summary.modified], [1, 1])
+    assert.deepEqual(await repo.status(), [])
+  })
+})
