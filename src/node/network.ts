@@ -273,15 +273,20 @@ export class PeerNetwork {
     const onWrite = (path: string, size: number): void => this.events.emit({ type: 'file-received', peer, path, size })
     // Each file is written as soon as its content is here (repo/write-ahead.ts).
     const ahead = await this.repo.writeAhead(remote, onWrite)
-    // Always: a head stored as history only still needs its content here.
-    await this.fetch(session, remote, ahead)
-    const from = { source: this.headContent(remote, session), absentWhy: `and peer ${peer} does not have it either` }
-    this.integrating.add(session)
     let result: Awaited<ReturnType<Repo['integrate']>>
     try {
-      result = await this.activity.during('applying', () => this.repo.integrate(remote, onWrite, undefined, from))
+      // Always: a head stored as history only still needs its content here.
+      await this.fetch(session, remote, ahead)
+      const from = { source: this.headContent(remote, session), absentWhy: `and peer ${peer} does not have it either` }
+      this.integrating.add(session)
+      try {
+        result = await this.activity.during('applying', () => this.repo.integrate(remote, onWrite, undefined, from))
+      } finally {
+        this.integrating.delete(session)
+      }
     } finally {
-      this.integrating.delete(session)
+      // Integrated or given up: what it wrote ahead is settled, or the folder's own now.
+      await ahead.end()
     }
     for (const c of result.conflicts) this.events.emit({ type: 'conflict', path: c.path, copyPath: c.copyPath })
     for (const p of result.skipped) this.events.emit({ type: 'local-edit-kept', path: p })
@@ -330,7 +335,7 @@ export class PeerNetwork {
           }))
         } catch (err) {
           // The head is not integrated this time: what is ready is not written now.
-          ahead.end()
+          ahead.stop()
           throw err
         } finally {
           // Inside the fetch lock (what is written ahead is reachable from no

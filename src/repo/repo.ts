@@ -6,7 +6,7 @@
  * writes the share folder, and keeps the store to itself: HEAD moves only
  * through these methods.
  */
-import { readdir, rm, stat } from 'node:fs/promises'
+import { lstat, readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
@@ -26,7 +26,8 @@ import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
 import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
-import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
+import { type SkipKind, type Snapshot, sameVersion, snapshot } from '../worktree/snapshot.js'
+import { sameStat } from '../worktree/hash-file.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
 import { type ContentStats, type FsckReport, contentStats, fsck, gc } from './maintenance.js'
@@ -490,11 +491,13 @@ export class Repo {
       // All of the target's content must be here once it is HEAD, not only
       // what the folder lacks; HEAD's is, so the diff from it says what may not be.
       await fetchContent(diffTrees(this.store, await this.headTree(), targetTree), this.store, { ...from })
-      const changes = await collect(diffTrees(src, snap.root, targetTree))
+      const { changes, done, touched } = await this.throughTransit(await collect(diffTrees(src, snap.root, targetTree)))
       // What it writes is the target's, so its content is here now.
       const applied = await this.apply(changes, { guard: !force, rules, ...progressOf(changes, progress) })
+      for (const [p, e] of done) applied.stat.set(p, e)
       await this.moveHead(target, { stat: applied.stat })
-      return { cid: target, changes: changes.length, kept: [...applied.ignored, ...applied.skipped], reused: applied.reused }
+      for (const p of touched) this.inTransit.delete(p)
+      return { cid: target, changes: changes.length + done.size, kept: [...applied.ignored, ...applied.skipped], reused: applied.reused }
     })
   }
 
@@ -621,14 +624,15 @@ export class Repo {
    * folder as their content lands, ahead of its integrate (see
    * write-ahead.ts). Only while HEAD stays where it is now and `remote`
    * descends from it: otherwise a merge decides what each path becomes,
-   * and integrate writes it all. Call `end` once integrate has run or the
-   * fetch has failed.
+   * and integrate writes it all. Call `end` when the head is integrated or
+   * given up: what is still in transit then is the folder's own.
    */
   async writeAhead(remote: CID, onWrite?: (path: string, size: number) => void): Promise<WriteAhead> {
     const head = await this.head()
     const base = head === undefined ? undefined : (await loadCommit(this.store, head)).tree
     let forward: boolean | undefined
-    return new WriteAhead(base, (changes, stillWanted) => this.mutex.run(async () => {
+    const owner = {}
+    return new WriteAhead(base, () => this.inTransit.release(owner), (changes, stillWanted) => this.mutex.run(async () => {
       if (!stillWanted()) return 0
       const now = await this.head()
       if (head === undefined ? now !== undefined : !(now?.equals(head) ?? false)) return undefined
@@ -645,35 +649,40 @@ export class Repo {
       await this.store.write({ stat })
       for (const c of writable) {
         const entry = stat.get(c.path)
-        if (entry !== undefined) this.inTransit.set(c.path, { head: remote, written: c.after!, replaced: c.before, stat: entry })
+        if (entry !== undefined) this.inTransit.set(c.path, { owner, written: c.after!, replaced: c.before, stat: entry })
       }
       return stat.size
     }))
   }
 
   /**
-   * The changes integrate writes, given the files in transit among them
-   * (write-ahead.ts), each of which leaves transit here: one that already
-   * holds its new version is left as it is (materialize finds it written);
-   * one whose head the target descends from is replaced like the version
-   * it was written over; one of another history is the folder's own now,
-   * so if the guard leaves it alone, the next round commits it and the
-   * merge keeps both versions.
+   * `changes` to the folder, for a HEAD-moving apply (integrate, checkout),
+   * given the files in transit among them (write-ahead.ts). A file in
+   * transit is never a local edit: its version is a peer's, in the history
+   * of a head still being taken in (which merges it in its turn), so it is
+   * replaced like the version it was written over; one that already holds
+   * the new version is left as it is (`done`, with its stat entry, and not
+   * counted again for free space). `touched` are the paths to take out of
+   * transit once HEAD has moved.
    */
-  private async throughTransit(changes: PathChange[], target: CID): Promise<PathChange[]> {
-    if (this.inTransit.size === 0) return changes
+  private async throughTransit(changes: readonly PathChange[]): Promise<{ changes: PathChange[]; done: Map<string, StatEntry>; touched: string[] }> {
     const out: PathChange[] = []
+    const done = new Map<string, StatEntry>()
+    const touched: string[] = []
     for (const c of changes) {
-      const t = this.inTransit.get(c.path)
-      if (t === undefined) {
+      const t = this.inTransit.size === 0 ? undefined : this.inTransit.get(c.path)
+      // Held only while HEAD has the version it replaced (see snapshot.ts).
+      if (t === undefined || !sameVersion(c.before, t.replaced)) {
         out.push(c)
         continue
       }
-      this.inTransit.delete(c.path)
-      const same = c.after?.kind === 'file' && c.after.cid.equals(t.written.cid)
-      out.push(!same && (await this.isAncestor(t.head, target)) ? { ...c, before: t.written } : c)
+      touched.push(c.path)
+      const st = await lstat(join(this.share, c.path)).catch(() => undefined)
+      if (st === undefined || !sameStat(t.stat, st)) out.push(c)
+      else if (c.after?.kind === 'file' && c.after.cid.equals(t.written.cid)) done.set(c.path, t.stat)
+      else out.push({ ...c, before: t.written })
     }
-    return out
+    return { changes: out, done, touched }
   }
 
   /**
@@ -716,8 +725,9 @@ export class Repo {
         const toTree = (await loadCommit(src, target)).tree
         // Store the merge first: the folder may only show what the store can reproduce.
         if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
-        const changes = await this.throughTransit(await collect(diffTrees(src, fromTree, toTree)), target)
+        const { changes, done, touched } = await this.throughTransit(await collect(diffTrees(src, fromTree, toTree)))
         const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), from, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
+        for (const [p, e] of done) applied.stat.set(p, e)
         for (const p of applied.deleted) deleted.push(p)
         written += [...applied.stat.values()].filter((e) => e !== null).length
         reused += applied.reused
@@ -729,6 +739,7 @@ export class Repo {
         }
         const last = made[made.length - 1]
         await this.moveHead(target, { ...(last ? { blocks: [last], commits: [target] } : {}), stat: applied.stat })
+        for (const p of touched) this.inTransit.delete(p)
         return { before, after: target, mode, conflicts, editsKept: [...editsKept], written, reused, skipped: applied.skipped, deleted }
       }
     })

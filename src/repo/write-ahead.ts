@@ -11,19 +11,17 @@
  * it that version (worktree/snapshot.ts `inTransit`): no commit, status or
  * diff takes it for a local edit, and nothing is echoed back to the peers.
  * An edit made to it meanwhile changes its stat and is an edit like any
- * other. Its stat cache entry is the truth (the peer's version), so
- * integrate finds it already written (worktree/materialize.ts). Integrate
- * decides the fate of every file in transit that its change touches
- * (Repo `throughTransit`): the same version is kept; a later version of the
- * same history replaces it; any other version leaves it to be committed, so
- * the merge keeps both.
+ * other. Its stat cache entry is the truth (the peer's version). An apply
+ * that moves HEAD (integrate, checkout) never takes it for a local edit
+ * either (Repo `throughTransit`): it is a peer's version, in the history
+ * of a head still being taken in, which merges it in its turn.
  *
- * A fetch that fails leaves its files in transit, for the next integrate of
- * that head (or a later one) to settle. The list lives in memory only:
- * after a restart the files are in the folder with HEAD behind, the next
- * commit records them as a local change, and the merge with the peer's head
- * finds the same change on both sides. Nothing is lost or mixed; a
- * conflict copy may appear if the peer changed such a file again meanwhile.
+ * When the head is integrated, or given up (a failed fetch), its files
+ * leave transit: what was not settled is the folder's own from then on,
+ * and the next commit records it as a local change, which merges with the
+ * peer's head when it comes (the same change on both sides), or keeps both
+ * versions if the peer changed the file again meanwhile. The list lives in
+ * memory only, so a restart ends it the same way. Nothing is lost or mixed.
  */
 import type { CID } from 'multiformats/cid'
 import type { DirEntry } from '../object/index.js'
@@ -35,13 +33,13 @@ export const WRITE_AHEAD_MAX_FILES = 50_000
 
 /** A file written ahead of the head that brings it. */
 export interface Transit extends InTransitFile {
-  /** The head it was written for. */
-  readonly head: CID
+  /** The write-ahead it belongs to: its files leave transit together. */
+  readonly owner: object
   /** What was written. */
   readonly written: DirEntry
 }
 
-/** Files written ahead of their heads, by share path. Read and changed under the repo's mutex only. */
+/** Files written ahead of their heads, by share path. Changed under the repo's mutex, and when a write-ahead ends. */
 export class InTransit {
   private readonly entries = new Map<string, Transit>()
 
@@ -59,6 +57,11 @@ export class InTransit {
 
   delete(path: string): void {
     this.entries.delete(path)
+  }
+
+  /** Takes every file of `owner` out of transit. */
+  release(owner: object): void {
+    for (const [path, t] of this.entries) if (t.owner === owner) this.entries.delete(path)
   }
 }
 
@@ -87,6 +90,8 @@ export class WriteAhead {
   constructor(
     /** HEAD's tree when the fetch began: what the fetch diffs the head against. */
     readonly base: CID | undefined,
+    /** Takes this head's files out of transit. */
+    private readonly release: () => void,
     private readonly write: WriteBatch
   ) {}
 
@@ -109,10 +114,17 @@ export class WriteAhead {
     while (this.running) await this.draining
   }
 
-  /** Writes nothing more, not even a batch waiting for the mutex. What was written stays in transit. */
-  end(): void {
+  /** Writes nothing more, not even a batch waiting for the mutex. */
+  stop(): void {
     this.stopped = true
     this.queue = []
+  }
+
+  /** Once the head is integrated or given up: stops, and takes its files out of transit once any batch being written has landed. */
+  async end(): Promise<void> {
+    this.stop()
+    await this.settle()
+    this.release()
   }
 
   private async drain(): Promise<void> {

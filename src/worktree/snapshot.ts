@@ -340,7 +340,7 @@ async function unchangedSince(s: State, self: DirStat, w: Walk): Promise<CID | f
 }
 
 /** True when two entries (or absences) name the same version of a path. */
-function sameVersion(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
+export function sameVersion(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
   return a === undefined || b === undefined ? a === b : a.kind === b.kind && a.cid.equals(b.cid)
 }
 

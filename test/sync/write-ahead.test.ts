@@ -160,14 +160,14 @@ describe('small files first: a fetch reports each file once its content is here,
     await fetching
     await ahead.settle()
     const result = await dest.integrate(remote, onWrite)
-    ahead.end()
+    await ahead.end()
     assert.equal(result.mode, 'fast-forward', 'the files written ahead were taken as written, not as edits')
     assert.deepEqual(result.skipped, [])
     assert.ok((await dest.head())!.equals(remote))
     assert.equal(await dest.headTree().then(String), await source.headTree().then(String))
     assert.deepEqual(await dest.status(), [])
     assert.equal(await readFile(join(dest.share, '0-big.bin')).then((b) => b.equals(seededBytes('ahead-big', BIG_BYTES))), true)
-    // Each file was written once: ahead, or (the big one) by integrate.
+    // Each file was written once, ahead of the head (the big one too, once released): integrate wrote none again.
     assert.deepEqual([...writes.values()].filter((k) => k !== 1), [])
     assert.equal(writes.size, SMALL + 3)
     assert.deepEqual((await fsck(storeOf(dest))).corrupt, [])
@@ -184,7 +184,7 @@ describe('small files first: a fetch reports each file once its content is here,
     gate.release()
     await fetching
     const result = await dest.integrate(remote)
-    ahead.end()
+    await ahead.end()
     assert.equal(result.mode, 'merge')
     assert.deepEqual(result.conflicts.map((c) => c.path), [smallName(7)])
     const copy = result.conflicts[0]!.copyPath
@@ -199,7 +199,7 @@ describe('small files first: a fetch reports each file once its content is here,
     const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
     await until('the small files are written ahead', () => ahead.files === SMALL + 2)
     await ahead.settle()
-    ahead.end()
+    await ahead.end()
     gate.fail()
     await assert.rejects(fetching)
     // What a restart knows: the folder and the store, not the list in memory.
@@ -221,25 +221,47 @@ describe('small files first: a fetch reports each file once its content is here,
     }
   })
 
-  it('a failed fetch leaves its files in transit, and the next fetch of the head fast-forwards over them', async () => {
+  it('a failed fetch leaves the files written ahead as the folder\'s own, which merge cleanly with the head when it comes', async () => {
     const { source, dest, remote, gate } = await scenario()
     const ahead = await dest.writeAhead(remote)
     const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
     await until('the small files are written ahead', () => ahead.files === SMALL + 2)
     gate.fail()
     await assert.rejects(fetching)
-    ahead.end()
+    await ahead.end()
+    const changed = (await dest.status()).map((c) => c.path)
+    assert.ok(changed.includes(smallName(0)) && changed.includes('a.txt'), changed.join(' '))
+    assert.ok((await dest.commit('the folder as it is')) !== undefined)
+    await fetchClosure(remote, dest.objects, new StoreSource(storeOf(source)))
+    const result = await dest.integrate(remote)
+    assert.equal(result.mode, 'merge')
+    assert.deepEqual(result.conflicts, [], 'the same change on both sides')
+    assert.deepEqual(await dest.status(), [])
+    assert.equal(await readFile(join(dest.share, smallName(4)), 'utf8'), smallText(4))
+  })
+
+  it('a merge that changes a file in transit again replaces it, with no conflict', async () => {
+    const { source, dest, remote, gate } = await scenario()
+    const ahead = await dest.writeAhead(remote)
+    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
+    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
     await ahead.settle()
+    // HEAD moves under the files in transit: they stay held, as HEAD still has what they replaced.
+    await writeFile(join(dest.share, 'mine.txt'), 'ours\n')
+    assert.deepEqual([(await dest.commit('ours'))!.summary.added], [1])
+    await writeFile(join(source.share, 'a.txt'), 'v2, the peer again\n')
+    const later = (await source.commit('v2'))!.cid
+    await fetchClosure(later, dest.objects, new StoreSource(storeOf(source)))
+    const result = await dest.integrate(later)
+    assert.equal(result.mode, 'merge')
+    assert.deepEqual(result.conflicts, [])
+    assert.equal(await readFile(join(dest.share, 'a.txt'), 'utf8'), 'v2, the peer again\n')
+    gate.release()
+    await fetching
+    assert.equal((await dest.integrate(remote)).mode, 'none')
+    await ahead.end()
     assert.deepEqual(await dest.status(), [])
     assert.equal(await dest.commit('nothing of ours'), undefined)
-    const retry = await dest.writeAhead(remote)
-    await fetchClosure(remote, dest.objects, new StoreSource(storeOf(source)), { base: retry.base, onReady: (c) => retry.ready(c) })
-    await retry.settle()
-    const result = await dest.integrate(remote)
-    assert.equal(result.mode, 'fast-forward')
-    assert.deepEqual(result.skipped, [])
-    assert.deepEqual(await dest.status(), [])
-    assert.equal(await dest.headTree().then(String), await source.headTree().then(String))
   })
 
   it('a later head of the same history that lands first replaces a file in transit, with no conflict and no revert', async () => {
@@ -259,14 +281,14 @@ describe('small files first: a fetch reports each file once its content is here,
     assert.equal(await readFile(join(dest.share, 'a.txt'), 'utf8'), 'v2, the peer again\n')
     gate.release()
     await fetching
-    ahead.end()
+    await ahead.end()
     assert.equal((await dest.integrate(remote)).mode, 'none')
     assert.deepEqual(await dest.status(), [])
     assert.equal(await dest.commit('nothing of ours'), undefined)
     assert.equal(await readFile(join(dest.share, 'a.txt'), 'utf8'), 'v2, the peer again\n')
   })
 
-  it('a file in transit is held only while HEAD has the version it replaced: after a checkout elsewhere, status tells the truth', async () => {
+  it('a checkout replaces a file in transit like the version it was written over', async () => {
     const { source, dest, remote, gate } = await scenario()
     const ahead = await dest.writeAhead(remote)
     const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
@@ -276,13 +298,13 @@ describe('small files first: a fetch reports each file once its content is here,
     const later = (await source.commit('v2'))!.cid
     await fetchClosure(later, dest.objects, new StoreSource(storeOf(source)))
     const moved = await dest.checkout(later.toString())
-    // The guard keeps the file written ahead: it is not the version the checkout replaces.
-    assert.deepEqual(moved.kept, ['a.txt'])
-    assert.equal(await readFile(join(dest.share, 'a.txt'), 'utf8'), 'v1, from the peer\n')
-    assert.deepEqual((await dest.status()).map((c) => c.path), ['a.txt'])
+    // A file in transit is not a local edit: the checkout replaces it.
+    assert.deepEqual(moved.kept, [])
+    assert.equal(await readFile(join(dest.share, 'a.txt'), 'utf8'), 'v2, the peer again\n')
+    assert.deepEqual(await dest.status(), [])
     gate.release()
     await fetching
-    ahead.end()
+    await ahead.end()
   })
 
   it('leaves alone an edit that kept its size and mtime, and writes no folder for a file it ignores', async () => {
@@ -301,15 +323,16 @@ describe('small files first: a fetch reports each file once its content is here,
     const ahead = await dest.writeAhead(withLogs)
     const fetching = fetchClosure(withLogs, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
     await until('the small files are written ahead', () => ahead.files === SMALL + 1)
+    gate.release()
+    await fetching
     await ahead.settle()
+    assert.equal(ahead.files, SMALL + 2, 'the small files and the big one')
     assert.equal(await readFile(a, 'utf8'), 'xy\n')
     await assert.rejects(stat(join(dest.share, 'logs')), { code: 'ENOENT' })
     await assert.rejects(stat(join(dest.share, 'new', 'debug.log')), { code: 'ENOENT' })
     assert.deepEqual((await dest.status()).map((c) => c.path), ['a.txt'])
-    gate.release()
-    await fetching
     const result = await dest.integrate(withLogs)
-    ahead.end()
+    await ahead.end()
     assert.deepEqual(result.conflicts.map((c) => c.path), ['a.txt'], 'both versions kept')
     assert.deepEqual(await dest.status(), [])
   })
@@ -325,7 +348,7 @@ describe('small files first: a fetch reports each file once its content is here,
     assert.equal(ahead.files, 0)
     await assert.rejects(stat(join(dest.share, smallName(0))), { code: 'ENOENT' })
     const result = await dest.integrate(remote)
-    ahead.end()
+    await ahead.end()
     assert.equal(result.mode, 'merge')
     assert.equal(await readFile(join(dest.share, smallName(0)), 'utf8'), smallText(0))
   })
