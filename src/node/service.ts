@@ -270,7 +270,9 @@ export class FolderService {
         if (this.stopped) return true
         const seen = await this.look(paths, settleMs)
         if (seen.unsettled) return false
-        return attempt(seen.big && seen.small)
+        // A path gone may be a big file moved: split, its old path would be
+        // deleted on the peers a moment before the new one is added.
+        return attempt(seen.big && seen.small && !seen.gone)
       }
     })
     await this.watch.ready
@@ -489,11 +491,12 @@ export class FolderService {
   /**
    * What the changed files are like: `unsettled` when one was modified
    * within `settleMs` (it may still be being written), and whether there
-   * are files of LATER_BYTES or more (`big`), and smaller ones (`small`).
+   * are files of LATER_BYTES or more (`big`), smaller ones (`small`), and
+   * paths that are gone (`gone`).
    */
-  private async look(paths: ReadonlySet<string>, settleMs: number): Promise<{ unsettled: boolean; big: boolean; small: boolean }> {
+  private async look(paths: ReadonlySet<string>, settleMs: number): Promise<{ unsettled: boolean; big: boolean; small: boolean; gone: boolean }> {
     const now = Date.now()
-    const seen = { unsettled: false, big: false, small: false }
+    const seen = { unsettled: false, big: false, small: false, gone: false }
     for (const p of paths) {
       try {
         const st = await lstat(join(this.options.repo.share, p))
@@ -503,6 +506,7 @@ export class FolderService {
         else seen.small = true
       } catch {
         // Gone again: nothing to wait for.
+        seen.gone = true
       }
     }
     return seen
