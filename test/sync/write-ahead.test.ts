@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { Repo, storeOf } from '../../src/repo/repo.js'
+import type { WriteAhead } from '../../src/repo/write-ahead.js'
 import { fsck } from '../../src/repo/maintenance.js'
 import { type BlockSource, fetchClosure } from '../../src/sync/fetch.js'
 import { LATER_BYTES } from '../../src/sync/content.js'
@@ -55,6 +56,27 @@ async function until(what: string, check: () => boolean | Promise<boolean>, trie
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   assert.fail(`never: ${what}`)
+}
+
+/**
+ * Starts fetching `remote` into `dest` through `gate`, writing ahead, and
+ * waits until the small files (and a.txt) are written: the big file is held back.
+ */
+async function writtenAhead(dest: Repo, remote: CID, gate: GatedSource): Promise<{ ahead: WriteAhead; fetching: Promise<unknown> }> {
+  const ahead = await dest.writeAhead(remote)
+  const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
+  // Failures are asserted where they are expected.
+  fetching.catch(() => {})
+  await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+  return { ahead, fetching }
+}
+
+/** The peer edits a.txt again on top of its head; that head is fetched whole into `dest`, while the first may still move. */
+async function editedAgain(source: Repo, dest: Repo): Promise<CID> {
+  await writeFile(join(source.share, 'a.txt'), 'v2, the peer again\n')
+  const later = (await source.commit('v2'))!.cid
+  await fetchClosure(later, dest.objects, new StoreSource(storeOf(source)))
+  return later
 }
 
 const smallName = (i: number): string => `new/f${String(i).padStart(2, '0')}.txt`
@@ -175,9 +197,7 @@ describe('small files first: a fetch reports each file once its content is here,
 
   it('an edit to a file in transit is a local edit: status shows it, and integrate keeps both versions', async () => {
     const { dest, remote, gate } = await scenario()
-    const ahead = await dest.writeAhead(remote)
-    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
-    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    const { ahead, fetching } = await writtenAhead(dest, remote, gate)
     await ahead.settle()
     await writeFile(join(dest.share, smallName(7)), 'edited here while in transit\n')
     assert.deepEqual((await dest.status()).map((c) => c.path), ['new', smallName(7)])
@@ -195,9 +215,7 @@ describe('small files first: a fetch reports each file once its content is here,
 
   it('a restart before the head lands leaves the files as a local change that merges cleanly with the head', async () => {
     const { source, dest, remote, gate } = await scenario()
-    const ahead = await dest.writeAhead(remote)
-    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
-    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    const { ahead, fetching } = await writtenAhead(dest, remote, gate)
     await ahead.settle()
     await ahead.end()
     gate.fail()
@@ -223,9 +241,7 @@ describe('small files first: a fetch reports each file once its content is here,
 
   it('a failed fetch leaves the files written ahead as the folder\'s own, which merge cleanly with the head when it comes', async () => {
     const { source, dest, remote, gate } = await scenario()
-    const ahead = await dest.writeAhead(remote)
-    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
-    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    const { ahead, fetching } = await writtenAhead(dest, remote, gate)
     gate.fail()
     await assert.rejects(fetching)
     await ahead.end()
@@ -242,16 +258,12 @@ describe('small files first: a fetch reports each file once its content is here,
 
   it('a merge that changes a file in transit again replaces it, with no conflict', async () => {
     const { source, dest, remote, gate } = await scenario()
-    const ahead = await dest.writeAhead(remote)
-    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
-    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    const { ahead, fetching } = await writtenAhead(dest, remote, gate)
     await ahead.settle()
     // HEAD moves under the files in transit: they stay held, as HEAD still has what they replaced.
     await writeFile(join(dest.share, 'mine.txt'), 'ours\n')
     assert.deepEqual([(await dest.commit('ours'))!.summary.added], [1])
-    await writeFile(join(source.share, 'a.txt'), 'v2, the peer again\n')
-    const later = (await source.commit('v2'))!.cid
-    await fetchClosure(later, dest.objects, new StoreSource(storeOf(source)))
+    const later = await editedAgain(source, dest)
     const result = await dest.integrate(later)
     assert.equal(result.mode, 'merge')
     assert.deepEqual(result.conflicts, [])
@@ -266,14 +278,9 @@ describe('small files first: a fetch reports each file once its content is here,
 
   it('a later head of the same history that lands first replaces a file in transit, with no conflict and no revert', async () => {
     const { source, dest, remote, gate } = await scenario()
-    const ahead = await dest.writeAhead(remote)
-    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
-    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    const { ahead, fetching } = await writtenAhead(dest, remote, gate)
     await ahead.settle()
-    // The peer edits a.txt again on top; that head arrives whole while the first still moves.
-    await writeFile(join(source.share, 'a.txt'), 'v2, the peer again\n')
-    const later = (await source.commit('v2'))!.cid
-    await fetchClosure(later, dest.objects, new StoreSource(storeOf(source)))
+    const later = await editedAgain(source, dest)
     const result = await dest.integrate(later)
     assert.equal(result.mode, 'fast-forward')
     assert.deepEqual(result.conflicts, [])
@@ -290,13 +297,9 @@ describe('small files first: a fetch reports each file once its content is here,
 
   it('a checkout replaces a file in transit like the version it was written over', async () => {
     const { source, dest, remote, gate } = await scenario()
-    const ahead = await dest.writeAhead(remote)
-    const fetching = fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
-    await until('the small files are written ahead', () => ahead.files === SMALL + 2)
+    const { ahead, fetching } = await writtenAhead(dest, remote, gate)
     await ahead.settle()
-    await writeFile(join(source.share, 'a.txt'), 'v2, the peer again\n')
-    const later = (await source.commit('v2'))!.cid
-    await fetchClosure(later, dest.objects, new StoreSource(storeOf(source)))
+    const later = await editedAgain(source, dest)
     const moved = await dest.checkout(later.toString())
     // A file in transit is not a local edit: the checkout replaces it.
     assert.deepEqual(moved.kept, [])
