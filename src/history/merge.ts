@@ -8,7 +8,7 @@
 import type { CID } from 'multiformats/cid'
 import { LeftError } from '../errors.js'
 import { type Block, childPath, compareBytes, compareNames, encodeNode } from '../object/index.js'
-import { sameEntry } from '../tree/diff.js'
+import { sameEntryOrAbsent } from '../tree/diff.js'
 import type { DirEntry } from '../object/index.js'
 import { dirDelta, editDir, findEntry } from '../tree/directory.js'
 import type { ObjectSink, ObjectSource } from '../tree/source.js'
@@ -247,9 +247,4 @@ function sameContent(a: DirEntry, b: DirEntry): boolean {
 
 function sameContentOrAbsent(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
   return a === undefined ? b === undefined : b !== undefined && sameContent(a, b)
-}
-
-/** Identical entries, or both absent. */
-function sameEntryOrAbsent(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
-  return a === undefined ? b === undefined : b !== undefined && sameEntry(a, b)
 }

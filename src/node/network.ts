@@ -271,7 +271,7 @@ export class PeerNetwork {
   private async takeHead(session: Session, remote: CID): Promise<void> {
     const peer = session.remotePeerId
     const onWrite = (path: string, size: number): void => this.events.emit({ type: 'file-received', peer, path, size })
-    // Each file is written as soon as its content is here (repo/write-ahead.ts).
+    // Most files are written as soon as their content is here (repo/write-ahead.ts says which wait).
     const ahead = await this.repo.writeAhead(remote, onWrite)
     let result: Awaited<ReturnType<Repo['integrate']>>
     try {

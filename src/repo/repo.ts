@@ -12,7 +12,7 @@ import type { CID } from 'multiformats/cid'
 import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
 import { type Block, type Commit, type DirEntry, MAX_NAME_BYTES, OBJECT_FORMAT, encodeNode, parseCid } from '../object/index.js'
 import { type ObjectStore, type StatEntry, Store } from '../store/index.js'
-import { type Change, type DiffSummary, countChange, diffTrees } from '../tree/diff.js'
+import { type Change, type DiffSummary, countChange, diffTrees, sameEntryOrAbsent } from '../tree/diff.js'
 import { readDir } from '../tree/directory.js'
 import { lookupPath } from '../tree/lookup.js'
 import { type ObjectSource, loadCommit, overlaySource } from '../tree/source.js'
@@ -26,7 +26,7 @@ import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
 import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
-import { type SkipKind, type Snapshot, sameVersion, snapshot } from '../worktree/snapshot.js'
+import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { sameStat } from '../worktree/hash-file.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
@@ -672,7 +672,7 @@ export class Repo {
     for (const c of changes) {
       const t = this.inTransit.size === 0 ? undefined : this.inTransit.get(c.path)
       // Held only while HEAD has the version it replaced (see snapshot.ts).
-      if (t === undefined || !sameVersion(c.before, t.replaced)) {
+      if (t === undefined || !sameEntryOrAbsent(c.before, t.replaced)) {
         out.push(c)
         continue
       }

@@ -127,3 +127,8 @@ export function sameEntry(a: DirEntry, b: DirEntry): boolean {
   return a.kind === b.kind && a.cid.equals(b.cid) && a.exec === b.exec && a.mtime === b.mtime
 }
 
+/** Identical entries, or both absent. */
+export function sameEntryOrAbsent(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && sameEntry(a, b)
+}
+

@@ -22,6 +22,7 @@ import { FileAccessError } from '../errors.js'
 import { type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isValidName, layoutDir, parseCid } from '../object/index.js'
 import type { DirStat, ObjectStore, StatDir, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
+import { sameEntryOrAbsent } from '../tree/diff.js'
 import { readDir, sortByName } from '../tree/directory.js'
 import type { ObjectSource } from '../tree/source.js'
 import { BlockWriter } from './block-writer.js'
@@ -214,7 +215,7 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
       if (st.isFile()) {
         files.add(name)
         const transit = s.opts.inTransit?.(childRel)
-        if (transit !== undefined && sameStat(transit.stat, st) && sameVersion((await base.entries()).get(name), transit.replaced)) {
+        if (transit !== undefined && sameStat(transit.stat, st) && sameEntryOrAbsent((await base.entries()).get(name), transit.replaced)) {
           // Like an ignored path: a folder holding only such files is not new.
           held.add(name)
           ignored++
@@ -337,11 +338,6 @@ async function unchangedSince(s: State, self: DirStat, w: Walk): Promise<CID | f
   // Stored, with everything below it (the store's invariant); an older
   // LEFT's gc may have deleted it without knowing this entry.
   return cid !== undefined && (await s.opts.stats.has(cid)) ? cid : false
-}
-
-/** True when two entries (or absences) name the same version of a path. */
-export function sameVersion(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
-  return a === undefined || b === undefined ? a === b : a.kind === b.kind && a.cid.equals(b.cid)
 }
 
 /** The stat entry of a directory whose node is `cid`, made of `entries` (files and directories only) by a scan that started at `at`. */
