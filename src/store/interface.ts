@@ -127,6 +127,8 @@ export interface ObjectStore {
    * fsck calls it corrupt); a damaged table may throw.
    */
   get(cid: CID): Promise<Uint8Array | undefined>
+  /** `get` for many CIDs at once, in order: two round trips to LevelDB, not two per object. */
+  getMany(cids: readonly CID[]): Promise<Array<Uint8Array | undefined>>
   /** Applies one write; see StoreWrite for what is atomic. */
   write(w: StoreWrite): Promise<void>
   /** Stores blocks whose links are all stored already. */

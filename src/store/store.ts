@@ -208,6 +208,16 @@ export class Store implements ObjectStore {
     return (await this.data.get(value)) ?? undefined
   }
 
+  async getMany(cids: readonly CID[]): Promise<Array<Uint8Array | undefined>> {
+    if (cids.length === 0) return []
+    const values = await this.objects.getMany(cids.map((c) => c.bytes))
+    const raw: number[] = []
+    cids.forEach((c, i) => { if (c.code === RAW && values[i] !== undefined) raw.push(i) })
+    const data = raw.length === 0 ? [] : await this.data.getMany(raw.map((i) => values[i]!))
+    raw.forEach((i, j) => { values[i] = data[j] })
+    return values.map((v) => v ?? undefined)
+  }
+
   /** Applies one write (see StoreWrite for what is atomic). */
   async write(w: StoreWrite): Promise<void> {
     const thinIfNew = w.thinIfNew ?? []

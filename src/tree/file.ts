@@ -8,9 +8,9 @@
  * damaged on disk cannot put wrong bytes into the share folder.
  */
 import type { CID } from 'multiformats/cid'
-import { HashMismatchError, InvalidObjectError } from '../errors.js'
+import { HashMismatchError, InvalidObjectError, MissingObjectError } from '../errors.js'
 import { RAW, cidKey, verifyBytes } from '../object/index.js'
-import { type ObjectSource, loadFileNode, mustGet } from './source.js'
+import { type ObjectSource, getAll, loadFileNode } from './source.js'
 
 /** Chunks read at once: overlaps store lookups while staying a few MiB at most. */
 const READ_AHEAD = 16
@@ -37,12 +37,14 @@ export async function* fileChunks(src: ObjectSource, cid: CID, size?: number): A
  * checked against the size its parent declared.
  */
 export async function readLeaves(src: ObjectSource, leaves: readonly Leaf[]): Promise<Uint8Array[]> {
-  const chunks = await Promise.all(leaves.map((leaf) => verified(src, leaf.cid)))
-  chunks.forEach((chunk, j) => {
-    const want = leaves[j]!.size
-    if (want !== undefined && chunk.length !== want) throw mismatch(leaves[j]!.cid, `is ${chunk.length} bytes, not ${want}`)
+  const found = await getAll(src, leaves.map((leaf) => leaf.cid))
+  return found.map((chunk, j) => {
+    const { cid, size } = leaves[j]!
+    if (chunk === undefined) throw new MissingObjectError(cid.toString())
+    if (!verifyBytes(cid, chunk)) throw new HashMismatchError(cid.toString())
+    if (size !== undefined && chunk.length !== size) throw mismatch(cid, `is ${chunk.length} bytes, not ${size}`)
+    return chunk
   })
-  return chunks
 }
 
 /** One raw object of a file's content; `size` is what its parent declared (unknown for a root read without a size). */
@@ -82,12 +84,6 @@ async function* leavesOf(src: ObjectSource, cid: CID, size: number | undefined, 
   if (node.height > 0) for (const link of node.links) yield* leavesOf(src, link.cid, link.size, node.height - 1, seen)
   else if (seen === undefined) yield* node.links
   else for (const link of node.links) yield* leavesOf(src, link.cid, link.size, undefined, seen)
-}
-
-async function verified(src: ObjectSource, cid: CID): Promise<Uint8Array> {
-  const bytes = await mustGet(src, cid)
-  if (!verifyBytes(cid, bytes)) throw new HashMismatchError(cid.toString())
-  return bytes
 }
 
 function mismatch(cid: CID, what: string): InvalidObjectError {

@@ -11,6 +11,13 @@ import type { Commit, FileNode } from '../object/index.js'
 /** Reads objects by CID; a missing object is undefined. */
 export interface ObjectSource {
   get(cid: CID): Promise<Uint8Array | undefined>
+  /** `get` for many at once, in order, where the source can do it in fewer round trips. */
+  getMany?(cids: readonly CID[]): Promise<Array<Uint8Array | undefined>>
+}
+
+/** `get` for every CID in `cids`, in order: at once where `src` can. */
+export function getAll(src: ObjectSource, cids: readonly CID[]): Promise<Array<Uint8Array | undefined>> {
+  return src.getMany !== undefined ? src.getMany(cids) : Promise.all(cids.map((cid) => src.get(cid)))
 }
 
 /** Accepts newly made objects. */
@@ -43,6 +50,13 @@ export function overlaySource(base: ObjectSource, overlay: ReadonlyMap<string, U
   return {
     async get(cid) {
       return overlay.get(cid.toString()) ?? (await base.get(cid))
+    },
+    async getMany(cids) {
+      const out = cids.map((cid) => overlay.get(cid.toString()))
+      const rest = cids.flatMap((_, i) => (out[i] === undefined ? [i] : []))
+      const found = await getAll(base, rest.map((i) => cids[i]!))
+      rest.forEach((i, j) => { out[i] = found[j] })
+      return out
     }
   }
 }

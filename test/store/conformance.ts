@@ -83,6 +83,9 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       assert.equal(bytesOf(await store.get(a.cid)), 'chunk a')
       assert.deepEqual(Buffer.from((await store.get(dir.cid))!), Buffer.from(dir.bytes))
       assert.equal(await store.get(absent.cid), undefined)
+      const many = await store.getMany([a.cid, absent.cid, dir.cid, a.cid])
+      assert.deepEqual(many.map((b) => (b === undefined ? undefined : Buffer.from(b))), [Buffer.from('chunk a'), undefined, Buffer.from(dir.bytes), Buffer.from('chunk a')])
+      assert.deepEqual(await store.getMany([]), [])
       assert.deepEqual(await store.hasMany([absent.cid, dir.cid, a.cid]), [false, true, true])
       assert.equal(await store.has(absent.cid), false)
       const listed = []
@@ -132,6 +135,9 @@ export function storeConformance(backend: string, harness: StoreHarness): void {
       assert.equal(await store.get(lost.cid), undefined, 'the lost chunk reads as missing, not as the new one')
       assert.equal(await store.has(lost.cid), true, 'still listed, so fsck calls it corrupt')
       assert.equal(bytesOf(await store.get(kept.cid)), 'first chunk')
+      // getMany agrees with get, in order, the lost chunk included.
+      assert.deepEqual((await store.getMany([lost.cid, kept.cid, fresh.cid, lost.cid])).map((b) => (b === undefined ? undefined : bytesOf(b))),
+        [undefined, 'first chunk', 'written after the loss', undefined])
       return store
     }))
 
