@@ -156,6 +156,17 @@ export class DirtyWorktreeError extends LeftError {
   }
 }
 
+/**
+ * A checkout stopped before it finished (killed, or a power cut), so the
+ * folder may hold some of its files half-written; nothing may be committed
+ * until a checkout finishes.
+ */
+export class CheckoutUnfinishedError extends LeftError {
+  constructor(target: string) {
+    super('LEFT_CHECKOUT_UNFINISHED', `a checkout of ${target} did not finish: run \`left checkout ${target}\` to finish it, or \`left checkout --force <rev>\``, { data: { target } })
+  }
+}
+
 /** A path given on the command line is not in the snapshot. */
 export class PathNotFoundError extends LeftError {
   constructor(path: string, rev: string) {

@@ -9,7 +9,7 @@
 import { lstat, readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
+import { CheckoutUnfinishedError, DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
 import { type Block, type Commit, type DirEntry, MAX_NAME_BYTES, OBJECT_FORMAT, encodeNode, parseCid } from '../object/index.js'
 import { type ObjectStore, type StatEntry, Store } from '../store/index.js'
 import { type Change, type DiffSummary, countChange, diffTrees, sameEntryOrAbsent } from '../tree/diff.js'
@@ -354,6 +354,8 @@ export class Repo {
 
   /** `commit` for callers that already hold the mutex. */
   private async commitLocked(message?: string, progress: Progress = {}): Promise<CommitResult | undefined> {
+    const unfinished = await this.unfinishedCheckout()
+    if (unfinished !== undefined) throw new CheckoutUnfinishedError(unfinished)
     const head = await this.head()
     const parent = head === undefined ? undefined : await loadCommit(this.store, head)
     const snap = await this.scan(true, progress)
@@ -382,16 +384,22 @@ export class Repo {
    * with it, and records the move in the reflog so no commit ever becomes
    * unreachable (gc keeps everything the reflog names).
    */
-  private async moveHead(cid: CID, extra: { blocks?: Block[]; commits?: CID[]; stat?: Map<string, unknown> } = {}): Promise<void> {
+  private async moveHead(cid: CID, extra: { blocks?: Block[]; commits?: CID[]; stat?: Map<string, unknown>; refs?: Record<string, CID | null> } = {}): Promise<void> {
     const reflogName = `${REFLOG}${String(Date.now()).padStart(15, '0')}-${cid.toString().slice(-8)}`
     await this.store.write({
       ...(extra.blocks ? { blocks: extra.blocks } : {}),
       ...(extra.commits ? { commits: extra.commits } : {}),
       ...(extra.stat ? { stat: extra.stat as ApplyResult['stat'] } : {}),
-      refs: { HEAD: cid, [reflogName]: cid },
+      refs: { ...extra.refs, HEAD: cid, [reflogName]: cid },
       // HEAD's content is here (it was just written out or committed): keep it.
       unthin: [cid]
     })
+  }
+
+  /** The short id of the commit a checkout was making when it was cut short, until a checkout finishes (see CHECKOUT). */
+  async unfinishedCheckout(): Promise<string | undefined> {
+    const target = await this.store.getRef(CHECKOUT)
+    return target === undefined ? undefined : this.shortId(target)
   }
 
   /** Changes in the share folder since HEAD (nothing is stored). */
@@ -478,24 +486,35 @@ export class Repo {
     return this.mutex.run(async () => {
       const target = await this.resolve(rev)
       const targetTree = (await loadCommit(this.store, target)).tree
+      const headTree = await this.headTree()
       const rules = await this.ignoreRules()
       // With force, the folder may hold files HEAD lacks that already match
       // the target: they stay as they are, so their content is stored now
       // (HEAD's content must be in the store). Without force it is HEAD's.
       const snap = await this.scan(force, {}, rules)
       const src = overlaySource(this.store, snap.dirs)
-      if (!force) {
-        const dirty = await collect(diffTrees(src, await this.headTree(), snap.root))
+      // Finishing a checkout of the same target that was cut short: the
+      // paths it was changing are its own, whatever they hold now.
+      const finishing = !force && ((await this.store.getRef(CHECKOUT))?.equals(target) ?? false)
+      const ours = finishing ? new Set((await collect(diffTrees(this.store, headTree, targetTree))).map((c) => c.path)) : undefined
+      if (!force && !finishing) {
+        const dirty = await collect(diffTrees(src, headTree, snap.root))
         if (dirty.length > 0) throw new DirtyWorktreeError(dirty.length)
       }
       // All of the target's content must be here once it is HEAD, not only
       // what the folder lacks; HEAD's is, so the diff from it says what may not be.
-      await fetchContent(diffTrees(this.store, await this.headTree(), targetTree), this.store, { ...from })
-      const { changes, done, touched } = await this.throughTransit(await collect(diffTrees(src, snap.root, targetTree)))
+      await fetchContent(diffTrees(this.store, headTree, targetTree), this.store, { ...from })
+      // Edits made elsewhere since the cut stay, as edits on top of the target.
+      const wanted = (await collect(diffTrees(src, snap.root, targetTree))).filter((c) => ours?.has(c.path) ?? true)
+      const { changes, done, touched } = await this.throughTransit(wanted)
+      // The files become durable together at the end (syncAtEnd), so until
+      // HEAD moves a power cut can leave some torn: CHECKOUT says so, and
+      // commit refuses until a checkout finishes (docs/architecture.md).
+      if (changes.length > 0) await this.store.write({ refs: { [CHECKOUT]: target } })
       // What it writes is the target's, so its content is here now.
-      const applied = await this.apply(changes, { guard: !force, rules, ...progressOf(changes, progress) })
+      const applied = await this.apply(changes, { guard: !force, rules, syncAtEnd: true, ...progressOf(changes, progress) })
       for (const [p, e] of done) applied.stat.set(p, e)
-      await this.moveHead(target, { stat: applied.stat })
+      await this.moveHead(target, { stat: applied.stat, refs: { [CHECKOUT]: null } })
       for (const p of touched) this.inTransit.delete(p)
       return { cid: target, changes: changes.length + done.size, kept: [...applied.ignored, ...applied.skipped], reused: applied.reused }
     })
@@ -756,7 +775,7 @@ export class Repo {
     const { onWrite, hooks } = how
     if (how.from !== undefined) await fetchContent(changes, this.store, { ...how.from })
     return applyChanges(changes, {
-      share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules, vouched: how.vouched ?? false,
+      share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules, vouched: how.vouched ?? false, syncAtEnd: how.syncAtEnd ?? false,
       statOf: (path) => this.store.statEntry(path),
       ...(hooks ? { hooks } : {}),
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
@@ -949,6 +968,8 @@ interface ApplyHow {
   readonly from?: ContentFrom
   readonly onWrite?: (path: string, size: number) => void
   readonly hooks?: ApplyHooks
+  /** See ApplyOptions `syncAtEnd`. */
+  readonly syncAtEnd?: boolean
 }
 
 /** Every commit id (a dag-cbor, sha2-256 CIDv1 in base32) starts with this; short ids leave it out. */
@@ -966,6 +987,14 @@ export const MIN_ID_PREFIX = 4
 
 /** Ref names of the reflog start with this. */
 const REFLOG = 'reflog/'
+
+/**
+ * The ref a checkout sets to its target before it writes a file, and
+ * clears as HEAD moves: while it is set, the folder may hold that
+ * checkout's files half-written (after a power cut), which no commit may
+ * record.
+ */
+const CHECKOUT = 'CHECKOUT'
 
 /** A share-relative posix path from user input (`./a/b/`, `a\\b` stays a name). */
 export function normalizeRel(path: string): string {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { chmod, mkdir, readFile, readdir, rename, rm, stat, symlink, utimes, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { Store, cidFromBytes, cidOf, RAW } from '../../src/index.js'
+import { Repo, Store, cidFromBytes, cidOf, RAW } from '../../src/index.js'
 import { LEFT_BIN, assertOneLineError, commitOk, inNewFolder, left, leftOk, tempDir, statusChanges } from '../helpers/cli.js'
 import { seededBytes } from '../helpers/data.js'
 import { dirSize, sleep } from '../helpers/peers.js'
@@ -327,6 +327,64 @@ describe('cli: checkout and restore', () => {
     await leftOk(dir, ['restore', 'docs', '--source', first])
     assert.deepEqual(await readFile(join(share, 'docs/deep/er/data.bin')), seededBytes('data', 300_000))
     assert.equal(await readFile(join(share, 'docs/new-notes.txt'), 'utf8'), 'not committed anywhere')
+  })
+})
+
+describe('cli: a checkout cut short', () => {
+  /** A folder at commit `first` whose checkout of `second` (twenty new files) stopped after five files. */
+  async function cutShort(dir: string): Promise<{ first: string; second: string; two: Awaited<ReturnType<typeof describeTree>> }> {
+    const share = join(dir, 'share')
+    await writeFile(join(share, 'kept.txt'), 'committed')
+    const first = await commitOk(dir, ['-m', 'one'])
+    await mkdir(join(share, 'new'))
+    for (let i = 0; i < 20; i++) await writeFile(join(share, `new/f${i}.txt`), `file ${i} `.repeat(i + 1))
+    const second = await commitOk(dir, ['-m', 'two'])
+    const two = await describeTree(share, { mtimes: true })
+    await leftOk(dir, ['checkout', first])
+    // What a kill leaves: some of the files written, HEAD where it was.
+    const repo = await Repo.open(dir)
+    let written = 0
+    await assert.rejects(repo.checkout(second, false, { onWrite: () => { if (++written === 5) throw new Error('cut') } }), /cut/)
+    await repo.close()
+    return { first, second, two }
+  }
+
+  it('blocks commits with one line until checking out the same commit finishes it: the rest is written, a torn file mended, and an edit made elsewhere since is kept', async () => {
+    await inNewFolder(async (dir) => {
+      const share = join(dir, 'share')
+      const { first, second, two } = await cutShort(dir)
+      const there = (await readdir(join(share, 'new'))).sort()
+      assert.ok(there.length >= 5 && there.length < 20, `${there.length} files written before the cut`)
+      // A power cut can leave a file renamed into place with its size and
+      // mtime as written but not its bytes.
+      const torn = join(share, 'new', there[0]!)
+      const { size, mtimeMs } = await stat(torn)
+      await writeFile(torn, Buffer.alloc(size))
+      await utimes(torn, (Math.floor(mtimeMs) + 0.5) / 1000, (Math.floor(mtimeMs) + 0.5) / 1000)
+      await writeFile(join(share, 'kept.txt'), 'an edit made after the cut')
+      const status = JSON.parse(await leftOk(dir, ['status', '--json']))
+      assert.ok(second.startsWith(`bafyrei${status.unfinishedCheckout}`), status.unfinishedCheckout)
+      assertOneLineError(await left(dir, ['commit']), new RegExp(`a checkout of ${second.slice(7, 15)}\\w* did not finish: run .left checkout`))
+      assert.equal(JSON.parse(await leftOk(dir, ['log', '--json']))[0].id, first, 'nothing was committed')
+      assert.match(await leftOk(dir, ['checkout', second.slice(0, 12)]), /^HEAD is now /)
+      assert.equal(await readFile(join(share, 'kept.txt'), 'utf8'), 'an edit made after the cut')
+      const others = (tree: Awaited<ReturnType<typeof describeTree>>): typeof tree => tree.filter((e) => e.path !== 'kept.txt')
+      assert.deepEqual(others(await describeTree(share, { mtimes: true })), others(two))
+      assert.equal(await statusChanges(dir), 'M kept.txt')
+      assert.notEqual(await commitOk(dir), second)
+    })
+  })
+
+  it('ends with a forced checkout of any commit, and a plain checkout of another commit refuses as the folder is not clean', async () => {
+    await inNewFolder(async (dir) => {
+      const { first } = await cutShort(dir)
+      assertOneLineError(await left(dir, ['checkout', first]), /uncommitted change/)
+      await leftOk(dir, ['checkout', '--force', first])
+      assert.deepEqual(await readdir(join(dir, 'share')), ['kept.txt'])
+      assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
+      await writeFile(join(dir, 'share/kept.txt'), 'editable again')
+      assert.notEqual(await commitOk(dir), first)
+    })
   })
 })
 

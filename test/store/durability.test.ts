@@ -61,7 +61,7 @@ describe('store: durable write order (issue 8 item 7, power loss)', () => {
     }
   })
 
-  it('syncs the share folder\'s directories after a checkout writes them, before HEAD moves', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
+  it('marks a checkout durably before it writes, and syncs the files it wrote and their directories before HEAD moves', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
     const { dir, cleanup } = await tempDir('left-durable-')
     try {
       const script = join(dir, 'checkout.mjs')
@@ -88,10 +88,13 @@ describe('store: durable write order (issue 8 item 7, power loss)', () => {
         if (/MARK end/.test(line)) on = false
         if (!on) continue
         if (/rename\(".*\.tmp", ".*\/share\/f\.txt"\)/.test(line)) events.push('rename f.txt')
+        else if (/(fsync|fdatasync)\(\d+<[^>]*\/share\/f\.txt>\)/.test(line)) events.push('sync f.txt')
         else if (/(fsync|fdatasync)\(\d+<[^>]*\/share>\)/.test(line)) events.push('sync share')
         else if (/(fsync|fdatasync)\(\d+<[^>]*\/index\/\d+\.log>\)/.test(line)) events.push('sync index')
       }
-      assert.deepEqual(events, ['rename f.txt', 'sync share', 'sync index'], run.stderr.split('\n').filter((l) => /rename|sync/.test(l)).join('\n'))
+      // CHECKOUT is set durably before a file is written; the file, then its
+      // directory, are synced once all are written, and before HEAD moves.
+      assert.deepEqual(events, ['sync index', 'rename f.txt', 'sync f.txt', 'sync share', 'sync index'], run.stderr.split('\n').filter((l) => /rename|sync/.test(l)).join('\n'))
     } finally {
       await cleanup()
     }

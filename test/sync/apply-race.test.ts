@@ -4,7 +4,9 @@ import { readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Repo, storeOf } from '../../src/repo/repo.js'
 import { fsck } from '../../src/repo/maintenance.js'
-import type { ApplyHooks } from '../../src/worktree/materialize.js'
+import { type ApplyHooks, applyChanges } from '../../src/worktree/materialize.js'
+import { lookupPath } from '../../src/tree/lookup.js'
+import { loadCommit } from '../../src/tree/source.js'
 import { suiteRepos } from './fixtures.js'
 
 /** The file contents of a share folder, by name (one level). */
@@ -78,5 +80,29 @@ describe('repo/integrate: a local edit while an incoming change is applied', () 
     assert.equal(await readFile(join(dest.share, 'doc.txt'), 'utf8'), 'local edit\n')
     const log = await dest.log()
     assert.deepEqual(log.map((e) => e.commit.message), ['after', 'v1', 'v0'])
+  })
+})
+
+describe('worktree/materialize: a checkout\'s apply (syncAtEnd) and a file made meanwhile', () => {
+  const suite = suiteRepos('left-race-checkout-')
+
+  it('writes new small files in place and records them, but keeps a file made at the path after the plan', async () => {
+    const source = await suite.repo('source')
+    await writeFile(join(source.share, 'made-meanwhile.txt'), 'the remote version\n')
+    await writeFile(join(source.share, 'plain.txt'), 'written as planned\n')
+    const { cid } = (await source.commit('two files'))!
+    const store = storeOf(source)
+    const tree = (await loadCommit(store, cid)).tree
+    const changes = await Promise.all(['made-meanwhile.txt', 'plain.txt'].map(async (path) => ({ path, after: await lookupPath(store, tree, path) })))
+    const target = await suite.repo('target')
+    const result = await applyChanges(changes, {
+      share: target.share, tmp: join(target.share, '../.left/tmp'), src: store, guard: true, syncAtEnd: true,
+      hooks: { afterPlan: async (path) => { if (path === 'made-meanwhile.txt') await writeFile(join(target.share, path), 'a file of the user\'s\n') } }
+    })
+    assert.deepEqual(result.skipped, ['made-meanwhile.txt'])
+    assert.equal(await readFile(join(target.share, 'made-meanwhile.txt'), 'utf8'), 'a file of the user\'s\n')
+    assert.equal(await readFile(join(target.share, 'plain.txt'), 'utf8'), 'written as planned\n')
+    assert.deepEqual([...result.stat.keys()], ['plain.txt'])
+    assert.equal(result.stat.get('plain.txt')?.cid, changes[1]!.after!.cid.toString())
   })
 })
