@@ -25,7 +25,7 @@ import { conflictName, parseConflictName } from '../history/conflict-name.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
-import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges } from '../worktree/materialize.js'
+import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, syncPaths } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import { sameStat } from '../worktree/hash-file.js'
 import { type Config, writeConfig } from './config.js'
@@ -493,10 +493,10 @@ export class Repo {
       // (HEAD's content must be in the store). Without force it is HEAD's.
       const snap = await this.scan(force, {}, rules)
       const src = overlaySource(this.store, snap.dirs)
-      // Finishing a checkout of the same target that was cut short: the
-      // paths it was changing are its own, whatever they hold now.
-      const finishing = !force && ((await this.store.getRef(CHECKOUT))?.equals(target) ?? false)
-      const ours = finishing ? new Set((await collect(diffTrees(this.store, headTree, targetTree))).map((c) => c.path)) : undefined
+      // A checkout cut short: what it changed in the folder, by path.
+      const pending = await this.store.getRef(CHECKOUT)
+      const cut = pending === undefined ? undefined : await collect(diffTrees(this.store, headTree, (await loadCommit(this.store, pending)).tree))
+      const finishing = !force && (pending?.equals(target) ?? false)
       if (!force && !finishing) {
         const dirty = await collect(diffTrees(src, headTree, snap.root))
         if (dirty.length > 0) throw new DirtyWorktreeError(dirty.length)
@@ -504,19 +504,32 @@ export class Repo {
       // All of the target's content must be here once it is HEAD, not only
       // what the folder lacks; HEAD's is, so the diff from it says what may not be.
       await fetchContent(diffTrees(this.store, headTree, targetTree), this.store, { ...from })
-      // Edits made elsewhere since the cut stay, as edits on top of the target.
-      const wanted = (await collect(diffTrees(src, snap.root, targetTree))).filter((c) => ours?.has(c.path) ?? true)
+      let wanted = await collect(diffTrees(src, snap.root, targetTree))
+      const edited: string[] = []
+      if (finishing) {
+        // Only what the cut run could have left is written over; anything
+        // else is an edit made since, kept as an edit on top of the target.
+        const heads = new Map(cut!.map((c) => [c.path, c.before]))
+        wanted = wanted.filter((c) => {
+          const left = heads.has(c.path) && leftByCheckout(c.before, heads.get(c.path), c.after)
+          if (!left && heads.has(c.path)) edited.push(c.path)
+          return left
+        })
+      }
       const { changes, done, touched } = await this.throughTransit(wanted)
-      // The files become durable together at the end (syncAtEnd), so until
-      // HEAD moves a power cut can leave some torn: CHECKOUT says so, and
-      // commit refuses until a checkout finishes (docs/architecture.md).
-      if (changes.length > 0) await this.store.write({ refs: { [CHECKOUT]: target } })
-      // What it writes is the target's, so its content is here now.
-      const applied = await this.apply(changes, { guard: !force, rules, syncAtEnd: true, ...progressOf(changes, progress) })
+      // What it writes is the target's, so its content is here now. The
+      // files become durable together at the end (syncAtEnd), so until HEAD
+      // moves a power cut can leave some torn: CHECKOUT says so, and commit
+      // refuses until a checkout finishes (docs/architecture.md). gc must
+      // keep the target's content meanwhile, even if it was forgotten.
+      const mark = (): Promise<void> => this.store.write({ refs: { [CHECKOUT]: target }, unthin: [target] })
+      const applied = await this.apply(changes, { guard: !force, rules, syncAtEnd: true, beforeWrite: mark, ...progressOf(changes, progress) })
       for (const [p, e] of done) applied.stat.set(p, e)
+      // The cut run's own writes were never made durable: they are now.
+      if (cut !== undefined) await syncPaths(this.share, cut.map((c) => c.path))
       await this.moveHead(target, { stat: applied.stat, refs: { [CHECKOUT]: null } })
       for (const p of touched) this.inTransit.delete(p)
-      return { cid: target, changes: changes.length + done.size, kept: [...applied.ignored, ...applied.skipped], reused: applied.reused }
+      return { cid: target, changes: changes.length + done.size, kept: [...applied.ignored, ...applied.skipped, ...edited], reused: applied.reused }
     })
   }
 
@@ -653,6 +666,8 @@ export class Repo {
     const owner = {}
     return new WriteAhead(base, () => this.inTransit.release(owner), (changes, stillWanted) => this.mutex.run(async () => {
       if (!stillWanted()) return 0
+      // Integrate will refuse until the checkout is finished: nothing goes ahead of it.
+      if ((await this.store.getRef(CHECKOUT)) !== undefined) return undefined
       const now = await this.head()
       if (head === undefined ? now !== undefined : !(now?.equals(head) ?? false)) return undefined
       // The head's history is stored before any of its content is ready.
@@ -776,6 +791,7 @@ export class Repo {
     if (how.from !== undefined) await fetchContent(changes, this.store, { ...how.from })
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules, vouched: how.vouched ?? false, syncAtEnd: how.syncAtEnd ?? false,
+      ...(how.beforeWrite ? { beforeWrite: how.beforeWrite } : {}),
       statOf: (path) => this.store.statEntry(path),
       ...(hooks ? { hooks } : {}),
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
@@ -959,6 +975,19 @@ async function diskUsage(dir: string): Promise<number> {
 }
 
 /** How `Repo.apply` writes: guarded or not, under which ignore rules, telling whom. */
+/**
+ * True when `now`, what the folder holds at a path a checkout cut short was
+ * changing from `head` to `target`, is what that run could have left there:
+ * HEAD's version (not reached yet), nothing (removed, or a folder that
+ * gave way), a folder where either has one, or a file with the target's
+ * size and mtime (renamed or made in place, but torn by a power cut).
+ */
+function leftByCheckout(now: DirEntry | undefined, head: DirEntry | undefined, target: DirEntry | undefined): boolean {
+  if (now === undefined || sameEntryOrAbsent(now, head)) return true
+  if (now.kind === 'dir') return head?.kind === 'dir' || target?.kind === 'dir'
+  return now.kind === 'file' && target?.kind === 'file' && now.size === target.size && now.mtime === target.mtime
+}
+
 interface ApplyHow {
   readonly guard: boolean
   /** See ApplyOptions `vouched`. */
@@ -968,8 +997,9 @@ interface ApplyHow {
   readonly from?: ContentFrom
   readonly onWrite?: (path: string, size: number) => void
   readonly hooks?: ApplyHooks
-  /** See ApplyOptions `syncAtEnd`. */
+  /** See ApplyOptions `syncAtEnd` and `beforeWrite`. */
   readonly syncAtEnd?: boolean
+  readonly beforeWrite?: () => Promise<void>
 }
 
 /** Every commit id (a dag-cbor, sha2-256 CIDv1 in base32) starts with this; short ids leave it out. */

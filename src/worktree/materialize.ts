@@ -77,6 +77,8 @@ export interface ApplyOptions {
    * doing, and can finish it later, may ask for this (checkout does).
    */
   readonly syncAtEnd?: boolean
+  /** Called once the free space is checked, before anything in the folder changes (a checkout marks itself here). */
+  readonly beforeWrite?: () => Promise<void>
   /** Called after each file is written. */
   readonly onWrite?: (path: string, entry: DirEntry) => void
   /** For tests: called at each step of writing one file or link, so a test can edit the path right then. */
@@ -87,7 +89,7 @@ export interface ApplyOptions {
 export interface ApplyHooks {
   /** The path was checked and will be written. */
   afterPlan?(path: string): Promise<void>
-  /** The new content is in its temp file, not yet renamed into place. */
+  /** The new content is in its temp file, not yet renamed into place (or, made in place, is there). */
   afterWrite?(path: string): Promise<void>
   /** The new content has been renamed into place. */
   afterRename?(path: string): Promise<void>
@@ -110,6 +112,7 @@ export interface ApplyResult {
 /** Applies `changes` to the share folder: removals deepest first, then creations shallowest first. */
 export async function applyChanges(changes: readonly PathChange[], opts: ApplyOptions): Promise<ApplyResult> {
   await checkSpace(changes, opts.tmp)
+  if (changes.length > 0) await opts.beforeWrite?.()
   const result: ApplyResult = { stat: new Map(), skipped: [], ignored: [], deleted: [], reused: 0 }
   const removals = changes.filter((c) => c.before !== undefined && (c.after === undefined || c.after.kind !== c.before.kind))
   removals.sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0))
@@ -130,7 +133,7 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
   // Every write has stopped before this returns or throws: nothing is written after.
   if (opts.syncAtEnd !== true) await forEachLimit(files, WRITE_CONCURRENCY, (c) => createOne(c, opts, result, realDirs))
   else await writeBatches(files, opts, result, realDirs)
-  await syncParents(opts.share, changes)
+  await syncParents(opts.share, changes.map((c) => c.path))
   return result
 }
 
@@ -142,34 +145,51 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
  * written; all are durable when this returns.
  */
 async function writeBatches(files: readonly PathChange[], opts: ApplyOptions, result: ApplyResult, realDirs: Set<string>): Promise<void> {
-  const syncs: Array<Promise<void>> = []
+  // One batch is synced at a time, so at most SYNC_CONCURRENCY files are open for it.
+  let syncing: Promise<void> = Promise.resolve()
   let syncFailure: { error: unknown } | undefined
   try {
     await forEachLimit(inBatches(files), 2, async (batch) => {
       const content = await readSmallFiles(opts.src, batch)
       const written: string[] = []
       for (let i = 0; i < batch.length; i++) await createOne(batch[i]!, opts, result, realDirs, written, content[i])
-      syncs.push(syncFiles(opts.share, written).catch((error: unknown) => { syncFailure ??= { error } }))
+      syncing = syncing.then(() => syncFiles(opts.share, written)).catch((error: unknown) => { syncFailure ??= { error } })
     })
   } finally {
-    await Promise.all(syncs)
+    await syncing
   }
   if (syncFailure !== undefined) throw syncFailure.error
 }
 
 /**
- * Fsyncs the files an apply with syncAtEnd wrote, many at a time, so the
- * filesystem commits them in few journal transactions. A path replaced
- * since holds someone else's file; syncing that too does no harm.
+ * Makes what is at `paths` durable: each file's content, then each
+ * directory holding one of them (so a rename, creation or removal there is
+ * too). Finishing or ending a checkout that was cut short syncs what that
+ * checkout changed this way, as its own run never got to.
+ */
+export async function syncPaths(share: string, paths: readonly string[]): Promise<void> {
+  await syncFiles(share, paths)
+  await syncParents(share, paths)
+}
+
+/**
+ * Fsyncs the files at `paths`, many at a time, so the filesystem commits
+ * them in few journal transactions. A path that holds no file is skipped; a
+ * path replaced since holds someone else's file, and syncing that too does
+ * no harm.
  */
 async function syncFiles(share: string, paths: readonly string[]): Promise<void> {
   await forEachLimit(paths, SYNC_CONCURRENCY, async (path) => {
-    const fh = await open(join(share, path), READ_NOFOLLOW).catch(() => undefined)
-    if (fh === undefined) return
+    let fh: FileHandle | undefined
     try {
-      await fh.datasync()
+      fh = await open(join(share, path), READ_NOFOLLOW)
+      if ((await fh.stat()).isFile()) await fh.datasync()
+    } catch (err) {
+      // Gone, below a file, or a link now: nothing of ours to sync there.
+      const code = (err as NodeJS.ErrnoException).code
+      if (!isAbsent(err) && code !== 'ELOOP') throw new FileAccessError(path, err)
     } finally {
-      await fh.close()
+      await fh?.close()
     }
   })
 }
@@ -183,9 +203,9 @@ const SYNC_CONCURRENCY = 8
  * folder must not show older files under a newer HEAD (the next commit would
  * record them as a revert). One fsync per directory, not per file.
  */
-async function syncParents(share: string, changes: readonly PathChange[]): Promise<void> {
+async function syncParents(share: string, paths: readonly string[]): Promise<void> {
   const parents = new Set<string>()
-  for (const c of changes) parents.add(parentPath(c.path))
+  for (const p of paths) parents.add(parentPath(p))
   await forEachLimit([...parents], WRITE_CONCURRENCY, async (dir) => {
     // A directory that is gone, or was never made, holds nothing to sync.
     const fh = await open(join(share, dir), 'r').catch(() => undefined)
@@ -311,8 +331,10 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
   // no old version for a reader to see half-replaced, and a crash is the
   // caller's to finish (syncAtEnd). Made in `.left/tmp`, each new file's
   // inode was allocated beside that folder, not its own, and creating it
-  // cost four times what it did in place (10,000 files, ext4).
-  const inPlace = small && st === undefined
+  // cost four times what it did in place (10,000 files, ext4). Guarded
+  // only: a file made there meanwhile is kept, where an unguarded apply
+  // must replace it.
+  const inPlace = small && st === undefined && opts.guard
   const tmp = inPlace ? abs : join(opts.tmp, tempName())
   let ours: Stats
   let reused = 0
@@ -338,7 +360,7 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
     // In place, what is at the path is never ours to remove: writeSmallFile took back what it made.
     if (!inPlace) await rm(tmp, { force: true }).catch(() => {})
     // A file made there since the plan is an edit: created exclusively, ours never replaces it.
-    else if (opts.guard && (err as NodeJS.ErrnoException).code === 'EEXIST') {
+    else if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
       result.skipped.push(c.path)
       return
     }
@@ -450,11 +472,19 @@ async function readSmallFiles(src: ObjectSource, batch: readonly PathChange[]): 
   })
 }
 
-async function collectLeaves(src: ObjectSource, entry: DirEntry): Promise<Leaf[]> {
+/**
+ * The leaves of a small file, or undefined when it has more than
+ * SMALL_FILE_LEAVES (a peer's tree may link empty chunks without end; such
+ * a file is streamed as a big one is).
+ */
+async function collectLeaves(src: ObjectSource, entry: DirEntry): Promise<Leaf[] | undefined> {
   const out: Leaf[] = []
-  for await (const leaf of fileLeaves(src, entry.cid, entry.size)) out.push(leaf)
+  for await (const leaf of fileLeaves(src, entry.cid, entry.size)) if (out.push(leaf) > SMALL_FILE_LEAVES) return undefined
   return out
 }
+
+/** Leaves a small file read whole may have: LEFT cuts a file under 1 MiB into a few dozen at most. */
+const SMALL_FILE_LEAVES = 1024
 
 /**
  * Makes the new file `path` hold a small file's `bytes`, with its mode and
@@ -480,9 +510,9 @@ function writeSmallFile(path: string, entry: DirEntry, bytes: Buffer): Stats {
     stat = fstatSync(fd)
     if (stat.size !== entry.size) throw new Error(`wrote ${stat.size} bytes of ${entry.size}`)
   } catch (err) {
-    // Nothing else ran since it was created: the path is still this file.
-    closeSync(fd)
-    unlinkSync(path)
+    // Nothing else of ours ran since it was created: the path is this file.
+    try { closeSync(fd) } catch {}
+    try { unlinkSync(path) } catch {}
     throw err
   }
   closeSync(fd)

@@ -335,7 +335,10 @@ describe('cli: a checkout cut short', () => {
   async function cutShort(dir: string): Promise<{ first: string; second: string; two: Awaited<ReturnType<typeof describeTree>> }> {
     const share = join(dir, 'share')
     await writeFile(join(share, 'kept.txt'), 'committed')
+    await writeFile(join(share, 'z-changed.txt'), 'the first version')
     const first = await commitOk(dir, ['-m', 'one'])
+    // Written last, so the cut comes before it: finishing must replace HEAD's version there.
+    await writeFile(join(share, 'z-changed.txt'), 'the second version, longer')
     await mkdir(join(share, 'new'))
     for (let i = 0; i < 20; i++) await writeFile(join(share, `new/f${i}.txt`), `file ${i} `.repeat(i + 1))
     const second = await commitOk(dir, ['-m', 'two'])
@@ -349,11 +352,12 @@ describe('cli: a checkout cut short', () => {
     return { first, second, two }
   }
 
-  it('blocks commits with one line until checking out the same commit finishes it: the rest is written, a torn file mended, and an edit made elsewhere since is kept', async () => {
+  it('blocks commits with one line until checking out the same commit finishes it: the rest is written, a torn file mended, and edits made since are kept', async () => {
     await inNewFolder(async (dir) => {
       const share = join(dir, 'share')
       const { first, second, two } = await cutShort(dir)
       const there = (await readdir(join(share, 'new'))).sort()
+      assert.equal(await readFile(join(share, 'z-changed.txt'), 'utf8'), 'the first version', 'the cut came before it')
       assert.ok(there.length >= 5 && there.length < 20, `${there.length} files written before the cut`)
       // A power cut can leave a file renamed into place with its size and
       // mtime as written but not its bytes.
@@ -362,16 +366,52 @@ describe('cli: a checkout cut short', () => {
       await writeFile(torn, Buffer.alloc(size))
       await utimes(torn, (Math.floor(mtimeMs) + 0.5) / 1000, (Math.floor(mtimeMs) + 0.5) / 1000)
       await writeFile(join(share, 'kept.txt'), 'an edit made after the cut')
+      // Edits since the cut on the checkout's own paths: one it wrote, one it had not reached.
+      const notYet = Array.from({ length: 20 }, (_, i) => `f${i}.txt`).find((n) => !there.includes(n))!
+      await writeFile(join(share, 'new', there[1]!), 'edited after the cut')
+      await writeFile(join(share, 'new', notYet), 'made by hand after the cut')
       const status = JSON.parse(await leftOk(dir, ['status', '--json']))
       assert.ok(second.startsWith(`bafyrei${status.unfinishedCheckout}`), status.unfinishedCheckout)
       assertOneLineError(await left(dir, ['commit']), new RegExp(`a checkout of ${second.slice(7, 15)}\\w* did not finish: run .left checkout`))
       assert.equal(JSON.parse(await leftOk(dir, ['log', '--json']))[0].id, first, 'nothing was committed')
-      assert.match(await leftOk(dir, ['checkout', second.slice(0, 12)]), /^HEAD is now /)
+      const finished = await left(dir, ['checkout', second.slice(0, 12)])
+      assert.equal(finished.code, 0, finished.stderr)
+      assert.match(finished.stdout, /^HEAD is now /)
+      assert.match(finished.stderr, new RegExp(`kept new/${notYet}`))
       assert.equal(await readFile(join(share, 'kept.txt'), 'utf8'), 'an edit made after the cut')
-      const others = (tree: Awaited<ReturnType<typeof describeTree>>): typeof tree => tree.filter((e) => e.path !== 'kept.txt')
+      assert.equal(await readFile(join(share, 'new', there[1]!), 'utf8'), 'edited after the cut')
+      assert.equal(await readFile(join(share, 'new', notYet), 'utf8'), 'made by hand after the cut')
+      const edits = ['kept.txt', `new/${there[1]}`, `new/${notYet}`]
+      const others = (tree: Awaited<ReturnType<typeof describeTree>>): typeof tree => tree.filter((e) => !edits.includes(e.path))
       assert.deepEqual(others(await describeTree(share, { mtimes: true })), others(two))
-      assert.equal(await statusChanges(dir), 'M kept.txt')
+      assert.deepEqual((await statusChanges(dir)).split('\n').sort(), edits.map((p) => `M ${p}`).sort())
       assert.notEqual(await commitOk(dir), second)
+    })
+  })
+
+  it('keeps the content of a forgotten commit it was checking out through gc, so it can still be finished', async () => {
+    await inNewFolder(async (dir) => {
+      const share = join(dir, 'share')
+      const repo = await Repo.open(dir)
+      try {
+        const version = async (n: number): Promise<string> => {
+          await writeFile(join(share, 'a.txt'), `a, version ${n}`)
+          await writeFile(join(share, 'b.txt'), `b, version ${n}`)
+          return (await repo.commit(`v${n}`))!.cid.toString()
+        }
+        await version(1)
+        const two = await version(2)
+        await version(3)
+        // v1 and v2 are forgotten: their content goes at the next gc.
+        assert.equal((await repo.forget({ keepLast: 1 })).forgotten.length, 2)
+        await assert.rejects(repo.checkout(two, false, { onWrite: () => { throw new Error('cut') } }), /cut/)
+        assert.equal(await readFile(join(share, 'b.txt'), 'utf8'), 'b, version 3', 'the cut came before b.txt')
+        await repo.gc()
+        await repo.checkout(two)
+        assert.equal(await readFile(join(share, 'b.txt'), 'utf8'), 'b, version 2')
+      } finally {
+        await repo.close()
+      }
     })
   })
 
@@ -380,7 +420,7 @@ describe('cli: a checkout cut short', () => {
       const { first } = await cutShort(dir)
       assertOneLineError(await left(dir, ['checkout', first]), /uncommitted change/)
       await leftOk(dir, ['checkout', '--force', first])
-      assert.deepEqual(await readdir(join(dir, 'share')), ['kept.txt'])
+      assert.deepEqual(await readdir(join(dir, 'share')), ['kept.txt', 'z-changed.txt'])
       assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
       await writeFile(join(dir, 'share/kept.txt'), 'editable again')
       assert.notEqual(await commitOk(dir), first)

@@ -99,4 +99,60 @@ describe('store: durable write order (issue 8 item 7, power loss)', () => {
       await cleanup()
     }
   })
+
+  it('syncs the files a checkout cut short wrote when it is finished, before HEAD moves', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
+    const { dir, cleanup } = await tempDir('left-durable-')
+    try {
+      const script = join(dir, 'finish.mjs')
+      await writeFile(script, `
+        import { writeFile } from 'node:fs/promises'
+        import { join } from 'node:path'
+        import { Repo } from ${JSON.stringify(REPO_MODULE)}
+        const repo = await Repo.init(${JSON.stringify(join(dir, 'folder'))})
+        await writeFile(join(repo.share, 'keep.txt'), 'kept')
+        const one = (await repo.commit('one')).cid.toString()
+        await writeFile(join(repo.share, 'a.txt'), 'first new file')
+        await writeFile(join(repo.share, 'b.txt'), 'second new file')
+        const two = (await repo.commit('two')).cid.toString()
+        await repo.checkout(one)
+        process.stderr.write('MARK cut\\n')
+        let written = 0
+        await repo.checkout(two, false, { onWrite: () => { if (++written === 1) throw new Error('cut') } }).catch(() => {})
+        process.stderr.write('MARK finish\\n')
+        await repo.checkout(two)
+        process.stderr.write('MARK end\\n')
+        await repo.close()
+      `)
+      const run = spawnSync('strace', ['-f', '-y', '-e', 'trace=write,openat,fsync,fdatasync', process.execPath, script], { encoding: 'utf8' })
+      assert.equal(run.status, 0, run.stderr)
+      const windows: Record<string, string[]> = {}
+      let on: string[] | undefined
+      for (const line of run.stderr.split('\n')) {
+        const mark = /MARK (\w+)/.exec(line)
+        if (mark !== null) {
+          on = mark[1] === 'end' ? undefined : (windows[mark[1]!] ??= [])
+          continue
+        }
+        if (on === undefined) continue
+        const made = /openat\(.*\/share\/(\w\.txt)", O_WRONLY\|O_CREAT\|O_EXCL/.exec(line)
+        // Calls made at once print as "<unfinished ...>" first.
+        const synced = /(?:fsync|fdatasync)\(\d+<[^>]*\/(share(?:\/\w\.txt)?|index\/\d+\.log)>(?:\)| <unfinished)/.exec(line)
+        if (made !== null) on.push(`create ${made[1]}`)
+        else if (synced !== null) on.push(`sync ${synced[1]!.replace(/^share\//, '').replace(/^index.*/, 'index')}`)
+      }
+      const show = JSON.stringify(windows)
+      // The cut run marks itself durably, then makes a.txt in place, and is cut before any file is synced.
+      assert.deepEqual(windows.cut, ['sync index', 'create a.txt'], show)
+      // Finishing writes b.txt, then syncs what the cut run wrote too (a.txt), and the folder, before HEAD moves.
+      const finish = windows.finish!
+      assert.ok(finish.includes('create b.txt') && !finish.includes('create a.txt'), show)
+      assert.ok(finish.includes('sync a.txt') && finish.indexOf('sync a.txt') < finish.lastIndexOf('sync share'), show)
+      // HEAD moves last; the only other synced index write is the mark, before anything is written.
+      assert.equal(finish.at(-1), 'sync index', show)
+      assert.deepEqual(finish.filter((e) => e === 'sync index').length, 2, show)
+      assert.equal(finish.indexOf('sync index'), 0, show)
+    } finally {
+      await cleanup()
+    }
+  })
 })

@@ -79,6 +79,17 @@ async function editedAgain(source: Repo, dest: Repo): Promise<CID> {
   return later
 }
 
+/** Fetches `remote` into `dest` whole, writing ahead, and checks that nothing was written ahead. */
+async function fetchedWithNothingAhead(dest: Repo, remote: CID, gate: GatedSource): Promise<WriteAhead> {
+  const ahead = await dest.writeAhead(remote)
+  gate.release()
+  await fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
+  await ahead.settle()
+  assert.equal(ahead.files, 0)
+  await assert.rejects(stat(join(dest.share, smallName(0))), { code: 'ENOENT' })
+  return ahead
+}
+
 const smallName = (i: number): string => `new/f${String(i).padStart(2, '0')}.txt`
 const smallText = (i: number): string => `small file ${i}\n`
 
@@ -344,16 +355,26 @@ describe('small files first: a fetch reports each file once its content is here,
     const { dest, remote, gate } = await scenario()
     await writeFile(join(dest.share, 'mine.txt'), 'a commit of our own\n')
     await dest.commit('ours')
-    const ahead = await dest.writeAhead(remote)
-    gate.release()
-    await fetchClosure(remote, dest.objects, gate, { base: ahead.base, onReady: (c) => ahead.ready(c) })
-    await ahead.settle()
-    assert.equal(ahead.files, 0)
-    await assert.rejects(stat(join(dest.share, smallName(0))), { code: 'ENOENT' })
+    const ahead = await fetchedWithNothingAhead(dest, remote, gate)
     const result = await dest.integrate(remote)
     await ahead.end()
     assert.equal(result.mode, 'merge')
     assert.equal(await readFile(join(dest.share, smallName(0)), 'utf8'), smallText(0))
+  })
+
+  it('writes nothing ahead, and integrate refuses, while a checkout cut short is unfinished', async () => {
+    const { dest, remote, gate } = await scenario()
+    const v0 = (await dest.head())!.toString()
+    await writeFile(join(dest.share, 'mine.txt'), 'a commit of our own\n')
+    const mine = (await dest.commit('ours'))!.cid.toString()
+    await dest.checkout(v0)
+    await assert.rejects(dest.checkout(mine, false, { onWrite: () => { throw new Error('cut') } }), /cut/)
+    assert.equal((await dest.head())!.toString(), v0, 'HEAD is still where the remote head descends from')
+    const ahead = await fetchedWithNothingAhead(dest, remote, gate)
+    await assert.rejects(dest.integrate(remote), { code: 'LEFT_CHECKOUT_UNFINISHED' })
+    await ahead.end()
+    await dest.checkout(mine)
+    assert.equal((await dest.integrate(remote)).mode, 'merge')
   })
 
   it('stops writing ahead once HEAD moves', async () => {
