@@ -162,8 +162,9 @@ export class DirtyWorktreeError extends LeftError {
  * until a checkout finishes.
  */
 export class CheckoutUnfinishedError extends LeftError {
-  constructor(target: string) {
-    super('LEFT_CHECKOUT_UNFINISHED', `a checkout of ${target} did not finish: run \`left checkout ${target}\` to finish it, or \`left checkout --force <rev>\``, { data: { target } })
+  constructor(target: string, forced: boolean) {
+    const again = `left checkout ${forced ? '--force ' : ''}${target}`
+    super('LEFT_CHECKOUT_UNFINISHED', `a checkout of ${target} did not finish: run \`${again}\` to finish it, or \`left checkout --force <rev>\``, { data: { target, forced } })
   }
 }
 

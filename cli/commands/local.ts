@@ -88,7 +88,7 @@ export function registerLocalCommands(program: Command, rt: Runtime): void {
         if (opts.json) return io.json({ folder: { share: repo.share, peer: repo.config.peerId }, synchronizer: node === undefined ? null : nodeStatusJson(node), unfinishedCheckout: unfinished ?? null, changes: changes.map(changeJson) })
         printNodeStatus(io, node)
         io.say('')
-        if (unfinished !== undefined) io.say(`a checkout of ${unfinished} did not finish: run 'left checkout ${unfinished}' to finish it\n`)
+        if (unfinished !== undefined) io.say(`a checkout of ${unfinished.id} did not finish: run 'left checkout ${unfinished.forced ? '--force ' : ''}${unfinished.id}' to finish it\n`)
         if (changes.length === 0) return io.say('nothing to commit, share folder clean')
         for (const c of changes) io.say(changeLine(c))
       })

@@ -355,7 +355,7 @@ export class Repo {
   /** `commit` for callers that already hold the mutex. */
   private async commitLocked(message?: string, progress: Progress = {}): Promise<CommitResult | undefined> {
     const unfinished = await this.unfinishedCheckout()
-    if (unfinished !== undefined) throw new CheckoutUnfinishedError(unfinished)
+    if (unfinished !== undefined) throw new CheckoutUnfinishedError(unfinished.id, unfinished.forced)
     const head = await this.head()
     const parent = head === undefined ? undefined : await loadCommit(this.store, head)
     const snap = await this.scan(true, progress)
@@ -396,10 +396,31 @@ export class Repo {
     })
   }
 
-  /** The short id of the commit a checkout was making when it was cut short, until a checkout finishes (see CHECKOUT). */
-  async unfinishedCheckout(): Promise<string | undefined> {
-    const target = await this.store.getRef(CHECKOUT)
-    return target === undefined ? undefined : this.shortId(target)
+  /** The commit a checkout was making when it was cut short (its short id), and whether it was forced, until a checkout finishes (see CHECKOUT). */
+  async unfinishedCheckout(): Promise<{ id: string; forced: boolean } | undefined> {
+    const pending = await this.pendingCheckout()
+    return pending === undefined ? undefined : { id: await this.shortId(pending.target), forced: pending.forced }
+  }
+
+  private async pendingCheckout(): Promise<{ target: CID; forced: boolean } | undefined> {
+    const plain = await this.store.getRef(CHECKOUT)
+    if (plain !== undefined) return { target: plain, forced: false }
+    const forced = await this.store.getRef(CHECKOUT_FORCED)
+    return forced === undefined ? undefined : { target: forced, forced: true }
+  }
+
+  /**
+   * What a checkout cut short may have changed: the diff from HEAD to its
+   * target, and the paths to sync before HEAD moves. A forced one may also
+   * have rewritten any path the target has (edits it reverted, files it
+   * replaced), so all of those are synced too.
+   */
+  private async cutPaths(headTree: CID | undefined, pending: { target: CID; forced: boolean }): Promise<{ diff: Change[]; paths: string[] }> {
+    const tree = (await loadCommit(this.store, pending.target)).tree
+    const diff = await collect(diffTrees(this.store, headTree, tree))
+    const paths = diff.map((c) => c.path)
+    if (pending.forced) for await (const c of diffTrees(this.store, undefined, tree)) paths.push(c.path)
+    return { diff, paths }
   }
 
   /** Changes in the share folder since HEAD (nothing is stored). */
@@ -493,10 +514,10 @@ export class Repo {
       // (HEAD's content must be in the store). Without force it is HEAD's.
       const snap = await this.scan(force, {}, rules)
       const src = overlaySource(this.store, snap.dirs)
-      // A checkout cut short: what it changed in the folder, by path.
-      const pending = await this.store.getRef(CHECKOUT)
-      const cut = pending === undefined ? undefined : await collect(diffTrees(this.store, headTree, (await loadCommit(this.store, pending)).tree))
-      const finishing = !force && (pending?.equals(target) ?? false)
+      // A checkout cut short, and the paths it may have changed.
+      const pending = await this.pendingCheckout()
+      const cut = pending === undefined ? undefined : await this.cutPaths(headTree, pending)
+      const finishing = !force && pending?.forced === false && pending.target.equals(target)
       if (!force && !finishing) {
         const dirty = await collect(diffTrees(src, headTree, snap.root))
         if (dirty.length > 0) throw new DirtyWorktreeError(dirty.length)
@@ -509,7 +530,7 @@ export class Repo {
       if (finishing) {
         // Only what the cut run could have left is written over; anything
         // else is an edit made since, kept as an edit on top of the target.
-        const heads = new Map(cut!.map((c) => [c.path, c.before]))
+        const heads = new Map(cut!.diff.map((c) => [c.path, c.before]))
         wanted = wanted.filter((c) => {
           const left = heads.has(c.path) && leftByCheckout(c.before, heads.get(c.path), c.after)
           if (!left && heads.has(c.path)) edited.push(c.path)
@@ -517,17 +538,18 @@ export class Repo {
         })
       }
       const { changes, done, touched } = await this.throughTransit(wanted)
+      // The cut run's own writes never reached its durability point: they
+      // do now, before this run's mark replaces its mark.
+      if (cut !== undefined) await syncPaths(this.share, cut.paths)
       // What it writes is the target's, so its content is here now. The
       // files become durable together at the end (syncAtEnd), so until HEAD
       // moves a power cut can leave some torn: CHECKOUT says so, and commit
       // refuses until a checkout finishes (docs/architecture.md). gc must
       // keep the target's content meanwhile, even if it was forgotten.
-      const mark = (): Promise<void> => this.store.write({ refs: { [CHECKOUT]: target }, unthin: [target] })
+      const mark = (): Promise<void> => this.store.write({ refs: { [force ? CHECKOUT_FORCED : CHECKOUT]: target, [force ? CHECKOUT : CHECKOUT_FORCED]: null }, unthin: [target] })
       const applied = await this.apply(changes, { guard: !force, rules, syncAtEnd: true, beforeWrite: mark, ...progressOf(changes, progress) })
       for (const [p, e] of done) applied.stat.set(p, e)
-      // The cut run's own writes were never made durable: they are now.
-      if (cut !== undefined) await syncPaths(this.share, cut.map((c) => c.path))
-      await this.moveHead(target, { stat: applied.stat, refs: { [CHECKOUT]: null } })
+      await this.moveHead(target, { stat: applied.stat, refs: { [CHECKOUT]: null, [CHECKOUT_FORCED]: null } })
       for (const p of touched) this.inTransit.delete(p)
       return { cid: target, changes: changes.length + done.size, kept: [...applied.ignored, ...applied.skipped, ...edited], reused: applied.reused }
     })
@@ -624,6 +646,9 @@ export class Repo {
       const kept = keptBy(all, policy)
       const head = await this.head()
       if (head !== undefined) kept.set(head.toString(), [...kept.get(head.toString()) ?? [], 'HEAD'])
+      // An unfinished checkout's target is about to be HEAD: its content must stay for it to finish.
+      const pending = (await this.pendingCheckout())?.target
+      if (pending !== undefined) kept.set(pending.toString(), [...kept.get(pending.toString()) ?? [], 'checkout'])
       const thin = await this.store.thinCommits()
       const forgotten = all.filter((c) => !kept.has(c.id) && !thin.has(c.id)).map((c) => c.cid)
       if (!dryRun && forgotten.length > 0) await this.store.write({ thin: forgotten })
@@ -667,7 +692,7 @@ export class Repo {
     return new WriteAhead(base, () => this.inTransit.release(owner), (changes, stillWanted) => this.mutex.run(async () => {
       if (!stillWanted()) return 0
       // Integrate will refuse until the checkout is finished: nothing goes ahead of it.
-      if ((await this.store.getRef(CHECKOUT)) !== undefined) return undefined
+      if ((await this.pendingCheckout()) !== undefined) return undefined
       const now = await this.head()
       if (head === undefined ? now !== undefined : !(now?.equals(head) ?? false)) return undefined
       // The head's history is stored before any of its content is ready.
@@ -978,14 +1003,15 @@ async function diskUsage(dir: string): Promise<number> {
 /**
  * True when `now`, what the folder holds at a path a checkout cut short was
  * changing from `head` to `target`, is what that run could have left there:
- * HEAD's version (not reached yet), nothing (removed, or a folder that
- * gave way), a folder where either has one, or a file with the target's
- * size and mtime (renamed or made in place, but torn by a power cut).
+ * HEAD's version (not reached yet), nothing (removed, or a folder that gave
+ * way; or deleted since, which the target's version replaces), a folder
+ * where either has one, or a file a power cut tore after its rename: with
+ * the target's mtime, or empty.
  */
 function leftByCheckout(now: DirEntry | undefined, head: DirEntry | undefined, target: DirEntry | undefined): boolean {
   if (now === undefined || sameEntryOrAbsent(now, head)) return true
   if (now.kind === 'dir') return head?.kind === 'dir' || target?.kind === 'dir'
-  return now.kind === 'file' && target?.kind === 'file' && now.size === target.size && now.mtime === target.mtime
+  return now.kind === 'file' && target?.kind === 'file' && (now.mtime === target.mtime || now.size === 0)
 }
 
 interface ApplyHow {
@@ -1022,9 +1048,11 @@ const REFLOG = 'reflog/'
  * The ref a checkout sets to its target before it writes a file, and
  * clears as HEAD moves: while it is set, the folder may hold that
  * checkout's files half-written (after a power cut), which no commit may
- * record.
+ * record. A forced checkout sets CHECKOUT_FORCED instead, which only a
+ * forced checkout finishes.
  */
 const CHECKOUT = 'CHECKOUT'
+const CHECKOUT_FORCED = 'CHECKOUT-FORCED'
 
 /** A share-relative posix path from user input (`./a/b/`, `a\\b` stays a name). */
 export function normalizeRel(path: string): string {

@@ -4,7 +4,7 @@
  * so a reader sees the old file or the new one, never a mix; each is
  * fsynced before its rename, so a power cut cannot show it torn either.
  * An apply whose caller can finish it after a crash (checkout) instead
- * makes new small files in place and fsyncs all files together at the end.
+ * fsyncs the files in batches once they are renamed, and all before it ends.
  * A new version of a big file is written from its old version where they
  * share chunks (a clone where they stay in place), each such chunk hashed,
  * so an edit costs what it changed plus a copy, not a read of every chunk
@@ -14,7 +14,7 @@
  * they did not expect, and never touch an ignored path.
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { chmod, copyFile, type FileHandle, lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, symlink, unlink } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join } from 'node:path'
@@ -70,7 +70,7 @@ export interface ApplyOptions {
    */
   readonly vouched?: boolean
   /**
-   * Make the files durable together once all are written, not each one
+   * Make the files durable a batch at a time once renamed, not each one
    * before its rename: fsyncing 10,000 small files one by one took longer
    * than writing them. Until the apply returns, a power cut can leave a file
    * renamed into place but torn, so only a caller that records what it was
@@ -89,7 +89,7 @@ export interface ApplyOptions {
 export interface ApplyHooks {
   /** The path was checked and will be written. */
   afterPlan?(path: string): Promise<void>
-  /** The new content is in its temp file, not yet renamed into place (or, made in place, is there). */
+  /** The new content is in its temp file, not yet renamed into place. */
   afterWrite?(path: string): Promise<void>
   /** The new content has been renamed into place. */
   afterRename?(path: string): Promise<void>
@@ -182,12 +182,13 @@ async function syncFiles(share: string, paths: readonly string[]): Promise<void>
   await forEachLimit(paths, SYNC_CONCURRENCY, async (path) => {
     let fh: FileHandle | undefined
     try {
-      fh = await open(join(share, path), READ_NOFOLLOW)
+      // Non-blocking: a FIFO made at the path would hang the open.
+      fh = await open(join(share, path), READ_NOFOLLOW | constants.O_NONBLOCK)
       if ((await fh.stat()).isFile()) await fh.datasync()
     } catch (err) {
-      // Gone, below a file, or a link now: nothing of ours to sync there.
+      // Gone, below a file, a link now, or a file we may not open: not one we wrote.
       const code = (err as NodeJS.ErrnoException).code
-      if (!isAbsent(err) && code !== 'ELOOP') throw new FileAccessError(path, err)
+      if (!isAbsent(err) && code !== 'ELOOP' && code !== 'EACCES' && code !== 'EPERM') throw new FileAccessError(path, err)
     } finally {
       await fh?.close()
     }
@@ -285,8 +286,7 @@ async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
 /**
  * Writes `c.after` at its path, and adds the path of a file written to
  * `written`. `content` is the whole content of a small file, read already
- * (syncAtEnd only): it is written with synchronous calls, and made in place
- * where nothing is.
+ * (syncAtEnd only): it is written with synchronous calls.
  */
 async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult, dirs: Set<string>, written?: string[], content?: Buffer): Promise<void> {
   const after = c.after!
@@ -327,15 +327,7 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
   }
   await opts.hooks?.afterPlan?.(c.path)
   if (st?.isDirectory()) await rm(abs, { recursive: true, force: true })
-  // Where nothing is, a small file is made in place, as git does: there is
-  // no old version for a reader to see half-replaced, and a crash is the
-  // caller's to finish (syncAtEnd). Made in `.left/tmp`, each new file's
-  // inode was allocated beside that folder, not its own, and creating it
-  // cost four times what it did in place (10,000 files, ext4). Guarded
-  // only: a file made there meanwhile is kept, where an unguarded apply
-  // must replace it.
-  const inPlace = small && st === undefined && opts.guard
-  const tmp = inPlace ? abs : join(opts.tmp, tempName())
+  const tmp = join(opts.tmp, tempName())
   let ours: Stats
   let reused = 0
   try {
@@ -345,25 +337,18 @@ async function createOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
     } else if (small) ours = writeSmallFile(tmp, after, content)
     else ({ stat: ours, reused } = await writeFileTo(tmp, after, opts.src, await baseOf(c, st, opts), opts.syncAtEnd !== true))
     await opts.hooks?.afterWrite?.(c.path)
-    if (!inPlace) {
-      // Writing took a while: the user may have saved the file meanwhile.
-      // Look again just before the rename, and never replace an edit.
-      const now = small ? lstatSyncOrUndefined(abs) : await lstatOrUndefined(abs)
-      if (opts.guard && (st === undefined || now === undefined ? st !== now : !sameStat(st, now))) {
-        await rm(tmp, { force: true })
-        result.skipped.push(c.path)
-        return
-      }
-      await rename(tmp, abs)
-    }
-  } catch (err) {
-    // In place, what is at the path is never ours to remove: writeSmallFile took back what it made.
-    if (!inPlace) await rm(tmp, { force: true }).catch(() => {})
-    // A file made there since the plan is an edit: created exclusively, ours never replaces it.
-    else if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+    // Writing took a while: the user may have saved the file meanwhile.
+    // Look again just before the rename, and never replace an edit.
+    const now = small ? lstatSyncOrUndefined(abs) : await lstatOrUndefined(abs)
+    if (opts.guard && (st === undefined || now === undefined ? st !== now : !sameStat(st, now))) {
+      await rm(tmp, { force: true })
       result.skipped.push(c.path)
       return
     }
+    if (small) renameSync(tmp, abs)
+    else await rename(tmp, abs)
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {})
     if (err instanceof FileAccessError) throw err
     throw new FileAccessError(c.path, err)
   }
@@ -487,8 +472,8 @@ async function collectLeaves(src: ObjectSource, entry: DirEntry): Promise<Leaf[]
 const SMALL_FILE_LEAVES = 1024
 
 /**
- * Makes the new file `path` hold a small file's `bytes`, with its mode and
- * mtime, not durably, and returns its stat; on failure it is removed
+ * Makes the new temp file `path` hold a small file's `bytes`, with its mode
+ * and mtime, not durably, and returns its stat; on failure it is removed
  * again. Synchronous calls: each call through the thread pool costs a
  * round trip, which for small files took longer than the call itself
  * (about 48 futex calls per file written).
@@ -510,7 +495,7 @@ function writeSmallFile(path: string, entry: DirEntry, bytes: Buffer): Stats {
     stat = fstatSync(fd)
     if (stat.size !== entry.size) throw new Error(`wrote ${stat.size} bytes of ${entry.size}`)
   } catch (err) {
-    // Nothing else of ours ran since it was created: the path is this file.
+    // Nothing else ran since it was made: the temp path is still this file.
     try { closeSync(fd) } catch {}
     try { unlinkSync(path) } catch {}
     throw err

@@ -332,7 +332,7 @@ describe('cli: checkout and restore', () => {
 
 describe('cli: a checkout cut short', () => {
   /** A folder at commit `first` whose checkout of `second` (twenty new files) stopped after five files. */
-  async function cutShort(dir: string): Promise<{ first: string; second: string; two: Awaited<ReturnType<typeof describeTree>> }> {
+  async function cutShort(dir: string, force = false): Promise<{ first: string; second: string; two: Awaited<ReturnType<typeof describeTree>> }> {
     const share = join(dir, 'share')
     await writeFile(join(share, 'kept.txt'), 'committed')
     await writeFile(join(share, 'z-changed.txt'), 'the first version')
@@ -347,7 +347,7 @@ describe('cli: a checkout cut short', () => {
     // What a kill leaves: some of the files written, HEAD where it was.
     const repo = await Repo.open(dir)
     let written = 0
-    await assert.rejects(repo.checkout(second, false, { onWrite: () => { if (++written === 5) throw new Error('cut') } }), /cut/)
+    await assert.rejects(repo.checkout(second, force, { onWrite: () => { if (++written === 5) throw new Error('cut') } }), /cut/)
     await repo.close()
     return { first, second, two }
   }
@@ -359,25 +359,32 @@ describe('cli: a checkout cut short', () => {
       const there = (await readdir(join(share, 'new'))).sort()
       assert.equal(await readFile(join(share, 'z-changed.txt'), 'utf8'), 'the first version', 'the cut came before it')
       assert.ok(there.length >= 5 && there.length < 20, `${there.length} files written before the cut`)
-      // A power cut can leave a file renamed into place with its size and
-      // mtime as written but not its bytes.
-      const torn = join(share, 'new', there[0]!)
-      const { size, mtimeMs } = await stat(torn)
-      await writeFile(torn, Buffer.alloc(size))
-      await utimes(torn, (Math.floor(mtimeMs) + 0.5) / 1000, (Math.floor(mtimeMs) + 0.5) / 1000)
+      // A power cut can leave a file renamed into place with its mtime as
+      // written but not its bytes (zeros, or part of them), or empty.
+      const tear = async (name: string, bytes: (size: number) => Buffer, keepMtime: boolean): Promise<void> => {
+        const torn = join(share, 'new', name)
+        const { size, mtimeMs } = await stat(torn)
+        await writeFile(torn, bytes(size))
+        if (keepMtime) await utimes(torn, (Math.floor(mtimeMs) + 0.5) / 1000, (Math.floor(mtimeMs) + 0.5) / 1000)
+      }
+      await tear(there[0]!, (size) => Buffer.alloc(size), true)
+      await tear(there[2]!, () => Buffer.alloc(0), false)
+      await tear(there[3]!, (size) => Buffer.from('x'.repeat(Math.floor(size / 2))), true)
       await writeFile(join(share, 'kept.txt'), 'an edit made after the cut')
       // Edits since the cut on the checkout's own paths: one it wrote, one it had not reached.
       const notYet = Array.from({ length: 20 }, (_, i) => `f${i}.txt`).find((n) => !there.includes(n))!
       await writeFile(join(share, 'new', there[1]!), 'edited after the cut')
       await writeFile(join(share, 'new', notYet), 'made by hand after the cut')
       const status = JSON.parse(await leftOk(dir, ['status', '--json']))
-      assert.ok(second.startsWith(`bafyrei${status.unfinishedCheckout}`), status.unfinishedCheckout)
+      assert.ok(second.startsWith(`bafyrei${status.unfinishedCheckout.id}`) && status.unfinishedCheckout.forced === false, JSON.stringify(status.unfinishedCheckout))
       assertOneLineError(await left(dir, ['commit']), new RegExp(`a checkout of ${second.slice(7, 15)}\\w* did not finish: run .left checkout`))
       assert.equal(JSON.parse(await leftOk(dir, ['log', '--json']))[0].id, first, 'nothing was committed')
       const finished = await left(dir, ['checkout', second.slice(0, 12)])
       assert.equal(finished.code, 0, finished.stderr)
       assert.match(finished.stdout, /^HEAD is now /)
-      assert.match(finished.stderr, new RegExp(`kept new/${notYet}`))
+      assert.match(finished.stderr, new RegExp(`kept new/${notYet} `))
+      assert.match(finished.stderr, new RegExp(`kept new/${there[1]} `))
+      assert.equal(finished.stderr.trim().split('\n').length, 2, finished.stderr)
       assert.equal(await readFile(join(share, 'kept.txt'), 'utf8'), 'an edit made after the cut')
       assert.equal(await readFile(join(share, 'new', there[1]!), 'utf8'), 'edited after the cut')
       assert.equal(await readFile(join(share, 'new', notYet), 'utf8'), 'made by hand after the cut')
@@ -406,12 +413,25 @@ describe('cli: a checkout cut short', () => {
         assert.equal((await repo.forget({ keepLast: 1 })).forgotten.length, 2)
         await assert.rejects(repo.checkout(two, false, { onWrite: () => { throw new Error('cut') } }), /cut/)
         assert.equal(await readFile(join(share, 'b.txt'), 'utf8'), 'b, version 3', 'the cut came before b.txt')
+        // Forgetting again keeps it too: it is about to be HEAD.
+        assert.equal((await repo.forget({ keepLast: 1 })).forgotten.length, 0)
         await repo.gc()
         await repo.checkout(two)
         assert.equal(await readFile(join(share, 'b.txt'), 'utf8'), 'b, version 2')
       } finally {
         await repo.close()
       }
+    })
+  })
+
+  it('a forced checkout cut short is finished only by a forced one', async () => {
+    await inNewFolder(async (dir) => {
+      const { second, two } = await cutShort(dir, true)
+      assertOneLineError(await left(dir, ['commit']), /did not finish: run .left checkout --force /)
+      assertOneLineError(await left(dir, ['checkout', second]), /uncommitted change/)
+      await leftOk(dir, ['checkout', '--force', second])
+      assert.deepEqual(await describeTree(join(dir, 'share'), { mtimes: true }), two)
+      assert.equal(await statusChanges(dir), 'nothing to commit, share folder clean')
     })
   })
 
