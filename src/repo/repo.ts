@@ -411,7 +411,8 @@ export class Repo {
 
   /**
    * What a checkout cut short may have changed: the diff from HEAD to its
-   * target, and the paths to sync before HEAD moves. A forced one may also
+   * target, and the paths to sync before this run's mark replaces its
+   * mark. A forced one may also
    * have rewritten any path the target has (edits it reverted, files it
    * replaced), so all of those are synced too.
    */
@@ -541,9 +542,9 @@ export class Repo {
       // The cut run's own writes never reached its durability point: they
       // do now, before this run's mark replaces its mark.
       if (cut !== undefined) await syncPaths(this.share, cut.paths)
-      // What it writes is the target's, so its content is here now. The
-      // files become durable together at the end (syncAtEnd), so until HEAD
-      // moves a power cut can leave some torn: CHECKOUT says so, and commit
+      // What it writes is the target's, so its content is here now. Each
+      // batch of files is fsynced while later ones are written (syncAtEnd),
+      // so until HEAD moves a power cut can leave some torn: CHECKOUT says so, and commit
       // refuses until a checkout finishes (docs/architecture.md). gc must
       // keep the target's content meanwhile, even if it was forgotten.
       const mark = (): Promise<void> => this.store.write({ refs: { [force ? CHECKOUT_FORCED : CHECKOUT]: target, [force ? CHECKOUT : CHECKOUT_FORCED]: null }, unthin: [target] })

@@ -186,9 +186,9 @@ async function syncFiles(share: string, paths: readonly string[]): Promise<void>
       fh = await open(join(share, path), READ_NOFOLLOW | constants.O_NONBLOCK)
       if ((await fh.stat()).isFile()) await fh.datasync()
     } catch (err) {
-      // Gone, below a file, a link now, or a file we may not open: not one we wrote.
+      // Gone, below a file, a link or socket now, or a file we may not open: not one we wrote.
       const code = (err as NodeJS.ErrnoException).code
-      if (!isAbsent(err) && code !== 'ELOOP' && code !== 'EACCES' && code !== 'EPERM') throw new FileAccessError(path, err)
+      if (!isAbsent(err) && !['ELOOP', 'ENXIO', 'EACCES', 'EPERM'].includes(code ?? '')) throw new FileAccessError(path, err)
     } finally {
       await fh?.close()
     }

@@ -101,27 +101,23 @@ describe('store: durable write order (issue 8 item 7, power loss)', () => {
     }
   })
 
-  it('syncs the files a checkout cut short wrote when it is finished, before HEAD moves', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
+  /**
+   * Runs `steps` (a module body with `repo` open, writing MARK lines) under
+   * strace, and returns per marked window the renames into share/ and the
+   * syncs of share/, its files and the index log, in order.
+   */
+  async function traceWindows(steps: string): Promise<Record<string, string[]>> {
     const { dir, cleanup } = await tempDir('left-durable-')
     try {
-      const script = join(dir, 'finish.mjs')
+      const script = join(dir, 'steps.mjs')
       await writeFile(script, `
         import { writeFile } from 'node:fs/promises'
         import { join } from 'node:path'
         import { Repo } from ${JSON.stringify(REPO_MODULE)}
         const repo = await Repo.init(${JSON.stringify(join(dir, 'folder'))})
-        await writeFile(join(repo.share, 'keep.txt'), 'kept')
-        const one = (await repo.commit('one')).cid.toString()
-        await writeFile(join(repo.share, 'a.txt'), 'first new file')
-        await writeFile(join(repo.share, 'b.txt'), 'second new file')
-        const two = (await repo.commit('two')).cid.toString()
-        await repo.checkout(one)
-        process.stderr.write('MARK cut\\n')
-        let written = 0
-        await repo.checkout(two, false, { onWrite: () => { if (++written === 1) throw new Error('cut') } }).catch(() => {})
-        process.stderr.write('MARK finish\\n')
-        await repo.checkout(two)
-        process.stderr.write('MARK end\\n')
+        const mark = (name) => process.stderr.write('MARK ' + name + '\\n')
+        ${steps}
+        mark('end')
         await repo.close()
       `)
       const run = spawnSync('strace', ['-f', '-y', '-e', 'trace=write,rename,fsync,fdatasync', process.execPath, script], { encoding: 'utf8' })
@@ -135,20 +131,59 @@ describe('store: durable write order (issue 8 item 7, power loss)', () => {
           continue
         }
         if (on === undefined) continue
-        const made = /rename\(".*\.tmp", ".*\/share\/(\w\.txt)"\)/.exec(line)
+        const made = /rename\(".*\.tmp", ".*\/share\/(\w+\.txt)"\)/.exec(line)
         // Calls made at once print as "<unfinished ...>" first.
-        const synced = /(?:fsync|fdatasync)\(\d+<[^>]*\/(share(?:\/\w\.txt)?|index\/\d+\.log)>(?:\)| <unfinished)/.exec(line)
+        const synced = /(?:fsync|fdatasync)\(\d+<[^>]*\/(share(?:\/\w+\.txt)?|index\/\d+\.log)>(?:\)| <unfinished)/.exec(line)
         if (made !== null) on.push(`rename ${made[1]}`)
         else if (synced !== null) on.push(`sync ${synced[1]!.replace(/^share\//, '').replace(/^index.*/, 'index')}`)
       }
-      const show = JSON.stringify(windows)
-      // The cut run marks itself durably, then renames a.txt into place, and is cut before any file is synced.
-      assert.deepEqual(windows.cut, ['sync index', 'rename a.txt'], show)
-      // Finishing first syncs what the cut run wrote (a.txt) and its folder,
-      // then marks itself, writes only b.txt and syncs it, and moves HEAD last.
-      assert.deepEqual(windows.finish, ['sync a.txt', 'sync share', 'sync index', 'rename b.txt', 'sync b.txt', 'sync share', 'sync index'], show)
+      return windows
     } finally {
       await cleanup()
     }
+  }
+
+  it('syncs the files a checkout cut short wrote when it is finished, before its mark and HEAD move', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
+    const windows = await traceWindows(`
+      await writeFile(join(repo.share, 'keep.txt'), 'kept')
+      const one = (await repo.commit('one')).cid.toString()
+      await writeFile(join(repo.share, 'a.txt'), 'first new file')
+      await writeFile(join(repo.share, 'b.txt'), 'second new file')
+      const two = (await repo.commit('two')).cid.toString()
+      await repo.checkout(one)
+      mark('cut')
+      let written = 0
+      await repo.checkout(two, false, { onWrite: () => { if (++written === 1) throw new Error('cut') } }).catch(() => {})
+      mark('finish')
+      await repo.checkout(two)
+    `)
+    const show = JSON.stringify(windows)
+    // The cut run marks itself durably, then renames a.txt into place, and is cut before any file is synced.
+    assert.deepEqual(windows.cut, ['sync index', 'rename a.txt'], show)
+    // Finishing first syncs what the cut run wrote (a.txt) and its folder,
+    // then marks itself, writes only b.txt and syncs it, and moves HEAD last.
+    assert.deepEqual(windows.finish, ['sync a.txt', 'sync share', 'sync index', 'rename b.txt', 'sync b.txt', 'sync share', 'sync index'], show)
+  })
+
+  it('syncs an edit a forced checkout cut short reverted, when a forced checkout of another commit ends it', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
+    const windows = await traceWindows(`
+      await writeFile(join(repo.share, 'keep.txt'), 'kept')
+      const one = (await repo.commit('one')).cid.toString()
+      await writeFile(join(repo.share, 'a.txt'), 'a new file')
+      const two = (await repo.commit('two')).cid.toString()
+      await repo.checkout(one)
+      await writeFile(join(repo.share, 'keep.txt'), 'an edit the forced checkout reverts')
+      mark('cut')
+      let written = 0
+      await repo.checkout(two, true, { onWrite: () => { if (++written === 2) throw new Error('cut') } }).catch(() => {})
+      mark('other')
+      await repo.checkout(one, true)
+    `)
+    const show = JSON.stringify(windows)
+    // keep.txt is the same in HEAD and the target, yet the forced run rewrote it.
+    assert.deepEqual(windows.cut, ['sync index', 'rename a.txt', 'rename keep.txt'], show)
+    // Checking out another commit syncs it (and a.txt) before its own mark.
+    const other = windows.other!
+    assert.ok(other.includes('sync keep.txt') && other.indexOf('sync keep.txt') < other.indexOf('sync index'), show)
   })
 })

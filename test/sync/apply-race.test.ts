@@ -86,7 +86,7 @@ describe('repo/integrate: a local edit while an incoming change is applied', () 
 describe('worktree/materialize: a checkout\'s apply (syncAtEnd) and a file made meanwhile', () => {
   const suite = suiteRepos('left-race-checkout-')
 
-  it('writes new small files in place and records them, but keeps a file made at the path after the plan', async () => {
+  it('writes new small files with synchronous calls and records them, but keeps a file made at the path after the plan', async () => {
     const source = await suite.repo('source')
     await writeFile(join(source.share, 'made-meanwhile.txt'), 'the remote version\n')
     await writeFile(join(source.share, 'plain.txt'), 'written as planned\n')
