@@ -412,9 +412,8 @@ export class Repo {
   /**
    * What a checkout cut short may have changed: the diff from HEAD to its
    * target, and the paths to sync before this run's mark replaces its
-   * mark. A forced one may also
-   * have rewritten any path the target has (edits it reverted, files it
-   * replaced), so all of those are synced too.
+   * mark. A forced one may also have rewritten any path the target has
+   * (edits it reverted, files it replaced), so all of those are synced too.
    */
   private async cutPaths(headTree: CID | undefined, pending: { target: CID; forced: boolean }): Promise<{ diff: Change[]; paths: string[] }> {
     const tree = (await loadCommit(this.store, pending.target)).tree
@@ -544,9 +543,10 @@ export class Repo {
       if (cut !== undefined) await syncPaths(this.share, cut.paths)
       // What it writes is the target's, so its content is here now. Each
       // batch of files is fsynced while later ones are written (syncAtEnd),
-      // so until HEAD moves a power cut can leave some torn: CHECKOUT says so, and commit
-      // refuses until a checkout finishes (docs/architecture.md). gc must
-      // keep the target's content meanwhile, even if it was forgotten.
+      // so until HEAD moves a power cut can leave some torn: the mark says
+      // so, and commit refuses until a checkout finishes
+      // (docs/architecture.md). gc must keep the target's content meanwhile,
+      // even if it was forgotten.
       const mark = (): Promise<void> => this.store.write({ refs: { [force ? CHECKOUT_FORCED : CHECKOUT]: target, [force ? CHECKOUT : CHECKOUT_FORCED]: null }, unthin: [target] })
       const applied = await this.apply(changes, { guard: !force, rules, syncAtEnd: true, beforeWrite: mark, ...progressOf(changes, progress) })
       for (const [p, e] of done) applied.stat.set(p, e)
@@ -1000,7 +1000,6 @@ async function diskUsage(dir: string): Promise<number> {
   return total
 }
 
-/** How `Repo.apply` writes: guarded or not, under which ignore rules, telling whom. */
 /**
  * True when `now`, what the folder holds at a path a checkout cut short was
  * changing from `head` to `target`, is what that run could have left there:
@@ -1015,6 +1014,7 @@ function leftByCheckout(now: DirEntry | undefined, head: DirEntry | undefined, t
   return now.kind === 'file' && target?.kind === 'file' && (now.mtime === target.mtime || now.size === 0)
 }
 
+/** How `Repo.apply` writes: guarded or not, under which ignore rules, telling whom. */
 interface ApplyHow {
   readonly guard: boolean
   /** See ApplyOptions `vouched`. */
