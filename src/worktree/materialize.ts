@@ -14,11 +14,11 @@
  * they did not expect, and never touch an ignored path.
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, renameSync, writeSync } from 'node:fs'
 import { chmod, copyFile, type FileHandle, lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, symlink, unlink } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join } from 'node:path'
-import { FileAccessError, InvalidObjectError, NoSpaceError } from '../errors.js'
+import { FileAccessError, NoSpaceError } from '../errors.js'
 import { type DirEntry, parentPath, verifyBytes } from '../object/index.js'
 import type { StatEntry } from '../store/index.js'
 import { type Leaf, fileChunks, fileLeaves, readLeaves } from '../tree/file.js'
@@ -449,12 +449,8 @@ async function readSmallFiles(src: ObjectSource, batch: readonly PathChange[]): 
   const leaves = await Promise.all(batch.map(async (c) => (isSmallFile(c.after) ? collectLeaves(src, c.after!) : undefined)))
   const chunks = await readLeaves(src, leaves.flatMap((l) => l ?? []))
   let next = 0
-  return leaves.map((l, i) => {
-    if (l === undefined) return undefined
-    const bytes = Buffer.concat(chunks.slice(next, (next += l.length)))
-    if (bytes.length !== batch[i]!.after!.size) throw new InvalidObjectError(`${batch[i]!.path}: its chunks add up to ${bytes.length} bytes, not ${batch[i]!.after!.size}`)
-    return bytes
-  })
+  // Decoding checked that the leaves add up to each file's size.
+  return leaves.map((l) => (l === undefined ? undefined : Buffer.concat(chunks.slice(next, (next += l.length)))))
 }
 
 /**
@@ -472,36 +468,42 @@ async function collectLeaves(src: ObjectSource, entry: DirEntry): Promise<Leaf[]
 const SMALL_FILE_LEAVES = 1024
 
 /**
- * Makes the new temp file `path` hold a small file's `bytes`, with its mode
- * and mtime, not durably, and returns its stat; on failure it is removed
- * again. Synchronous calls: each call through the thread pool costs a
- * round trip, which for small files took longer than the call itself
- * (about 48 futex calls per file written).
+ * Makes the new temp file `tmp` hold a small file's `bytes`, with its mode
+ * and mtime, not durably, and returns its stat; as writeFileTo does, with
+ * synchronous calls: each call through the thread pool costs a round trip,
+ * which for small files took longer than the call itself (about 48 futex
+ * calls per file written).
  */
-function writeSmallFile(path: string, entry: DirEntry, bytes: Buffer): Stats {
-  const mode = entry.exec ? 0o755 : 0o644
-  const fd = openSync(path, 'wx', mode)
-  let stat: Stats
+function writeSmallFile(tmp: string, entry: DirEntry, bytes: Buffer): Stats {
+  const fd = openSync(tmp, 'wx', modeOf(entry))
   try {
     for (let done = 0; done < bytes.length;) {
       const n = writeSync(fd, bytes, done, bytes.length - done, done)
       if (n === 0) throw new Error('the disk took no more bytes')
       done += n
     }
-    fchmodSync(fd, mode)
-    // See writeFileTo for the half millisecond.
-    const mtime = (entry.mtime + 0.5) / 1000
-    futimesSync(fd, mtime, mtime)
-    stat = fstatSync(fd)
+    fchmodSync(fd, modeOf(entry))
+    futimesSync(fd, mtimeOf(entry), mtimeOf(entry))
+    const stat = fstatSync(fd)
     if (stat.size !== entry.size) throw new Error(`wrote ${stat.size} bytes of ${entry.size}`)
-  } catch (err) {
-    // Nothing else ran since it was made: the temp path is still this file.
-    try { closeSync(fd) } catch {}
-    try { unlinkSync(path) } catch {}
-    throw err
+    return stat
+  } finally {
+    closeSync(fd)
   }
-  closeSync(fd)
-  return stat
+}
+
+/** The mode a file entry is written with. open()'s is filtered by the umask, so it is set again after: the exec bit must survive. */
+function modeOf(entry: DirEntry): number {
+  return entry.exec ? 0o755 : 0o644
+}
+
+/**
+ * A file entry's mtime in seconds, for utimes: half a millisecond in, so
+ * float rounding of seconds cannot land the timestamp on the millisecond
+ * before (entries store whole milliseconds).
+ */
+function mtimeOf(entry: DirEntry): number {
+  return (entry.mtime + 0.5) / 1000
 }
 
 /**
@@ -511,7 +513,7 @@ function writeSmallFile(path: string, entry: DirEntry, bytes: Buffer): Stats {
  * shares with the new one comes from it (`reused` bytes).
  */
 async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource, base: Base | undefined, sync: boolean): Promise<{ stat: Stats; reused: number }> {
-  const mode = entry.exec ? 0o755 : 0o644
+  const mode = modeOf(entry)
   const fromBase = base === undefined ? undefined : await writeFromBase(tmp, entry, src, base, mode)
   let fh = fromBase?.fh
   if (fh === undefined) {
@@ -531,12 +533,8 @@ async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource, base
     // Before the metadata changes, not after: a sync that must also carry
     // them cost twice as much per small file (measured with 10,000 files).
     if (sync) await fh.sync()
-    // open()'s mode is filtered by the umask; the exec bit must survive it.
     await fh.chmod(mode)
-    // Half a millisecond in, so float rounding of seconds cannot land the
-    // timestamp on the millisecond before: entries store whole milliseconds.
-    const mtime = (entry.mtime + 0.5) / 1000
-    await fh.utimes(mtime, mtime)
+    await fh.utimes(mtimeOf(entry), mtimeOf(entry))
     const stat = await fh.stat()
     if (stat.size !== entry.size) throw new Error(`wrote ${stat.size} bytes of ${entry.size}`)
     return { stat, reused: fromBase?.reused ?? 0 }

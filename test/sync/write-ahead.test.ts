@@ -79,6 +79,22 @@ async function editedAgain(source: Repo, dest: Repo): Promise<CID> {
   return later
 }
 
+/**
+ * `dest` holds files written ahead of `remote` as its own: status lists
+ * them, they commit, and the head, fetched whole, then merges with no
+ * conflict (the same change on both sides), leaving nothing to commit.
+ */
+async function committedThenMergedCleanly(dest: Repo, source: Repo, remote: CID): Promise<void> {
+  const changed = (await dest.status()).map((c) => c.path)
+  assert.ok(changed.includes(smallName(0)) && changed.includes('a.txt'), changed.join(' '))
+  assert.ok((await dest.commit('the folder as it is')) !== undefined)
+  await fetchClosure(remote, dest.objects, new StoreSource(storeOf(source)))
+  const result = await dest.integrate(remote)
+  assert.equal(result.mode, 'merge')
+  assert.deepEqual(result.conflicts, [], 'the same change on both sides')
+  assert.deepEqual(await dest.status(), [])
+}
+
 /** Fetches `remote` into `dest` whole, writing ahead, and checks that nothing was written ahead. */
 async function fetchedWithNothingAhead(dest: Repo, remote: CID, gate: GatedSource): Promise<WriteAhead> {
   const ahead = await dest.writeAhead(remote)
@@ -235,14 +251,7 @@ describe('small files first: a fetch reports each file once its content is here,
     await dest.close()
     const again = await Repo.open(dest.layout.root)
     try {
-      const changed = (await again.status()).map((c) => c.path)
-      assert.ok(changed.includes(smallName(0)) && changed.includes('a.txt'))
-      assert.ok((await again.commit('after the restart')) !== undefined)
-      await fetchClosure(remote, again.objects, new StoreSource(storeOf(source)))
-      const result = await again.integrate(remote)
-      assert.equal(result.mode, 'merge')
-      assert.deepEqual(result.conflicts, [], 'the same change on both sides')
-      assert.deepEqual(await again.status(), [])
+      await committedThenMergedCleanly(again, source, remote)
       assert.equal(await readFile(join(again.share, 'a.txt'), 'utf8'), 'v1, from the peer\n')
       assert.deepEqual((await fsck(storeOf(again))).corrupt, [])
     } finally {
@@ -256,14 +265,7 @@ describe('small files first: a fetch reports each file once its content is here,
     gate.fail()
     await assert.rejects(fetching)
     await ahead.end()
-    const changed = (await dest.status()).map((c) => c.path)
-    assert.ok(changed.includes(smallName(0)) && changed.includes('a.txt'), changed.join(' '))
-    assert.ok((await dest.commit('the folder as it is')) !== undefined)
-    await fetchClosure(remote, dest.objects, new StoreSource(storeOf(source)))
-    const result = await dest.integrate(remote)
-    assert.equal(result.mode, 'merge')
-    assert.deepEqual(result.conflicts, [], 'the same change on both sides')
-    assert.deepEqual(await dest.status(), [])
+    await committedThenMergedCleanly(dest, source, remote)
     assert.equal(await readFile(join(dest.share, smallName(4)), 'utf8'), smallText(4))
   })
 
