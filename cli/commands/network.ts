@@ -52,7 +52,8 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
           service ??= await FolderService.start({ repo, ...events(progress, opts.quiet === true), ...timeout(opts) })
           // Conflicts kept while this sync runs end it with EXIT_CONFLICT_KEPT, so a script knows to look.
           stopCounting = service.events.subscribe((e) => { if (e.type === 'conflict') conflicts++ })
-          await service.commitAndAnnounce()
+          // Beside a running watch, only what it saw change: as integrate does.
+          await service.commitAndAnnounce(undefined, { changedOnly: true })
           const failures: unknown[] = []
           for (const address of addresses) {
             try {

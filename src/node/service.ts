@@ -12,6 +12,7 @@ import { type PeerAddress, formatAddress } from '../sync/address.js'
 import type { Session } from '../sync/session.js'
 import { type Listener, type TransportSessionOptions, connect, listen } from '../sync/tls.js'
 import { type FolderWatch, watchFolder } from '../watch/watcher.js'
+import { ChangedPaths } from '../worktree/changed-paths.js'
 import type { IgnoreRules } from '../worktree/ignore.js'
 import { LATER_BYTES } from '../sync/content.js'
 import { type NetworkEvents, PeerNetwork, type PeerRecord } from './network.js'
@@ -96,6 +97,16 @@ async function relation(repo: Repo, ours: CID | undefined, theirs: CID | null): 
 /** How often `left watch` applies the folder's retention policy (and once at start). */
 const RETENTION_EVERY_MS = 60 * 60 * 1000
 
+/**
+ * How often the watch scans the whole folder anyway, as Syncthing does
+ * beside its watcher: a change whose event was lost (the kernel's queue
+ * overflowed) is committed within this long.
+ */
+const FULL_SCAN_EVERY_MS = 60 * 60 * 1000
+
+/** The same after a watcher error: some paths may not be watched at all. */
+const FULL_SCAN_DEGRADED_MS = 60 * 1000
+
 /** How long a session must last before the redial delay starts over. */
 const STABLE_MS = 5_000
 
@@ -106,6 +117,8 @@ export class FolderService {
   readonly events = new EventLog()
   private listener: Listener | undefined
   private watch: FolderWatch | undefined
+  /** Set by a watcher error: scan the whole folder every FULL_SCAN_DEGRADED_MS. */
+  private watchDegraded = false
   private stopped = false
   private readonly startedAt = Date.now()
   /** The peer id behind each configured address, once a dial has reached it. */
@@ -236,8 +249,8 @@ export class FolderService {
           deferred = true
           return true
         }
-        await this.commitAndAnnounce(undefined, { onSkip, ...(smallFirst ? { later } : {}) })
-        if (deferred) await this.commitAndAnnounce(undefined, { onSkip })
+        await this.commitAndAnnounce(undefined, { onSkip, changedOnly: true, ...(smallFirst ? { later } : {}) })
+        if (deferred) await this.commitAndAnnounce(undefined, { onSkip, changedOnly: true })
         retry.reset()
         lastWait = ''
         const said = [...unreadable].sort().join(', ')
@@ -258,29 +271,77 @@ export class FolderService {
         return this.stopped
       }
     }
-    const startedClean = await attempt()
-    if (this.stopped) return
-    this.watch = watchFolder({
-      share: this.options.repo.share,
+    // The watcher runs before the first commit scans the whole folder, so
+    // every change is either in that scan or reported after it; from then
+    // on a commit looks only where changes were reported.
+    const changes = new ChangedPaths()
+    let started!: () => void
+    const startup = new Promise<void>((resolve) => (started = resolve))
+    const errorsSaid = new Set<string>()
+    let watchedRules = rules.text
+    const open = (): FolderWatch => watchFolder({
+      share: repo.share,
       quietMs: settings.quietMs ?? 200,
       maxWaitMs: 10_000,
       ignores: (path, isDir) => rules.ignores(path, isDir),
-      onError: (err) => this.notice(`watch error: ${errorMessage(err)}`),
+      onChange: (path) => changes.add(path),
+      onError: (err) => {
+        // What the watcher may have missed, a whole scan finds.
+        changes.everything()
+        this.watchDegraded = true
+        this.watch?.poke()
+        const line = watchErrorLine(err)
+        if (!errorsSaid.has(line)) this.notice(line)
+        errorsSaid.add(line)
+      },
       onQuiet: async (paths) => {
+        await startup
         if (this.stopped) return true
         const seen = await this.look(paths, settleMs)
         if (seen.unsettled) return false
         // A path gone may be a big file moved: split, its old path would be
         // deleted on the peers a moment before the new one is added.
-        return attempt(seen.big && seen.small && !seen.gone)
+        const done = await attempt(seen.big && seen.small && !seen.gone)
+        // The watcher leaves ignored folders unwatched: once the rules
+        // change, it must look again.
+        if (rules.text !== watchedRules) this.loops.push(rewatch())
+        return done
       }
     })
-    await this.watch.ready
+    const rewatch = async (): Promise<void> => {
+      watchedRules = rules.text
+      await this.watch?.close()
+      if (this.stopped) return
+      this.watch = open()
+      await this.watch.ready
+      changes.everything()
+      this.watch.poke()
+    }
+    this.watch = open()
+    let startedClean = false
+    try {
+      await this.watch.ready
+      if (this.stopped) return
+      repo.followChanges(changes)
+      startedClean = await attempt()
+    } finally {
+      started()
+    }
     if (this.stopped) return
-    this.loops.push(this.retentionLoop())
+    this.loops.push(this.retentionLoop(), this.fullScanLoop(changes))
     // Pending changes that could not be committed at start are retried even
     // if nothing else happens in the folder.
     if (!startedClean) this.watch.poke()
+  }
+
+  /** Has the watch's next commit scan the whole folder every FULL_SCAN_EVERY_MS (FULL_SCAN_DEGRADED_MS after a watcher error). */
+  private async fullScanLoop(changes: ChangedPaths): Promise<void> {
+    for (;;) {
+      await this.sleep(this.watchDegraded ? FULL_SCAN_DEGRADED_MS : FULL_SCAN_EVERY_MS)
+      if (this.stopped) return
+      changes.everything()
+      this.watch?.poke()
+    }
   }
 
   /** Commits local changes, if any, and tells every peer at once. */
@@ -400,6 +461,7 @@ export class FolderService {
     this.stopping.abort()
     this.sleepers.wakeAll()
     await this.watch?.close()
+    this.options.repo.followChanges(undefined)
     // Sessions first: a listener only finishes closing once its connections have.
     await this.network.closeAll()
     await this.listener?.close()
@@ -511,4 +573,16 @@ export class FolderService {
     }
     return seen
   }
+}
+
+/**
+ * A watcher error as a line for the log. Running out of the system's
+ * watches fails once per file or folder: said once, with what to do.
+ */
+function watchErrorLine(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOSPC' || code === 'EMFILE') {
+    return `cannot watch every file: the system's limit on watches is reached (on Linux, raise fs.inotify.max_user_watches); a whole scan every ${FULL_SCAN_DEGRADED_MS / 1000} s finds changes instead`
+  }
+  return `watch error: ${errorMessage(err)}`
 }

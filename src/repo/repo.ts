@@ -27,6 +27,7 @@ import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
 import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, syncPaths } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
+import type { ChangedPaths } from '../worktree/changed-paths.js'
 import { sameStat } from '../worktree/hash-file.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
@@ -84,6 +85,12 @@ export interface Progress {
    * next commit to take.
    */
   later?: (path: string, size: number) => boolean
+  /**
+   * commit: look only where the folder watcher saw changes (see
+   * `Repo.followChanges`); without it, or without a watcher, the whole
+   * folder is scanned.
+   */
+  changedOnly?: boolean
   onSkip?: (path: string, why: string, kind: SkipKind) => void
   /** checkout, restore: the files and bytes about to be written, once, before the first. */
   onPlan?: (files: number, bytes: number) => void
@@ -167,6 +174,8 @@ export class Repo {
   private readonly history: HistoryIndex
   /** Files written ahead of the heads bringing them: see write-ahead.ts. */
   private readonly inTransit = new InTransit()
+  /** What the folder watcher saw change, while one feeds it: see followChanges. */
+  private changes: ChangedPaths | undefined
 
   private constructor(readonly layout: Layout, private current: Config, private readonly store: Store) {
     stores.set(this, store)
@@ -186,6 +195,17 @@ export class Repo {
         ...(w.unthin ? { unthin: w.unthin } : {})
       })
     }
+  }
+
+  /**
+   * From now on, commits asked for `changedOnly` and the commit of local
+   * edits before an integrate scan only the paths `changes` holds, and the
+   * directories above them (worktree/changed-paths.ts). Only a watcher whose
+   * events are live may feed it. Undefined: every commit scans the whole
+   * folder again.
+   */
+  followChanges(changes: ChangedPaths | undefined): void {
+    this.changes = changes
   }
 
   /** Resolves once every HEAD-moving operation started so far has ended. */
@@ -333,8 +353,9 @@ export class Repo {
    * Snapshots the share folder; with `store` false nothing is written.
    * Ignored and unreadable paths keep HEAD's entries.
    */
-  async scan(store: boolean, progress: Progress = {}, rules?: IgnoreRules): Promise<Snapshot> {
+  async scan(store: boolean, progress: Progress = {}, rules?: IgnoreRules, only?: ReadonlySet<string>): Promise<Snapshot> {
     return snapshot({
+      ...(only ? { only } : {}),
       share: this.share,
       store: store ? this.store : undefined,
       stats: this.store,
@@ -358,12 +379,17 @@ export class Repo {
     if (unfinished !== undefined) throw new CheckoutUnfinishedError(unfinished.id, unfinished.forced)
     const head = await this.head()
     const parent = head === undefined ? undefined : await loadCommit(this.store, head)
-    const snap = await this.scan(true, progress)
-    if (parent?.tree.equals(snap.root) === true) return undefined
+    const rules = await this.ignoreRules()
+    const changes = this.changes
+    const scope = changes?.take(rules.text, progress.changedOnly !== true)
+    const snap = await this.scan(true, progress, rules, scope?.paths)
+    // What the scan looked at is HEAD's now, or will be once this commit lands.
+    const settle = (): undefined => { if (scope !== undefined) changes!.settle(scope, snap.held) }
+    if (parent?.tree.equals(snap.root) === true) return settle()
     const tally = new ChangeTally()
     for await (const c of diffTrees(this.store, parent?.tree, snap.root)) tally.add(c)
     // A first commit of an empty folder: nothing to record.
-    if (parent === undefined && tally.changes === 0) return undefined
+    if (parent === undefined && tally.changes === 0) return settle()
     const summary = tally.summary
     const text = message ?? tally.message()
     const block = encodeNode({
@@ -376,6 +402,7 @@ export class Repo {
       message: text
     })
     await this.moveHead(block.cid, { blocks: [block], commits: [block.cid] })
+    settle()
     return { cid: block.cid, message: text, summary, filesHashed: snap.filesHashed, bytesHashed: snap.bytesHashed }
   }
 
@@ -766,7 +793,7 @@ export class Repo {
       let reused = 0
       const deleted: string[] = []
       for (let round = 1; ; round++) {
-        await this.commitLocked('local changes')
+        await this.commitLocked('local changes', { changedOnly: true })
         const head = await this.head()
         if (round === 1) before = head
         const made: Block[] = []
@@ -789,6 +816,9 @@ export class Repo {
         const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), from, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
         for (const [p, e] of done) applied.stat.set(p, e)
         for (const p of applied.deleted) deleted.push(p)
+        // Edited as they were written: the next commit must look at them,
+        // whether or not the watcher has said so yet.
+        for (const p of applied.skipped) this.changes?.add(p)
         written += [...applied.stat.values()].filter((e) => e !== null).length
         reused += applied.reused
         if (applied.skipped.length > 0 && round < INTEGRATE_ROUNDS) {

@@ -19,6 +19,8 @@ export interface WatchOptions extends DebounceOptions {
    * paths are kept and the call is repeated after the next quiet period.
    */
   readonly onQuiet: (paths: ReadonlySet<string>) => Promise<boolean>
+  /** Called for each changed path (share-relative, posix) as its event arrives. */
+  readonly onChange?: (path: string) => void
   /** Called for watcher errors (the watch keeps going). */
   readonly onError: (err: unknown) => void
 }
@@ -62,6 +64,7 @@ export function watchFolder(opts: WatchOptions): FolderWatch {
   watcher.on('all', (_event, abs) => {
     const r = rel(abs)
     if (r === '') return
+    opts.onChange?.(r)
     changed.add(r)
     debouncer.poke()
   })

@@ -19,12 +19,14 @@ export const LOCAL_IGNORE_FILE = 'ignore'
 export interface IgnoreRules {
   /** False when no rule is set, so callers can skip work that only ignored paths need. */
   readonly active: boolean
+  /** The rules' source text: rules with the same text ignore the same paths. */
+  readonly text: string
   /** `isDir` matters because patterns like `build/` match only directories. */
   ignores(path: string, isDir: boolean): boolean
 }
 
 /** Rules that ignore nothing. */
-export const NO_RULES: IgnoreRules = { active: false, ignores: () => false }
+export const NO_RULES: IgnoreRules = { active: false, text: '', ignores: () => false }
 
 /** Builds rules from gitignore-syntax texts (later texts can negate earlier rules, as in git). */
 export function parseIgnoreRules(...texts: string[]): IgnoreRules {
@@ -34,6 +36,7 @@ export function parseIgnoreRules(...texts: string[]): IgnoreRules {
   const ig = ignore().add(text)
   return {
     active,
+    text,
     ignores(path, isDir) {
       return path !== '' && ig.ignores(isDir ? `${path}/` : path)
     }

@@ -8,6 +8,9 @@
  * costs about one lstat per file. Ignored paths, paths that cannot be
  * read, and files a peer's head is bringing in keep the entries they had in
  * the base tree (HEAD's).
+ * Given the paths that may have changed since HEAD (`only`, from a folder
+ * watcher), a snapshot looks at those alone and edits HEAD's tree above
+ * them, so its cost follows the change, not the size of the folder.
  * Children are always written before their parents, so whatever part of a
  * snapshot lands in the store is complete below itself. The stat cache is
  * read and updated one directory at a time, so memory follows the widest
@@ -23,7 +26,7 @@ import { type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isValidNam
 import type { DirStat, ObjectStore, StatDir, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { sameEntryOrAbsent } from '../tree/diff.js'
-import { readDir, sortByName } from '../tree/directory.js'
+import { editDir, findEntry, readDir, sortByName } from '../tree/directory.js'
 import type { ObjectSource } from '../tree/source.js'
 import { BlockWriter } from './block-writer.js'
 import { hashFile, sameStat } from './hash-file.js'
@@ -49,7 +52,7 @@ export interface SnapshotOptions {
    * is checked to name a stored node (the store, also in a dry run);
    * updates go to `store`.
    */
-  readonly stats: Pick<ObjectStore, 'statDir' | 'has'>
+  readonly stats: Pick<ObjectStore, 'statDir' | 'statEntry' | 'has'>
   readonly ignore: IgnoreRules
   /**
    * The tree the folder was last committed as (HEAD's). Ignored paths, and
@@ -57,6 +60,13 @@ export interface SnapshotOptions {
    * or locking it away must not read as deleting it.
    */
   readonly base?: { readonly src: ObjectSource; readonly root: CID | undefined }
+  /**
+   * The only paths (share-relative) that may differ from the base tree;
+   * undefined: any may. Each is looked at, with everything below it, and so
+   * are the directories above it, by name; every other entry is the base's,
+   * unread. Ignored for a dry run or without a base.
+   */
+  readonly only?: ReadonlySet<string>
   /**
    * The file written at `path` ahead of the head that brings it
    * (repo/write-ahead.ts), if it is one. While the file still has the stat
@@ -98,17 +108,23 @@ export interface Snapshot {
   readonly filesHashed: number
   readonly bytesHashed: number
   readonly bytesStored: number
+  /** Paths left at their base entries without being known: unreadable, in transit, or left for later. */
+  readonly held: readonly string[]
 }
 
 /** Snapshots the share folder. With a store, every block is stored before this returns. */
 export async function snapshot(opts: SnapshotOptions): Promise<Snapshot> {
   const writer = new BlockWriter(opts.store)
-  const state: State = { opts, writer, scanStart: Date.now(), dirs: new Map(), filesHashed: 0, bytesHashed: 0 }
+  const state: State = { opts, writer, scanStart: Date.now(), dirs: new Map(), filesHashed: 0, bytesHashed: 0, held: [] }
   const base = opts.base
-  const rootBase = baseDir(state, async () => base?.root)
   let root: CID
   try {
-    ;({ cid: root } = await snapshotDir(state, opts.share, '', rootBase, listDir(state, opts.share, '')))
+    if (opts.only !== undefined && opts.store !== undefined && base?.root !== undefined && !opts.only.has('')) {
+      root = await scopedDir(state, opts.share, '', base.root, scopeOf(opts.only))
+    } else {
+      const rootBase = baseDir(state, async () => base?.root)
+      ;({ cid: root } = await snapshotDir(state, opts.share, '', rootBase, listDir(state, opts.share, '')))
+    }
   } catch (err) {
     // A batch still being written holds stat entries: it must not land after
     // the caller lets go of the store (a gc then could delete its blocks and
@@ -117,12 +133,13 @@ export async function snapshot(opts: SnapshotOptions): Promise<Snapshot> {
     throw err
   }
   await writer.flush()
-  return { root, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed, bytesStored: writer.bytesWritten }
+  return { root, dirs: state.dirs, filesHashed: state.filesHashed, bytesHashed: state.bytesHashed, bytesStored: writer.bytesWritten, held: state.held }
 }
 
 type State = {
   opts: SnapshotOptions; writer: BlockWriter; scanStart: number
   dirs: Map<string, Uint8Array>; filesHashed: number; bytesHashed: number
+  held: string[]
 }
 
 /** A directory in the base tree, loaded only if asked for. */
@@ -179,9 +196,8 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   let links = 0
   let hashed = 0
   const hold = (name: string, err: unknown): void => {
-    const childRel = childPath(rel, name)
     held.add(name)
-    s.opts.onSkip?.(childRel, `cannot be read (${errorCode(err)})`, 'unreadable')
+    holdUnreadable(s, childPath(rel, name), err)
   }
   // One task per name, made as it starts: closures made up front for a
   // directory of 200,000 names held tens of megabytes.
@@ -214,19 +230,14 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
     try {
       if (st.isFile()) {
         files.add(name)
-        const transit = s.opts.inTransit?.(childRel)
-        if (transit !== undefined && sameStat(transit.stat, st) && sameEntryOrAbsent((await base.entries()).get(name), transit.replaced)) {
+        const cached = cache.files.get(name)
+        const look = await lookAtFile(s, childRel, st, cached, async () => (await base.entries()).get(name))
+        if (look === 'held') {
           // Like an ignored path: a folder holding only such files is not new.
           held.add(name)
           ignored++
-          return
-        }
-        const cached = cache.files.get(name)
-        if (cached !== undefined && sameStat(cached, st)) unchanged.push({ name, st, cached })
-        else if (s.opts.later?.(childRel, st.size) === true) {
-          held.add(name)
-          ignored++
-        } else {
+        } else if (look === 'unchanged') unchanged.push({ name, st, cached: cached! })
+        else {
           hashed++
           entries.push(await hashedEntry(s, childAbs, childRel, name, cached))
         }
@@ -266,7 +277,7 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
       continue
     }
     listed.set(name, sub.cid)
-    entries.push({ name, kind: 'dir', cid: sub.cid, size: 0, mtime: 0, exec: false })
+    entries.push(dirEntry(name, sub.cid))
   }
   for (const name of cache.files.keys()) if (!files.has(name)) await s.writer.setStat(childPath(rel, name), null)
   for (const name of cache.dirs) if (!walked.has(name)) await s.writer.forgetStatUnder(childPath(rel, name))
@@ -296,6 +307,144 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   // folder's stat data; a symlink has no stat entry to vouch for it.
   if (held.size === 0 && kept === 0 && links === 0) await s.writer.setDirStat(rel, dirStatOf(root.cid, entries, s.scanStart))
   return { cid: root.cid, onlyIgnored: entries.length === 0 && ignored > 0 }
+}
+
+/**
+ * What a regular file's stat says about it: `held` at its base entry (it is
+ * in transit, or left for later), `unchanged` since its stat entry, or to
+ * be `read`. In transit means written ahead with this very stat, over the
+ * version the base still has.
+ */
+async function lookAtFile(s: State, rel: string, st: Stats, cached: StatEntry | undefined, baseEntry: () => Promise<DirEntry | undefined>): Promise<'held' | 'unchanged' | 'read'> {
+  const transit = s.opts.inTransit?.(rel)
+  if (transit !== undefined && sameStat(transit.stat, st) && sameEntryOrAbsent(await baseEntry(), transit.replaced)) return holdBase(s, rel)
+  if (cached !== undefined && sameStat(cached, st)) return 'unchanged'
+  if (s.opts.later?.(rel, st.size) === true) return holdBase(s, rel)
+  return 'read'
+}
+
+/** Notes that `rel` keeps its base entry unknown (see Snapshot `held`). */
+function holdBase(s: State, rel: string): 'held' {
+  s.held.push(rel)
+  return 'held'
+}
+
+/** Keeps `rel`'s base entry because it cannot be read now, and says so. */
+function holdUnreadable(s: State, rel: string, err: unknown): void {
+  holdBase(s, rel)
+  s.opts.onSkip?.(rel, `cannot be read (${errorCode(err)})`, 'unreadable')
+}
+
+/** The changed paths of a scoped snapshot, by the directory they are in. */
+interface Scope {
+  /** Names to look at in each directory ('' for the top). */
+  readonly below: ReadonlyMap<string, ReadonlySet<string>>
+  /** Paths looked at whole, everything below them included. */
+  readonly whole: ReadonlySet<string>
+}
+
+function scopeOf(paths: ReadonlySet<string>): Scope {
+  const below = new Map<string, Set<string>>()
+  for (const path of paths) {
+    let dir = ''
+    for (const name of path.split('/')) {
+      let names = below.get(dir)
+      if (names === undefined) below.set(dir, (names = new Set()))
+      names.add(name)
+      dir = childPath(dir, name)
+    }
+  }
+  return { below, whole: paths }
+}
+
+/** Stands for "keep the base entry" among a scoped directory's edits. */
+const KEEP = Symbol('keep')
+
+/**
+ * The node of directory `rel` when only the names `scope` lists in it may
+ * differ from its base node `baseCid`: those are looked at, and the base
+ * node is edited (one small node per shard level), so the directory is
+ * neither listed nor its other entries read. Its DirStat needs no care:
+ * the stat entries written for what changed drop it, and a changed
+ * subdirectory no longer has the CID it lists.
+ */
+async function scopedDir(s: State, abs: string, rel: string, baseCid: CID, scope: Scope): Promise<CID> {
+  const src = s.opts.base!.src
+  const edits = new Map<string, DirEntry | undefined>()
+  await forEachLimit([...(scope.below.get(rel) ?? [])], FILE_CONCURRENCY, async (name) => {
+    const edit = await scopedEntry(s, join(abs, name), childPath(rel, name), name, lazy(() => findEntry(src, baseCid, name)), scope)
+    if (edit !== KEEP) edits.set(name, edit)
+  })
+  if (edits.size === 0) return baseCid
+  const { cid } = await editDir(src, { put: (block) => s.writer.add(block) }, baseCid, edits)
+  return cid
+}
+
+/**
+ * What becomes of `name` in a scoped directory: its new entry, undefined
+ * when it goes, or KEEP for its base entry (or none). Follows the whole
+ * walk's rules: ignored and unreadable paths keep their base entries.
+ */
+async function scopedEntry(s: State, abs: string, rel: string, name: string, baseEntry: () => Promise<DirEntry | undefined>, scope: Scope): Promise<DirEntry | undefined | typeof KEEP> {
+  if (!isValidName(name)) {
+    s.opts.onSkip?.(rel, 'name cannot be synced', 'unsyncable')
+    return KEEP
+  }
+  let st: Stats
+  try {
+    st = lstatSync(abs)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      if (!isUnreadable(err)) throw new FileAccessError(rel, err)
+      holdUnreadable(s, rel, err)
+      return KEEP
+    }
+    const gone = await baseEntry()
+    if (gone === undefined || s.opts.ignore.ignores(rel, gone.kind === 'dir')) return KEEP
+    await forgetStat(s, rel, gone)
+    return undefined
+  }
+  const isDir = st.isDirectory()
+  if (s.opts.ignore.ignores(rel, isDir)) return KEEP
+  const before = await baseEntry()
+  if (before !== undefined && (before.kind === 'dir') !== isDir) await forgetStat(s, rel, before)
+  try {
+    if (isDir) {
+      if (before?.kind === 'dir' && !scope.whole.has(rel)) return dirEntry(name, await scopedDir(s, abs, rel, before.cid, scope))
+      const sub = await snapshotDir(s, abs, rel, baseDir(s, async () => (before?.kind === 'dir' ? before.cid : undefined)), listDir(s, abs, rel))
+      // As in the whole walk: a new folder of ignored files is not worth an entry.
+      if (sub.onlyIgnored && before?.kind !== 'dir') return before === undefined ? KEEP : undefined
+      return dirEntry(name, sub.cid)
+    }
+    if (st.isFile()) {
+      const cached = await s.opts.stats.statEntry(rel)
+      const look = await lookAtFile(s, rel, st, cached, baseEntry)
+      if (look === 'held') return KEEP
+      if (look === 'unchanged') {
+        const entry = cachedEntry(name, st, cached!)
+        if (entry !== undefined) return entry
+      }
+      return await hashedEntry(s, abs, rel, name, cached)
+    }
+    if (st.isSymbolicLink()) return await linkEntry(s, abs, rel, name)
+  } catch (err) {
+    if (!isUnreadable(err)) throw err
+    holdUnreadable(s, rel, err)
+    return KEEP
+  }
+  s.opts.onSkip?.(rel, 'not a regular file, directory or symlink', 'unsyncable')
+  if (before === undefined) return KEEP
+  await forgetStat(s, rel, before)
+  return undefined
+}
+
+/** Forgets the stat cache of what the base had at `rel`, which is gone or changed kind. */
+function forgetStat(s: State, rel: string, was: DirEntry): Promise<void> {
+  return was.kind === 'dir' ? s.writer.forgetStatUnder(rel) : s.writer.setStat(rel, null)
+}
+
+function dirEntry(name: string, cid: CID): DirEntry {
+  return { name, kind: 'dir', cid, size: 0, mtime: 0, exec: false }
 }
 
 /** What a directory's walk found, before its node is made. */

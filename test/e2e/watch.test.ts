@@ -32,6 +32,15 @@ async function waitForFile(path: string): Promise<void> {
   }
 }
 
+/** Waits until the file at `path` holds `text`. */
+async function waitForText(path: string, text: string): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS
+  while ((await readFile(path, 'utf8').catch(() => undefined)) !== text) {
+    if (Date.now() > deadline) throw new Error(`${path} does not hold ${JSON.stringify(text)}`)
+    await sleep(100)
+  }
+}
+
 /**
  * Waits until no process has logged a head move for `quietMs`. Peers that
  * echoed heads to each other would keep logging and fail at the deadline.
@@ -150,9 +159,16 @@ describe('e2e: three peers running left watch', () => {
     // Item 5: an incoming deletion is a log line of its own, naming the path.
     await rm(join(A.share, 'marker.txt'))
     await watchB.waitFor(/deleted marker\.txt \(deleted by [0-9a-f]{16}\)/)
-    // They are ignored, so removing them commits nothing; the next test compares whole folders.
-    await rm(join(A.share, 'scratch.tmp'))
+    // A folder no longer ignored is taken in, and watched from then on:
+    // the watch looks only where its watcher saw changes, and the watcher
+    // did not watch the folder while it was ignored.
+    await writeFile(join(A.share, '.leftignore'), '*.tmp\n')
+    await waitForText(join(B.share, 'build/out.o'), 'object')
+    await writeFile(join(A.share, 'build/out.o'), 'object, built again')
+    await waitForText(join(B.share, 'build/out.o'), 'object, built again')
     await rm(join(A.share, 'build'), { recursive: true })
+    // Ignored, so removing it commits nothing; the next test compares whole folders.
+    await rm(join(A.share, 'scratch.tmp'))
     await rm(join(B.share, 'local-only.tmp'))
     for (const share of [A.share, B.share]) await rm(join(share, 'before-the-rule.tmp'))
   })

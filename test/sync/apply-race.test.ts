@@ -7,6 +7,7 @@ import { fsck } from '../../src/repo/maintenance.js'
 import { type ApplyHooks, applyChanges } from '../../src/worktree/materialize.js'
 import { lookupPath } from '../../src/tree/lookup.js'
 import { loadCommit } from '../../src/tree/source.js'
+import { ChangedPaths } from '../../src/worktree/changed-paths.js'
 import { suiteRepos } from './fixtures.js'
 
 /** The file contents of a share folder, by name (one level). */
@@ -44,9 +45,19 @@ describe('repo/integrate: a local edit while an incoming change is applied', () 
     return hooks
   }
 
-  for (const step of ['afterPlan', 'afterWrite'] as const) {
-    it(`keeps both versions as files, and in history, when the edit lands ${step === 'afterPlan' ? 'after the plan' : 'after the temp file is written'}`, async () => {
+  const cases = [['afterPlan', false], ['afterWrite', false], ['afterPlan', true]] as const
+  for (const [step, watched] of cases) {
+    const when = step === 'afterPlan' ? 'after the plan' : 'after the temp file is written'
+    const beside = watched ? ', beside a watcher that has not reported it yet' : ''
+    it(`keeps both versions as files, and in history, when the edit lands ${when}${beside}`, async () => {
       const { dest, remote } = await scenario()
+      if (watched) {
+        // The commits of integrate look only where the watcher saw changes;
+        // the edit's own event is still on its way.
+        const changes = new ChangedPaths()
+        dest.followChanges(changes)
+        assert.equal(await dest.commit(undefined, { changedOnly: true }), undefined)
+      }
       const hooks = editAt(dest, step)
       const result = await dest.integrate(remote!.cid, undefined, hooks)
       assert.ok(hooks.fired)
