@@ -117,7 +117,7 @@ export class FolderService {
   readonly events = new EventLog()
   private listener: Listener | undefined
   private watch: FolderWatch | undefined
-  /** Set by a watcher error: scan the whole folder every FULL_SCAN_DEGRADED_MS. */
+  /** Set when the system's watches ran out: scan the whole folder every FULL_SCAN_DEGRADED_MS. */
   private watchDegraded = false
   private stopped = false
   private readonly startedAt = Date.now()
@@ -288,7 +288,7 @@ export class FolderService {
       onError: (err) => {
         // What the watcher may have missed, a whole scan finds.
         changes.everything()
-        this.watchDegraded = true
+        if (outOfWatches(err)) this.watchDegraded = true
         this.watch?.poke()
         const line = watchErrorLine(err)
         if (!errorsSaid.has(line)) this.notice(line)
@@ -334,11 +334,14 @@ export class FolderService {
     if (!startedClean) this.watch.poke()
   }
 
-  /** Has the watch's next commit scan the whole folder every FULL_SCAN_EVERY_MS (FULL_SCAN_DEGRADED_MS after a watcher error). */
+  /** Has the watch's next commit scan the whole folder every FULL_SCAN_EVERY_MS, or every FULL_SCAN_DEGRADED_MS once watches ran out. */
   private async fullScanLoop(changes: ChangedPaths): Promise<void> {
+    let last = Date.now()
     for (;;) {
-      await this.sleep(this.watchDegraded ? FULL_SCAN_DEGRADED_MS : FULL_SCAN_EVERY_MS)
+      await this.sleep(FULL_SCAN_DEGRADED_MS)
       if (this.stopped) return
+      if (!this.watchDegraded && Date.now() - last < FULL_SCAN_EVERY_MS) continue
+      last = Date.now()
       changes.everything()
       this.watch?.poke()
     }
@@ -580,9 +583,14 @@ export class FolderService {
  * watches fails once per file or folder: said once, with what to do.
  */
 function watchErrorLine(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'ENOSPC' || code === 'EMFILE') {
+  if (outOfWatches(err)) {
     return `cannot watch every file: the system's limit on watches is reached (on Linux, raise fs.inotify.max_user_watches); a whole scan every ${FULL_SCAN_DEGRADED_MS / 1000} s finds changes instead`
   }
   return `watch error: ${errorMessage(err)}`
+}
+
+/** True for the error of a watch the system has no room for (inotify's limit, or open files). */
+function outOfWatches(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  return code === 'ENOSPC' || code === 'EMFILE'
 }

@@ -3,7 +3,7 @@
  * folders included, symlinks not followed) and reports quiet moments after
  * changes through a Debouncer. It knows nothing of commits or peers.
  */
-import { relative, sep } from 'node:path'
+import { basename, join, relative, sep } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import { Debouncer, type DebounceOptions } from './debounce.js'
 
@@ -27,7 +27,7 @@ export interface WatchOptions extends DebounceOptions {
 
 /** A running folder watch. */
 export interface FolderWatch {
-  /** Resolves once the initial scan is done and events are live. */
+  /** Resolves once the initial scan is done and events are live, or the watch is closed. */
   readonly ready: Promise<void>
   /** Asks for an `onQuiet` call as if something had changed (to retry work that failed). */
   poke(): void
@@ -61,20 +61,42 @@ export function watchFolder(opts: WatchOptions): FolderWatch {
       return r !== '' && opts.ignores !== undefined && opts.ignores(r, stats?.isDirectory() ?? false)
     }
   })
-  watcher.on('all', (_event, abs) => {
+  const report = (abs: string): void => {
     const r = rel(abs)
-    if (r === '') return
+    if (r === '' || r.startsWith('..')) return
     opts.onChange?.(r)
     changed.add(r)
     debouncer.poke()
+  }
+  watcher.on('all', (_event, abs) => report(abs))
+  // chokidar passes on only some events: not a change of mode alone (its
+  // mtime check), nor a change within 50 ms of the last, nor anything at an
+  // editor's backup or swap name (`x~`, `.x.swp`). Every raw event
+  // names a path where something happened, which is all a commit that
+  // looks only at changed paths needs. A folder's watch names the child;
+  // a file's names the file itself.
+  watcher.on('raw', (_event, name, details) => {
+    const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath
+    if (typeof watched !== 'string') return
+    const child = typeof name === 'string' && name !== '' ? join(watched, name) : undefined
+    const target = child === undefined || basename(watched) === name ? watched : child
+    if (opts.ignores === undefined || !opts.ignores(rel(target), false)) report(target)
+    // A folder holding a child of its own name: the child, too.
+    if (child !== undefined && target !== child && (opts.ignores === undefined || !opts.ignores(rel(child), false))) report(child)
   })
   watcher.on('error', opts.onError)
-  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()))
+  let closed!: () => void
+  const ready = new Promise<void>((resolve) => {
+    closed = resolve
+    watcher.once('ready', () => resolve())
+  })
   return {
     ready,
     poke: () => debouncer.poke(),
     async close() {
       debouncer.close()
+      // Closing removes the watcher's listeners: a wait for ready must end too.
+      closed()
       await watcher.close()
     }
   }

@@ -360,37 +360,81 @@ function scopeOf(paths: ReadonlySet<string>): Scope {
 /** Stands for "keep the base entry" among a scoped directory's edits. */
 const KEEP = Symbol('keep')
 
+/** What becomes of a name in a scoped directory: its new entry, undefined when it goes, or KEEP. */
+type Edit = DirEntry | undefined | typeof KEEP
+
+/**
+ * Above this many names to look at in one directory, its base node and
+ * its stat cache are read whole once, as a whole walk would, instead of
+ * once per name (a flat node read per name costs its width each time).
+ */
+const MANY_NAMES = 16
+
 /**
  * The node of directory `rel` when only the names `scope` lists in it may
  * differ from its base node `baseCid`: those are looked at, and the base
  * node is edited (one small node per shard level), so the directory is
  * neither listed nor its other entries read. Its DirStat needs no care:
- * the stat entries written for what changed drop it, and a changed
- * subdirectory no longer has the CID it lists.
+ * the stat entries written or dropped for what changed drop it, a new
+ * link or a file too new for a stat entry keeps it from being trusted
+ * (see unchangedSince), and a changed subdirectory no longer has the CID
+ * it lists. Files go in bounded parallel, subdirectories one at a time,
+ * as in the whole walk.
  */
 async function scopedDir(s: State, abs: string, rel: string, baseCid: CID, scope: Scope): Promise<CID> {
   const src = s.opts.base!.src
+  const names = [...(scope.below.get(rel) ?? [])]
+  const many = names.length > MANY_NAMES
+  const baseEntries = lazy(async () => new Map((await readDir(src, baseCid)).map((e) => [e.name, e])))
+  const statFiles = lazy(async () => (await s.opts.stats.statDir(rel)).files)
   const edits = new Map<string, DirEntry | undefined>()
-  await forEachLimit([...(scope.below.get(rel) ?? [])], FILE_CONCURRENCY, async (name) => {
-    const edit = await scopedEntry(s, join(abs, name), childPath(rel, name), name, lazy(() => findEntry(src, baseCid, name)), scope)
-    if (edit !== KEEP) edits.set(name, edit)
+  const subdirs: Array<[string, () => Promise<Edit>, () => Promise<DirEntry | undefined>]> = []
+  // An entry as it was is no edit: a directory whose reported paths did
+  // not change is not encoded again.
+  const note = async (name: string, edit: Edit, before: () => Promise<DirEntry | undefined>): Promise<void> => {
+    if (edit !== KEEP && !sameEntryOrAbsent(await before(), edit)) edits.set(name, edit)
+  }
+  await forEachLimit(names, FILE_CONCURRENCY, async (name) => {
+    const childRel = childPath(rel, name)
+    const look: ScopedLook = {
+      abs: join(abs, name), rel: childRel, name, scope,
+      before: lazy(async () => (many ? (await baseEntries()).get(name) : findEntry(src, baseCid, name))),
+      cached: async () => (many ? (await statFiles()).get(name) : s.opts.stats.statEntry(childRel))
+    }
+    const edit = await scopedEntry(s, look)
+    if (typeof edit === 'function') subdirs.push([name, edit, look.before])
+    else await note(name, edit, look.before)
   })
+  for (const [name, walk, before] of subdirs) await note(name, await walk(), before)
   if (edits.size === 0) return baseCid
   const { cid } = await editDir(src, { put: (block) => s.writer.add(block) }, baseCid, edits)
   return cid
 }
 
+/** A name in a scoped directory, and how to find what HEAD and the stat cache have for it. */
+interface ScopedLook {
+  readonly abs: string
+  readonly rel: string
+  readonly name: string
+  readonly scope: Scope
+  readonly before: () => Promise<DirEntry | undefined>
+  readonly cached: () => Promise<StatEntry | undefined>
+}
+
 /**
- * What becomes of `name` in a scoped directory: its new entry, undefined
- * when it goes, or KEEP for its base entry (or none). Follows the whole
- * walk's rules: ignored and unreadable paths keep their base entries.
+ * What becomes of one name in a scoped directory; for a directory, a
+ * function that walks it, to be run after the files. Follows the whole
+ * walk's rules: ignored and unreadable paths keep their base entries, a
+ * base entry is kept only if ignored as the kind it was, and the stat
+ * cache forgets what is no longer there as it was.
  */
-async function scopedEntry(s: State, abs: string, rel: string, name: string, baseEntry: () => Promise<DirEntry | undefined>, scope: Scope): Promise<DirEntry | undefined | typeof KEEP> {
+async function scopedEntry(s: State, at: ScopedLook): Promise<Edit | (() => Promise<Edit>)> {
+  const { abs, rel, name } = at
   if (!isValidName(name)) {
     s.opts.onSkip?.(rel, 'name cannot be synced', 'unsyncable')
     return KEEP
   }
-  let st: Stats
+  let st: Stats | undefined
   try {
     st = lstatSync(abs)
   } catch (err) {
@@ -399,26 +443,37 @@ async function scopedEntry(s: State, abs: string, rel: string, name: string, bas
       holdUnreadable(s, rel, err)
       return KEEP
     }
-    const gone = await baseEntry()
-    if (gone === undefined || s.opts.ignore.ignores(rel, gone.kind === 'dir')) return KEEP
-    await forgetStat(s, rel, gone)
-    return undefined
   }
-  const isDir = st.isDirectory()
-  if (s.opts.ignore.ignores(rel, isDir)) return KEEP
-  const before = await baseEntry()
-  if (before !== undefined && (before.kind === 'dir') !== isDir) await forgetStat(s, rel, before)
-  try {
-    if (isDir) {
-      if (before?.kind === 'dir' && !scope.whole.has(rel)) return dirEntry(name, await scopedDir(s, abs, rel, before.cid, scope))
-      const sub = await snapshotDir(s, abs, rel, baseDir(s, async () => (before?.kind === 'dir' ? before.cid : undefined)), listDir(s, abs, rel))
-      // As in the whole walk: a new folder of ignored files is not worth an entry.
-      if (sub.onlyIgnored && before?.kind !== 'dir') return before === undefined ? KEEP : undefined
-      return dirEntry(name, sub.cid)
+  const before = await at.before()
+  const kind = st === undefined ? undefined : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other'
+  if (before !== undefined && before.kind !== kind) await forgetStat(s, rel, before)
+  // What HEAD has here stays only while ignored as what it is, and so does
+  // what is here now; the rest of the whole walk's rules follow from that.
+  const keepBefore = before !== undefined && s.opts.ignore.ignores(rel, before.kind === 'dir')
+  if (st === undefined) return keepBefore || before === undefined ? KEEP : undefined
+  if (s.opts.ignore.ignores(rel, kind === 'dir')) return keepBefore || before === undefined ? KEEP : undefined
+  const unreadable = (err: unknown): Edit => {
+    if (!isUnreadable(err)) throw err
+    holdUnreadable(s, rel, err)
+    return KEEP
+  }
+  if (kind === 'dir') {
+    return async () => {
+      try {
+        if (before?.kind === 'dir' && !at.scope.whole.has(rel)) return dirEntry(name, await scopedDir(s, abs, rel, before.cid, at.scope))
+        const sub = await snapshotDir(s, abs, rel, baseDir(s, async () => (before?.kind === 'dir' ? before.cid : undefined)), listDir(s, abs, rel))
+        // As in the whole walk: a new folder of ignored files is not worth an entry.
+        if (sub.onlyIgnored && before?.kind !== 'dir') return keepBefore || before === undefined ? KEEP : undefined
+        return dirEntry(name, sub.cid)
+      } catch (err) {
+        return unreadable(err)
+      }
     }
-    if (st.isFile()) {
-      const cached = await s.opts.stats.statEntry(rel)
-      const look = await lookAtFile(s, rel, st, cached, baseEntry)
+  }
+  try {
+    if (kind === 'file') {
+      const cached = await at.cached()
+      const look = await lookAtFile(s, rel, st, cached, at.before)
       if (look === 'held') return KEEP
       if (look === 'unchanged') {
         const entry = cachedEntry(name, st, cached!)
@@ -426,16 +481,12 @@ async function scopedEntry(s: State, abs: string, rel: string, name: string, bas
       }
       return await hashedEntry(s, abs, rel, name, cached)
     }
-    if (st.isSymbolicLink()) return await linkEntry(s, abs, rel, name)
+    if (kind === 'link') return await linkEntry(s, abs, rel, name)
   } catch (err) {
-    if (!isUnreadable(err)) throw err
-    holdUnreadable(s, rel, err)
-    return KEEP
+    return unreadable(err)
   }
   s.opts.onSkip?.(rel, 'not a regular file, directory or symlink', 'unsyncable')
-  if (before === undefined) return KEEP
-  await forgetStat(s, rel, before)
-  return undefined
+  return keepBefore || before === undefined ? KEEP : undefined
 }
 
 /** Forgets the stat cache of what the base had at `rel`, which is gone or changed kind. */

@@ -1,6 +1,6 @@
 import { after, afterEach, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmod, lchown, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { chmod, lchown, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { leftOk, statusChanges } from '../helpers/cli.js'
 import { seededBytes, writeCompressibleFile } from '../helpers/data.js'
@@ -154,6 +154,16 @@ describe('e2e: three peers running left watch', () => {
     await writeFile(join(B.share, 'marker2.txt'), 'marker2')
     await waitForFile(join(A.share, 'marker2.txt'))
     await assert.rejects(readFile(join(A.share, 'local-only.tmp')), { code: 'ENOENT' })
+    // An editor's backup name syncs like any other, and so does a change of
+    // mode alone: chokidar passes on neither (the watch takes them from its
+    // raw events).
+    await writeFile(join(A.share, 'notes.txt~'), 'backup')
+    await waitForText(join(B.share, 'notes.txt~'), 'backup')
+    await chmod(join(A.share, 'marker2.txt'), 0o755)
+    for (const deadline = Date.now() + DEADLINE_MS; ((await stat(join(B.share, 'marker2.txt'))).mode & 0o100) === 0; await sleep(100)) {
+      assert.ok(Date.now() < deadline, 'the mode change did not reach B')
+    }
+    await rm(join(A.share, 'notes.txt~'))
     assert.doesNotMatch(watchA.stdout + watchB.stdout, /scratch\.tmp|out\.o|local-only|deleted by/)
     for (const share of [A.share, B.share]) assert.equal(await readFile(join(share, 'before-the-rule.tmp'), 'utf8'), 'synced while not ignored')
     // Item 5: an incoming deletion is a log line of its own, naming the path.

@@ -29,6 +29,8 @@ describe('repo: a commit that looks only where the watcher saw changes', () => {
     await put(r, '.leftignore', '*.log\nign/\n')
     await put(r, 'a/b/c/deep.txt', 'deep')
     await put(r, 'a/side.txt', 'side')
+    // A file where the rules ignore only a folder of that name.
+    await put(r, 'a/ign', 'a file, not ignored')
     await put(r, 'a/run.log', 'ignored')
     await put(r, 'top.txt', 'top')
     await put(r, 'keep.dat', 'committed, ignored later')
@@ -75,6 +77,11 @@ describe('repo: a commit that looks only where the watcher saw changes', () => {
       await rm(join(r.share, 'a/b/c'), { recursive: true })
       await put(r, 'a/b/c/other.txt', 'other')
       return ['a/b/c']
+    }],
+    ['a file replaced by a folder of a name the rules ignore as a folder', async (r) => {
+      await rm(join(r.share, 'a/ign'))
+      await put(r, 'a/ign/x.txt', 'ignored')
+      return ['a/ign', 'a/ign/x.txt']
     }],
     ['a file replaced by a folder', async (r) => {
       await rm(join(r.share, 'top.txt'))

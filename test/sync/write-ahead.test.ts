@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { Repo, storeOf } from '../../src/repo/repo.js'
@@ -13,6 +13,7 @@ import { fileLeaves } from '../../src/tree/file.js'
 import { lookupPath } from '../../src/tree/lookup.js'
 import { loadCommit } from '../../src/tree/source.js'
 import { seededBytes } from '../helpers/data.js'
+import { ChangedPaths } from '../../src/worktree/changed-paths.js'
 import { StoreSource, suiteRepos } from './fixtures.js'
 
 const SMALL = 12
@@ -267,6 +268,24 @@ describe('small files first: a fetch reports each file once its content is here,
     await ahead.end()
     await committedThenMergedCleanly(dest, source, remote)
     assert.equal(await readFile(join(dest.share, smallName(4)), 'utf8'), smallText(4))
+  })
+
+  it('beside a watcher\'s record of changes, files in transit are looked at again once their fetch fails', async () => {
+    const { dest, remote, gate } = await scenario()
+    const changes = new ChangedPaths()
+    dest.followChanges(changes)
+    assert.equal(await dest.commit(undefined, { changedOnly: true }), undefined)
+    const { ahead, fetching } = await writtenAhead(dest, remote, gate)
+    // What a watcher would report of the files written ahead.
+    for (const p of await readdir(dest.share, { recursive: true })) changes.add(p)
+    assert.equal(await dest.commit('in transit', { changedOnly: true }), undefined, 'nothing of the peer\'s is ours yet')
+    gate.fail()
+    await assert.rejects(fetching)
+    await ahead.end()
+    // No event says so: the commit looks at them because the last one held them.
+    const ours = (await dest.commit('the folder as it is', { changedOnly: true }))!
+    assert.ok(ours.summary.added >= SMALL, JSON.stringify(ours.summary))
+    assert.deepEqual(await dest.status(), [])
   })
 
   it('a merge that changes a file in transit again replaces it, with no conflict', async () => {
