@@ -274,6 +274,7 @@ export class FolderService {
     // The watcher runs before the first commit scans the whole folder, so
     // every change is either in that scan or reported after it; from then
     // on a commit looks only where changes were reported.
+    if (this.stopped) return
     const changes = new ChangedPaths()
     let started!: () => void
     const startup = new Promise<void>((resolve) => (started = resolve))

@@ -56,14 +56,20 @@ export function watchFolder(opts: WatchOptions): FolderWatch {
     ignoreInitial: true,
     followSymlinks: false,
     persistent: true,
+    // With atomic, chokidar leaves alone every path that looks like an
+    // editor's backup or swap file (`x~`, `.x.swp`), folders included, and
+    // so never watches inside a folder called `old~`.
+    atomic: false,
     ignored: (abs, stats) => {
       const r = rel(abs)
       return r !== '' && opts.ignores !== undefined && opts.ignores(r, stats?.isDirectory() ?? false)
     }
   })
-  const report = (abs: string): void => {
+  const report = (abs: string, check = false): void => {
     const r = rel(abs)
-    if (r === '' || r.startsWith('..')) return
+    // Outside the share folder: chokidar watches a symlinked share's parent.
+    if (r === '' || r === '..' || r.startsWith('../')) return
+    if (check && opts.ignores?.(r, false) === true) return
     opts.onChange?.(r)
     changed.add(r)
     debouncer.poke()
@@ -74,15 +80,14 @@ export function watchFolder(opts: WatchOptions): FolderWatch {
   // editor's backup or swap name (`x~`, `.x.swp`). Every raw event
   // names a path where something happened, which is all a commit that
   // looks only at changed paths needs. A folder's watch names the child;
-  // a file's names the file itself.
+  // a file's names the file itself, by its own name. (So a change in a
+  // folder's child of the folder's own name, `photos/photos`, names the
+  // folder, and the commit walks the whole folder: correct, if slower.)
   watcher.on('raw', (_event, name, details) => {
     const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath
     if (typeof watched !== 'string') return
-    const child = typeof name === 'string' && name !== '' ? join(watched, name) : undefined
-    const target = child === undefined || basename(watched) === name ? watched : child
-    if (opts.ignores === undefined || !opts.ignores(rel(target), false)) report(target)
-    // A folder holding a child of its own name: the child, too.
-    if (child !== undefined && target !== child && (opts.ignores === undefined || !opts.ignores(rel(child), false))) report(child)
+    const own = typeof name !== 'string' || name === '' || basename(watched) === name
+    report(own ? watched : join(watched, name), true)
   })
   watcher.on('error', opts.onError)
   let closed!: () => void

@@ -154,6 +154,8 @@ describe('e2e: three peers running left watch', () => {
     await writeFile(join(B.share, 'marker2.txt'), 'marker2')
     await waitForFile(join(A.share, 'marker2.txt'))
     await assert.rejects(readFile(join(A.share, 'local-only.tmp')), { code: 'ENOENT' })
+    assert.doesNotMatch(watchA.stdout + watchB.stdout, /scratch\.tmp|out\.o|local-only|deleted by/)
+    for (const share of [A.share, B.share]) assert.equal(await readFile(join(share, 'before-the-rule.tmp'), 'utf8'), 'synced while not ignored')
     // An editor's backup name syncs like any other, and so does a change of
     // mode alone: chokidar passes on neither (the watch takes them from its
     // raw events).
@@ -164,8 +166,13 @@ describe('e2e: three peers running left watch', () => {
       assert.ok(Date.now() < deadline, 'the mode change did not reach B')
     }
     await rm(join(A.share, 'notes.txt~'))
-    assert.doesNotMatch(watchA.stdout + watchB.stdout, /scratch\.tmp|out\.o|local-only|deleted by/)
-    for (const share of [A.share, B.share]) assert.equal(await readFile(join(share, 'before-the-rule.tmp'), 'utf8'), 'synced while not ignored')
+    // And a folder of such a name is watched inside like any other.
+    await mkdir(join(A.share, 'old~'))
+    await writeFile(join(A.share, 'old~/draft.txt'), 'first draft')
+    await waitForText(join(B.share, 'old~/draft.txt'), 'first draft')
+    await writeFile(join(A.share, 'old~/draft.txt'), 'second draft')
+    await waitForText(join(B.share, 'old~/draft.txt'), 'second draft')
+    await rm(join(A.share, 'old~'), { recursive: true })
     // Item 5: an incoming deletion is a log line of its own, naming the path.
     await rm(join(A.share, 'marker.txt'))
     await watchB.waitFor(/deleted marker\.txt \(deleted by [0-9a-f]{16}\)/)

@@ -133,9 +133,12 @@ describe('repo: a commit that looks only where the watcher saw changes', () => {
     for (const [path, entry] of await storeOf(r).loadStatCache()) {
       if ('ino' in entry) assert.ok((await stat(join(r.share, path))).isFile(), path)
     }
-    // Nothing is left for a whole scan to find, nor for a plain commit.
+    // Nothing is left for a whole scan to find, nor for a plain commit;
+    // nor for a scan that trusts no stat entry the scoped commits wrote.
     assert.deepEqual(await r.status(), [])
     assert.equal(await r.commit(), undefined)
+    await storeOf(r).write({ statUnder: [''] })
+    assert.equal((await r.scan(false)).root.toString(), (await r.headTree())!.toString())
   })
 
   it('looks nowhere else: a change not reported waits for a scan of the whole folder', async () => {

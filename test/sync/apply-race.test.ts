@@ -45,7 +45,7 @@ describe('repo/integrate: a local edit while an incoming change is applied', () 
     return hooks
   }
 
-  const cases = [['afterPlan', false], ['afterWrite', false], ['afterPlan', true]] as const
+  const cases = [['afterPlan', false], ['afterWrite', false], ['afterPlan', true], ['afterWrite', true]] as const
   for (const [step, watched] of cases) {
     const when = step === 'afterPlan' ? 'after the plan' : 'after the temp file is written'
     const beside = watched ? ', beside a watcher that has not reported it yet' : ''
