@@ -207,6 +207,7 @@ async function watchedChanges(a: string, b: string, tree: string, files: number)
   ]
   const times: number[] = []
   const written: string[] = []
+  let memory = ''
   try {
     for (const p of peers) await p.waitFor(/watching/)
     await peers[1]!.waitFor(/online/)
@@ -220,6 +221,8 @@ async function watchedChanges(a: string, b: string, tree: string, files: number)
       times.push(await propagation(join(tree, rel), [join(b, 'share', rel)], started))
       await sleep(1_000)
     }
+    const [ma, mb] = await Promise.all(peers.map((p) => p.memory()))
+    memory = `A ${fmt.mem(ma!)}, B ${fmt.mem(mb!)}`
   } finally {
     for (const p of peers) await p.stop()
     // The tree is kept for later runs.
@@ -228,7 +231,7 @@ async function watchedChanges(a: string, b: string, tree: string, files: number)
   times.sort((x, y) => x - y)
   const median = times[2]!
   return {
-    row: ['LEFT watch: a one-file change reaches the other watch peer (median of 5)', fmt.s(median), '', `${times.map((t) => fmt.s(t)).join(', ')}`],
+    row: ['LEFT watch: a one-file change reaches the other watch peer (median of 5)', fmt.s(median), memory, `${times.map((t) => fmt.s(t)).join(', ')}`],
     figure: `two watch peers: ${fmt.s(median)}`,
     median
   }
