@@ -140,6 +140,7 @@ export async function benchScale(base: string, dataDir: string, files: number, t
   leftRow('first sync to a new peer (receiver)', firstSync, `received ${fmt.mb(receivedBytes(firstSync))}; sender's own memory ${fmt.mb(sender.anon)}${rsyncFirst ? `; ${fmt.ratio(firstSync.seconds, rsyncFirst.seconds)} rsync's time` : ''}`)
   leftRow('sync of a one-file change', oneSync, `received ${fmt.kb(receivedBytes(oneSync))}`)
   if (watchNote.row !== undefined) rows.push(watchNote.row)
+  if (watchNote.anon !== undefined) own.push(['two watch peers', watchNote.anon])
   own.push(['serving the first sync (sender)', sender.anon])
   if (rsyncFirst && rsyncNoop) {
     rows.push(row('rsync first copy (daemon on loopback)', rsyncFirst))
@@ -190,7 +191,7 @@ export async function benchScale(base: string, dataDir: string, files: number, t
  * chokidar, which takes an inotify watch per file and folder, cannot watch
  * both folders within the system's limit.
  */
-async function watchedChanges(a: string, b: string, tree: string, files: number): Promise<{ row?: string[]; figure: string; median?: number }> {
+async function watchedChanges(a: string, b: string, tree: string, files: number): Promise<{ row?: string[]; figure: string; median?: number; anon?: number }> {
   const total = files + shape(files).bigDir
   const needed = 2 * (total + shape(files).dirs + Math.ceil(shape(files).dirs / 100) + 2)
   let limit = Infinity
@@ -208,6 +209,7 @@ async function watchedChanges(a: string, b: string, tree: string, files: number)
   const times: number[] = []
   const written: string[] = []
   let memory = ''
+  let anon = 0
   try {
     for (const p of peers) await p.waitFor(/watching/)
     await peers[1]!.waitFor(/online/)
@@ -223,6 +225,7 @@ async function watchedChanges(a: string, b: string, tree: string, files: number)
     }
     const [ma, mb] = await Promise.all(peers.map((p) => p.memory()))
     memory = `A ${fmt.mem(ma!)}, B ${fmt.mem(mb!)}`
+    anon = Math.max(ma!.anon, mb!.anon)
   } finally {
     for (const p of peers) await p.stop()
     // The tree is kept for later runs.
@@ -233,6 +236,7 @@ async function watchedChanges(a: string, b: string, tree: string, files: number)
   return {
     row: ['LEFT watch: a one-file change reaches the other watch peer (median of 5)', fmt.s(median), memory, `${times.map((t) => fmt.s(t)).join(', ')}`],
     figure: `two watch peers: ${fmt.s(median)}`,
-    median
+    median,
+    anon
   }
 }
