@@ -447,11 +447,11 @@ async function scopedEntry(s: State, at: ScopedLook): Promise<Edit | (() => Prom
   const before = await at.before()
   const kind = st === undefined ? undefined : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other'
   if (before !== undefined && before.kind !== kind) await forgetStat(s, rel, before)
-  // What HEAD has here stays only while ignored as what it is, and so does
-  // what is here now; the rest of the whole walk's rules follow from that.
-  const keepBefore = before !== undefined && s.opts.ignore.ignores(rel, before.kind === 'dir')
-  if (st === undefined) return keepBefore || before === undefined ? KEEP : undefined
-  if (s.opts.ignore.ignores(rel, kind === 'dir')) return keepBefore || before === undefined ? KEEP : undefined
+  // Where nothing that can be synced is here, HEAD's entry stays only while
+  // ignored as what it was; otherwise it goes. The rest of the whole
+  // walk's rules follow from that.
+  const none: Edit = before === undefined || s.opts.ignore.ignores(rel, before.kind === 'dir') ? KEEP : undefined
+  if (st === undefined || s.opts.ignore.ignores(rel, kind === 'dir')) return none
   const unreadable = (err: unknown): Edit => {
     if (!isUnreadable(err)) throw err
     holdUnreadable(s, rel, err)
@@ -463,7 +463,7 @@ async function scopedEntry(s: State, at: ScopedLook): Promise<Edit | (() => Prom
         if (before?.kind === 'dir' && !at.scope.whole.has(rel)) return dirEntry(name, await scopedDir(s, abs, rel, before.cid, at.scope))
         const sub = await snapshotDir(s, abs, rel, baseDir(s, async () => (before?.kind === 'dir' ? before.cid : undefined)), listDir(s, abs, rel))
         // As in the whole walk: a new folder of ignored files is not worth an entry.
-        if (sub.onlyIgnored && before?.kind !== 'dir') return keepBefore || before === undefined ? KEEP : undefined
+        if (sub.onlyIgnored && before?.kind !== 'dir') return none
         return dirEntry(name, sub.cid)
       } catch (err) {
         return unreadable(err)
@@ -486,7 +486,7 @@ async function scopedEntry(s: State, at: ScopedLook): Promise<Edit | (() => Prom
     return unreadable(err)
   }
   s.opts.onSkip?.(rel, 'not a regular file, directory or symlink', 'unsyncable')
-  return keepBefore || before === undefined ? KEEP : undefined
+  return none
 }
 
 /** Forgets the stat cache of what the base had at `rel`, which is gone or changed kind. */
