@@ -1,7 +1,8 @@
 /**
  * The only importer of chokidar. Watches the share folder (hidden files and
- * folders included, symlinks not followed) and reports quiet moments after
- * changes through a Debouncer. It knows nothing of commits or peers.
+ * folders included, symlinks not followed), reports each changed path as
+ * its event arrives, and quiet moments after changes through a Debouncer.
+ * It knows nothing of commits or peers.
  */
 import { basename, join, relative, sep } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
