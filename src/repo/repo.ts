@@ -6,7 +6,7 @@
  * writes the share folder, and keeps the store to itself: HEAD moves only
  * through these methods.
  */
-import { lstat, readdir, rm, stat } from 'node:fs/promises'
+import { readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { CheckoutUnfinishedError, DirtyWorktreeError, PathNotFoundError, UnknownRevisionError, UsageError, hasCode } from '../errors.js'
@@ -25,7 +25,7 @@ import { conflictName, parseConflictName } from '../history/conflict-name.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
-import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, syncPaths } from '../worktree/materialize.js'
+import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, lstatNow, syncPaths } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import type { ChangedPaths } from '../worktree/changed-paths.js'
 import { sameStat } from '../worktree/hash-file.js'
@@ -764,7 +764,8 @@ export class Repo {
         continue
       }
       touched.push(c.path)
-      const st = await lstat(join(this.share, c.path)).catch(() => undefined)
+      // Synchronous: a first sync asks this of tens of thousands of files, and a round trip through the thread pool each took seconds.
+      const st = lstatNow(join(this.share, c.path))
       if (st === undefined || !sameStat(t.stat, st)) out.push(c)
       else if (c.after?.kind === 'file' && c.after.cid.equals(t.written.cid)) done.set(c.path, t.stat)
       else out.push({ ...c, before: t.written })

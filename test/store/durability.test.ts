@@ -104,7 +104,7 @@ describe('store: durable write order (issue 8 item 7, power loss)', () => {
   /**
    * Runs `steps` (a module body with `repo` open, writing MARK lines) under
    * strace, and returns per marked window the renames into share/ and the
-   * syncs of share/, its files and the index log, in order.
+   * syncs of share/, its files, temp files and the index log, in order.
    */
   async function traceWindows(steps: string): Promise<Record<string, string[]>> {
     const { dir, cleanup } = await tempDir('left-durable-')
@@ -131,10 +131,12 @@ describe('store: durable write order (issue 8 item 7, power loss)', () => {
           continue
         }
         if (on === undefined) continue
-        const made = /rename\(".*\.tmp", ".*\/share\/(\w+\.txt)"\)/.exec(line)
+        const made = /rename\(".*\.tmp", ".*\/share\/([\w/]+\.txt)"\)/.exec(line)
         // Calls made at once print as "<unfinished ...>" first.
         const synced = /(?:fsync|fdatasync)\(\d+<[^>]*\/(share(?:\/\w+\.txt)?|index\/\d+\.log)>(?:\)| <unfinished)/.exec(line)
+        const tmp = /(?:fsync|fdatasync)\(\d+<[^>]*\/\.left\/tmp\/[^>]*\.tmp>(?:\)| <unfinished)/.test(line)
         if (made !== null) on.push(`rename ${made[1]}`)
+        else if (tmp) on.push('sync tmp')
         else if (synced !== null) on.push(`sync ${synced[1]!.replace(/^share\//, '').replace(/^index.*/, 'index')}`)
       }
       return windows
@@ -185,5 +187,21 @@ describe('store: durable write order (issue 8 item 7, power loss)', () => {
     // Checking out another commit syncs it (and a.txt) before its own mark.
     const other = windows.other!
     assert.ok(other.includes('sync keep.txt') && other.indexOf('sync keep.txt') < other.indexOf('sync index'), show)
+  })
+
+  it('fsyncs each file a restore writes in its temp file, before it renames any of the batch into place', { skip: !hasStrace && 'strace is not installed (apt-get install strace)' }, async () => {
+    const windows = await traceWindows(`
+      const { mkdir, rm } = await import('node:fs/promises')
+      await mkdir(join(repo.share, 'd'))
+      await writeFile(join(repo.share, 'd', 'a.txt'), 'first file')
+      await writeFile(join(repo.share, 'd', 'b.txt'), 'second file')
+      await repo.commit('two')
+      await rm(join(repo.share, 'd'), { recursive: true })
+      mark('restore')
+      await repo.restore('d')
+    `)
+    // Integrate and restore have no mark to finish them by: a power cut
+    // after a rename must find the whole file, so its content is on disk first.
+    assert.deepEqual(windows.restore!.filter((e) => e !== 'sync index'), ['sync tmp', 'sync tmp', 'rename d/a.txt', 'rename d/b.txt', 'sync share'], JSON.stringify(windows))
   })
 })

@@ -117,3 +117,53 @@ describe('worktree/materialize: a checkout\'s apply (syncAtEnd) and a file made 
     assert.equal(result.stat.get('plain.txt')?.cid, changes[1]!.after!.cid.toString())
   })
 })
+
+describe('worktree/materialize: a batch of small files, each fsynced before its rename', () => {
+  const suite = suiteRepos('left-race-batch-')
+  const names = ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt']
+
+  /** Five small files committed in a source repo, and an empty target to apply them to. */
+  async function fiveFiles(label: string): Promise<{ changes: Array<{ path: string; after: Awaited<ReturnType<typeof lookupPath>> }>; store: ReturnType<typeof storeOf>; target: Repo; tmp: string }> {
+    const source = await suite.repo(`source-${label}`)
+    for (const name of names) await writeFile(join(source.share, name), `${name} from the peer\n`)
+    const { cid } = (await source.commit('five files'))!
+    const store = storeOf(source)
+    const tree = (await loadCommit(store, cid)).tree
+    const changes = await Promise.all(names.map(async (path) => ({ path, after: await lookupPath(store, tree, path) })))
+    const target = await suite.repo(`target-${label}`)
+    return { changes, store, target, tmp: join(target.share, '../.left/tmp') }
+  }
+
+  it('keeps an edit made to a file of the batch while a later file of it is still being written', async () => {
+    const { changes, store, target, tmp } = await fiveFiles('edit')
+    // a.txt is in its temp file by the time e.txt is planned; the user makes a.txt meanwhile.
+    const result = await applyChanges(changes, {
+      share: target.share, tmp, src: store, guard: true,
+      hooks: { afterPlan: async (path) => { if (path === 'e.txt') await writeFile(join(target.share, 'a.txt'), 'made by the user\n') } }
+    })
+    assert.deepEqual(result.skipped, ['a.txt'])
+    const files = await contents(target.share)
+    assert.equal(files.get('a.txt'), 'made by the user\n')
+    for (const name of names.slice(1)) assert.equal(files.get(name), `${name} from the peer\n`)
+    assert.deepEqual([...result.stat.keys()].sort(), names.slice(1))
+    assert.deepEqual(await readdir(tmp), [])
+  })
+
+  for (const step of ['afterPlan', 'afterWrite'] as const) {
+    const when = step === 'afterPlan' ? 'while its temp files are still open' : 'once its temp files are fsynced'
+    it(`leaves no temp file and no open file behind when the batch fails partway, ${when}`, async () => {
+      const { changes, store, target, tmp } = await fiveFiles(step)
+      const openFiles = (): Promise<number> => readdir('/proc/self/fd').then((fds) => fds.length)
+      const before = await openFiles()
+      await assert.rejects(applyChanges(changes, {
+        share: target.share, tmp, src: store, guard: true,
+        hooks: { [step]: async (path: string) => { if (path === 'c.txt') throw new Error('the disk went away') } }
+      }), (err: Error) => [err.message, (err.cause as Error | undefined)?.message].includes('the disk went away'))
+      // Renamed before the failure: what was fsynced and placed. Nothing after it.
+      const placed = step === 'afterPlan' ? [] : ['a.txt', 'b.txt']
+      assert.deepEqual([...(await contents(target.share)).keys()], placed)
+      assert.deepEqual(await readdir(tmp), [])
+      assert.equal(await openFiles(), before)
+    })
+  }
+})
