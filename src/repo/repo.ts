@@ -6,6 +6,7 @@
  * writes the share folder, and keeps the store to itself: HEAD moves only
  * through these methods.
  */
+import type { Stats } from 'node:fs'
 import { readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
@@ -25,7 +26,7 @@ import { conflictName, parseConflictName } from '../history/conflict-name.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
-import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, lstatNow, syncPaths } from '../worktree/materialize.js'
+import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, lstatSyncOrUndefined, syncPaths } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import type { ChangedPaths } from '../worktree/changed-paths.js'
 import { sameStat } from '../worktree/hash-file.js'
@@ -756,7 +757,9 @@ export class Repo {
     const out: PathChange[] = []
     const done = new Map<string, StatEntry>()
     const touched: string[] = []
-    for (const c of changes) {
+    for (const [i, c] of changes.entries()) {
+      // The lstats below are synchronous: let the sockets and timers run now and then.
+      if (i % 2048 === 2047) await new Promise(setImmediate)
       const t = this.inTransit.size === 0 ? undefined : this.inTransit.get(c.path)
       // Held only while HEAD has the version it replaced (see snapshot.ts).
       if (t === undefined || !sameEntryOrAbsent(c.before, t.replaced)) {
@@ -764,8 +767,14 @@ export class Repo {
         continue
       }
       touched.push(c.path)
-      // Synchronous: a first sync asks this of tens of thousands of files, and a round trip through the thread pool each took seconds.
-      const st = lstatNow(join(this.share, c.path))
+      // Synchronous: a first sync asks this of tens of thousands of files, and a round trip through the thread pool for each took seconds in all.
+      let st: Stats | undefined
+      try {
+        st = lstatSyncOrUndefined(join(this.share, c.path))
+      } catch {
+        // Not readable now: the apply looks again, and says why if it must.
+        st = undefined
+      }
       if (st === undefined || !sameStat(t.stat, st)) out.push(c)
       else if (c.after?.kind === 'file' && c.after.cid.equals(t.written.cid)) done.set(c.path, t.stat)
       else out.push({ ...c, before: t.written })

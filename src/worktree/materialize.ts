@@ -137,20 +137,20 @@ export async function applyChanges(changes: readonly PathChange[], opts: ApplyOp
 }
 
 /**
- * Writes `files`, a batch at a time: the small files of a batch are read
- * in two round trips to LevelDB for all of them, then written one by one
- * with synchronous calls while the next batch is read. Each file is
- * durable before its rename: a batch's small files are fsynced together
- * in the thread pool, then renamed. With syncAtEnd they are renamed at
- * once instead, and fsynced in the thread pool while later batches are
- * written. Either way, all are durable when this returns.
+ * Writes `files`, BATCHES_AT_ONCE batches at a time: the small files of a
+ * batch are read in two round trips to LevelDB for all of them, then
+ * written one by one with synchronous calls while the next batch is read.
+ * Each file is durable before its rename: a batch's small files are
+ * fsynced together in the thread pool, then renamed. With syncAtEnd they
+ * are renamed at once instead, and fsynced in the thread pool while later
+ * batches are written. Either way, all are durable when this returns.
  */
 async function writeBatches(files: readonly PathChange[], opts: ApplyOptions, result: ApplyResult, realDirs: Set<string>): Promise<void> {
-  // One batch is synced at a time, so at most SYNC_CONCURRENCY files are open for it.
+  // With syncAtEnd, one batch is synced at a time, so at most SYNC_CONCURRENCY files are open for it.
   let syncing: Promise<void> = Promise.resolve()
   let syncFailure: { error: unknown } | undefined
   try {
-    await forEachLimit(inBatches(files), 2, async (batch) => {
+    await forEachLimit(inBatches(files), BATCHES_AT_ONCE, async (batch) => {
       const content = await readSmallFiles(opts.src, batch)
       if (opts.syncAtEnd !== true) return writeDurably(batch, content, opts, result, realDirs)
       const written: string[] = []
@@ -163,40 +163,63 @@ async function writeBatches(files: readonly PathChange[], opts: ApplyOptions, re
   if (syncFailure !== undefined) throw syncFailure.error
 }
 
+/** Batches written at once: one is read from the store while another is written. */
+const BATCHES_AT_ONCE = 2
+
 /**
  * Writes one batch, each file durable before its rename. Small files
  * (`content` read already) go to temp files with synchronous calls, are
  * fsynced all together in the thread pool, and only then renamed into
- * place one by one; a link or big file is written and placed on its own.
- * One round trip through the thread pool per small file, where writing it
- * alone took about ten.
+ * place one by one: as little as one round trip through the thread pool
+ * per file, where writing it on its own took about ten. Links and big
+ * files are written meanwhile, several at a time, each fsynced before its
+ * own rename.
  */
 async function writeDurably(batch: readonly PathChange[], content: ReadonlyArray<Buffer | undefined>, opts: ApplyOptions, result: ApplyResult, dirs: Set<string>): Promise<void> {
+  const others = batch.filter((_, i) => content[i] === undefined)
+  const done = await Promise.allSettled([
+    writeSmallDurably(batch.flatMap((c, i) => (content[i] === undefined ? [] : [{ c, bytes: content[i]! }])), opts, result, dirs),
+    forEachLimit(others, WRITE_CONCURRENCY / BATCHES_AT_ONCE, (c) => createOne(c, opts, result, dirs))
+  ])
+  for (const d of done) if (d.status === 'rejected') throw d.reason
+}
+
+/** writeDurably's small files: staged, fsynced together, then placed. */
+async function writeSmallDurably(files: ReadonlyArray<{ c: PathChange; bytes: Buffer }>, opts: ApplyOptions, result: ApplyResult, dirs: Set<string>): Promise<void> {
   const staged: Staged[] = []
-  const unclosed = new Set<number>()
+  // Descriptors of staged files not closed yet, and their paths.
+  const unclosed = new Map<number, string>()
+  // Closed in one synchronous run, before anything else can open a file and be given a number closed here.
+  const closeAll = (): void => {
+    for (const [fd, path] of unclosed) {
+      unclosed.delete(fd)
+      try {
+        closeSync(fd)
+      } catch (err) {
+        throw new FileAccessError(path, err)
+      }
+    }
+  }
   let placed = 0
   try {
-    for (let i = 0; i < batch.length; i++) {
-      const one = await stageOne(batch[i]!, opts, result, dirs, content[i], true)
-      if (one?.fd !== undefined) {
-        staged.push(one)
-        unclosed.add(one.fd)
-      } else if (one !== undefined) await placeOne(one, opts, result)
+    for (const { c, bytes } of files) {
+      const one = await stageOne(c, opts, result, dirs, bytes, true)
+      if (one === undefined) continue
+      staged.push(one)
+      unclosed.set(one.fd!, c.path)
     }
     await forEachLimit(staged, SYNC_CONCURRENCY, async (one) => {
       await fdatasync(one.fd!).catch((err: unknown) => { throw new FileAccessError(one.c.path, err) })
     })
-    // Closed before anything else can run: a descriptor number is reused by the next open.
-    for (const fd of unclosed) {
-      unclosed.delete(fd)
-      closeSync(fd)
-    }
+    closeAll()
     for (; placed < staged.length; placed++) await placeOne(staged[placed]!, opts, result)
   } finally {
-    for (const fd of unclosed) {
-      try { closeSync(fd) } catch { /* it failed to close once already */ }
+    // After a failure: what is still open, and every temp file not renamed.
+    try {
+      closeAll()
+    } finally {
+      for (const one of staged.slice(placed)) await rm(one.tmp, { force: true }).catch(() => {})
     }
-    for (const one of staged.slice(placed)) await rm(one.tmp, { force: true }).catch(() => {})
   }
 }
 
@@ -398,21 +421,23 @@ async function stageOne(c: PathChange, opts: ApplyOptions, result: ApplyResult, 
   if (st?.isDirectory()) await rm(abs, { recursive: true, force: true })
   const tmp = join(opts.tmp, tempName())
   try {
+    let made: { stat: Stats; reused?: number; fd?: number }
     if (after.kind === 'link') {
       await symlink(Buffer.from(await mustGet(opts.src, after.cid)), tmp)
-      return { c, abs, st, tmp, ours: await lstat(tmp), reused: 0, small }
-    }
-    if (small) {
-      const { stat, fd } = writeSmallFile(tmp, after, content, keepOpen)
-      return { c, abs, st, tmp, ours: stat, reused: 0, small, ...(fd === undefined ? {} : { fd }) }
-    }
-    const { stat, reused } = await writeFileTo(tmp, after, opts.src, await baseOf(c, st, opts), opts.syncAtEnd !== true)
-    return { c, abs, st, tmp, ours: stat, reused, small }
+      made = { stat: await lstat(tmp) }
+    } else if (small) made = writeSmallFile(tmp, after, content, keepOpen)
+    else made = await writeFileTo(tmp, after, opts.src, await baseOf(c, st, opts), opts.syncAtEnd !== true)
+    return { c, abs, st, tmp, ours: made.stat, reused: made.reused ?? 0, small, ...(made.fd === undefined ? {} : { fd: made.fd }) }
   } catch (err) {
-    await rm(tmp, { force: true }).catch(() => {})
-    if (err instanceof FileAccessError) throw err
-    throw new FileAccessError(c.path, err)
+    return await failedWrite(c.path, tmp, err)
   }
+}
+
+/** Removes the temp file of a write that failed, and throws what failed as a FileAccessError of `path`. */
+async function failedWrite(path: string, tmp: string, err: unknown): Promise<never> {
+  await rm(tmp, { force: true }).catch(() => {})
+  if (err instanceof FileAccessError) throw err
+  throw new FileAccessError(path, err)
 }
 
 /**
@@ -435,9 +460,7 @@ async function placeOne(staged: Staged, opts: ApplyOptions, result: ApplyResult,
     if (small) renameSync(tmp, abs)
     else await rename(tmp, abs)
   } catch (err) {
-    await rm(tmp, { force: true }).catch(() => {})
-    if (err instanceof FileAccessError) throw err
-    throw new FileAccessError(c.path, err)
+    await failedWrite(c.path, tmp, err)
   }
   await opts.hooks?.afterRename?.(c.path)
   if (after.kind === 'link') return
@@ -500,7 +523,7 @@ async function baseOf(c: PathChange, st: Stats | undefined, opts: ApplyOptions):
   return { abs: join(opts.share, c.path), stat: st!, entry: before }
 }
 
-/** Files read at once by an apply with syncAtEnd, and the bytes they may add up to. */
+/** Files read at once by an apply, and the bytes their content may add up to. */
 const READ_BATCH_FILES = 64
 const READ_BATCH_BYTES = 8 << 20
 
@@ -876,17 +899,8 @@ function matches(st: Stats | undefined, entry: DirEntry | undefined): boolean {
   }
 }
 
-/** What is at `abs` now, without a round trip through the thread pool; undefined when lstat fails for any reason. */
-export function lstatNow(abs: string): Stats | undefined {
-  try {
-    return lstatSync(abs)
-  } catch {
-    return undefined
-  }
-}
-
 /** lstatOrUndefined without a round trip through the thread pool. */
-function lstatSyncOrUndefined(abs: string): Stats | undefined {
+export function lstatSyncOrUndefined(abs: string): Stats | undefined {
   try {
     return lstatSync(abs)
   } catch (err) {
