@@ -176,33 +176,48 @@ const BATCHES_AT_ONCE = 2
  * own rename.
  */
 async function writeDurably(batch: readonly PathChange[], content: ReadonlyArray<Buffer | undefined>, opts: ApplyOptions, result: ApplyResult, dirs: Set<string>): Promise<void> {
+  // Once either half fails, neither starts another file: a failed apply
+  // must not go on moving big files into the folder before it says so.
+  const stop = { failed: false }
+  const failing = (error: unknown): never => {
+    stop.failed = true
+    throw error
+  }
+  const small = batch.flatMap((c, i) => (content[i] === undefined ? [] : [{ c, bytes: content[i]! }]))
   const others = batch.filter((_, i) => content[i] === undefined)
   const done = await Promise.allSettled([
-    writeSmallDurably(batch.flatMap((c, i) => (content[i] === undefined ? [] : [{ c, bytes: content[i]! }])), opts, result, dirs),
-    forEachLimit(others, WRITE_CONCURRENCY / BATCHES_AT_ONCE, (c) => createOne(c, opts, result, dirs))
+    writeSmallDurably(small, opts, result, dirs, stop).catch(failing),
+    forEachLimit(others, WRITE_CONCURRENCY / BATCHES_AT_ONCE, async (c) => {
+      if (!stop.failed) await createOne(c, opts, result, dirs).catch(failing)
+    })
   ])
   for (const d of done) if (d.status === 'rejected') throw d.reason
 }
 
-/** writeDurably's small files: staged, fsynced together, then placed. */
-async function writeSmallDurably(files: ReadonlyArray<{ c: PathChange; bytes: Buffer }>, opts: ApplyOptions, result: ApplyResult, dirs: Set<string>): Promise<void> {
+/** writeDurably's small files: staged, fsynced together, then placed; no new one is staged once `stop.failed`. */
+async function writeSmallDurably(files: ReadonlyArray<{ c: PathChange; bytes: Buffer }>, opts: ApplyOptions, result: ApplyResult, dirs: Set<string>, stop: { readonly failed: boolean }): Promise<void> {
   const staged: Staged[] = []
-  // Descriptors of staged files not closed yet, and their paths.
+  // Descriptors of staged files not closed yet, and their paths. A number
+  // leaves this map before it is closed and is never used again: another
+  // open may be given it at once.
   const unclosed = new Map<number, string>()
-  // Closed in one synchronous run, before anything else can open a file and be given a number closed here.
-  const closeAll = (): void => {
+  // Closes them all, and returns the first failure, if any.
+  const closeAll = (): FileAccessError | undefined => {
+    let failure: FileAccessError | undefined
     for (const [fd, path] of unclosed) {
       unclosed.delete(fd)
       try {
         closeSync(fd)
       } catch (err) {
-        throw new FileAccessError(path, err)
+        failure ??= new FileAccessError(path, err)
       }
     }
+    return failure
   }
   let placed = 0
   try {
     for (const { c, bytes } of files) {
+      if (stop.failed) return
       const one = await stageOne(c, opts, result, dirs, bytes, true)
       if (one === undefined) continue
       staged.push(one)
@@ -211,15 +226,13 @@ async function writeSmallDurably(files: ReadonlyArray<{ c: PathChange; bytes: Bu
     await forEachLimit(staged, SYNC_CONCURRENCY, async (one) => {
       await fdatasync(one.fd!).catch((err: unknown) => { throw new FileAccessError(one.c.path, err) })
     })
-    closeAll()
-    for (; placed < staged.length; placed++) await placeOne(staged[placed]!, opts, result)
+    const closing = closeAll()
+    if (closing !== undefined) throw closing
+    for (; placed < staged.length && !stop.failed; placed++) await placeOne(staged[placed]!, opts, result)
   } finally {
-    // After a failure: what is still open, and every temp file not renamed.
-    try {
-      closeAll()
-    } finally {
-      for (const one of staged.slice(placed)) await rm(one.tmp, { force: true }).catch(() => {})
-    }
+    // After a failure, the error being thrown is the one to report.
+    closeAll()
+    for (const one of staged.slice(placed)) await rm(one.tmp, { force: true }).catch(() => {})
   }
 }
 
@@ -259,7 +272,7 @@ async function syncFiles(share: string, paths: readonly string[]): Promise<void>
 
 const fdatasync = promisify(fdatasyncCallback)
 
-/** Files fsynced at once by syncFiles and writeDurably: enough to keep the thread pool's four threads busy. */
+/** Files fsynced at once by syncFiles and writeSmallDurably: enough to keep the thread pool's four threads busy. */
 const SYNC_CONCURRENCY = 8
 
 /**

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
+import { readFile, readdir, readlink, realpath, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Repo, storeOf } from '../../src/repo/repo.js'
@@ -119,6 +120,13 @@ describe('worktree/materialize: a checkout\'s apply (syncAtEnd) and a file made 
   })
 })
 
+/** This process's open files under any of `dirs` (their real paths: /proc shows those). */
+async function openUnder(dirs: readonly string[]): Promise<string[]> {
+  const real = await Promise.all(dirs.map((d) => realpath(d)))
+  const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))
+  return links.filter((l) => real.some((d) => l.startsWith(d + '/')))
+}
+
 describe('worktree/materialize: a batch of small files, each fsynced before its rename', () => {
   const suite = suiteRepos('left-race-batch-')
   const names = ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt']
@@ -155,10 +163,7 @@ describe('worktree/materialize: a batch of small files, each fsynced before its 
     it(`leaves no temp file and no open file behind when the batch fails partway, ${when}`, { skip: !existsSync('/proc/self/fd') && 'no /proc/self/fd here' }, async () => {
       const { changes, store, target, tmp } = await fiveFiles(step)
       // This process's open files that are temp files or files of the target folder.
-      const ours = async (): Promise<string[]> => {
-        const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))
-        return links.filter((l) => l.startsWith(tmp) || l.startsWith(target.share))
-      }
+      const ours = (): Promise<string[]> => openUnder([tmp, target.share])
       await assert.rejects(applyChanges(changes, {
         share: target.share, tmp, src: store, guard: true,
         hooks: { [step]: async (path: string) => { if (path === 'c.txt') throw new Error('the disk went away') } }
@@ -168,6 +173,89 @@ describe('worktree/materialize: a batch of small files, each fsynced before its 
       assert.deepEqual([...(await contents(target.share)).keys()], placed)
       assert.deepEqual(await readdir(tmp), [])
       assert.deepEqual(await ours(), [])
+    })
+  }
+})
+
+describe('worktree/materialize: a batch of small and big files that fails', () => {
+  const suite = suiteRepos('left-race-mixed-')
+  const small = ['a.txt', 'b.txt', 'c.txt']
+  const big = Array.from({ length: 8 }, (_, i) => `big-${i}.bin`)
+
+  /** Three small files and eight of 1 MiB and more (written on their own, four at a time), and an empty target. */
+  async function mixed(label: string): Promise<{ changes: Array<{ path: string; after: Awaited<ReturnType<typeof lookupPath>> }>; store: ReturnType<typeof storeOf>; target: Repo; tmp: string }> {
+    const source = await suite.repo(`source-${label}`)
+    for (const name of small) await writeFile(join(source.share, name), `${name} from the peer\n`)
+    for (const name of big) await writeFile(join(source.share, name), randomBytes(1024 * 1024 + 1))
+    const { cid } = (await source.commit('small and big'))!
+    const store = storeOf(source)
+    const tree = (await loadCommit(store, cid)).tree
+    const changes = await Promise.all([...small, ...big].map(async (path) => ({ path, after: await lookupPath(store, tree, path) })))
+    const target = await suite.repo(`target-${label}`)
+    return { changes, store, target, tmp: join(target.share, '../.left/tmp') }
+  }
+
+  it('starts no big file once a small one has failed, and leaves no temp or open file', { skip: !existsSync('/proc/self/fd') && 'no /proc/self/fd here' }, async () => {
+    const { changes, store, target, tmp } = await mixed('small-fails')
+    await assert.rejects(applyChanges(changes, {
+      share: target.share, tmp, src: store, guard: true,
+      hooks: { afterPlan: async (path) => { if (path === 'a.txt') throw new Error('the disk went away') } }
+    }), /the disk went away/)
+    const there = [...(await contents(target.share)).keys()]
+    // The first four big files were under way when a.txt failed; the other four never started.
+    assert.ok(there.every((name) => big.slice(0, 4).includes(name)), there.join(' '))
+    assert.deepEqual(await readdir(tmp), [])
+    assert.deepEqual(await openUnder([tmp, target.share]), [])
+  })
+
+  it('leaves no temp or open file when a big file fails beside staged small ones', { skip: !existsSync('/proc/self/fd') && 'no /proc/self/fd here' }, async () => {
+    const { changes, store, target, tmp } = await mixed('big-fails')
+    await assert.rejects(applyChanges(changes, {
+      share: target.share, tmp, src: store, guard: true,
+      hooks: { afterWrite: async (path) => { if (path === 'big-0.bin') throw new Error('the disk went away') } }
+    }), (err: Error) => [err.message, (err.cause as Error | undefined)?.message].includes('the disk went away'))
+    assert.ok(!(await contents(target.share)).has('big-0.bin'))
+    assert.deepEqual(await readdir(tmp), [])
+    assert.deepEqual(await openUnder([tmp, target.share]), [])
+  })
+
+  for (const step of ['afterPlan', 'afterWrite'] as const) {
+    const when = step === 'afterPlan' ? 'stages' : 'renames'
+    it(`${when} no more small files once a big one has failed`, async () => {
+      const { changes, store, target, tmp } = await mixed(`big-fails-${step}`)
+      // a.txt reaches the step; then big-0.bin fails; then a.txt goes on.
+      let reached!: () => void
+      const aReached = new Promise<void>((resolve) => (reached = resolve))
+      let failed!: () => void
+      const bigFailed = new Promise<void>((resolve) => (failed = resolve))
+      const seen: string[] = []
+      const atStep = async (path: string): Promise<void> => {
+        if (!small.includes(path)) return
+        seen.push(path)
+        if (path !== 'a.txt') return
+        reached()
+        await bigFailed
+        await new Promise(setImmediate)
+      }
+      await assert.rejects(applyChanges(changes, {
+        share: target.share, tmp, src: store, guard: true,
+        hooks: {
+          afterPlan: async (path) => {
+            if (path === 'big-0.bin') {
+              await aReached
+              failed()
+              throw new Error('the disk went away')
+            }
+            if (step === 'afterPlan') await atStep(path)
+          },
+          afterWrite: async (path) => { if (step === 'afterWrite') await atStep(path) }
+        }
+      }), /the disk went away/)
+      // a.txt waited at this step until big-0.bin had failed; b.txt and c.txt never reached it.
+      assert.deepEqual(seen, ['a.txt'])
+      const there = [...(await contents(target.share)).keys()].filter((name) => small.includes(name))
+      assert.deepEqual(there, step === 'afterPlan' ? [] : ['a.txt'])
+      assert.deepEqual(await readdir(tmp), [])
     })
   }
 })
