@@ -100,16 +100,9 @@ describe('worktree/materialize: a checkout\'s apply (syncAtEnd) and a file made 
   const suite = suiteRepos('left-race-checkout-')
 
   it('writes new small files with synchronous calls and records them, but keeps a file made at the path after the plan', async () => {
-    const source = await suite.repo('source')
-    await writeFile(join(source.share, 'made-meanwhile.txt'), 'the remote version\n')
-    await writeFile(join(source.share, 'plain.txt'), 'written as planned\n')
-    const { cid } = (await source.commit('two files'))!
-    const store = storeOf(source)
-    const tree = (await loadCommit(store, cid)).tree
-    const changes = await Promise.all(['made-meanwhile.txt', 'plain.txt'].map(async (path) => ({ path, after: await lookupPath(store, tree, path) })))
-    const target = await suite.repo('target')
+    const { changes, store, target, tmp } = await committedFiles(suite, 'two', { 'made-meanwhile.txt': 'the remote version\n', 'plain.txt': 'written as planned\n' })
     const result = await applyChanges(changes, {
-      share: target.share, tmp: join(target.share, '../.left/tmp'), src: store, guard: true, syncAtEnd: true,
+      share: target.share, tmp, src: store, guard: true, syncAtEnd: true,
       hooks: { afterPlan: async (path) => { if (path === 'made-meanwhile.txt') await writeFile(join(target.share, path), 'a file of the user\'s\n') } }
     })
     assert.deepEqual(result.skipped, ['made-meanwhile.txt'])
@@ -119,6 +112,26 @@ describe('worktree/materialize: a checkout\'s apply (syncAtEnd) and a file made 
     assert.equal(result.stat.get('plain.txt')?.cid, changes[1]!.after!.cid.toString())
   })
 })
+
+/** Files committed in a source repo, their changes from nothing, and an empty target repo to apply them to. */
+interface Committed {
+  readonly changes: Array<{ path: string; after: Awaited<ReturnType<typeof lookupPath>> }>
+  readonly store: ReturnType<typeof storeOf>
+  readonly target: Repo
+  /** The target's temp folder. */
+  readonly tmp: string
+}
+
+async function committedFiles(suite: ReturnType<typeof suiteRepos>, label: string, files: Record<string, string | Buffer>): Promise<Committed> {
+  const source = await suite.repo(`source-${label}`)
+  for (const [name, content] of Object.entries(files)) await writeFile(join(source.share, name), content)
+  const { cid } = (await source.commit('files'))!
+  const store = storeOf(source)
+  const tree = (await loadCommit(store, cid)).tree
+  const changes = await Promise.all(Object.keys(files).map(async (path) => ({ path, after: await lookupPath(store, tree, path) })))
+  const target = await suite.repo(`target-${label}`)
+  return { changes, store, target, tmp: join(target.share, '../.left/tmp') }
+}
 
 /** This process's open files under any of `dirs` (their real paths: /proc shows those). */
 async function openUnder(dirs: readonly string[]): Promise<string[]> {
@@ -132,16 +145,7 @@ describe('worktree/materialize: a batch of small files, each fsynced before its 
   const names = ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt']
 
   /** Five small files committed in a source repo, and an empty target to apply them to. */
-  async function fiveFiles(label: string): Promise<{ changes: Array<{ path: string; after: Awaited<ReturnType<typeof lookupPath>> }>; store: ReturnType<typeof storeOf>; target: Repo; tmp: string }> {
-    const source = await suite.repo(`source-${label}`)
-    for (const name of names) await writeFile(join(source.share, name), `${name} from the peer\n`)
-    const { cid } = (await source.commit('five files'))!
-    const store = storeOf(source)
-    const tree = (await loadCommit(store, cid)).tree
-    const changes = await Promise.all(names.map(async (path) => ({ path, after: await lookupPath(store, tree, path) })))
-    const target = await suite.repo(`target-${label}`)
-    return { changes, store, target, tmp: join(target.share, '../.left/tmp') }
-  }
+  const fiveFiles = (label: string): Promise<Committed> => committedFiles(suite, label, Object.fromEntries(names.map((n) => [n, `${n} from the peer\n`])))
 
   it('keeps an edit made to a file of the batch while a later file of it is still being written', async () => {
     const { changes, store, target, tmp } = await fiveFiles('edit')
@@ -183,17 +187,10 @@ describe('worktree/materialize: a batch of small and big files that fails', () =
   const big = Array.from({ length: 8 }, (_, i) => `big-${i}.bin`)
 
   /** Three small files and eight of 1 MiB and more (written on their own, four at a time), and an empty target. */
-  async function mixed(label: string): Promise<{ changes: Array<{ path: string; after: Awaited<ReturnType<typeof lookupPath>> }>; store: ReturnType<typeof storeOf>; target: Repo; tmp: string }> {
-    const source = await suite.repo(`source-${label}`)
-    for (const name of small) await writeFile(join(source.share, name), `${name} from the peer\n`)
-    for (const name of big) await writeFile(join(source.share, name), randomBytes(1024 * 1024 + 1))
-    const { cid } = (await source.commit('small and big'))!
-    const store = storeOf(source)
-    const tree = (await loadCommit(store, cid)).tree
-    const changes = await Promise.all([...small, ...big].map(async (path) => ({ path, after: await lookupPath(store, tree, path) })))
-    const target = await suite.repo(`target-${label}`)
-    return { changes, store, target, tmp: join(target.share, '../.left/tmp') }
-  }
+  const mixed = (label: string): Promise<Committed> => committedFiles(suite, label, {
+    ...Object.fromEntries(small.map((n) => [n, `${n} from the peer\n`])),
+    ...Object.fromEntries(big.map((n) => [n, randomBytes(1024 * 1024 + 1)]))
+  })
 
   it('starts no big file once a small one has failed, and leaves no temp or open file', { skip: !existsSync('/proc/self/fd') && 'no /proc/self/fd here' }, async () => {
     const { changes, store, target, tmp } = await mixed('small-fails')
