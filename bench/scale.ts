@@ -6,8 +6,8 @@
  * status), restic (backup, unchanged backup) and rsync over loopback (first
  * copy, no-op) on the same tree in the same run. Every tool reads the one
  * tree in place: LEFT through `init --share`, git through GIT_WORK_TREE.
- * Then, where the system allows chokidar a watch per file and folder on
- * both peers, two `left watch` peers pass one-file changes.
+ * Then, where the system allows a watch per folder on both peers, two
+ * `left watch` peers pass one-file changes.
  * `--files N` scales the tree down (the big directory is N/5 entries).
  */
 import { execFileSync } from 'node:child_process'
@@ -188,12 +188,12 @@ export async function benchScale(base: string, dataDir: string, files: number, t
  * Two `left watch` peers on `a` and `b` (in sync), five one-file changes
  * made in `a`'s tree, each timed from the write until `b` holds it: a
  * watch commit looks only at what its watcher reported. Skipped when
- * chokidar, which takes an inotify watch per file and folder, cannot watch
- * both folders within the system's limit.
+ * the watchers, which take an inotify watch per folder on Linux, cannot
+ * watch both trees within the system's limit.
  */
 async function watchedChanges(a: string, b: string, tree: string, files: number): Promise<{ row?: string[]; figure: string; median?: number; anon?: number }> {
-  const total = files + shape(files).bigDir
-  const needed = 2 * (total + shape(files).dirs + Math.ceil(shape(files).dirs / 100) + 2)
+  // The leaf folders, the d-A folders above them, big/ and the share.
+  const needed = 2 * (shape(files).dirs + Math.ceil(shape(files).dirs / 100) + 2)
   let limit = Infinity
   try {
     limit = Number(readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8'))

@@ -1,12 +1,30 @@
 /**
- * The only importer of chokidar. Watches the share folder (hidden files and
- * folders included, symlinks not followed), reports each changed path as
- * its event arrives, and quiet moments after changes through a Debouncer.
- * It knows nothing of commits or peers.
+ * The folder watch: takes reports of changed paths from a source (a watch
+ * per folder on Linux, chokidar elsewhere; see source.ts), passes each on
+ * as it arrives, and turns them into quiet moments through a Debouncer.
+ * Hidden files and folders are watched, symlinks are not followed. It
+ * knows nothing of commits or peers.
  */
-import { basename, join, relative, sep } from 'node:path'
-import { watch, type FSWatcher } from 'chokidar'
+import { watchWithChokidar } from './chokidar.js'
 import { Debouncer, type DebounceOptions } from './debounce.js'
+import { watchFolders } from './folders.js'
+import type { WatchSource, WatchSourceOptions } from './source.js'
+
+/**
+ * Where events come from. `folders`: one node:fs.watch per folder, which
+ * on Linux (inotify) reports every child's change to its folder's watch.
+ * `chokidar`: a watch per file and folder, for systems where a folder's
+ * watch says less.
+ */
+export type WatchKind = 'folders' | 'chokidar'
+
+/** The kind this system uses. */
+export const DEFAULT_WATCH_KIND: WatchKind = process.platform === 'linux' ? 'folders' : 'chokidar'
+
+const SOURCES: Record<WatchKind, (opts: WatchSourceOptions) => WatchSource> = {
+  folders: watchFolders,
+  chokidar: watchWithChokidar
+}
 
 /** What to watch and whom to tell. */
 export interface WatchOptions extends DebounceOptions {
@@ -24,6 +42,8 @@ export interface WatchOptions extends DebounceOptions {
   readonly onChange?: (path: string) => void
   /** Called for watcher errors (the watch keeps going). */
   readonly onError: (err: unknown) => void
+  /** Where events come from; DEFAULT_WATCH_KIND unless set. */
+  readonly kind?: WatchKind
 }
 
 /** A running folder watch. */
@@ -52,58 +72,19 @@ export function watchFolder(opts: WatchOptions): FolderWatch {
       debouncer.poke()
     }
   })
-  const rel = (abs: string): string => relative(opts.share, abs).split(sep).join('/')
-  const watcher: FSWatcher = watch(opts.share, {
-    ignoreInitial: true,
-    followSymlinks: false,
-    persistent: true,
-    // With atomic, chokidar leaves alone every path that looks like an
-    // editor's backup or swap file (`x~`, `.x.swp`), folders included, and
-    // so never watches inside a folder called `old~`.
-    atomic: false,
-    ignored: (abs, stats) => {
-      const r = rel(abs)
-      return r !== '' && opts.ignores !== undefined && opts.ignores(r, stats?.isDirectory() ?? false)
-    }
-  })
-  const report = (abs: string, check = false): void => {
-    const r = rel(abs)
-    // Outside the share folder: chokidar watches a symlinked share's parent.
-    if (r === '' || r === '..' || r.startsWith('../')) return
-    if (check && opts.ignores?.(r, false) === true) return
-    opts.onChange?.(r)
-    changed.add(r)
+  const report = (path: string): void => {
+    if (path === '' || path === '..' || path.startsWith('../')) return
+    opts.onChange?.(path)
+    changed.add(path)
     debouncer.poke()
   }
-  watcher.on('all', (_event, abs) => report(abs))
-  // chokidar passes on only some events: not a change of mode alone (its
-  // mtime check), nor a change within 50 ms of the last, nor anything at an
-  // editor's backup or swap name (`x~`, `.x.swp`). Every raw event
-  // names a path where something happened, which is all a commit that
-  // looks only at changed paths needs. A folder's watch names the child;
-  // a file's names the file itself, by its own name. (So a change in a
-  // folder's child of the folder's own name, `photos/photos`, names the
-  // folder, and the commit walks the whole folder: correct, if slower.)
-  watcher.on('raw', (_event, name, details) => {
-    const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath
-    if (typeof watched !== 'string') return
-    const own = typeof name !== 'string' || name === '' || basename(watched) === name
-    report(own ? watched : join(watched, name), true)
-  })
-  watcher.on('error', opts.onError)
-  let closed!: () => void
-  const ready = new Promise<void>((resolve) => {
-    closed = resolve
-    watcher.once('ready', () => resolve())
-  })
+  const source = SOURCES[opts.kind ?? DEFAULT_WATCH_KIND]({ share: opts.share, ignores: opts.ignores, report, onError: opts.onError })
   return {
-    ready,
+    ready: source.ready,
     poke: () => debouncer.poke(),
     async close() {
       debouncer.close()
-      // Closing removes the watcher's listeners: a wait for ready must end too.
-      closed()
-      await watcher.close()
+      await source.close()
     }
   }
 }
