@@ -8,8 +8,8 @@
  * it adds a folder's watches the moment the folder appears and drops them
  * when it goes. It reports paths, never decides what changed.
  */
-import { lstatSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs'
-import { join } from 'node:path'
+import { lstatSync, readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs'
+import { basename, join } from 'node:path'
 import type { WatchSource, WatchSourceOptions } from './source.js'
 
 /** How many folders the first walk watches between two turns of the event loop. */
@@ -26,54 +26,52 @@ interface Folder {
 export function watchFolders(opts: WatchSourceOptions): WatchSource {
   const folders = new Map<string, Folder>()
   let closed = false
+  /** The share folder as first watched; undefined once said to be gone. */
+  let share: Stats | undefined
   const absOf = (rel: string): string => (rel === '' ? opts.share : join(opts.share, rel))
 
-  const failed = (err: unknown): void => {
+  const failed = (rel: string, err: unknown): void => {
     const code = (err as NodeJS.ErrnoException).code
     // Gone, or no longer a folder, before its watch was set: the event that
-    // said so names it, and a commit looks there.
-    if (code === 'ENOENT' || code === 'ENOTDIR') return
+    // said so names it, and a commit looks there. Not so the share itself.
+    if (rel !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) return
     opts.onError(err)
   }
 
   /**
-   * Watches one folder, if it still is one; returns its subfolders to
-   * watch. `tell`: report what is in it too (a folder that just appeared).
+   * Watches one folder, if it still is one, and pushes its subfolders onto
+   * `below`. `tell`: report what is in it too (a folder that just appeared).
    */
-  const watchOne = (rel: string, tell = false): string[] => {
-    if (closed || folders.has(rel)) return []
+  const watchOne = (rel: string, below: string[], tell = false): void => {
+    if (closed || folders.has(rel)) return
     const abs = absOf(rel)
+    let stats: Stats
     let watcher: FSWatcher
     try {
+      // fs.watch follows a symlink: only a folder is watched (the share
+      // itself may be a symlink). Were it swapped between this look and
+      // the watch, its parent's event about the swap has it watched again.
+      stats = rel === '' ? statSync(abs) : lstatSync(abs)
+      if (!stats.isDirectory()) {
+        if (rel === '') opts.onError(new Error(`${abs} is not a folder`))
+        return
+      }
       // The watch comes first, the listing after: a child made in between is
       // both listed and reported, never neither.
       watcher = watch(abs, { persistent: true }, (event, name) => {
         if (!closed) happened(rel, event, name)
       })
     } catch (err) {
-      failed(err)
-      return []
+      failed(rel, err)
+      return
     }
-    try {
-      // fs.watch follows a symlink; a folder swapped for one since it was
-      // listed must not be watched (the share root itself may be a symlink).
-      const st = rel === '' ? statSync(abs) : lstatSync(abs)
-      if (!st.isDirectory()) {
-        watcher.close()
-        return []
-      }
-    } catch (err) {
-      watcher.close()
-      failed(err)
-      return []
-    }
+    if (rel === '') share = stats
     watcher.on('error', (err) => {
       unwatch(rel)
-      failed(err)
+      failed(rel, err)
     })
     folders.set(rel, { watcher, children: new Set() })
     if (rel !== '') folders.get(parentOf(rel))?.children.add(rel)
-    const below: string[] = []
     try {
       for (const entry of readdirSync(abs, { withFileTypes: true })) {
         const child = rel === '' ? entry.name : `${rel}/${entry.name}`
@@ -83,20 +81,20 @@ export function watchFolders(opts: WatchSourceOptions): WatchSource {
         if (tell) opts.report(child)
       }
     } catch (err) {
-      failed(err)
+      failed(rel, err)
     }
-    return below
   }
 
   /**
-   * Watches `rel`, a folder that just appeared, and every folder below it,
-   * before returning, and reports all they hold, as chokidar reports each
-   * as added: a commit would find them by walking `rel` anyway, but the
-   * watch decides by the files' sizes whether small files go first.
+   * Watches `rel` and every folder below it, before returning. `tell`
+   * (for a folder new at its name): report all they hold, as chokidar
+   * reports each as added. A commit would find them by walking `rel`
+   * anyway, but the watch decides by the files' sizes whether small files
+   * go first.
    */
-  const watchTree = (rel: string): void => {
+  const watchTree = (rel: string, tell: boolean): void => {
     const stack = [rel]
-    for (let next = stack.pop(); next !== undefined; next = stack.pop()) stack.push(...watchOne(next, true))
+    for (let next = stack.pop(); next !== undefined; next = stack.pop()) watchOne(next, stack, tell)
   }
 
   /** Drops the watches of `rel` and of every folder below it. */
@@ -109,7 +107,7 @@ export function watchFolders(opts: WatchSourceOptions): WatchSource {
       if (folder === undefined) continue
       folders.delete(next)
       folder.watcher.close()
-      stack.push(...folder.children)
+      for (const child of folder.children) stack.push(child)
     }
   }
 
@@ -121,21 +119,55 @@ export function watchFolders(opts: WatchSourceOptions): WatchSource {
       return
     }
     const child = rel === '' ? name : `${rel}/${name}`
-    let isDir = folders.has(child)
-    // Node calls every event about a folder (made, deleted, moved, even
-    // chmodded) a rename. Whatever folder was watched at this name may not
-    // be the one there now: it is watched again from scratch, so that a
-    // folder deleted and made again (inode numbers are reused) is watched
-    // anew. That also closes the folder's own watch before its event about
-    // itself, which would name it as if a child of its own name (d/d), is
-    // handed out: the kernel queues the parent's event first.
-    if (event === 'rename') {
+    const ownName = rel !== '' && name === basename(rel)
+    const shareName = rel === '' && name === basename(opts.share)
+    // Only these need to know what is there now (a file's writes do not).
+    const now = event === 'rename' || ownName || shareName ? lstatOrUndefined(absOf(child)) : undefined
+    // A folder's event about itself (a chmod, or its deletion, which the
+    // kernel queues before its parent's event) comes named by its own name,
+    // as if about a child of that name. With no such child there, it is
+    // read as about the folder, which a commit then walks whole: right for
+    // either reading.
+    if (ownName && now === undefined) {
       unwatch(child)
-      const now = isFolder(absOf(child))
-      if (now && opts.ignores?.(child, true) !== true) watchTree(child)
-      isDir ||= now
+      opts.report(rel)
+      return
     }
-    if (opts.ignores?.(child, isDir) !== true) opts.report(child)
+    if (shareName && now === undefined) checkShare()
+    if (event === 'rename') {
+      // Node calls every event about a folder a rename: made, deleted and
+      // moved, but also chmodded or touched, and the folder at this name
+      // may be another one by now on the inode number of the last (ext4
+      // reuses them at once). So whatever was watched at this name is
+      // dropped and what is there now watched from scratch. Its contents
+      // are reported only if no folder was watched here before: the name
+      // itself is reported, and a commit walks the folder whole.
+      const was = folders.has(child)
+      unwatch(child)
+      if (now?.isDirectory() === true && opts.ignores?.(child, true) !== true) watchTree(child, !was)
+      // What it was, not what is there now, may be what the event is about.
+      if (opts.ignores?.(child, false) !== true || opts.ignores(child, true) !== true) opts.report(child)
+      return
+    }
+    if (opts.ignores?.(child, folders.has(child)) !== true) opts.report(child)
+  }
+
+  /**
+   * The share folder's own event (named by its name, with no child of that
+   * name there): if it is gone or another folder now, nothing in it is
+   * watched any more, which only an error makes known.
+   */
+  const checkShare = (): void => {
+    if (share === undefined) return
+    let now: Stats | undefined
+    try {
+      now = statSync(opts.share)
+    } catch {
+      // Gone: said below.
+    }
+    if (now !== undefined && now.dev === share.dev && now.ino === share.ino) return
+    share = undefined
+    opts.onError(new Error(`the share folder ${opts.share} was moved or deleted; its watch has stopped`))
   }
 
   const first = async (): Promise<void> => {
@@ -144,7 +176,7 @@ export function watchFolders(opts: WatchSourceOptions): WatchSource {
     const stack = ['']
     let count = 0
     for (let next = stack.pop(); next !== undefined && !closed; next = stack.pop()) {
-      stack.push(...watchOne(next))
+      watchOne(next, stack)
       if (++count % FOLDERS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve))
     }
   }
@@ -165,10 +197,11 @@ function parentOf(rel: string): string {
   return slash < 0 ? '' : rel.slice(0, slash)
 }
 
-function isFolder(abs: string): boolean {
+function lstatOrUndefined(abs: string): Stats | undefined {
   try {
-    return lstatSync(abs).isDirectory()
+    return lstatSync(abs)
   } catch {
-    return false
+    return undefined
   }
 }
+

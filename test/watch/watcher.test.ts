@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
-import { appendFile, chmod, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { appendFile, chmod, mkdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { watchFolder, type FolderWatch, type WatchKind } from '../../src/watch/watcher.js'
 import { tempDir } from '../helpers/cli.js'
@@ -69,7 +69,8 @@ async function watching(kind: WatchKind, share: string, ignores?: (path: string,
 const covers = (target: string) => (path: string): boolean => path === target || target.startsWith(`${path}/`)
 
 for (const kind of ['folders', 'chokidar'] as const) {
-  describe(`watch/watcher (${kind})`, () => {
+  // The folder watch is used on Linux only; chokidar everywhere it runs.
+  describe(`watch/watcher (${kind})`, { skip: kind === 'folders' && process.platform !== 'linux' }, () => {
     let dir: string
     let cleanup: () => Promise<void>
     let count = 0
@@ -134,7 +135,8 @@ for (const kind of ['folders', 'chokidar'] as const) {
         await rename(join(share, 'd'), join(share, 'e'))
         await w.until('e')
         await writeFile(join(share, 'e', 'sub', 'x'), 'x')
-        await w.until('e/sub/x')
+        // Under its new name only: no watch goes on under the old one.
+        assert.ok(!(await w.until('e/sub/x')).includes('d/sub/x'))
         await rm(join(share, 'e'), { recursive: true })
         await w.until(covers('e'))
         await mkdir(join(share, 'e', 'sub'), { recursive: true })
@@ -149,6 +151,25 @@ for (const kind of ['folders', 'chokidar'] as const) {
     // chokidar 5 goes on taking `p` for the file it saw last: the new
     // folder's files are never reported (until the watch's hourly whole scan).
     const chokidarMisses = kind === 'chokidar' && 'chokidar does not watch a folder made where a file was'
+    it('watches anew a folder deleted and made again at once, on the inode number it had', { skip: kind === 'chokidar' && 'chokidar does not watch the new folder' }, async () => {
+      const share = await freshShare()
+      await mkdir(join(share, 'k'))
+      await writeFile(join(share, 'k', 'old'), 'old')
+      const w = await watching(kind, share)
+      try {
+        // In one turn, so the events are read once both are done; ext4
+        // gives the new folder the inode number just freed.
+        rmSync(join(share, 'k'), { recursive: true })
+        mkdirSync(join(share, 'k'))
+        writeFileSync(join(share, 'k', 'first'), 'first')
+        await w.until(covers('k/first'))
+        await writeFile(join(share, 'k', 'z'), 'z')
+        await w.until('k/z')
+      } finally {
+        await w.watch.close()
+      }
+    })
+
     it('follows a folder replaced by a file and the file by a folder', { skip: chokidarMisses }, async () => {
       const share = await freshShare()
       await mkdir(join(share, 'p'))
@@ -206,6 +227,61 @@ for (const kind of ['folders', 'chokidar'] as const) {
       }
     })
 
+    it('reports a folder deleted as the folder, with no made-up child of its name', async () => {
+      const share = await freshShare()
+      await mkdir(join(share, 'k', 'inner'), { recursive: true })
+      await writeFile(join(share, 'k', 'inner', 'f'), 'f')
+      const w = await watching(kind, share)
+      try {
+        // The folder's own watch tells of its deletion first, named `k`.
+        await rm(join(share, 'k'), { recursive: true })
+        await writeFile(join(share, 'sentinel'), 's')
+        const all = await w.until('sentinel')
+        assert.ok(all.includes('k'), JSON.stringify(all))
+        assert.deepEqual(all.filter((p) => p === 'k/k' || p === 'k/inner/inner'), [])
+      } finally {
+        await w.watch.close()
+      }
+    })
+
+    it('does not report the files of a folder again when the folder is chmodded or touched', async () => {
+      const share = await freshShare()
+      await mkdir(join(share, 'big', 'sub'), { recursive: true })
+      for (let i = 0; i < 20; i++) await writeFile(join(share, 'big', `f${i}`), `${i}`)
+      const w = await watching(kind, share)
+      try {
+        await chmod(join(share, 'big'), 0o700)
+        await utimes(join(share, 'big', 'sub'), new Date(), new Date())
+        await writeFile(join(share, 'sentinel'), 's')
+        const all = await w.until('sentinel')
+        // The folders themselves, or a folder above them, are reported.
+        assert.ok(all.some(covers('big')) && all.some(covers('big/sub')), JSON.stringify(all))
+        assert.deepEqual(all.filter((p) => p.startsWith('big/f')), [])
+        // Still watched: a file made in either folder now is reported.
+        await writeFile(join(share, 'big', 'new'), 'n')
+        await w.until('big/new')
+        await writeFile(join(share, 'big', 'sub', 'new'), 'n')
+        await w.until('big/sub/new')
+      } finally {
+        await w.watch.close()
+      }
+    })
+
+    it('reports a file replaced by a folder the rules ignore', async () => {
+      const share = await freshShare()
+      await writeFile(join(share, 'build'), 'a file')
+      const foldersOnly = (path: string, isDir: boolean): boolean => isDir && path === 'build'
+      const w = await watching(kind, share, foldersOnly)
+      try {
+        // In one turn: the events are read once both are done.
+        unlinkSync(join(share, 'build'))
+        mkdirSync(join(share, 'build'))
+        await w.until('build')
+      } finally {
+        await w.watch.close()
+      }
+    })
+
     it('reports a folder made and deleted whose name the rules ignore for files only', async () => {
       const share = await freshShare()
       await mkdir(join(share, 'old.d'))
@@ -248,6 +324,31 @@ for (const kind of ['folders', 'chokidar'] as const) {
       try {
         await writeFile(join(real, 'sub', 'x'), 'x')
         await w.until('sub/x')
+      } finally {
+        await w.watch.close()
+      }
+    })
+
+    it('says so when the share folder cannot be watched', { skip: kind === 'chokidar' && 'chokidar waits for a missing path to appear' }, async () => {
+      const w = await watching(kind, join(dir, 'no-such-share'))
+      try {
+        assert.deepEqual(w.errors.map((e) => (e as NodeJS.ErrnoException).code), ['ENOENT'])
+      } finally {
+        await w.watch.close()
+      }
+    })
+
+    it('says so when the share folder is moved away while watched', { skip: kind === 'chokidar' && 'chokidar says nothing' }, async () => {
+      const share = await freshShare()
+      const w = await watching(kind, share)
+      try {
+        // In one turn: when the event is read, a new folder is at its path.
+        renameSync(share, `${share}-moved`)
+        mkdirSync(share)
+        const deadline = Date.now() + EVENT_DEADLINE_MS
+        while (w.errors.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+        assert.match(String(w.errors[0]), /share folder .* was moved or deleted/)
+        assert.equal(w.errors.length, 1)
       } finally {
         await w.watch.close()
       }
