@@ -86,16 +86,19 @@ for (const kind of ['folders', 'chokidar'] as const) {
     it('reports a file made, written to, chmodded and deleted, hidden ones too', async () => {
       const share = await freshShare()
       await mkdir(join(share, '.hidden'))
+      // A file for each step, made before the watch: no step's report can
+      // stand in for another's.
+      for (const name of ['written.txt', 'chmodded.txt', 'deleted.txt']) await writeFile(join(share, name), name)
       const w = await watching(kind, share)
       try {
-        await writeFile(join(share, 'a.txt'), 'one')
-        await w.until('a.txt')
-        await appendFile(join(share, 'a.txt'), 'two')
-        await w.until('a.txt')
-        await chmod(join(share, 'a.txt'), 0o755)
-        await w.until('a.txt')
-        await rm(join(share, 'a.txt'))
-        await w.until('a.txt')
+        await writeFile(join(share, 'made.txt'), 'one')
+        await w.until('made.txt')
+        await appendFile(join(share, 'written.txt'), 'two')
+        await w.until('written.txt')
+        await chmod(join(share, 'chmodded.txt'), 0o755)
+        await w.until('chmodded.txt')
+        await rm(join(share, 'deleted.txt'))
+        await w.until('deleted.txt')
         await writeFile(join(share, '.hidden', '.h'), 'h')
         await w.until('.hidden/.h')
         assert.deepEqual(w.errors, [])
