@@ -6,7 +6,7 @@
  * writes the share folder, and keeps the store to itself: HEAD moves only
  * through these methods.
  */
-import type { Stats } from 'node:fs'
+import { type Stats, lstatSync } from 'node:fs'
 import { readdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path'
 import type { CID } from 'multiformats/cid'
@@ -26,7 +26,7 @@ import { conflictName, parseConflictName } from '../history/conflict-name.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
-import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, lstatSyncOrUndefined, syncPaths } from '../worktree/materialize.js'
+import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, syncPaths } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import type { ChangedPaths } from '../worktree/changed-paths.js'
 import { sameStat } from '../worktree/hash-file.js'
@@ -770,9 +770,9 @@ export class Repo {
       // Synchronous: a first sync asks this of tens of thousands of files, and a round trip through the thread pool for each took seconds in all.
       let st: Stats | undefined
       try {
-        st = lstatSyncOrUndefined(join(this.share, c.path))
+        st = lstatSync(join(this.share, c.path))
       } catch {
-        // Not readable now: the apply looks again, and says why if it must.
+        // Gone, or not readable now: the apply looks again, and says why if it must.
         st = undefined
       }
       if (st === undefined || !sameStat(t.stat, st)) out.push(c)

@@ -7,7 +7,7 @@
 import { realpathSync } from 'node:fs'
 import { basename, join, relative, sep } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
-import type { WatchSource, WatchSourceOptions } from './source.js'
+import { type WatchSource, type WatchSourceOptions, ignoredEitherWay } from './source.js'
 
 /** Starts chokidar on `opts.share`. */
 export function watchWithChokidar(opts: WatchSourceOptions): WatchSource {
@@ -26,8 +26,8 @@ export function watchWithChokidar(opts: WatchSourceOptions): WatchSource {
     ignored: (abs, stats) => {
       const r = rel(abs)
       if (r === '' || opts.ignores === undefined) return false
-      // Asked first without stats: ignored only if it would be as either kind.
-      if (stats === undefined) return opts.ignores(r, false) && opts.ignores(r, true)
+      // Asked first without stats.
+      if (stats === undefined) return ignoredEitherWay(opts.ignores, r)
       return opts.ignores(r, stats.isDirectory())
     }
   })
@@ -47,7 +47,7 @@ export function watchWithChokidar(opts: WatchSourceOptions): WatchSource {
     const path = rel(own ? watched : join(watched, name))
     // chokidar checked its own events against the rules; these it did not,
     // and what is gone has no kind to check as.
-    if (opts.ignores?.(path, false) !== true || opts.ignores(path, true) !== true) opts.report(path)
+    if (!ignoredEitherWay(opts.ignores, path)) opts.report(path)
   })
   watcher.on('error', opts.onError)
   let closed!: () => void

@@ -5,12 +5,12 @@
  * deleted, moved) by name, so files need no watch of their own; chokidar
  * takes one per file, which at a million files is more memory and more
  * watches than a system has. This module owns the map of watched folders:
- * it adds a folder's watches the moment the folder appears and drops them
- * when it goes. It reports paths, never decides what changed.
+ * it adds a folder's watches the moment the folder appears, sets them
+ * again whenever an event names the folder, and drops them when it goes. It reports paths, never decides what changed.
  */
 import { lstatSync, readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs'
 import { basename, join } from 'node:path'
-import type { WatchSource, WatchSourceOptions } from './source.js'
+import { type WatchSource, type WatchSourceOptions, ignoredEitherWay } from './source.js'
 
 /** How many folders the first walk watches between two turns of the event loop. */
 const FOLDERS_PER_TURN = 256
@@ -27,7 +27,7 @@ export function watchFolders(opts: WatchSourceOptions): WatchSource {
   const folders = new Map<string, Folder>()
   let closed = false
   /** The share folder as first watched; undefined once said to be gone. */
-  let share: Stats | undefined
+  let shareWas: Stats | undefined
   const absOf = (rel: string): string => (rel === '' ? opts.share : join(opts.share, rel))
 
   const failed = (rel: string, err: unknown): void => {
@@ -65,7 +65,7 @@ export function watchFolders(opts: WatchSourceOptions): WatchSource {
       failed(rel, err)
       return
     }
-    if (rel === '') share = stats
+    if (rel === '') shareWas = stats
     watcher.on('error', (err) => {
       unwatch(rel)
       failed(rel, err)
@@ -146,7 +146,7 @@ export function watchFolders(opts: WatchSourceOptions): WatchSource {
       unwatch(child)
       if (now?.isDirectory() === true && opts.ignores?.(child, true) !== true) watchTree(child, !was)
       // What it was, not what is there now, may be what the event is about.
-      if (opts.ignores?.(child, false) !== true || opts.ignores(child, true) !== true) opts.report(child)
+      if (!ignoredEitherWay(opts.ignores, child)) opts.report(child)
       return
     }
     if (opts.ignores?.(child, folders.has(child)) !== true) opts.report(child)
@@ -158,15 +158,15 @@ export function watchFolders(opts: WatchSourceOptions): WatchSource {
    * watched any more, which only an error makes known.
    */
   const checkShare = (): void => {
-    if (share === undefined) return
+    if (shareWas === undefined) return
     let now: Stats | undefined
     try {
       now = statSync(opts.share)
     } catch {
       // Gone: said below.
     }
-    if (now !== undefined && now.dev === share.dev && now.ino === share.ino) return
-    share = undefined
+    if (now !== undefined && now.dev === shareWas.dev && now.ino === shareWas.ino) return
+    shareWas = undefined
     opts.onError(new Error(`the share folder ${opts.share} was moved or deleted; its watch has stopped`))
   }
 

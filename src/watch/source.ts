@@ -13,8 +13,8 @@ export interface WatchSourceOptions {
   readonly ignores?: (path: string, isDir: boolean) => boolean
   /**
    * Called with each share-relative (posix) path an event names, unless
-   * ignored. It may be gone, or be '' or outside the share (chokidar
-   * watches the share's parent): the caller drops those.
+   * ignored. It may be gone, or '' (an event about the share itself),
+   * which the caller drops.
    */
   readonly report: (path: string) => void
   /** Called for errors (the watch keeps going; a path may go unwatched). */
@@ -26,4 +26,13 @@ export interface WatchSource {
   /** Resolves once every folder is watched, or the source is closed. */
   readonly ready: Promise<void>
   close(): Promise<void>
+}
+
+/**
+ * The rule for a path whose kind is not known (it is gone, or the event
+ * may be about what was there before): ignored only if it would be as a
+ * file and as a folder alike.
+ */
+export function ignoredEitherWay(ignores: WatchSourceOptions['ignores'], path: string): boolean {
+  return ignores !== undefined && ignores(path, false) && ignores(path, true)
 }

@@ -26,12 +26,8 @@ const SOURCES: Record<WatchKind, (opts: WatchSourceOptions) => WatchSource> = {
   chokidar: watchWithChokidar
 }
 
-/** What to watch and whom to tell. */
-export interface WatchOptions extends DebounceOptions {
-  /** Absolute path of the share folder. */
-  readonly share: string
-  /** Paths (share-relative, posix) not to watch at all. */
-  readonly ignores?: (path: string, isDir: boolean) => boolean
+/** What to watch and whom to tell: the share, its ignore rules and where errors go, as a source takes them. */
+export interface WatchOptions extends DebounceOptions, Pick<WatchSourceOptions, 'share' | 'ignores' | 'onError'> {
   /**
    * Called when the folder went quiet after changes; `paths` are the
    * share-relative paths that changed. Resolving false means "not yet": the
@@ -40,8 +36,6 @@ export interface WatchOptions extends DebounceOptions {
   readonly onQuiet: (paths: ReadonlySet<string>) => Promise<boolean>
   /** Called for each changed path (share-relative, posix) as its event arrives. */
   readonly onChange?: (path: string) => void
-  /** Called for watcher errors (the watch keeps going). */
-  readonly onError: (err: unknown) => void
   /** Where events come from; DEFAULT_WATCH_KIND unless set. */
   readonly kind?: WatchKind
 }
@@ -73,6 +67,7 @@ export function watchFolder(opts: WatchOptions): FolderWatch {
     }
   })
   const report = (path: string): void => {
+    // The share itself, or (should a source name one) a path outside it.
     if (path === '' || path === '..' || path.startsWith('../')) return
     opts.onChange?.(path)
     changed.add(path)

@@ -913,7 +913,7 @@ function matches(st: Stats | undefined, entry: DirEntry | undefined): boolean {
 }
 
 /** lstatOrUndefined without a round trip through the thread pool. */
-export function lstatSyncOrUndefined(abs: string): Stats | undefined {
+function lstatSyncOrUndefined(abs: string): Stats | undefined {
   try {
     return lstatSync(abs)
   } catch (err) {
