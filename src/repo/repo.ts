@@ -26,7 +26,7 @@ import { conflictName, parseConflictName } from '../history/conflict-name.js'
 import { mergeHeads } from '../history/merge-heads.js'
 import { HistoryIndex } from '../history/history-index.js'
 import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.js'
-import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, syncPaths } from '../worktree/materialize.js'
+import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, applyWindows, checkSpace, syncPaths } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import type { ChangedPaths } from '../worktree/changed-paths.js'
 import { sameStat } from '../worktree/hash-file.js'
@@ -822,25 +822,45 @@ export class Repo {
         const toTree = (await loadCommit(src, target)).tree
         // Store the merge first: the folder may only show what the store can reproduce.
         if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
-        const { changes, done, touched } = await this.throughTransit(await collect(diffTrees(src, fromTree, toTree)))
-        const applied = await this.apply(changes, { guard: true, rules: await this.ignoreRules(), from, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
-        for (const [p, e] of done) applied.stat.set(p, e)
-        for (const p of applied.deleted) deleted.push(p)
-        // Edited as they were written: the next commit must look at them,
-        // whether or not the watcher has said so yet.
-        for (const p of applied.skipped) this.changes?.add(p)
-        written += [...applied.stat.values()].filter((e) => e !== null).length
-        reused += applied.reused
-        if (applied.skipped.length > 0 && round < INTEGRATE_ROUNDS) {
+        // The diff is walked twice, never held: once for the free space,
+        // once to apply it a window at a time (see applyWindows).
+        await checkSpace(diffTrees(src, fromTree, toTree), this.layout.tmpDir)
+        const rules = await this.ignoreRules()
+        const skipped: string[] = []
+        const touched: string[] = []
+        // A window's stat entries are written when the next window starts,
+        // the last window's with HEAD. Those written before HEAD moves say
+        // what the files now hold, as a write-ahead's do: if the apply stops
+        // there, the next commit takes them as local changes, which merge
+        // with the remote as the same change on both sides.
+        let stat = new Map<string, StatEntry | null>()
+        for await (const window of applyWindows(diffTrees(src, fromTree, toTree))) {
+          if (stat.size > 0) await this.store.write({ stat })
+          const through = await this.throughTransit(window)
+          const applied = await this.apply(through.changes, { guard: true, rules, from, spaceChecked: true, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
+          stat = applied.stat
+          for (const [p, e] of through.done) stat.set(p, e)
+          for (const p of through.touched) touched.push(p)
+          for (const p of applied.deleted) deleted.push(p)
+          // Edited as they were written: the next commit must look at them,
+          // whether or not the watcher has said so yet.
+          for (const p of applied.skipped) {
+            skipped.push(p)
+            this.changes?.add(p)
+          }
+          for (const e of stat.values()) if (e !== null) written++
+          reused += applied.reused
+        }
+        if (skipped.length > 0 && round < INTEGRATE_ROUNDS) {
           // HEAD stays: the next round commits the folder as it is now (what
           // was written, and the edits) and merges that with `remote`.
-          await this.store.write({ stat: applied.stat })
+          await this.store.write({ stat })
           continue
         }
         const last = made[made.length - 1]
-        await this.moveHead(target, { ...(last ? { blocks: [last], commits: [target] } : {}), stat: applied.stat })
+        await this.moveHead(target, { ...(last ? { blocks: [last], commits: [target] } : {}), stat })
         for (const p of touched) this.inTransit.delete(p)
-        return { before, after: target, mode, conflicts, editsKept: [...editsKept], written, reused, skipped: applied.skipped, deleted }
+        return { before, after: target, mode, conflicts, editsKept: [...editsKept], written, reused, skipped, deleted }
       }
     })
   }
@@ -858,6 +878,7 @@ export class Repo {
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules, vouched: how.vouched ?? false, syncAtEnd: how.syncAtEnd ?? false,
       ...(how.beforeWrite ? { beforeWrite: how.beforeWrite } : {}),
+      ...(how.spaceChecked ? { spaceChecked: true } : {}),
       statOf: (path) => this.store.statEntry(path),
       ...(hooks ? { hooks } : {}),
       ...(onWrite ? { onWrite: (p: string, e: { size: number }) => onWrite(p, e.size) } : {})
@@ -1067,6 +1088,8 @@ interface ApplyHow {
   /** See ApplyOptions `syncAtEnd` and `beforeWrite`. */
   readonly syncAtEnd?: boolean
   readonly beforeWrite?: () => Promise<void>
+  /** See ApplyOptions `spaceChecked`. */
+  readonly spaceChecked?: boolean
 }
 
 /** Every commit id (a dag-cbor, sha2-256 CIDv1 in base32) starts with this; short ids leave it out. */

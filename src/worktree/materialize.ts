@@ -78,6 +78,11 @@ export interface ApplyOptions {
    * doing, and can finish it later, may ask for this (checkout does).
    */
   readonly syncAtEnd?: boolean
+  /**
+   * The caller has checked the free space for these changes and more
+   * (`checkSpace` over the whole diff, before applying it in windows).
+   */
+  readonly spaceChecked?: boolean
   /** Called once the free space is checked, before anything in the folder changes (a checkout marks itself here). */
   readonly beforeWrite?: () => Promise<void>
   /** Called after each file is written. */
@@ -112,7 +117,7 @@ export interface ApplyResult {
 
 /** Applies `changes` to the share folder: removals deepest first, then creations shallowest first. */
 export async function applyChanges(changes: readonly PathChange[], opts: ApplyOptions): Promise<ApplyResult> {
-  await checkSpace(changes, opts.tmp)
+  if (opts.spaceChecked !== true) await checkSpace(changes, opts.tmp)
   if (changes.length > 0) await opts.beforeWrite?.()
   const result: ApplyResult = { stat: new Map(), skipped: [], ignored: [], deleted: [], reused: 0 }
   const removals = changes.filter((c) => c.before !== undefined && (c.after === undefined || c.after.kind !== c.before.kind))
@@ -306,13 +311,14 @@ const WRITE_CONCURRENCY = 8
  * (the share's), with room for the largest replaced file twice (its new
  * version is written beside it before the rename). Sizes are as declared by
  * the snapshot: this is what stops a peer from sending a small tree that
- * claims a huge file.
+ * claims a huge file. Takes a stream, so a diff too big to hold is checked
+ * whole before the first of its windows is applied.
  */
-async function checkSpace(changes: readonly PathChange[], tmp: string): Promise<void> {
+export async function checkSpace(changes: Iterable<PathChange> | AsyncIterable<PathChange>, tmp: string): Promise<void> {
   let written = 0
   let freed = 0
   let overlap = 0
-  for (const c of changes) {
+  for await (const c of changes) {
     if (c.after?.kind === 'file') written += c.after.size
     if (c.before?.kind === 'file') {
       freed += c.before.size
@@ -324,6 +330,36 @@ async function checkSpace(changes: readonly PathChange[], tmp: string): Promise<
   const fs = await statfs(tmp)
   const free = fs.bavail * fs.bsize
   if (needed > free) throw new NoSpaceError(needed, free)
+}
+
+/** Changes per window of applyWindows: a few MB of entries held at a time, many read batches each. */
+export const APPLY_WINDOW = 4096
+
+/**
+ * Cuts a pre-order stream of changes (diffTrees' order) into windows that
+ * can be applied one after another, each with its own applyChanges, so
+ * memory follows the window, not the diff: a first sync of a million
+ * files held every change, and every stat entry, at once. A window ends
+ * after `size` changes, but never inside the subtree of a directory being
+ * removed (deleted, or replaced by a file or link): the directory goes only
+ * once everything below it has, in the same apply. Every other order holds
+ * across windows: a path's parents come before it, so they are made in an
+ * earlier window or its own.
+ */
+export async function* applyWindows<C extends PathChange>(changes: AsyncIterable<C>, size = APPLY_WINDOW): AsyncGenerator<C[]> {
+  let window: C[] = []
+  /** The removed directory whose subtree the stream is in, as `path/`. */
+  let removing: string | undefined
+  for await (const c of changes) {
+    if (removing !== undefined && !c.path.startsWith(removing)) removing = undefined
+    if (window.length >= size && removing === undefined) {
+      yield window
+      window = []
+    }
+    window.push(c)
+    if (removing === undefined && c.before?.kind === 'dir' && c.after?.kind !== 'dir') removing = `${c.path}/`
+  }
+  if (window.length > 0) yield window
 }
 
 async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult, realDirs: Set<string>): Promise<void> {
