@@ -823,8 +823,9 @@ export class Repo {
         // Store the merge first: the folder may only show what the store can reproduce.
         if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
         // The diff is walked twice, never held: once for the free space,
-        // once to apply it a window at a time (see applyWindows).
-        await checkSpace(diffTrees(src, fromTree, toTree), this.layout.tmpDir)
+        // once to apply it a window at a time (see applyWindows); a bucket
+        // of a huge directory at a time, as nothing here shows its order.
+        await checkSpace(diffTrees(src, fromTree, toTree, '', true), this.layout.tmpDir)
         const rules = await this.ignoreRules()
         const skipped: string[] = []
         const touched: string[] = []
@@ -834,7 +835,7 @@ export class Repo {
         // there, the next commit takes them as local changes, which merge
         // with the remote as the same change on both sides.
         let stat = new Map<string, StatEntry | null>()
-        for await (const window of applyWindows(diffTrees(src, fromTree, toTree))) {
+        for await (const window of applyWindows(diffTrees(src, fromTree, toTree, '', true))) {
           if (stat.size > 0) await this.store.write({ stat })
           const through = await this.throughTransit(window)
           const applied = await this.apply(through.changes, { guard: true, rules, from, spaceChecked: true, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })

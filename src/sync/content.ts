@@ -60,11 +60,12 @@ export interface ContentOptions<W extends Wanted = Wanted> {
   /**
    * Called with each wanted file once all its content is stored, while the
    * rest is still coming: the node writes it out ahead of the head
-   * (repo/write-ahead.ts). Each object is listed once, under the first file
-   * that links it, so a file that links an object listed before (a chunk
-   * it shares with another file, or repeats within itself) is never
-   * reported; integrate writes it. The very same file at another path is
-   * reported with the first.
+   * (repo/write-ahead.ts). An object is listed under the first file that
+   * links it, and not again while the fetch remembers it (RECENT_KEYS), so
+   * a file that links an object listed before (a chunk it shares with
+   * another file, or repeats within itself) is not reported; integrate
+   * writes it. The very same file at another path is reported with the
+   * first.
    */
   readonly onReady?: (wanted: W) => void
   /** Totals to count on from (a history fetch that ran first). */
@@ -102,9 +103,10 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
   let failure: { error: unknown } | undefined
   /** Leaves waiting for one store lookup, each with the entry it belongs to. */
   let pending: Array<{ leaf: Leaf; owner: Owner<W> }> = []
-  const listed = new Set<string>()
-  /** Files listed so far by root, when ready is wanted: a copy of one is ready with it. Settled ones keep only their outcome. */
-  const byRoot = new Map<string, Owner<W> | 'reported' | 'never'>()
+  /** Chunks listed lately, under some file: listed again, they would be looked up and asked for again. */
+  const listed = new RecentMap<string, true>(RECENT_KEYS)
+  /** Files listed lately by root, when ready is wanted: a copy of one is ready with it. Settled ones keep only their outcome. */
+  const byRoot = new RecentMap<string, Owner<W> | 'reported' | 'never'>(RECENT_KEYS)
 
   /** Reports `owner` (and its copies) ready once it is listed whole and all of it has landed. */
   const readyCheck = (owner: Owner<W>): void => {
@@ -182,8 +184,14 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
       owner.key = key
     }
     let sizes = 0
+    // `seen` is this file's own: it must hold every node of the file, so
+    // that a hostile file linking a few nodes over and over is walked once.
+    const seen = new Set<string>()
     // A symlink's target is one raw object, which fileLeaves yields as is.
-    for await (const leaf of fileLeaves(store, e.cid, e.size, listed)) {
+    for await (const leaf of fileLeaves(store, e.cid, e.size, seen)) {
+      const key = cidKey(leaf.cid)
+      if (listed.has(key)) continue
+      listed.set(key, true)
       owner.waiting++
       sizes += leaf.size ?? 0
       pending.push({ leaf, owner })
@@ -212,6 +220,38 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
   }
   if (failure !== undefined) throw failure.error
   return totals
+}
+
+/**
+ * Keys a fetch remembers across files, at least this many of the latest:
+ * remembering every one took hundreds of MB for a million files. One
+ * forgotten costs a store lookup, or a file written by integrate instead
+ * of ahead of it.
+ */
+const RECENT_KEYS = 65_536
+
+/** A map that keeps at least the last `max` keys set, and at most twice as many: when the newer half fills, the older is dropped. */
+class RecentMap<K, V> {
+  private newer = new Map<K, V>()
+  private older = new Map<K, V>()
+
+  constructor(private readonly max: number) {}
+
+  get(key: K): V | undefined {
+    return this.newer.get(key) ?? this.older.get(key)
+  }
+
+  has(key: K): boolean {
+    return this.newer.has(key) || this.older.has(key)
+  }
+
+  set(key: K, value: V): void {
+    if (!this.newer.has(key) && this.newer.size >= this.max) {
+      this.older = this.newer
+      this.newer = new Map()
+    }
+    this.newer.set(key, value)
+  }
 }
 
 interface Owner<W extends Wanted> {

@@ -105,7 +105,8 @@ export async function fetchClosure(root: CID, store: FetchStore, source: BlockSo
   const node = decodeNode(await mustGet(store, root))
   const tree = node.type === 'commit' ? node.tree : node.type === 'dir' || node.type === 'shard' ? root : undefined
   if (tree === undefined) return history
-  const content = await fetchContent(diffTrees(store, options.base, tree), store, {
+  // A bucket of a huge directory at a time: the order files come in is not shown.
+  const content = await fetchContent(diffTrees(store, options.base, tree, '', true), store, {
     source: options.contentSource ?? source, start: history,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.onStored ? { onStored: options.onStored } : {}),

@@ -6,7 +6,7 @@
 import type { CID } from 'multiformats/cid'
 import { childPath, compareNames } from '../object/index.js'
 import type { DirEntry } from '../object/index.js'
-import { dirDelta } from './directory.js'
+import { dirDelta, dirDeltaGroups } from './directory.js'
 import type { ObjectSource } from './source.js'
 
 /**
@@ -36,15 +36,24 @@ export interface Change {
  * it, and siblings come in canonical name order (UTF-8 bytes). Subtrees with
  * equal CIDs are skipped without being loaded. `prefix` is prepended to
  * every path, so a subtree can be diffed in place (`prefix` = its path).
+ * With `byBucket`, the siblings of a sharded directory come a shard bucket
+ * at a time instead (names in order within each), so the walk holds one
+ * bucket of a directory of 200,000 entries, not all of them: for callers
+ * that show no order, such as a sync's fetch and apply.
  * Throws MissingObjectError when a directory it must open is not in `src`.
  */
-export async function* diffTrees(src: ObjectSource, a: CID | undefined, b: CID | undefined, prefix = ''): AsyncGenerator<Change> {
+export async function* diffTrees(src: ObjectSource, a: CID | undefined, b: CID | undefined, prefix = '', byBucket = false): AsyncGenerator<Change> {
   // An explicit stack of open directory pairs, not recursion: a tree
   // thousands of levels deep (a peer can send one) must not overflow the
-  // call stack. Memory follows the entries of the directories on one path.
+  // call stack. Memory follows the entries of the directories on one path
+  // (with byBucket, a bucket of each).
   const stack: Frame[] = []
   const open = async (x: CID | undefined, y: CID | undefined, path: string): Promise<void> => {
     if (x !== undefined && y !== undefined && x.equals(y)) return
+    if (byBucket) {
+      stack.push({ prefix: path, left: [], right: [], i: 0, j: 0, groups: dirDeltaGroups(src, [x, y]) })
+      return
+    }
     // Shard buckets equal on both sides hold the same entries: left out of both.
     const [left, right] = (await dirDelta(src, [x, y])) as [DirEntry[], DirEntry[]]
     stack.push({ prefix: path, left, right, i: 0, j: 0 })
@@ -55,7 +64,12 @@ export async function* diffTrees(src: ObjectSource, a: CID | undefined, b: CID |
     const l = f.left[f.i]
     const r = f.right[f.j]
     if (l === undefined && r === undefined) {
-      stack.pop()
+      const next = await f.groups?.next()
+      if (next !== undefined && next.done !== true) {
+        ;[f.left, f.right] = next.value as [readonly DirEntry[], readonly DirEntry[]]
+        f.i = 0
+        f.j = 0
+      } else stack.pop()
       continue
     }
     // A merge join over two name-sorted lists.
@@ -89,10 +103,12 @@ export async function* diffTrees(src: ObjectSource, a: CID | undefined, b: CID |
 /** One directory pair being compared: both entry lists and where the walk stands in each. */
 interface Frame {
   readonly prefix: string
-  readonly left: readonly DirEntry[]
-  readonly right: readonly DirEntry[]
+  left: readonly DirEntry[]
+  right: readonly DirEntry[]
   i: number
   j: number
+  /** With byBucket: the groups of names still to compare, after `left` and `right`. */
+  readonly groups?: AsyncGenerator<Array<readonly DirEntry[]>>
 }
 
 /** Counts of changed files and symlinks; directories are not counted. */

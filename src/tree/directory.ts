@@ -110,6 +110,23 @@ export async function findEntry(src: ObjectSource, cid: CID, name: string): Prom
 export async function dirDelta(src: ObjectSource, sides: ReadonlyArray<CID | undefined>, pair: readonly [number, number] = [0, 1]): Promise<DirEntry[][]> {
   const out = sides.map((): DirEntry[] => [])
   let pieces = 0
+  for await (const group of dirDeltaGroups(src, sides, pair)) {
+    pieces++
+    // A loop, not push(...list): a side read whole may hold more entries
+    // than a call can take arguments.
+    for (let k = 0; k < sides.length; k++) for (const e of group[k]!) out[k]!.push(e)
+  }
+  return pieces > 1 ? out.map(sortByName) : out
+}
+
+/**
+ * dirDelta a group of names at a time: each group is one region of the
+ * shards (names that hash alike), with every side's entries there, each
+ * list sorted by name; no name is in two groups. A walk that takes the
+ * groups one by one holds one bucket of a huge directory at a time, where
+ * dirDelta holds all its entries.
+ */
+export async function* dirDeltaGroups(src: ObjectSource, sides: ReadonlyArray<CID | undefined>, pair: readonly [number, number] = [0, 1]): AsyncGenerator<Array<readonly DirEntry[]>> {
   const stack: Array<{ cids: ReadonlyArray<CID | undefined>; regions: readonly DirRegion[] }> = [{ cids: sides, regions: sides.map(() => TOP_REGION) }]
   while (stack.length > 0) {
     const { cids, regions } = stack.pop()!
@@ -131,15 +148,13 @@ export async function dirDelta(src: ObjectSource, sides: ReadonlyArray<CID | und
       continue
     }
     // One side holds these names in one node: read every side's names here.
-    pieces++
+    const group: Array<readonly DirEntry[]> = []
     for (let k = 0; k < cids.length; k++) {
       const p = parts[k]!
-      // A loop, not push(...list): a side read whole may hold more entries
-      // than a call can take arguments.
-      for (const e of p.kind === 'entries' ? p.entries : await readRegion(src, cids[k]!, regions[k]!)) out[k]!.push(e)
+      group.push(p.kind === 'entries' ? p.entries : await readRegion(src, cids[k]!, regions[k]!))
     }
+    yield group
   }
-  return pieces > 1 ? out.map(sortByName) : out
 }
 
 /** A directory after an edit. */

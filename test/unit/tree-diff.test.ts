@@ -114,6 +114,35 @@ describe('tree/diff', () => {
     const missing = encodeNode({ type: 'dir', entries: [] }).cid
     await assert.rejects(diff(mem, a, missing), (err: { code?: string }) => err.code === 'LEFT_MISSING_OBJECT')
   })
+
+  it('with byBucket, walks a sharded directory a bucket at a time: the same changes, parents first, one bucket in hand', async () => {
+    const mem = new Mem()
+    const wide = (edited: number): Record<string, Spec | string> => {
+      const spec: Record<string, Spec | string> = {}
+      for (let i = 0; i < 1000; i++) spec[`f${i}`] = i === edited ? 'edited' : `v ${i}`
+      for (let i = 0; i < 20; i++) spec[`d${i}`] = { inner: `in ${i}` }
+      return spec
+    }
+    const a = build(mem, { big: wide(-1), z: 'same' })
+    const b = build(mem, { big: wide(500), z: 'same' })
+    const c = build(mem, { big: { ...wide(500), 'new': 'n' } })
+    const byName = async (x: CID | undefined, y: CID | undefined): Promise<string[]> => brief(await diff(mem, x, y))
+    const byBucket = async (x: CID | undefined, y: CID | undefined): Promise<string[]> => {
+      const out: Change[] = []
+      for await (const ch of diffTrees(mem, x, y, '', true)) out.push(ch)
+      return brief(out)
+    }
+    for (const [x, y] of [[undefined, a], [a, b], [b, c], [c, undefined]] as const) {
+      const walked = await byBucket(x, y)
+      assert.deepEqual([...walked].sort(), [...(await byName(x, y))].sort())
+      // Pre-order still: each directory's contents follow it at once.
+      for (const [i, line] of walked.entries()) if (/^added big\/d\d+ /.test(line)) assert.match(walked[i + 1]!, new RegExp(`^added ${line.split(' ')[1]}/inner `))
+    }
+    // A whole first sync of the directory comes in bucket order, not name order.
+    const first = (await byBucket(undefined, a)).filter((l) => l.startsWith('added big/f'))
+    assert.notDeepEqual(first, [...first].sort())
+    assert.equal(first.length, 1000)
+  })
 })
 
 describe('tree/diff summarize', () => {
