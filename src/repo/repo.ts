@@ -783,6 +783,20 @@ export class Repo {
   }
 
   /**
+   * `changes` as the folder holds them, for the free space they need: a file
+   * in transit has replaced what it was written over, and one that holds
+   * its new version already needs nothing (throughTransit decides the same,
+   * looking at its stat too).
+   */
+  private async *asWrittenAhead(changes: AsyncIterable<Change>): AsyncGenerator<PathChange> {
+    for await (const c of changes) {
+      const t = this.inTransit.size === 0 ? undefined : this.inTransit.get(c.path)
+      if (t === undefined || !sameEntryOrAbsent(c.before, t.replaced)) yield c
+      else if (c.after?.kind !== 'file' || !c.after.cid.equals(t.written.cid)) yield { ...c, before: t.written }
+    }
+  }
+
+  /**
    * Integrates `remote` (whose closure must already be stored): commits
    * local edits first, so they are merged, never overwritten; then
    * fast-forwards when one history contains the other, or makes the
@@ -822,10 +836,13 @@ export class Repo {
         const toTree = (await loadCommit(src, target)).tree
         // Store the merge first: the folder may only show what the store can reproduce.
         if (made.length > 0) await this.store.putBlocks(made.slice(0, -1))
-        // The diff is walked twice, never held: once for the free space,
-        // once to apply it a window at a time (see applyWindows); a bucket
-        // of a huge directory at a time, as nothing here shows its order.
-        await checkSpace(diffTrees(src, fromTree, toTree, '', true), this.layout.tmpDir)
+        // The diff is walked, never held: for the free space and the
+        // content, so that both are sure before anything in the folder
+        // changes, then to apply it a window at a time (see applyWindows);
+        // a bucket of a huge directory at a time, as nothing here shows its order.
+        const diff = (): AsyncGenerator<Change> => diffTrees(src, fromTree, toTree, '', true)
+        await checkSpace(this.asWrittenAhead(diff()), this.layout.tmpDir)
+        await fetchContent(diff(), this.store, { ...from })
         const rules = await this.ignoreRules()
         const skipped: string[] = []
         const touched: string[] = []
@@ -835,10 +852,10 @@ export class Repo {
         // there, the next commit takes them as local changes, which merge
         // with the remote as the same change on both sides.
         let stat = new Map<string, StatEntry | null>()
-        for await (const window of applyWindows(diffTrees(src, fromTree, toTree, '', true))) {
+        for await (const window of applyWindows(diff())) {
           if (stat.size > 0) await this.store.write({ stat })
           const through = await this.throughTransit(window)
-          const applied = await this.apply(through.changes, { guard: true, rules, from, spaceChecked: true, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
+          const applied = await this.apply(through.changes, { guard: true, rules, spaceChecked: true, ...(onWrite ? { onWrite } : {}), ...(hooks ? { hooks } : {}) })
           stat = applied.stat
           for (const [p, e] of through.done) stat.set(p, e)
           for (const p of through.touched) touched.push(p)

@@ -14,7 +14,7 @@ import type { CID } from 'multiformats/cid'
 import { ContentAbsentError, HashMismatchError, MissingObjectError, ProtocolError } from '../errors.js'
 import { type Block, type DirEntry, cidKey, verifyBytes } from '../object/index.js'
 import type { ObjectStore } from '../store/index.js'
-import { type Leaf, fileLeaves } from '../tree/file.js'
+import { type Leaf, type SeenObjects, fileLeaves } from '../tree/file.js'
 
 /** Where fetched objects come from: one request per CID. */
 export interface BlockSource {
@@ -65,7 +65,7 @@ export interface ContentOptions<W extends Wanted = Wanted> {
    * a file that links an object listed before (a chunk it shares with
    * another file, or repeats within itself) is not reported; integrate
    * writes it. The very same file at another path is reported with the
-   * first.
+   * first, while the fetch remembers it.
    */
   readonly onReady?: (wanted: W) => void
   /** Totals to count on from (a history fetch that ran first). */
@@ -103,8 +103,22 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
   let failure: { error: unknown } | undefined
   /** Leaves waiting for one store lookup, each with the entry it belongs to. */
   let pending: Array<{ leaf: Leaf; owner: Owner<W> }> = []
-  /** Chunks listed lately, under some file: listed again, they would be looked up and asked for again. */
+  /**
+   * File nodes walked, every one: a file tree can link one node many times,
+   * and many files one subtree, which must then be walked once. Honest
+   * folders have few (one per file of more than one chunk, and the inner
+   * nodes of big ones); a peer pays for each it sends.
+   */
+  const walked = new Set<string>()
+  /** Chunks listed lately, under some file: listed again, one would be looked up and asked for again. */
   const listed = new RecentMap<string, true>(RECENT_KEYS)
+  const seen: SeenObjects = {
+    has: (key) => walked.has(key) || listed.has(key),
+    add: (key, leaf) => {
+      if (leaf) listed.set(key, true)
+      else walked.add(key)
+    }
+  }
   /** Files listed lately by root, when ready is wanted: a copy of one is ready with it. Settled ones keep only their outcome. */
   const byRoot = new RecentMap<string, Owner<W> | 'reported' | 'never'>(RECENT_KEYS)
 
@@ -184,14 +198,8 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
       owner.key = key
     }
     let sizes = 0
-    // `seen` is this file's own: it must hold every node of the file, so
-    // that a hostile file linking a few nodes over and over is walked once.
-    const seen = new Set<string>()
     // A symlink's target is one raw object, which fileLeaves yields as is.
     for await (const leaf of fileLeaves(store, e.cid, e.size, seen)) {
-      const key = cidKey(leaf.cid)
-      if (listed.has(key)) continue
-      listed.set(key, true)
       owner.waiting++
       sizes += leaf.size ?? 0
       pending.push({ leaf, owner })
@@ -223,10 +231,10 @@ export async function fetchContent<W extends Wanted>(wanted: Iterable<W> | Async
 }
 
 /**
- * Keys a fetch remembers across files, at least this many of the latest:
- * remembering every one took hundreds of MB for a million files. One
- * forgotten costs a store lookup, or a file written by integrate instead
- * of ahead of it.
+ * Chunks and file roots a fetch remembers, at least this many of the
+ * latest: remembering every one took hundreds of MB for a million files.
+ * One forgotten costs a store lookup, or a file written by integrate
+ * instead of ahead of it; a chunk has no links, so nothing more.
  */
 const RECENT_KEYS = 65_536
 

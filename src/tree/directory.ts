@@ -127,33 +127,39 @@ export async function dirDelta(src: ObjectSource, sides: ReadonlyArray<CID | und
  * dirDelta holds all its entries.
  */
 export async function* dirDeltaGroups(src: ObjectSource, sides: ReadonlyArray<CID | undefined>, pair: readonly [number, number] = [0, 1]): AsyncGenerator<Array<readonly DirEntry[]>> {
-  const stack: Array<{ cids: ReadonlyArray<CID | undefined>; regions: readonly DirRegion[] }> = [{ cids: sides, regions: sides.map(() => TOP_REGION) }]
+  // A side is a node to read (`cids`), or, below a plain node met beside
+  // a shard, the part of its entries that falls in this bucket (`lists`).
+  interface Region { cids: ReadonlyArray<CID | undefined>; regions: readonly DirRegion[]; lists?: ReadonlyArray<readonly DirEntry[] | undefined> }
+  const stack: Region[] = [{ cids: sides, regions: sides.map(() => TOP_REGION) }]
   while (stack.length > 0) {
-    const { cids, regions } = stack.pop()!
+    const { cids, regions, lists } = stack.pop()!
+    const blank = (k: number): boolean => cids[k] === undefined && (lists?.[k]?.length ?? 0) === 0
     const [a, b] = [cids[pair[0]], cids[pair[1]]]
-    if (a === undefined ? b === undefined : b !== undefined && a.equals(b)) continue
-    const parts = await Promise.all(cids.map((c, k) => (c === undefined ? NOTHING : loadPart(src, c, regions[k]!))))
-    const shards = parts.filter((p) => p.kind === 'shard').length
-    const empty = cids.filter((c) => c === undefined).length
-    if (shards > 0 && shards + empty === cids.length) {
-      // Every side is split the same way here: compare bucket by bucket.
+    if (blank(pair[0]) && blank(pair[1])) continue
+    if (a !== undefined && b !== undefined && a.equals(b)) continue
+    const parts = await Promise.all(cids.map((c, k): Part | Promise<Part> => {
+      const list = lists?.[k]
+      if (list !== undefined) return { kind: 'entries', entries: list }
+      return c === undefined ? NOTHING : loadPart(src, c, regions[k]!)
+    }))
+    if (parts.some((p) => p.kind === 'shard')) {
+      // Split every side the same way here, a plain node's entries by the
+      // bucket their names hash to, and compare bucket by bucket.
+      const depth = regions[parts.findIndex((p) => p.kind === 'shard')]!.path.length
+      const hashed = parts.map((p) => (p.kind === 'entries' ? p.entries.map((e) => ({ e, bucket: bucketAt(nameHash(e.name), depth) })) : []))
       for (let index = SHARD_WIDTH - 1; index >= 0; index--) {
         const next = parts.map((p) => (p.kind === 'shard' ? p.buckets.find((x) => x.index === index) : undefined))
-        if (next.every((x) => x === undefined)) continue
+        const below = hashed.map((h) => h.filter((x) => x.bucket === index).map((x) => x.e))
+        if (next.every((x) => x === undefined) && below.every((l) => l.length === 0)) continue
         stack.push({
           cids: next.map((x) => x?.cid),
-          regions: next.map((x, k) => (x === undefined ? regions[k]! : bucketRegion(regions[k]!, x)))
+          regions: next.map((x, k) => (x === undefined ? { path: [...regions[k]!.path, index] } : bucketRegion(regions[k]!, x))),
+          lists: parts.map((p, k) => (p.kind === 'entries' ? below[k] : undefined))
         })
       }
       continue
     }
-    // One side holds these names in one node: read every side's names here.
-    const group: Array<readonly DirEntry[]> = []
-    for (let k = 0; k < cids.length; k++) {
-      const p = parts[k]!
-      group.push(p.kind === 'entries' ? p.entries : await readRegion(src, cids[k]!, regions[k]!))
-    }
-    yield group
+    yield parts.map((p) => (p.kind === 'entries' ? p.entries : []))
   }
 }
 

@@ -62,16 +62,22 @@ export interface Leaf {
  * many times, and five objects can declare a 1 PiB file, whose leaves must
  * then not be listed one by one.
  */
-export async function* fileLeaves(src: ObjectSource, cid: CID, size?: number, seen?: Set<string>): AsyncGenerator<Leaf> {
+export async function* fileLeaves(src: ObjectSource, cid: CID, size?: number, seen?: SeenObjects): AsyncGenerator<Leaf> {
   yield* leavesOf(src, cid, size, undefined, seen)
 }
 
-async function* leavesOf(src: ObjectSource, cid: CID, size: number | undefined, height: number | undefined, seen: Set<string> | undefined): AsyncGenerator<Leaf> {
+/** What fileLeaves has visited, by key: file nodes (`leaf` false) and raw leaves. */
+export interface SeenObjects {
+  has(key: string): boolean
+  add(key: string, leaf: boolean): void
+}
+
+async function* leavesOf(src: ObjectSource, cid: CID, size: number | undefined, height: number | undefined, seen: SeenObjects | undefined): AsyncGenerator<Leaf> {
   if (seen !== undefined) {
     // A node is checked against what its parent expects, so it is seen per expectation.
     const key = cid.code === RAW ? cidKey(cid) : `${cidKey(cid)} ${size ?? ''} ${height ?? ''}`
     if (seen.has(key)) return
-    seen.add(key)
+    seen.add(key, cid.code === RAW)
   }
   if (cid.code === RAW) {
     yield { cid, size }

@@ -339,27 +339,31 @@ export const APPLY_WINDOW = 4096
  * Cuts a pre-order stream of changes (diffTrees' order) into windows that
  * can be applied one after another, each with its own applyChanges, so
  * memory follows the window, not the diff: a first sync of a million
- * files held every change, and every stat entry, at once. A window ends
- * after `size` changes, but never inside the subtree of a directory being
- * removed (deleted, or replaced by a file or link): the directory goes only
- * once everything below it has, in the same apply. Every other order holds
- * across windows: a path's parents come before it, so they are made in an
- * earlier window or its own.
+ * files held every change, and every stat entry, at once. A window holds
+ * about `size` changes. A directory being removed (deleted, or replaced by
+ * a file or link) goes only once everything below it has, in the same
+ * apply: while its subtree goes on past the end of a window, it moves on
+ * to the next, so a window holds at most as many more as the tree is deep.
+ * Every other order holds across windows: a path's parents come before
+ * it, so they are made in an earlier window or its own.
  */
 export async function* applyWindows<C extends PathChange>(changes: AsyncIterable<C>, size = APPLY_WINDOW): AsyncGenerator<C[]> {
   let window: C[] = []
-  /** The removed directory whose subtree the stream is in, as `path/`. */
-  let removing: string | undefined
   for await (const c of changes) {
-    if (removing !== undefined && !c.path.startsWith(removing)) removing = undefined
-    if (window.length >= size && removing === undefined) {
-      yield window
-      window = []
+    if (window.length >= size) {
+      const open = window.filter((w) => removesDir(w) && c.path.startsWith(`${w.path}/`))
+      const rest = open.length === 0 ? window : window.filter((w) => !open.includes(w))
+      if (rest.length > 0) yield rest
+      window = open
     }
     window.push(c)
-    if (removing === undefined && c.before?.kind === 'dir' && c.after?.kind !== 'dir') removing = `${c.path}/`
   }
   if (window.length > 0) yield window
+}
+
+/** True when `c` removes a directory: it is deleted, or replaced by a file or link. */
+function removesDir(c: PathChange): boolean {
+  return c.before?.kind === 'dir' && c.after?.kind !== 'dir'
 }
 
 async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult, realDirs: Set<string>): Promise<void> {

@@ -373,4 +373,45 @@ describe('repo/integrate: a file-node bomb (issue 8 item 9)', () => {
       await cleanup()
     }
   })
+
+  it('walks a subtree that many files share once, not once per file', async () => {
+    const { dir: root, cleanup } = await tempDir('left-shared-')
+    const from = await Store.open(join(root, 'from'), { create: true })
+    const dest = await initRepo(join(root, 'dest'))
+    try {
+      const chunks = Array.from({ length: 512 }, (_, i) => Buffer.from(`shared chunk ${i}`))
+      const sharedSize = chunks.reduce((n, c) => n + c.length, 0)
+      const shared = encodeNode({ type: 'file', height: 0, size: sharedSize, links: chunks.map((c) => ({ cid: cidOf(RAW, c), size: c.length })) })
+      const blocks: Block[] = [shared, ...chunks.map((c) => ({ cid: cidOf(RAW, c), bytes: c }))]
+      const entries = []
+      // Each file has a root of its own (so none is a copy of another), linking the shared node.
+      for (let i = 0; i < 300; i++) {
+        const own = Buffer.from(`own chunk ${i}`)
+        const tail = encodeNode({ type: 'file', height: 0, size: own.length, links: [{ cid: cidOf(RAW, own), size: own.length }] })
+        const size = sharedSize + own.length
+        const top = encodeNode({ type: 'file', height: 1, size, links: [{ cid: shared.cid, size: sharedSize }, { cid: tail.cid, size: own.length }] })
+        blocks.push({ cid: cidOf(RAW, own), bytes: own }, tail, top)
+        entries.push({ name: `f${String(i).padStart(3, '0')}.bin`, kind: 'file' as const, cid: top.cid, size, mtime: 1, exec: false })
+      }
+      const tree = encodeNode({ type: 'dir', entries: entries.slice(0, FLAT_DIR_MAX) })
+      const commit = commitOf(tree.cid)
+      await from.write({ blocks: [...blocks, tree, commit] })
+      let reads = 0
+      const counting = new Proxy(dest.objects, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target) as unknown
+          if (prop === 'get') return async (cid: CID) => { if (cid.equals(shared.cid)) reads++; return target.get(cid) }
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+        }
+      })
+      await fetchClosure(commit.cid, counting, new StoreSource(from))
+      assert.ok(reads <= 3, `the shared node was read ${reads} times for ${FLAT_DIR_MAX} files`)
+      await dest.integrate(commit.cid)
+      assert.equal((await readdir(dest.share)).length, FLAT_DIR_MAX)
+    } finally {
+      await dest.close()
+      await from.close()
+      await cleanup()
+    }
+  })
 })

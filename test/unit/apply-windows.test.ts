@@ -26,7 +26,7 @@ describe('worktree/applyWindows', () => {
     assert.deepEqual(await windows([], 2), [])
   })
 
-  it('keeps a removed directory with everything below it in one window', async () => {
+  it('moves a directory being removed on to the window where the last path below it goes', async () => {
     const changes: PathChange[] = [
       { path: 'a', after: file },
       { path: 'gone', before: dir },
@@ -37,10 +37,10 @@ describe('worktree/applyWindows', () => {
       { path: 'z', after: file }
     ]
     // `gone2` is not below `gone`: the window may end before it.
-    assert.deepEqual(await windows(changes, 2), [['a', 'gone', 'gone/1', 'gone/2', 'gone/2/3'], ['gone2', 'z']])
+    assert.deepEqual(await windows(changes, 2), [['a'], ['gone/1'], ['gone', 'gone/2', 'gone/2/3'], ['gone2', 'z']])
   })
 
-  it('keeps a directory replaced by a file or link with the removals below it', async () => {
+  it('moves a directory replaced by a file or link on with the removals below it, and holds no more than the depth over the size', async () => {
     const changes: PathChange[] = [
       { path: 'p', before: dir, after: file },
       { path: 'p/1', before: file },
@@ -49,7 +49,12 @@ describe('worktree/applyWindows', () => {
       { path: 'q/1', before: file },
       { path: 'r', after: file }
     ]
-    assert.deepEqual(await windows(changes, 1), [['p', 'p/1', 'p/2'], ['q', 'q/1'], ['r']])
+    assert.deepEqual(await windows(changes, 1), [['p/1'], ['p', 'p/2'], ['q', 'q/1'], ['r']])
+    const deep: PathChange[] = []
+    for (let d = 1; d <= 50; d++) deep.push({ path: Array.from({ length: d }, () => 'd').join('/'), before: dir })
+    deep.push({ path: `${deep.at(-1)!.path}/f`, before: file }, { path: 'z', after: file })
+    const cut = await windows(deep, 10)
+    assert.deepEqual(cut.map((w) => w.length), [51, 1], 'nothing can go before the deepest file')
   })
 
   it('may cut below a directory that is made or kept: its parents come first', async () => {

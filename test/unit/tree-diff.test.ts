@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
-import { RAW, cidOf, encodeNode } from '../../src/object/index.js'
+import { FLAT_DIR_MAX, RAW, cidOf, encodeNode } from '../../src/object/index.js'
 import { mergeTrees } from '../../src/history/merge.js'
 import { type Change, diffTrees, summarize } from '../../src/tree/diff.js'
+import { dirDeltaGroups, readDir } from '../../src/tree/directory.js'
 import type { ObjectSource } from '../../src/tree/source.js'
 import { type Spec, buildTree, file, link } from '../helpers/tree-spec.js'
 
@@ -137,6 +138,20 @@ describe('tree/diff', () => {
       assert.deepEqual([...walked].sort(), [...(await byName(x, y))].sort())
       // Pre-order still: each directory's contents follow it at once.
       for (const [i, line] of walked.entries()) if (/^added big\/d\d+ /.test(line)) assert.match(walked[i + 1]!, new RegExp(`^added ${line.split(' ')[1]}/inner `))
+    }
+    // A plain directory that grows past one node, and shrinks back: its
+    // entries are split by bucket beside the shards, never read whole.
+    const grown = build(mem, { big: wide(500) })
+    const small = build(mem, { big: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`f${i}`, `v ${i}`])) })
+    for (const [x, y] of [[small, grown], [grown, small]] as const) {
+      assert.deepEqual([...(await byBucket(x, y))].sort(), [...(await byName(x, y))].sort())
+      const dirs = await Promise.all([x, y].map(async (t) => (await readDir(mem, t)).find((e) => e.name === 'big')!.cid))
+      let groups = 0
+      for await (const group of dirDeltaGroups(mem, dirs)) {
+        groups++
+        for (const side of group) assert.ok(side.length <= FLAT_DIR_MAX, `a group holds ${side.length} entries of one side`)
+      }
+      assert.ok(groups > 1)
     }
     // A whole first sync of the directory comes in bucket order, not name order.
     const first = (await byBucket(undefined, a)).filter((l) => l.startsWith('added big/f'))
