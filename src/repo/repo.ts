@@ -35,7 +35,7 @@ import { type InitOptions, type Layout, exists, initLayout, openLayout } from '.
 import { type ContentStats, type FsckReport, contentStats, fsck, gc } from './maintenance.js'
 import { type MigrateResult, migrateStore } from './migrate.js'
 import { Mutex, SharedLock } from './mutex.js'
-import { InTransit, WriteAhead } from './write-ahead.js'
+import { InTransit, type Transit, WriteAhead } from './write-ahead.js'
 import { type BlockSource, type FetchProgress, fetchContent } from '../sync/content.js'
 
 export type { LogEntry } from '../history/log.js'
@@ -749,9 +749,8 @@ export class Repo {
    * transit is never a local edit: its version is a peer's, in the history
    * of a head still being taken in (which merges it in its turn), so it is
    * replaced like the version it was written over; one that already holds
-   * the new version is left as it is (`done`, with its stat entry, and not
-   * counted again for free space). `touched` are the paths to take out of
-   * transit once HEAD has moved.
+   * the new version is left as it is (`done`, with its stat entry).
+   * `touched` are the paths to take out of transit once HEAD has moved.
    */
   private async throughTransit(changes: readonly PathChange[]): Promise<{ changes: PathChange[]; done: Map<string, StatEntry>; touched: string[] }> {
     const out: PathChange[] = []
@@ -760,9 +759,8 @@ export class Repo {
     for (const [i, c] of changes.entries()) {
       // The lstats below are synchronous: let the sockets and timers run now and then.
       if (i % 2048 === 2047) await new Promise(setImmediate)
-      const t = this.inTransit.size === 0 ? undefined : this.inTransit.get(c.path)
-      // Held only while HEAD has the version it replaced (see snapshot.ts).
-      if (t === undefined || !sameEntryOrAbsent(c.before, t.replaced)) {
+      const t = this.transitOf(c)
+      if (t === undefined) {
         out.push(c)
         continue
       }
@@ -776,23 +774,29 @@ export class Repo {
         st = undefined
       }
       if (st === undefined || !sameStat(t.stat, st)) out.push(c)
-      else if (c.after?.kind === 'file' && c.after.cid.equals(t.written.cid)) done.set(c.path, t.stat)
+      else if (holdsAfter(t, c)) done.set(c.path, t.stat)
       else out.push({ ...c, before: t.written })
     }
     return { changes: out, done, touched }
   }
 
+  /** The file in transit at the path of `c`, while HEAD still has the version it replaced (see snapshot.ts). */
+  private transitOf(c: PathChange): Transit | undefined {
+    const t = this.inTransit.size === 0 ? undefined : this.inTransit.get(c.path)
+    return t !== undefined && sameEntryOrAbsent(c.before, t.replaced) ? t : undefined
+  }
+
   /**
-   * `changes` as the folder holds them, for the free space they need: a file
-   * in transit has replaced what it was written over, and one that holds
-   * its new version already needs nothing (throughTransit decides the same,
-   * looking at its stat too).
+   * `changes` as the folder holds them, for the free space they need, as
+   * throughTransit will see them without looking at stats: a file in
+   * transit has replaced what it was written over, and one that holds its
+   * new version already needs nothing.
    */
   private async *asWrittenAhead(changes: AsyncIterable<Change>): AsyncGenerator<PathChange> {
     for await (const c of changes) {
-      const t = this.inTransit.size === 0 ? undefined : this.inTransit.get(c.path)
-      if (t === undefined || !sameEntryOrAbsent(c.before, t.replaced)) yield c
-      else if (c.after?.kind !== 'file' || !c.after.cid.equals(t.written.cid)) yield { ...c, before: t.written }
+      const t = this.transitOf(c)
+      if (t === undefined) yield c
+      else if (!holdsAfter(t, c)) yield { ...c, before: t.written }
     }
   }
 
@@ -1077,6 +1081,11 @@ async function diskUsage(dir: string): Promise<number> {
     }
   }
   return total
+}
+
+/** True when the file written ahead is already the version `c` writes. */
+function holdsAfter(t: Transit, c: PathChange): boolean {
+  return c.after?.kind === 'file' && c.after.cid.equals(t.written.cid)
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Reading and editing directories of any size. A directory is one node or a
  * tree of shards (object/dir-layout.ts); through this file, diff, merge,
- * lookup and snapshot see sorted entry lists (only the codec and the walks
+ * lookup and snapshot see sorted entry lists, or a diff that shows no order
+ * sees them a bucket at a time, each sorted (only the codec and the walks
  * over raw objects, in fetch and maintenance, see shards themselves). Readers check the shard layout as they go: a bucket's
  * count, each shard's depth, and that every entry hashes into the bucket it
  * sits in, so a peer cannot hide a second entry of the same name in another
@@ -112,8 +113,6 @@ export async function dirDelta(src: ObjectSource, sides: ReadonlyArray<CID | und
   let pieces = 0
   for await (const group of dirDeltaGroups(src, sides, pair)) {
     pieces++
-    // A loop, not push(...list): a side read whole may hold more entries
-    // than a call can take arguments.
     for (let k = 0; k < sides.length; k++) for (const e of group[k]!) out[k]!.push(e)
   }
   return pieces > 1 ? out.map(sortByName) : out
