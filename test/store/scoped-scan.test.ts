@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Repo, storeOf } from '../../src/repo/repo.js'
 import { ChangedPaths } from '../../src/worktree/changed-paths.js'
@@ -29,6 +29,8 @@ describe('repo: a commit that looks only where the watcher saw changes', () => {
     await put(r, '.leftignore', '*.log\nign/\n')
     await put(r, 'a/b/c/deep.txt', 'deep')
     await put(r, 'a/side.txt', 'side')
+    await put(r, 'a/run.sh', '#!/bin/sh\n')
+    await chmod(join(r.share, 'a/run.sh'), 0o755)
     // A file where the rules ignore only a folder of that name.
     await put(r, 'a/ign', 'a file, not ignored')
     await put(r, 'a/run.log', 'ignored')
@@ -111,7 +113,7 @@ describe('repo: a commit that looks only where the watcher saw changes', () => {
       return ['a/side.txt']
     }],
     ['a new folder holding only ignored files', async (r) => { await put(r, 'logs/x.log', 'ignored'); return ['logs', 'logs/x.log'] }],
-    ['a path reported that did not change, and one that never existed', async () => ['a/link2', 'no/such/file.txt']],
+    ['paths reported that did not change (an executable file among them), and one that never existed', async () => ['a/link2', 'a/run.sh', 'no/such/file.txt']],
     ['enough files deleted from the sharded folder that it fits one node again', async (r) => {
       const gone: string[] = []
       for (let i = 100; i < 160; i++) {
