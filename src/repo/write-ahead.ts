@@ -24,7 +24,7 @@
  * memory only, so a restart ends it the same way. Nothing is lost or mixed.
  */
 import type { CID } from 'multiformats/cid'
-import type { DirEntry } from '../object/index.js'
+import { type DirEntry, cidFromBytes, cidKey } from '../object/index.js'
 import type { Change } from '../tree/diff.js'
 import type { InTransitFile } from '../worktree/snapshot.js'
 
@@ -39,20 +39,43 @@ export interface Transit extends InTransitFile {
   readonly written: DirEntry
 }
 
+/**
+ * A directory entry as the in-transit list keeps it: its CID as the bytes'
+ * latin1 text. A CID object takes about 700 bytes of heap, and up to
+ * WRITE_AHEAD_MAX_FILES files may be in transit: that was 35 MB of a
+ * 72,000-file first sync's live heap, where this takes 6 MB.
+ */
+type KeptEntry = Omit<DirEntry, 'cid'> & { readonly cid: string }
+
+interface Kept extends Omit<Transit, 'written' | 'replaced'> {
+  readonly written: KeptEntry
+  readonly replaced: KeptEntry | undefined
+}
+
+function keep(entry: DirEntry): KeptEntry {
+  return { ...entry, cid: cidKey(entry.cid) }
+}
+
+function unkeep(kept: KeptEntry): DirEntry {
+  // A fresh buffer of its own: a CID holds on to the bytes it was decoded from.
+  return { ...kept, cid: cidFromBytes(new Uint8Array(Buffer.from(kept.cid, 'latin1')))! }
+}
+
 /** Files written ahead of their heads, by share path. Changed under the repo's mutex, and when a write-ahead ends. */
 export class InTransit {
-  private readonly entries = new Map<string, Transit>()
+  private readonly entries = new Map<string, Kept>()
 
   get size(): number {
     return this.entries.size
   }
 
   get(path: string): Transit | undefined {
-    return this.entries.get(path)
+    const k = this.entries.get(path)
+    return k === undefined ? undefined : { owner: k.owner, stat: k.stat, written: unkeep(k.written), replaced: k.replaced === undefined ? undefined : unkeep(k.replaced) }
   }
 
   set(path: string, transit: Transit): void {
-    this.entries.set(path, transit)
+    this.entries.set(path, { owner: transit.owner, stat: transit.stat, written: keep(transit.written), replaced: transit.replaced === undefined ? undefined : keep(transit.replaced) })
   }
 
   delete(path: string): void {
