@@ -12,9 +12,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 })
 // On a machine with plenty of memory V8 lets its heap grow to four times
 // what survived the last full collection before collecting again: a scan
-// that holds 90 MB for a folder of 200,000 files then peaked anywhere from
-// 170 to 510 MB of its own memory, depending on when that collection came.
-// Twice is the bound LEFT keeps, for about 5% more CPU spent collecting
+// that holds 90 MB while in a directory of 200,000 files then peaked
+// anywhere from 170 to 510 MB of its own memory, depending on when that
+// collection came. Twice is the bound LEFT keeps, for about 5% more CPU
 // (docs/benchmarks.md, "Memory at a million files"). V8 reads this at each
 // collection, so setting it after start takes effect; one given to node
 // by hand wins.
