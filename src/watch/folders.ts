@@ -6,7 +6,8 @@
  * takes one per file, which at a million files is more memory and more
  * watches than a system has. This module owns the map of watched folders:
  * it adds a folder's watches the moment the folder appears, sets them
- * again whenever an event names the folder, and drops them when it goes. It reports paths, never decides what changed.
+ * again whenever an event names the folder, and drops them when it goes.
+ * It reports paths, never decides what changed.
  */
 import { lstatSync, readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs'
 import { basename, join } from 'node:path'
