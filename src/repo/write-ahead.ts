@@ -71,11 +71,11 @@ export class InTransit {
 
   get(path: string): Transit | undefined {
     const k = this.entries.get(path)
-    return k === undefined ? undefined : { owner: k.owner, stat: k.stat, written: unkeep(k.written), replaced: k.replaced === undefined ? undefined : unkeep(k.replaced) }
+    return k === undefined ? undefined : { ...k, written: unkeep(k.written), replaced: k.replaced && unkeep(k.replaced) }
   }
 
   set(path: string, transit: Transit): void {
-    this.entries.set(path, { owner: transit.owner, stat: transit.stat, written: keep(transit.written), replaced: transit.replaced === undefined ? undefined : keep(transit.replaced) })
+    this.entries.set(path, { ...transit, written: keep(transit.written), replaced: transit.replaced && keep(transit.replaced) })
   }
 
   delete(path: string): void {
