@@ -25,10 +25,26 @@ export function assertValidName(name: unknown): asserts name is string {
   if (!isValidName(name)) throw new InvalidNameError(String(name))
 }
 
-/** Orders names by their UTF-8 bytes, the canonical order of directory entries. */
+/**
+ * Orders names by their UTF-8 bytes, the canonical order of directory
+ * entries, without encoding them: UTF-8 orders as code points do, and
+ * UTF-16 code units order as code points do but for surrogates, which
+ * stand for code points above every other unit's.
+ */
 export function compareNames(a: string, b: string): number {
-  if (a === b) return 0
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x !== y) return codePointRank(x) - codePointRank(y)
+  }
+  return a.length - b.length
+}
+
+/** A UTF-16 code unit's place in code point order: surrogates (U+D800 to U+DFFF) after U+FFFF. */
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit
+  return unit < 0xe000 ? unit + 0x2000 : unit - 0x800
 }
 
 /** The share-relative path of entry `name` in the directory at `prefix` ('' is the root). */

@@ -10,7 +10,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { InvalidObjectError } from '../errors.js'
-import { type Block, FLAT_DIR_MAX, SHARD_WIDTH, bucketAt, decodeDirNode, encodeNode, layoutDir, nameHash } from '../object/index.js'
+import { type Block, FLAT_DIR_MAX, SHARD_WIDTH, bucketAt, compareNames, decodeDirNode, encodeNode, layoutDir, nameHash } from '../object/index.js'
 import type { DirEntry, DirNode, DirShard, ShardBucket } from '../object/index.js'
 import { type ObjectSink, type ObjectSource, mustGet } from './source.js'
 
@@ -241,11 +241,9 @@ function relaid(entries: readonly DirEntry[], depth: number): EditedRegion {
   return { count: entries.length, blocks, ...(entries.length <= FLAT_DIR_MAX ? { entries } : {}) }
 }
 
-/** Sorts entries by the UTF-8 bytes of their names, comparing each name's bytes made once. */
+/** Sorts entries by the UTF-8 bytes of their names (a copy). */
 export function sortByName<T extends { readonly name: string }>(entries: readonly T[]): T[] {
-  const keyed = entries.map((e) => ({ e, key: Buffer.from(e.name, 'utf8') }))
-  keyed.sort((x, y) => Buffer.compare(x.key, y.key))
-  return keyed.map((k) => k.e)
+  return [...entries].sort((x, y) => compareNames(x.name, y.name))
 }
 
 /**

@@ -2,10 +2,11 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import * as dagCbor from '@ipld/dag-cbor'
 import {
-  DAG_CBOR, EMPTY_CID, FileLayout, RAW, cidOf, cidText, decodeNode, encodeNode, isValidName, objectLinks, sha256, verifyBytes
+  DAG_CBOR, EMPTY_CID, FileLayout, RAW, cidOf, cidText, compareNames, decodeNode, encodeNode, isValidName, objectLinks, parseCid, sha256, verifyBytes
 } from '../../src/object/index.js'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
+import { base58btc } from 'multiformats/bases/base58'
 import type { DirEntry, Node } from '../../src/object/index.js'
 import { seededBytes } from '../helpers/data.js'
 
@@ -38,6 +39,17 @@ describe('object/cid', () => {
       assert.equal(cidText(ours), theirs.toString())
     }
   })
+
+  it('parses CID text, its own base32 and other multibases, and nothing but sha2-256 CIDv1 of its codecs', () => {
+    const cid = chunk('parsed')
+    assert.ok(parseCid(cidText(cid))!.equals(cid))
+    assert.ok(parseCid(cid.toString(base58btc))!.equals(cid))
+    assert.equal(parseCid(cidText(cid).slice(0, -2)), undefined)
+    assert.equal(parseCid('b' + cidText(cid).slice(2)), undefined)
+    assert.equal(parseCid(CID.createV1(0x70, Digest.create(0x12, sha256(Buffer.from('x')))).toString()), undefined)
+    assert.equal(parseCid(CID.createV0(Digest.create(0x12, sha256(Buffer.from('x')))).toString()), undefined)
+    assert.equal(parseCid('not a cid'), undefined)
+  })
 })
 
 describe('object/name', () => {
@@ -47,6 +59,18 @@ describe('object/name', () => {
 
   it('rejects names that could climb or split a path', () => {
     for (const n of ['', '.', '..', 'a/b', '/abs', 'x\0y', 'x'.repeat(256), '\ud800']) assert.ok(!isValidName(n), JSON.stringify(n))
+  })
+
+  it('orders names by their UTF-8 bytes, astral characters after the rest of the BMP', () => {
+    // Units near the places where UTF-16 order and UTF-8 order part.
+    const alphabet = ['a', 'b', '\u007f', '\u0080', '\u07ff', '\u0800', '\ud7ff', '\ue000', '\uffff', '\u{10000}', '\u{1f600}', '\u{10ffff}']
+    let seed = 7
+    const pick = (): string => alphabet[(seed = (seed * 48271) % 2147483647) % alphabet.length]!
+    const names = Array.from({ length: 400 }, () => Array.from({ length: 1 + (seed % 4) }, pick).join(''))
+    const bytes = (n: string): Buffer => Buffer.from(n, 'utf8')
+    for (const a of names) {
+      for (const b of names.slice(0, 60)) assert.equal(Math.sign(compareNames(a, b)), Buffer.compare(bytes(a), bytes(b)), `${JSON.stringify(a)} ${JSON.stringify(b)}`)
+    }
   })
 })
 
