@@ -331,10 +331,13 @@ export class Store implements ObjectStore {
     const files = new Map<string, StatEntry>()
     const dirs = new Set<string>()
     let self: DirStat | undefined
-    const it = this.stats.iterator(dir === '' ? {} : { gte: enc.encode(prefix), lt: enc.encode(dir + AFTER_SLASH) })
+    const start = enc.encode(prefix)
+    const it = this.stats.iterator(dir === '' ? {} : { gte: start, lt: enc.encode(dir + AFTER_SLASH) })
     try {
       for (let next = await it.next(); next !== undefined; next = await it.next()) {
-        const rest = dec.decode(next[0]).slice(prefix.length)
+        // Only the name's bytes are decoded: a slice of the whole path would
+        // keep the path alive as long as the name, for each file.
+        const rest = dec.decode(next[0].subarray(start.length))
         if (rest === '') {
           self = parseDirStat(dec.decode(next[1]))
           continue
