@@ -17,9 +17,12 @@ export function nameHash(name: string): Uint8Array {
   return createHash('sha256').update(name, 'utf8').digest()
 }
 
-/** The bucket of a name hash at `depth`: nibble `depth`, high nibble of each byte first. */
-export function bucketAt(hash: Uint8Array, depth: number): number {
-  const byte = hash[depth >> 1]!
+/**
+ * The bucket of a name hash at `depth`: nibble `depth`, high nibble of each
+ * byte first. The hash starts at `offset` of `hash`.
+ */
+export function bucketAt(hash: Uint8Array, depth: number, offset = 0): number {
+  const byte = hash[offset + (depth >> 1)]!
   return depth % 2 === 0 ? byte >> 4 : byte & 0x0f
 }
 
@@ -34,31 +37,60 @@ export interface DirLayout {
  * `depth` > 0, the shard bucket) that holds exactly them.
  */
 export function layoutDir(entries: readonly DirEntry[], depth = 0): DirLayout {
-  const blocks: Block[] = []
-  const hashes = entries.length > FLAT_DIR_MAX ? entries.map((e) => nameHash(e.name)) : []
-  const root = layout(entries, hashes, depth, blocks)
-  return { root, blocks }
+  const blocks = [...layoutItems(entries, (e) => e, depth)]
+  return { root: blocks[blocks.length - 1]!, blocks }
 }
 
-function layout(entries: readonly DirEntry[], hashes: readonly Uint8Array[], depth: number, out: Block[]): Block {
-  if (entries.length <= FLAT_DIR_MAX) return emit({ type: 'dir', entries }, out)
+/**
+ * Lays out `items`, sorted by name and distinct, as layoutDir lays out
+ * their entries, one block at a time, children before parents and the root
+ * last. Each item is made into its entry with `entryOf` only while the node
+ * that holds it is encoded, so a directory of 200,000 files never holds
+ * 200,000 CIDs (some 800 bytes each) at once, nor all its nodes: a caller
+ * that knows a file by its stat entry's text keeps that until its node is
+ * made, and stores each block as it comes.
+ */
+export function * layoutItems<T extends { readonly name: string }>(items: readonly T[], entryOf: (item: T) => DirEntry, depth = 0): Generator<Block, void> {
+  // Each name's hash, 32 bytes apiece in one buffer: a Buffer each was
+  // another 200,000 objects at the moment a wide directory peaks.
+  let hashes = new Uint8Array(0)
+  if (items.length > FLAT_DIR_MAX) {
+    hashes = new Uint8Array(items.length * HASH_BYTES)
+    items.forEach((item, i) => hashes.set(nameHash(item.name), i * HASH_BYTES))
+  }
+  yield * layout({ items, entryOf, hashes }, Uint32Array.from(items.keys()), depth)
+}
+
+const HASH_BYTES = 32
+
+interface Layout<T> {
+  readonly items: readonly T[]
+  readonly entryOf: (item: T) => DirEntry
+  readonly hashes: Uint8Array
+}
+
+/** Lays out the items at positions `at` (ascending, so still sorted by name); returns the top block, yielded last. */
+function * layout<T>(l: Layout<T>, at: Uint32Array, depth: number): Generator<Block, Block> {
+  if (at.length <= FLAT_DIR_MAX) return yield * emit({ type: 'dir', entries: Array.from(at, (i) => l.entryOf(l.items[i]!)) })
   // More than FLAT_DIR_MAX names sharing all 64 nibbles would take a sha2-256 collision.
   if (depth > MAX_SHARD_DEPTH) throw new InvalidObjectError('directory names collide in sha2-256')
-  const groups = Array.from({ length: SHARD_WIDTH }, () => ({ entries: [] as DirEntry[], hashes: [] as Uint8Array[] }))
-  entries.forEach((e, i) => {
-    const g = groups[bucketAt(hashes[i]!, depth)]!
-    g.entries.push(e)
-    g.hashes.push(hashes[i]!)
-  })
+  const bucketOf = (i: number): number => bucketAt(l.hashes, depth, i * HASH_BYTES)
+  const counts = new Uint32Array(SHARD_WIDTH)
+  for (const i of at) counts[bucketOf(i)]!++
+  const groups = Array.from(counts, (n) => ({ at: new Uint32Array(n), filled: 0 }))
+  for (const i of at) {
+    const g = groups[bucketOf(i)]!
+    g.at[g.filled++] = i
+  }
   const buckets: ShardBucket[] = []
-  groups.forEach((g, index) => {
-    if (g.entries.length > 0) buckets.push({ index, count: g.entries.length, cid: layout(g.entries, g.hashes, depth + 1, out).cid })
-  })
-  return emit({ type: 'shard', depth, buckets }, out)
+  for (const [index, g] of groups.entries()) {
+    if (g.at.length > 0) buckets.push({ index, count: g.at.length, cid: (yield * layout(l, g.at, depth + 1)).cid })
+  }
+  return yield * emit({ type: 'shard', depth, buckets })
 }
 
-function emit(node: Parameters<typeof encodeNode>[0], out: Block[]): Block {
+function * emit(node: Parameters<typeof encodeNode>[0]): Generator<Block, Block> {
   const block = encodeNode(node)
-  out.push(block)
+  yield block
   return block
 }

@@ -22,7 +22,7 @@ import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
-import { type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isValidName, layoutDir, parseCid } from '../object/index.js'
+import { type Block, type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isValidName, layoutItems, parseCid } from '../object/index.js'
 import type { DirStat, ObjectStore, StatDir, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { sameEntryOrAbsent } from '../tree/diff.js'
@@ -181,7 +181,7 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   const entries: DirEntry[] = []
   /**
    * Files that match their stat entries: made into entries only if the node
-   * must be made. Not their Stats: on Node 20 each holds four Dates, and
+   * must be made, and then one node at a time (below). Not their Stats: on Node 20 each holds four Dates, and
    * kept for a directory of 200,000 files they were two thirds of the live
    * heap (and V8 lets the heap grow to a multiple of its live size).
    */
@@ -289,29 +289,43 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   const known = cache.self === undefined ? false : await unchangedSince(s, cache.self, { held, links, hashed, unchanged, listed, base })
   if (known !== false) return { cid: known, onlyIgnored: unchanged.length === 0 && listed.size === 0 && ignored > 0 }
 
+  // Made into entries all at once, their CIDs were most of the memory of a
+  // commit in a directory of 200,000 files.
+  const items: Item[] = entries
   for (const u of unchanged) {
-    entries.push(cachedEntry(u.name, u.cached, u.exec) ?? (await hashedEntry(s, join(abs, u.name), childPath(rel, u.name), u.name, u.cached)))
+    // A damaged CID in a stat entry: the file is read again.
+    items.push(parseCid(u.cached.cid) === undefined ? await hashedEntry(s, join(abs, u.name), childPath(rel, u.name), u.name, u.cached) : u)
   }
   let kept = 0
   if (held.size > 0 || s.opts.ignore.active) {
-    const present = new Set(entries.map((e) => e.name))
+    const present = new Set(items.map((e) => e.name))
     for (const e of (await base.entries()).values()) {
       if (present.has(e.name)) continue
       if (held.has(e.name) || s.opts.ignore.ignores(childPath(rel, e.name), e.kind === 'dir')) {
-        entries.push(e)
+        items.push(e)
         kept++
       }
     }
   }
-  const { root, blocks } = layoutDir(sortByName(entries))
-  for (const block of blocks) {
+  // Each node is stored as it is made; the top one comes last.
+  let top: Block | undefined
+  for (const block of layoutItems(sortByName(items), entryOfItem)) {
     if (s.opts.store === undefined) s.dirs.set(block.cid.toString(), block.bytes)
     await s.writer.add(block)
+    top = block
   }
+  const cid = top!.cid
   // Only a node made of the folder's own content can be vouched for by the
   // folder's stat data; a symlink has no stat entry to vouch for it.
-  if (held.size === 0 && kept === 0 && links === 0) await s.writer.setDirStat(rel, dirStatOf(root.cid, entries, s.scanStart))
-  return { cid: root.cid, onlyIgnored: entries.length === 0 && ignored > 0 }
+  if (held.size === 0 && kept === 0 && links === 0) await s.writer.setDirStat(rel, dirStatOf(cid, items, s.scanStart))
+  return { cid, onlyIgnored: items.length === 0 && ignored > 0 }
+}
+
+/** Something a directory's node lists: an entry, or a file known by its stat entry (whose CID is sound). */
+type Item = DirEntry | Unchanged
+
+function entryOfItem(item: Item): DirEntry {
+  return 'cached' in item ? cachedEntry(item.name, item.cached, item.exec)! : item
 }
 
 /**
@@ -546,13 +560,13 @@ async function unchangedSince(s: State, self: DirStat, w: Walk): Promise<CID | f
   return cid !== undefined && (await s.opts.stats.has(cid)) ? cid : false
 }
 
-/** The stat entry of a directory whose node is `cid`, made of `entries` (files and directories only) by a scan that started at `at`. */
-function dirStatOf(cid: CID, entries: readonly DirEntry[], at: number): DirStat {
+/** The stat entry of a directory whose node is `cid`, made of `items` (files and directories only) by a scan that started at `at`. */
+function dirStatOf(cid: CID, items: readonly Item[], at: number): DirStat {
   // No prototype: a folder may be called `__proto__`.
   const dirs: Record<string, string> = Object.create(null) as Record<string, string>
   let files = 0
-  for (const e of entries) {
-    if (e.kind === 'dir') dirs[e.name] = cidText(e.cid)
+  for (const e of items) {
+    if (!('cached' in e) && e.kind === 'dir') dirs[e.name] = cidText(e.cid)
     else files++
   }
   return { cid: cidText(cid), at, files, dirs }

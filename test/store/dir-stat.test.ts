@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Repo, storeOf } from '../../src/repo/repo.js'
 import type { DirStat } from '../../src/store/index.js'
@@ -62,6 +62,24 @@ describe('repo: a directory is re-encoded only when something in it changed', ()
     const result = (await r.commit())!
     assert.deepEqual(result.summary, { added: 0, modified: 1, deleted: 0 })
     assert.ok((await r.headTree())!.equals(scan.root))
+  })
+
+  it('makes a sharded directory whose files are known by their stat entries the node a scan reading every file makes', async () => {
+    const files: Record<string, string> = { 'wide/run.sh': '#!/bin/sh\n', 'wide/sub/s.txt': 's' }
+    for (let i = 0; i < 300; i++) files[`wide/f-${i}.txt`] = `line ${i}\n`
+    const r = await committed(files)
+    await chmod(join(r.share, 'wide/run.sh'), 0o755)
+    await sleep(250)
+    assert.deepEqual((await r.commit())!.summary, { added: 0, modified: 1, deleted: 0 })
+    // A stat entry whose CID is damaged: that file is read again.
+    const damaged = (await storeOf(r).statDir('wide')).files.get('f-3.txt')!
+    await storeOf(r).write({ stat: new Map([['wide/f-3.txt', { ...damaged, cid: 'bdamaged' }]]) })
+    await put(r, 'wide/f-7.txt', 'edited')
+    await sleep(250)
+    assert.deepEqual((await r.commit())!.summary, { added: 0, modified: 1, deleted: 0 })
+    // Every other file was taken from its stat entry; with none, each is read.
+    await storeOf(r).write({ statUnder: [''] })
+    assert.equal((await r.scan(false)).root.toString(), (await r.headTree())!.toString())
   })
 
   it('sees a file deleted that was too new to be in the stat cache when its directory was encoded', async () => {
