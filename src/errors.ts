@@ -133,6 +133,16 @@ export class FileAccessError extends LeftError {
   }
 }
 
+/**
+ * The share folder is gone, or another folder stands at its path, since
+ * this process opened the repo; nothing was read as deleted.
+ */
+export class ShareGoneError extends LeftError {
+  constructor(share: string) {
+    super('LEFT_SHARE_GONE', `the share folder ${share} was moved, deleted or replaced since LEFT opened it; nothing was committed (put it back, or restart LEFT to take the folder now there)`, { data: { share } })
+  }
+}
+
 /** Writing changes into the share folder would need more disk space than is free; nothing was written. */
 export class NoSpaceError extends LeftError {
   constructor(needed: number, free: number) {

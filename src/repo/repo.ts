@@ -29,6 +29,7 @@ import { type IgnoreRules, NO_RULES, loadIgnoreRules } from '../worktree/ignore.
 import { type ApplyHooks, type ApplyResult, type PathChange, applyChanges, applyWindows, checkSpace, syncPaths } from '../worktree/materialize.js'
 import { type SkipKind, type Snapshot, snapshot } from '../worktree/snapshot.js'
 import type { ChangedPaths } from '../worktree/changed-paths.js'
+import { type ShareIdentity, checkShareIdentity, shareIdentity } from '../worktree/share-identity.js'
 import { sameStat } from '../worktree/hash-file.js'
 import { type Config, writeConfig } from './config.js'
 import { type InitOptions, type Layout, exists, initLayout, openLayout } from './layout.js'
@@ -178,7 +179,13 @@ export class Repo {
   /** What the folder watcher saw change, while one feeds it: see followChanges. */
   private changes: ChangedPaths | undefined
 
-  private constructor(readonly layout: Layout, private current: Config, private readonly store: Store) {
+  private constructor(
+    readonly layout: Layout,
+    private current: Config,
+    private readonly store: Store,
+    /** The share folder as this repo opened it: a scan of another folder at its path would read every file as deleted. */
+    private readonly shareWas: ShareIdentity | undefined
+  ) {
     stores.set(this, store)
     this.history = new HistoryIndex(store)
     this.objects = {
@@ -232,7 +239,7 @@ export class Repo {
   /** Creates a LEFT folder in `dir` (see `left init`). */
   static async init(dir: string, options: InitOptions = {}): Promise<Repo> {
     const { layout, config } = await initLayout(dir, options)
-    return new Repo(layout, config, await Store.open(layout.storeDir, { create: true }))
+    return new Repo(layout, config, await Store.open(layout.storeDir, { create: true }), await shareIdentity(layout.share))
   }
 
   /** Reads the config of the LEFT folder at or above `dir` without opening (or locking) the store. */
@@ -251,7 +258,7 @@ export class Repo {
     const store = await Store.open(layout.storeDir)
     // Holding the store lock means no other left process is writing temp files.
     for (const name of await readdir(layout.tmpDir)) await rm(join(layout.tmpDir, name), { recursive: true, force: true })
-    return new Repo(layout, config, store)
+    return new Repo(layout, config, store, await shareIdentity(layout.share))
   }
 
   /**
@@ -355,7 +362,10 @@ export class Repo {
    * Ignored and unreadable paths keep HEAD's entries.
    */
   async scan(store: boolean, progress: Progress = {}, rules?: IgnoreRules, only?: ReadonlySet<string>): Promise<Snapshot> {
-    return snapshot({
+    // Every commit, apply and status looks at the folder through here
+    // first; and looks again after, in case the folder changed meanwhile.
+    await checkShareIdentity(this.share, this.shareWas)
+    const snap = await snapshot({
       ...(only ? { only } : {}),
       share: this.share,
       store: store ? this.store : undefined,
@@ -367,6 +377,8 @@ export class Repo {
       ...(progress.onHash ? { onHash: progress.onHash } : {}),
       ...(progress.onSkip ? { onSkip: progress.onSkip } : {})
     })
+    await checkShareIdentity(this.share, this.shareWas)
+    return snap
   }
 
   /** Commits the share folder. Returns undefined when nothing changed since HEAD. */
@@ -727,6 +739,8 @@ export class Repo {
       // The head's history is stored before any of its content is ready.
       forward ??= head === undefined || (await this.isAncestor(head, remote))
       if (!forward) return undefined
+      // Nothing goes into another folder made at the share's path.
+      await checkShareIdentity(this.share, this.shareWas)
       const rules = await this.ignoreRules()
       // An ignored file is not written, nor the folder it would make.
       const writable = changes.filter((c) => !rules.ignores(c.path, false))

@@ -301,4 +301,32 @@ describe('e2e: three peers running left watch', () => {
     await waitForFile(join(B.share, 'locked-for-now.txt'))
     assert.equal(await readFile(join(B.share, 'locked-for-now.txt'), 'utf8'), 'readable later')
   })
+
+  it('commits no deletion when its share folder is moved away and an empty one made in its place, and goes on once it is back', async () => {
+    const [A, B] = [peers[0]!, peers[1]!]
+    await writeFile(join(A.share, 'kept-on-b.txt'), 'still here')
+    const a = await watch(A, watchArgs(A, [A, B]))
+    const b = await watch(B, watchArgs(B, [A, B]))
+    await waitForText(join(B.share, 'kept-on-b.txt'), 'still here')
+    await waitForQuiet([a, b], 1_000)
+    const fromA = /merged|fast-forwarded/
+    const moves = b.count(fromA)
+    const away = `${A.share}-away`
+    await rename(A.share, away)
+    await mkdir(A.share)
+    await a.waitFor(/cannot commit: the share folder .* was moved, deleted or replaced since LEFT opened it/)
+    // Nor does A take B's changes into the folder now at its share's path.
+    await writeFile(join(B.share, 'from-b.txt'), 'from b')
+    await a.waitFor(/peer [0-9a-f]{16}: the share folder .* was moved, deleted or replaced/)
+    assert.deepEqual(await readdir(A.share), [])
+    assert.doesNotMatch(a.output(), /[1-9]\d* deleted/)
+    assert.equal(b.count(fromA), moves, `B takes nothing from A:\n${b.output()}`)
+    assert.equal(await readFile(join(B.share, 'kept-on-b.txt'), 'utf8'), 'still here')
+    await rm(A.share, { recursive: true })
+    await rename(away, A.share)
+    await writeFile(join(A.share, 'after-return.txt'), 'back')
+    await waitForText(join(B.share, 'after-return.txt'), 'back')
+    await waitForText(join(A.share, 'from-b.txt'), 'from b')
+    assert.equal(await readFile(join(B.share, 'kept-on-b.txt'), 'utf8'), 'still here')
+  })
 })
