@@ -17,6 +17,10 @@ export function isValidName(name: unknown): name is string {
   if (name.includes('/') || name.includes('\0')) return false
   // Lone surrogates cannot round-trip through UTF-8 and so cannot be filenames.
   if (!name.isWellFormed()) return false
+  // Nor can a leading U+FEFF round-trip through dag-cbor: its decoder, like
+  // any TextDecoder by default, drops it as a byte order mark, so a peer
+  // would write the file under another name.
+  if (name.startsWith('\ufeff')) return false
   return encoder.encode(name).length <= MAX_NAME_BYTES
 }
 

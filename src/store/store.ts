@@ -78,7 +78,9 @@ export interface StoreLevels {
 const SYNC: AbstractBatchOptions<Bytes, Bytes> & { readonly sync: boolean } = { sync: true }
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
+// Keys are paths: a name may begin with U+FEFF, which a decoder that drops
+// a byte order mark would drop from it.
+const dec = new TextDecoder('utf-8', { ignoreBOM: true })
 
 /**
  * Refuses a store of another object format, and marks a new one with ours.

@@ -54,11 +54,11 @@ describe('object/cid', () => {
 
 describe('object/name', () => {
   it('accepts ordinary, hidden and unicode names', () => {
-    for (const n of ['a', '.hidden', '..a', 'a..', 'café ☕', ' spaced ', 'x'.repeat(255)]) assert.ok(isValidName(n), n)
+    for (const n of ['a', '.hidden', '..a', 'a..', 'café ☕', ' spaced ', 'x'.repeat(255), 'a\ufeff']) assert.ok(isValidName(n), n)
   })
 
   it('rejects names that could climb or split a path', () => {
-    for (const n of ['', '.', '..', 'a/b', '/abs', 'x\0y', 'x'.repeat(256), '\ud800']) assert.ok(!isValidName(n), JSON.stringify(n))
+    for (const n of ['', '.', '..', 'a/b', '/abs', 'x\0y', 'x'.repeat(256), '\ud800', '\ufeffbom']) assert.ok(!isValidName(n), JSON.stringify(n))
   })
 
   it('orders names by their UTF-8 bytes, astral characters after the rest of the BMP', () => {
