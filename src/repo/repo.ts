@@ -739,8 +739,6 @@ export class Repo {
       // The head's history is stored before any of its content is ready.
       forward ??= head === undefined || (await this.isAncestor(head, remote))
       if (!forward) return undefined
-      // Nothing goes into another folder made at the share's path.
-      await checkShareIdentity(this.share, this.shareWas)
       const rules = await this.ignoreRules()
       // An ignored file is not written, nor the folder it would make.
       const writable = changes.filter((c) => !rules.ignores(c.path, false))
@@ -911,6 +909,9 @@ export class Repo {
   private async apply(changes: readonly PathChange[], how: ApplyHow): Promise<ApplyResult> {
     const { onWrite, hooks } = how
     if (how.from !== undefined) await fetchContent(changes, this.store, { ...how.from })
+    // Nothing goes into another folder made at the share's path, even one
+    // made while the content was fetched.
+    await checkShareIdentity(this.share, this.shareWas)
     return applyChanges(changes, {
       share: this.share, tmp: this.layout.tmpDir, src: this.store, guard: how.guard, ignore: how.rules, vouched: how.vouched ?? false, syncAtEnd: how.syncAtEnd ?? false,
       ...(how.beforeWrite ? { beforeWrite: how.beforeWrite } : {}),
