@@ -139,7 +139,7 @@ export class FileAccessError extends LeftError {
  */
 export class ShareGoneError extends LeftError {
   constructor(share: string) {
-    super('LEFT_SHARE_GONE', `the share folder ${share} was moved, deleted or replaced since LEFT opened it; nothing was committed or written into it (put it back, or restart LEFT to take the folder now there)`, { data: { share } })
+    super('LEFT_SHARE_GONE', `the share folder ${share} was moved, deleted or replaced since LEFT opened it; nothing more was committed or written into it (put it back, or restart LEFT to take the folder now there)`, { data: { share } })
   }
 }
 

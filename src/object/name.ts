@@ -17,11 +17,19 @@ export function isValidName(name: unknown): name is string {
   if (name.includes('/') || name.includes('\0')) return false
   // Lone surrogates cannot round-trip through UTF-8 and so cannot be filenames.
   if (!name.isWellFormed()) return false
-  // Nor can a leading U+FEFF round-trip through dag-cbor: its decoder, like
-  // any TextDecoder by default, drops it as a byte order mark, so a peer
-  // would write the file under another name.
-  if (name.startsWith('\ufeff')) return false
   return encoder.encode(name).length <= MAX_NAME_BYTES
+}
+
+/**
+ * True when a file or folder named `name` can be committed: a valid name
+ * that also survives a trip through dag-cbor. Its decoder (cborg's, a
+ * default TextDecoder) drops a leading U+FEFF as a byte order mark, so a
+ * peer would write such a file under another name. Decoding stays with
+ * isValidName: a name stored with two marks decodes with one, and must
+ * still read.
+ */
+export function isSyncableName(name: string): boolean {
+  return isValidName(name) && !name.startsWith('\ufeff')
 }
 
 /** Throws InvalidNameError unless `name` is one safe path segment. */

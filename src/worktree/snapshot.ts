@@ -22,7 +22,7 @@ import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { FileAccessError } from '../errors.js'
-import { type Block, type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isValidName, layoutItems, parseCid } from '../object/index.js'
+import { type Block, type DirEntry, RAW, childPath, cidOf, cidText, compareNames, isSyncableName, layoutItems, parseCid } from '../object/index.js'
 import type { DirStat, ObjectStore, StatDir, StatEntry } from '../store/index.js'
 import { forEachLimit } from '../limit.js'
 import { sameEntryOrAbsent } from '../tree/diff.js'
@@ -208,7 +208,7 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   // directory of 200,000 names held tens of megabytes.
   await forEachLimit(names, FILE_CONCURRENCY, async (name) => {
     const childRel = childPath(rel, name)
-    if (!isValidName(name)) {
+    if (!isSyncableName(name)) {
       s.opts.onSkip?.(childRel, 'name cannot be synced', 'unsyncable')
       return
     }
@@ -449,7 +449,7 @@ interface ScopedLook {
  */
 async function scopedEntry(s: State, at: ScopedLook): Promise<Edit | (() => Promise<Edit>)> {
   const { abs, rel, name } = at
-  if (!isValidName(name)) {
+  if (!isSyncableName(name)) {
     s.opts.onSkip?.(rel, 'name cannot be synced', 'unsyncable')
     return KEEP
   }

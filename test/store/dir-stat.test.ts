@@ -82,6 +82,16 @@ describe('repo: a directory is re-encoded only when something in it changed', ()
     assert.equal((await r.scan(false)).root.toString(), (await r.headTree())!.toString())
   })
 
+  it('skips a file whose name begins with U+FEFF, which would decode as another name', async () => {
+    const r = await committed({ 'ok.txt': 'ok', '\ufeffbom.txt': 'bom' })
+    assert.equal(await inHead(r, 'ok.txt') !== undefined, true)
+    assert.equal(await inHead(r, '\ufeffbom.txt'), undefined)
+    assert.equal(await inHead(r, 'bom.txt'), undefined)
+    const skipped: string[] = []
+    assert.equal(await r.commit(undefined, { onSkip: (path, _why, kind) => { if (kind === 'unsyncable') skipped.push(path) } }), undefined)
+    assert.deepEqual(skipped, ['\ufeffbom.txt'])
+  })
+
   it('keeps stat cache names that begin with U+FEFF as they are', { timeout: 30_000 }, async () => {
     // A commit skips such names (object/name.ts), but the stat cache must not
     // take a byte order mark off a path: a folder's name read short seeks

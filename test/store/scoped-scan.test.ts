@@ -63,6 +63,7 @@ describe('repo: a commit that looks only where the watcher saw changes', () => {
     ['that file deleted: HEAD keeps it, as a whole scan does', async (r) => { await rm(join(r.share, 'keep.dat')); return ['keep.dat'] }],
     ['a file edited deep down', async (r) => { await put(r, 'a/b/c/deep.txt', 'deep, edited'); return ['a/b/c/deep.txt'] }],
     ['a file added to the sharded folder', async (r) => { await put(r, 'big/new.txt', 'new'); return ['big/new.txt'] }],
+    ['a file whose name cannot be synced (it begins with U+FEFF)', async (r) => { await put(r, 'a/\ufeffbom.txt', 'skipped'); return ['a/\ufeffbom.txt'] }],
     ['a file edited and one deleted in the sharded folder', async (r) => {
       await put(r, 'big/f-7.txt', 'seven')
       await rm(join(r.share, 'big/f-8.txt'))
