@@ -1,10 +1,10 @@
 /**
  * The share folder's identity: its device and inode, taken when a repo
- * opens and checked before each scan. A folder moved away with another
- * made at its path, or a disk unmounted under its empty mount point, must
- * not be read as every file deleted and sent to every peer as such: a
- * watch started on the old folder stops committing instead, and goes on
- * once the folder is back.
+ * opens and checked around each scan and before each apply (repo.ts). A
+ * folder moved away with another made at its path, or a disk unmounted
+ * under its empty mount point, must not be read as every file deleted and
+ * sent to every peer as such: a watch started on the old folder stops
+ * committing instead, and goes on once the folder is back.
  */
 import { stat } from 'node:fs/promises'
 import { ShareGoneError } from '../errors.js'

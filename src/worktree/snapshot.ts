@@ -181,9 +181,10 @@ async function snapshotDir(s: State, abs: string, rel: string, base: BaseDir, li
   const entries: DirEntry[] = []
   /**
    * Files that match their stat entries: made into entries only if the node
-   * must be made, and then one node at a time (below). Not their Stats: on Node 20 each holds four Dates, and
-   * kept for a directory of 200,000 files they were two thirds of the live
-   * heap (and V8 lets the heap grow to a multiple of its live size).
+   * must be made, and then one node at a time (below). Not their Stats: on
+   * Node 20 each holds four Dates, and kept for a directory of 200,000 files
+   * they were two thirds of the live heap (and V8 lets the heap grow to a
+   * multiple of its live size).
    */
   const unchanged: Unchanged[] = []
   // Files and links first, in bounded parallel; subdirectories one at a time
