@@ -638,7 +638,11 @@ function cachedEntry(name: string, cached: StatEntry, exec: boolean): DirEntry |
 
 /** Reads and stores a file, and updates its stat entry. */
 async function hashedEntry(s: State, abs: string, rel: string, name: string, cached: StatEntry | undefined): Promise<DirEntry> {
-  const { root, stat } = await hashFile(abs, rel, s.writer)
+  // The version last seen here guides the cutting of a big file (hash-file.ts).
+  const previousCid = cached === undefined ? undefined : parseCid(cached.cid)
+  const src = s.opts.base?.src
+  const previous = previousCid === undefined || src === undefined ? undefined : { src, cid: previousCid, size: cached!.size }
+  const { root, stat } = await hashFile(abs, rel, s.writer, previous)
   s.opts.onHash?.(rel, stat.size)
   s.filesHashed++
   s.bytesHashed += stat.size
