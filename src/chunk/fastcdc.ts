@@ -264,8 +264,13 @@ export class GuidedCutter {
   private twinIndex: Twins | undefined
   private readonly masks: Masks
 
-  constructor(private readonly previous: PreviousChunks, private readonly p: ChunkParams = DEFAULT_PARAMS) {
+  /**
+   * `next`: the previous chunk expected first, for a cut that starts at a
+   * boundary of the previous version rather than at the start of the file.
+   */
+  constructor(private readonly previous: PreviousChunks, private readonly p: ChunkParams = DEFAULT_PARAMS, next = 0) {
     checkParams(p)
+    this.next = next
     if (previous.digests.length !== previous.lengths.length * DIGEST_BYTES) throw new RangeError('one digest per previous chunk')
     this.masks = masksFor(p)
   }

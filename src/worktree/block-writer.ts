@@ -6,6 +6,7 @@
  * (a directory's entry, of its node) or a later one, never before them. Blocks already stored, or already queued
  * in the same batch, are skipped: that is where deduplication happens.
  */
+import type { CID } from 'multiformats/cid'
 import { type Block, cidKey } from '../object/index.js'
 import type { DirStat, ObjectStore, StatEntry } from '../store/index.js'
 
@@ -43,6 +44,16 @@ export class BlockWriter {
     this.pending.push(block)
     this.pendingBytes += block.bytes.length
     await this.maybeFlush()
+  }
+
+  /**
+   * Which of `cids` the store holds, or this writer has queued. In a dry
+   * run, all of them: nothing is written anyway.
+   */
+  async has(cids: readonly CID[]): Promise<boolean[]> {
+    if (this.store === undefined) return cids.map(() => true)
+    const stored = await this.store.hasMany(cids)
+    return cids.map((cid, i) => stored[i]! || this.seen.has(cidKey(cid)))
   }
 
   /**

@@ -10,10 +10,11 @@
  * credit scheme: at most CREDITS batches are unacknowledged, which bounds
  * memory whatever the file size.
  *
- * Messages in:  { path, previous? } to start, 'ack' after each batch is consumed.
- * Messages out: { bytes, lengths, digests?, hashed? } per batch, then { done: true }
+ * Messages in:  a ChunkJob to start, 'ack' after each batch is consumed.
+ * Messages out: { bytes?, lengths, digests?, hashed? } per batch, then { done: true }
  *               or { error: { code, message } }.
  */
+import { createHash } from 'node:crypto'
 import { type FileHandle, open } from 'node:fs/promises'
 import { parentPort } from 'node:worker_threads'
 import { Cutter, DEFAULT_PARAMS, DIGEST_BYTES, GuidedCutter, type PreviousChunks } from '../chunk/fastcdc.js'
@@ -35,32 +36,51 @@ port.on('message', (m: unknown) => {
     waiting = undefined
     return
   }
-  const { path, previous } = m as { path: string; previous?: PreviousChunks }
-  void run(path, previous)
+  void run(m as ChunkJob)
 })
+
+/** What to cut. */
+export interface ChunkJob {
+  readonly path: string
+  /** The file's previous version, to cut along. */
+  readonly previous?: PreviousChunks
+  /**
+   * Start at byte `position` rather than 0, following the previous
+   * version's chunk `next` there (a split at one of its boundaries).
+   */
+  readonly from?: { readonly position: number; readonly next: number }
+  /**
+   * Send every chunk's length and digest, all hashed here, and no bytes.
+   * Without it, a batch whose chunks were all taken from the previous
+   * version is sent that way too.
+   */
+  readonly digestsOnly?: boolean
+}
 
 /**
  * Cuts one buffer. With a previous version, `digests` holds the digest of
- * each chunk that `hashed` marks (1), and zeros for the others.
+ * each chunk that `hashed` marks (1), and zeros for the others; `followed`
+ * is true when every chunk was taken from that version.
  */
-type Cut = (buf: Uint8Array, ended: boolean) => { lengths: number[]; digests?: Uint8Array; hashed?: Uint8Array }
+type Cut = (buf: Uint8Array, ended: boolean) => { lengths: number[]; digests?: Uint8Array; hashed?: Uint8Array; followed?: boolean }
 
-function cutterFor(previous: PreviousChunks | undefined): Cut {
-  if (previous === undefined) {
+function cutterFor(job: ChunkJob): Cut {
+  if (job.previous === undefined) {
     const cutter = new Cutter()
     return (buf, ended) => ({ lengths: cutter.cut(buf, ended).map((c) => c.length) })
   }
-  const cutter = new GuidedCutter(previous)
+  const cutter = new GuidedCutter(job.previous, DEFAULT_PARAMS, job.from?.next)
   return (buf, ended) => {
     const chunks = cutter.cut(buf, ended)
     const digests = new Uint8Array(chunks.length * DIGEST_BYTES)
     const hashed = new Uint8Array(chunks.length)
     chunks.forEach((c, i) => {
-      if (c.digest === undefined) return
-      digests.set(c.digest, i * DIGEST_BYTES)
+      const digest = c.digest ?? (job.digestsOnly === true ? createHash('sha256').update(c.bytes).digest() : undefined)
+      if (digest === undefined) return
+      digests.set(digest, i * DIGEST_BYTES)
       hashed[i] = 1
     })
-    return { lengths: chunks.map((c) => c.bytes.length), digests, hashed }
+    return { lengths: chunks.map((c) => c.bytes.length), digests, hashed, followed: chunks.every((c) => c.reused) }
   }
 }
 
@@ -93,13 +113,13 @@ async function readAt(fh: FileHandle, position: number): Promise<Read> {
  * leftover, took a sixth of this thread's time). The next read is under way
  * while this one is cut and hashed: waiting for each read took a third.
  */
-async function run(path: string, previous: PreviousChunks | undefined): Promise<void> {
+async function run(job: ChunkJob): Promise<void> {
   try {
-    const cut = cutterFor(previous)
-    const fh = await open(path, READ_NOFOLLOW)
+    const cut = cutterFor(job)
+    const fh = await open(job.path, READ_NOFOLLOW)
     try {
       let carry = new Uint8Array(0)
-      let position = 0
+      let position = job.from?.position ?? 0
       let next = readAt(fh, position)
       for (let ended = false; !ended;) {
         const { raw, length } = await next
@@ -113,13 +133,20 @@ async function run(path: string, previous: PreviousChunks | undefined): Promise<
         const start = CARRY_ROOM - carry.length
         raw.set(carry, start)
         const buf = raw.subarray(start, CARRY_ROOM + length)
-        const { lengths, digests, hashed } = cut(buf, ended)
+        const { lengths, digests, hashed, followed } = cut(buf, ended)
         let used = 0
         for (const n of lengths) used += n
         carry = buf.slice(used)
         if (lengths.length === 0) continue
         if (credits === 0) await new Promise<void>((resolve) => { waiting = resolve })
         credits--
+        // Chunks all taken from the previous version are most likely stored
+        // already: the main thread reads again any that are not, rather than
+        // take in (and collect) a buffer for each batch.
+        if (job.digestsOnly === true || followed === true) {
+          port.postMessage({ lengths, digests, hashed }, [digests!.buffer as ArrayBuffer])
+          continue
+        }
         const transfer = [raw.buffer as ArrayBuffer]
         if (digests !== undefined) transfer.push(digests.buffer as ArrayBuffer)
         port.postMessage({ bytes: buf.subarray(0, used), lengths, digests, hashed }, transfer)

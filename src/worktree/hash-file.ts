@@ -7,8 +7,7 @@
  * recorded torn.
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs'
-import { open } from 'node:fs/promises'
-import { Worker } from 'node:worker_threads'
+import { type FileHandle, open } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import type { CID } from 'multiformats/cid'
 import { DEFAULT_PARAMS, DIGEST_BYTES, type PreviousChunks, chunkLengths, chunkStream, chunkStreamAlong } from '../chunk/fastcdc.js'
@@ -17,6 +16,7 @@ import { FileLayout, RAW, SHA2_256, cidFromDigest, cidOf, type FileRoot } from '
 import { fileLeaves } from '../tree/file.js'
 import type { ObjectSource } from '../tree/source.js'
 import type { BlockWriter } from './block-writer.js'
+import { ChangedWhileRead, type FileChunk, chunksInWorkers, startWorkers, workersFree } from './chunk-threads.js'
 
 /**
  * Open flags for reading a file to hash: never through a symlink. The scan
@@ -63,14 +63,15 @@ export async function hashFile(abs: string, rel: string, writer: BlockWriter, pr
         const fh = await open(abs, READ_NOFOLLOW)
         try {
           before = await fh.stat()
-          // The worker starts (about 0.1 s) while the previous version's nodes are read.
-          if (!workerBusy) chunkWorker()
-          root = await layoutBig(abs, fh, writer, previous === undefined ? undefined : await previousChunks(previous, before.size))
+          // The workers start while the previous version's nodes are read.
+          if (workersFree()) startWorkers(before.size, previous !== undefined)
+          root = await layoutBig(abs, fh, before.size, writer, previous === undefined ? undefined : await previousChunks(previous, before.size))
         } finally {
           await fh.close()
         }
       }
     } catch (err) {
+      if (err instanceof ChangedWhileRead) continue
       throw new FileAccessError(rel, err)
     }
     let after: Stats
@@ -105,106 +106,32 @@ async function layoutWhole(buf: Uint8Array, writer: BlockWriter): Promise<FileRo
   const layout = new FileLayout()
   let pos = 0
   for (const n of chunkLengths(buf)) {
-    await addChunk(buf.subarray(pos, pos + n), layout, writer)
+    const bytes = buf.subarray(pos, pos + n)
+    await addChunk({ cid: cidOf(RAW, bytes), size: n, bytes }, layout, writer)
     pos += n
   }
   return finish(layout, writer)
 }
 
 /**
- * Big files go to the chunk worker when it is free, so cutting runs on the
- * second core while this thread hashes, builds nodes and writes the store;
- * when it is busy with another file, this thread does it all.
+ * Big files go to the chunk workers when they are free, so cutting runs on
+ * the second core while this thread hashes, builds nodes and writes the
+ * store (chunk-threads.ts); when they are busy with another file, this
+ * thread does it all.
  */
-async function layoutBig(abs: string, fh: import('node:fs/promises').FileHandle, writer: BlockWriter, previous: PreviousChunks | undefined): Promise<FileRoot> {
-  if (workerBusy) return layoutStream(fh.createReadStream({ highWaterMark: STREAM_READ, autoClose: false }), writer, previous)
-  workerBusy = true
-  try {
-    const layout = new FileLayout()
-    for await (const batch of chunkInWorker(abs, previous)) {
-      for (const { cid, bytes } of batch) await addChunk(bytes, layout, writer, cid)
-    }
-    return await finish(layout, writer)
-  } finally {
-    workerBusy = false
+async function layoutBig(abs: string, fh: FileHandle, size: number, writer: BlockWriter, previous: PreviousChunks | undefined): Promise<FileRoot> {
+  if (!workersFree()) return layoutStream(fh.createReadStream({ highWaterMark: STREAM_READ, autoClose: false }), writer, previous)
+  const layout = new FileLayout()
+  for await (const { chunks } of chunksInWorkers(abs, fh, size, previous, (cids) => writer.has(cids))) {
+    for (const chunk of chunks) await addChunk(chunk, layout, writer)
   }
-}
-
-let worker: Worker | undefined
-let workerBusy = false
-
-interface WorkerBatch { bytes: Uint8Array; lengths: number[]; digests?: Uint8Array; hashed?: Uint8Array }
-type WorkerMessage = WorkerBatch | { done: true } | { error: { code?: string; message: string } }
-
-/** The chunk worker, started if it is not running. */
-function chunkWorker(): Worker {
-  if (worker === undefined) {
-    worker = new Worker(new URL('./chunk-worker.js', import.meta.url))
-    // Never keeps the process alive on its own.
-    worker.unref()
-  }
-  return worker
-}
-
-/** Streams one file's chunks, with their CIDs, from the worker thread. */
-async function* chunkInWorker(abs: string, previous: PreviousChunks | undefined): AsyncGenerator<Array<{ cid: import('multiformats/cid').CID; bytes: Uint8Array }>> {
-  const w = chunkWorker()
-  const inbox: WorkerMessage[] = []
-  let wake: (() => void) | undefined
-  const onMessage = (m: WorkerMessage): void => {
-    inbox.push(m)
-    wake?.()
-  }
-  // A crashed or exited worker answers nothing more: report it and never reuse it.
-  let dead = false
-  const onError = (err: Error): void => {
-    dead = true
-    onMessage({ error: { message: err.message } })
-  }
-  const onExit = (): void => onError(new Error('the chunk worker stopped'))
-  w.on('message', onMessage)
-  w.on('error', onError)
-  w.on('exit', onExit)
-  let finished = false
-  try {
-    w.postMessage({ path: abs, previous })
-    for (;;) {
-      if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve })
-      wake = undefined
-      const m = inbox.shift()!
-      if ('done' in m) {
-        finished = true
-        return
-      }
-      if ('error' in m) {
-        finished = true
-        throw Object.assign(new Error(m.error.message), { code: m.error.code })
-      }
-      w.postMessage('ack')
-      let off = 0
-      const { digests, hashed } = m
-      yield m.lengths.map((n, i) => {
-        const bytes = m.bytes.subarray(off, off + n)
-        off += n
-        return { cid: hashed?.[i] === 1 ? cidFromDigest(RAW, digests!.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)) : cidOf(RAW, bytes), bytes }
-      })
-    }
-  } finally {
-    w.off('message', onMessage)
-    w.off('error', onError)
-    w.off('exit', onExit)
-    // Abandoned mid-file, the worker would keep sending this file's chunks.
-    if (!finished || dead) {
-      if (worker === w) worker = undefined
-      void w.terminate()
-    }
-  }
+  return finish(layout, writer)
 }
 
 async function layoutStream(stream: AsyncIterable<Uint8Array>, writer: BlockWriter, previous: PreviousChunks | undefined): Promise<FileRoot> {
   const layout = new FileLayout()
-  if (previous === undefined) for await (const chunk of chunkStream(stream)) await addChunk(chunk, layout, writer)
-  else for await (const { bytes, digest } of chunkStreamAlong(stream, previous)) await addChunk(bytes, layout, writer, digest === undefined ? undefined : cidFromDigest(RAW, digest))
+  if (previous === undefined) for await (const bytes of chunkStream(stream)) await addChunk({ cid: cidOf(RAW, bytes), size: bytes.length, bytes }, layout, writer)
+  else for await (const { bytes, digest } of chunkStreamAlong(stream, previous)) await addChunk({ cid: digest === undefined ? cidOf(RAW, bytes) : cidFromDigest(RAW, digest), size: bytes.length, bytes }, layout, writer)
   return finish(layout, writer)
 }
 
@@ -235,10 +162,10 @@ async function previousChunks(previous: PreviousVersion, size: number): Promise<
   return { lengths, digests: packed }
 }
 
-/** Stores one chunk and the file nodes it closes; `cid` when already hashed (by the worker). */
-async function addChunk(bytes: Uint8Array, layout: FileLayout, writer: BlockWriter, cid = cidOf(RAW, bytes)): Promise<void> {
-  await writer.add({ cid, bytes })
-  for (const node of layout.add({ cid, size: bytes.length })) await writer.add(node)
+/** Stores one chunk (unless the store has it) and the file nodes it closes. */
+async function addChunk(chunk: FileChunk, layout: FileLayout, writer: BlockWriter): Promise<void> {
+  if (chunk.bytes !== undefined) await writer.add({ cid: chunk.cid, bytes: chunk.bytes })
+  for (const node of layout.add({ cid: chunk.cid, size: chunk.size })) await writer.add(node)
 }
 
 async function finish(layout: FileLayout, writer: BlockWriter): Promise<FileRoot> {

@@ -1,5 +1,6 @@
 /** Deterministic test data: the same bytes on every machine, so golden values can be pinned. */
 import { createHash } from 'node:crypto'
+import type { PreviousChunks } from '../../src/chunk/fastcdc.js'
 import { mkdir, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
@@ -41,4 +42,15 @@ export async function writeCompressibleFile(path: string, size: number): Promise
   } finally {
     await fh.close()
   }
+}
+
+/** `buf` cut at `lengths`, described as a file's previous version (for GuidedCutter). */
+export function previousOf(buf: Uint8Array, lengths: readonly number[]): PreviousChunks {
+  const digests = new Uint8Array(lengths.length * 32)
+  let pos = 0
+  lengths.forEach((n, j) => {
+    digests.set(createHash('sha256').update(buf.subarray(pos, pos + n)).digest(), j * 32)
+    pos += n
+  })
+  return { lengths, digests }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { createHash } from 'node:crypto'
 import { type ChunkParams, DEFAULT_PARAMS, GEAR, type HashedChunk, type PreviousChunks, chunkLengths, chunkStream, chunkStreamAlong, checkParams, cutPoint, endsAtCut } from '../../src/chunk/fastcdc.js'
-import { seededBytes } from '../helpers/data.js'
+import { previousOf, seededBytes } from '../helpers/data.js'
 
 /** Chunk boundaries (cumulative offsets) of a length list. */
 function offsets(lengths: number[]): number[] {
@@ -35,17 +35,6 @@ function referenceCut(buf: Uint8Array, start: number, end: number, p: ChunkParam
     if ((hash & mask(i < normal ? bits + 2 : bits - 2)) === 0) return i + 1
   }
   return limit
-}
-
-/** `buf` cut at `lengths`, described as a previous version. */
-function previousOf(buf: Uint8Array, lengths: readonly number[]): PreviousChunks {
-  const digests = new Uint8Array(lengths.length * 32)
-  let pos = 0
-  lengths.forEach((n, j) => {
-    digests.set(createHash('sha256').update(buf.subarray(pos, pos + n)).digest(), j * 32)
-    pos += n
-  })
-  return { lengths, digests }
 }
 
 /** The digests of chunkLengths' chunks of `buf`, as hex. */

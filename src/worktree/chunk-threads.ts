@@ -1,0 +1,312 @@
+/**
+ * The main thread's side of the chunk workers (chunk-worker.ts). One worker
+ * reads and cuts a big file while this thread hashes and stores it. A file
+ * cut along its previous version is mostly hashing, which one core does at
+ * one speed: so it is split in two at a boundary of that version near its
+ * middle, and a second worker hashes the second half at the same time,
+ * sending lengths and digests only. The first worker's chunks are taken
+ * until one ends where a chunk of the second half starts; every chunk is a
+ * chunk a single cut would make (a chunk's end depends only on its bytes),
+ * so from that offset on both cuts agree, and the second half's are taken.
+ * Its chunks that the store lacks are read again from the file, and checked
+ * against their digests.
+ */
+import { createHash } from 'node:crypto'
+import type { FileHandle } from 'node:fs/promises'
+import { Worker } from 'node:worker_threads'
+import type { CID } from 'multiformats/cid'
+import { DIGEST_BYTES, type PreviousChunks } from '../chunk/fastcdc.js'
+import { RAW, cidFromDigest, cidOf } from '../object/index.js'
+import type { ChunkJob } from './chunk-worker.js'
+
+/** One chunk of a file, in order; `bytes` undefined when the store has it already. */
+export interface FileChunk {
+  readonly cid: CID
+  readonly size: number
+  readonly bytes: Uint8Array | undefined
+}
+
+/** Chunks in file order, and which half of a split file they come from (1 when it was not split). */
+export interface ChunkBatch {
+  readonly chunks: FileChunk[]
+  readonly half: 1 | 2
+}
+
+/** Thrown when a chunk read again no longer matches its digest: the file changed while it was read. */
+export class ChangedWhileRead extends Error {}
+
+/** Chunks of the second half taken at once: at most 16 MiB read again. */
+const TAIL_BATCH = 64
+
+/** Files at least this big, cut along a previous version, are hashed in two halves. */
+export const SPLIT_MIN_BYTES = 8 * 1024 * 1024
+
+let first: Worker | undefined
+let second: Worker | undefined
+let busy = false
+
+/** True when the workers can take a file (they take one at a time). */
+export function workersFree(): boolean {
+  return !busy
+}
+
+/**
+ * Starts the workers a file of `size` bytes will need (the second one only
+ * for a file cut along a previous version), so they are ready by the time
+ * the file is: each takes about 0.1 s to start.
+ */
+export function startWorkers(size: number, along: boolean): void {
+  first ??= newWorker()
+  if (along && size >= SPLIT_MIN_BYTES) second ??= newWorker()
+}
+
+function newWorker(): Worker {
+  const w = new Worker(new URL('./chunk-worker.js', import.meta.url))
+  // Never keeps the process alive on its own.
+  w.unref()
+  return w
+}
+
+/**
+ * The chunks of the file at `abs`, from the workers, in batches. With a
+ * `previous` version, a file of SPLIT_MIN_BYTES or more is hashed in two
+ * halves (see above); `has` says which chunks the store holds, and `fh`
+ * reads again those of the second half that it lacks. Call only when
+ * workersFree().
+ */
+export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number, previous: PreviousChunks | undefined, has: (cids: readonly CID[]) => Promise<boolean[]>): AsyncGenerator<ChunkBatch> {
+  busy = true
+  try {
+    const split = previous === undefined || size < SPLIT_MIN_BYTES ? undefined : splitAt(previous, size)
+    if (split === undefined) {
+      let at = 0
+      for await (const batch of jobBatches('first', { path: abs, previous })) {
+        const chunks = await chunksOf(batch, at, fh, has)
+        for (const c of chunks) at += c.size
+        yield { chunks, half: 1 }
+      }
+      return
+    }
+    const tail = new SecondHalf(abs, previous!, split)
+    try {
+      let at = 0
+      let joined = false
+      for await (const batch of jobBatches('first', { path: abs, previous })) {
+        let take = batch.lengths.length
+        let end = at
+        for (let i = 0; i < batch.lengths.length; i++) {
+          end += batch.lengths[i]!
+          if (end >= split.position && (await tail.startsAt(end))) {
+            take = i + 1
+            joined = true
+            break
+          }
+        }
+        yield { chunks: await chunksOf(batch, at, fh, has, take), half: 1 }
+        at = end
+        // Leaving the loop stops the first worker mid-file.
+        if (joined) break
+      }
+      if (joined) for await (const chunks of tail.chunksFrom(at, fh, has)) yield { chunks, half: 2 }
+    } finally {
+      tail.stop()
+    }
+  } finally {
+    busy = false
+  }
+}
+
+/** The previous version's boundary nearest the middle of a file of `size` bytes, past its first chunk. */
+function splitAt(previous: PreviousChunks, size: number): { position: number; next: number } | undefined {
+  let position = 0
+  for (let j = 0; j < previous.lengths.length; j++) {
+    if (position >= size / 2) return j === 0 || position >= size ? undefined : { position, next: j }
+    position += previous.lengths[j]!
+  }
+  return undefined
+}
+
+/** One batch as the worker sends it. */
+interface WorkerBatch {
+  readonly bytes?: Uint8Array
+  readonly lengths: number[]
+  readonly digests?: Uint8Array
+  readonly hashed?: Uint8Array
+}
+
+type WorkerMessage = WorkerBatch | { done: true } | { error: { code?: string; message: string } }
+
+/**
+ * The first `count` chunks of a batch that starts at byte `at` of the file.
+ * A batch sent without bytes has every chunk's digest: those the store
+ * lacks are read again from `fh`.
+ */
+async function chunksOf(batch: WorkerBatch, at: number, fh: FileHandle, has: (cids: readonly CID[]) => Promise<boolean[]>, count = batch.lengths.length): Promise<FileChunk[]> {
+  const lengths = batch.lengths.slice(0, count)
+  if (batch.bytes === undefined) return readMissing(lengths.map((_, i) => digestAt(batch, i)!), lengths, at, fh, has)
+  let off = 0
+  return lengths.map((n, i) => {
+    const bytes = batch.bytes!.subarray(off, off + n)
+    off += n
+    return { cid: digestAt(batch, i) ?? cidOf(RAW, bytes), size: n, bytes }
+  })
+}
+
+/** Chunks known by CID and length, from byte `at` on: with bytes, read from `fh` and checked, where the store lacks them. */
+async function readMissing(cids: readonly CID[], lengths: readonly number[], at: number, fh: FileHandle, has: (cids: readonly CID[]) => Promise<boolean[]>): Promise<FileChunk[]> {
+  const present = await has(cids)
+  const out: FileChunk[] = []
+  for (let k = 0; k < cids.length; k++) {
+    const size = lengths[k]!
+    out.push({ cid: cids[k]!, size, bytes: present[k] ? undefined : await readChecked(fh, at, size, cids[k]!) })
+    at += size
+  }
+  return out
+}
+
+function digestAt(batch: WorkerBatch, i: number): CID | undefined {
+  return batch.hashed?.[i] === 1 ? cidFromDigest(RAW, batch.digests!.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)) : undefined
+}
+
+/** Runs `job` on the named worker; yields its batches, acknowledging each as it is taken. */
+async function* jobBatches(which: 'first' | 'second', job: ChunkJob): AsyncGenerator<WorkerBatch> {
+  const w = which === 'first' ? (first ??= newWorker()) : (second ??= newWorker())
+  const inbox: WorkerMessage[] = []
+  let wake: (() => void) | undefined
+  const onMessage = (m: WorkerMessage): void => {
+    inbox.push(m)
+    wake?.()
+  }
+  // A crashed or exited worker answers nothing more: report it and never reuse it.
+  let dead = false
+  const onError = (err: Error): void => {
+    dead = true
+    onMessage({ error: { message: err.message } })
+  }
+  const onExit = (): void => onError(new Error('the chunk worker stopped'))
+  w.on('message', onMessage)
+  w.on('error', onError)
+  w.on('exit', onExit)
+  let finished = false
+  try {
+    w.postMessage(job)
+    for (;;) {
+      if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve })
+      wake = undefined
+      const m = inbox.shift()!
+      if ('done' in m) {
+        finished = true
+        return
+      }
+      if ('error' in m) {
+        finished = true
+        throw Object.assign(new Error(m.error.message), { code: m.error.code })
+      }
+      w.postMessage('ack')
+      yield m
+    }
+  } finally {
+    w.off('message', onMessage)
+    w.off('error', onError)
+    w.off('exit', onExit)
+    // Abandoned mid-file, the worker would keep sending this file's chunks.
+    if (!finished || dead) {
+      if (first === w) first = undefined
+      if (second === w) second = undefined
+      void w.terminate()
+    }
+  }
+}
+
+/**
+ * The second half, hashed by the second worker as soon as it starts, its
+ * lengths and digests collected here (a few dozen bytes a chunk) whatever
+ * the first half is doing.
+ */
+class SecondHalf {
+  private readonly lengths: number[] = []
+  private readonly cids: CID[] = []
+  private readonly start: number
+  /** Offset just past the chunks collected so far. */
+  private end: number
+  private readonly starts = new Set<number>()
+  private done = false
+  private failure: unknown
+  private wake: (() => void) | undefined
+  private readonly batches: AsyncGenerator<WorkerBatch>
+
+  constructor(abs: string, previous: PreviousChunks, from: { position: number; next: number }) {
+    this.start = from.position
+    this.end = from.position
+    this.starts.add(from.position)
+    this.batches = jobBatches('second', { path: abs, previous, from, digestsOnly: true })
+    void this.collect()
+  }
+
+  private async collect(): Promise<void> {
+    try {
+      for await (const batch of this.batches) {
+        batch.lengths.forEach((n, i) => {
+          this.lengths.push(n)
+          this.cids.push(digestAt(batch, i)!)
+          this.end += n
+          this.starts.add(this.end)
+        })
+        this.wake?.()
+      }
+    } catch (err) {
+      this.failure = err
+    }
+    this.done = true
+    this.wake?.()
+  }
+
+  private async more(): Promise<void> {
+    await new Promise<void>((resolve) => { this.wake = resolve })
+    this.wake = undefined
+  }
+
+  /** Whether a chunk of this half starts at `offset` (or the half ends there); waits until it is known. */
+  async startsAt(offset: number): Promise<boolean> {
+    while (!this.done && this.end < offset) await this.more()
+    return this.starts.has(offset)
+  }
+
+  /**
+   * This half's chunks from `offset` (where one starts) to the end: those
+   * the store lacks are read from `fh` and checked against their digests.
+   */
+  async *chunksFrom(offset: number, fh: FileHandle, has: (cids: readonly CID[]) => Promise<boolean[]>): AsyncGenerator<FileChunk[]> {
+    let i = 0
+    let at = this.start
+    for (; at < offset; i++) at += this.lengths[i]!
+    for (;;) {
+      while (!this.done && i >= this.lengths.length) await this.more()
+      if (i >= this.lengths.length) break
+      // A few at a time: those read again are held until taken.
+      const count = Math.min(this.lengths.length - i, TAIL_BATCH)
+      const lengths = this.lengths.slice(i, i + count)
+      yield await readMissing(this.cids.slice(i, i + count), lengths, at, fh, has)
+      for (const n of lengths) at += n
+      i += count
+    }
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  stop(): void {
+    void this.batches.return(undefined)
+  }
+}
+
+async function readChecked(fh: FileHandle, at: number, size: number, cid: CID): Promise<Uint8Array> {
+  const bytes = new Uint8Array(size)
+  let got = 0
+  while (got < size) {
+    const { bytesRead } = await fh.read(bytes, got, size - got, at + got)
+    if (bytesRead === 0) throw new ChangedWhileRead()
+    got += bytesRead
+  }
+  const digest = createHash('sha256').update(bytes).digest()
+  if (!digest.equals(cid.multihash.digest)) throw new ChangedWhileRead()
+  return bytes
+}
