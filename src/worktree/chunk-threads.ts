@@ -132,6 +132,8 @@ interface WorkerBatch {
   readonly lengths: number[]
   readonly digests?: Uint8Array
   readonly hashed?: Uint8Array
+  /** Sent without bytes: true when every chunk was taken from the previous version. */
+  readonly followed?: boolean
 }
 
 type WorkerMessage = WorkerBatch | { done: true } | { error: { code?: string; message: string } }
@@ -219,11 +221,23 @@ async function* jobBatches(which: 'first' | 'second', job: ChunkJob): AsyncGener
 }
 
 /**
+ * Bytes of the second half looked at before deciding whether it is worth
+ * it: when most of them had to be cut, the file is mostly new, and every
+ * chunk of the half would be read and hashed again here. The first worker
+ * then cuts the whole file, as it would alone.
+ */
+const DECIDE_BYTES = 8 * 1024 * 1024
+
+/**
  * The second half, hashed by the second worker as soon as it starts, its
  * lengths and digests collected here (a few dozen bytes a chunk) whatever
  * the first half is doing.
  */
 class SecondHalf {
+  private seen = 0
+  private cut = 0
+  private decided = false
+  private abandoned = false
   private readonly lengths: number[] = []
   private readonly cids: CID[] = []
   private readonly start: number
@@ -246,18 +260,29 @@ class SecondHalf {
   private async collect(): Promise<void> {
     try {
       for await (const batch of this.batches) {
+        let bytes = 0
         batch.lengths.forEach((n, i) => {
           this.lengths.push(n)
           this.cids.push(digestAt(batch, i)!)
           this.end += n
           this.starts.add(this.end)
+          bytes += n
         })
+        if (!this.decided) {
+          this.seen += bytes
+          if (batch.followed !== true) this.cut += bytes
+          this.decided = this.seen >= DECIDE_BYTES
+          this.abandoned = this.decided && this.cut * 2 > this.seen
+        }
         this.wake?.()
+        // Leaving the loop stops the worker.
+        if (this.abandoned) break
       }
     } catch (err) {
       this.failure = err
     }
     this.done = true
+    this.decided = true
     this.wake?.()
   }
 
@@ -266,10 +291,13 @@ class SecondHalf {
     this.wake = undefined
   }
 
-  /** Whether a chunk of this half starts at `offset` (or the half ends there); waits until it is known. */
+  /**
+   * Whether a chunk of this half starts at `offset` (or the half ends
+   * there); waits until it is known, and never once the half is abandoned.
+   */
   async startsAt(offset: number): Promise<boolean> {
-    while (!this.done && this.end < offset) await this.more()
-    return this.starts.has(offset)
+    while (!this.done && (this.end < offset || !this.decided)) await this.more()
+    return !this.abandoned && this.starts.has(offset)
   }
 
   /**

@@ -11,7 +11,7 @@
  * memory whatever the file size.
  *
  * Messages in:  a ChunkJob to start, 'ack' after each batch is consumed.
- * Messages out: { bytes?, lengths, digests?, hashed? } per batch, then { done: true }
+ * Messages out: { bytes?, lengths, digests?, hashed?, followed? } per batch, then { done: true }
  *               or { error: { code, message } }.
  */
 import { createHash } from 'node:crypto'
@@ -144,7 +144,7 @@ async function run(job: ChunkJob): Promise<void> {
         // already: the main thread reads again any that are not, rather than
         // take in (and collect) a buffer for each batch.
         if (job.digestsOnly === true || followed === true) {
-          port.postMessage({ lengths, digests, hashed }, [digests!.buffer as ArrayBuffer])
+          port.postMessage({ lengths, digests, hashed, followed }, [digests!.buffer as ArrayBuffer])
           continue
         }
         const transfer = [raw.buffer as ArrayBuffer]

@@ -101,7 +101,7 @@ describe('worktree/chunk-threads: a big file cut along its previous version, in 
     await assert.rejects(batchesOf(old, previousOf(old, chunkLengths(old)), overwrite, (p) => { path = p }), ChangedWhileRead)
   })
 
-  it('does not split a file without a previous version, nor one under the size', async () => {
+  it('does not split a file without a previous version, one under the size, or one whose second half is mostly new', async () => {
     const plain = await batchesOf(old, undefined, all(true))
     assertPlainCut(chunksIn(plain), old)
     assert.ok(plain.every((b) => b.half === 1 && b.chunks.every((c) => c.bytes !== undefined)))
@@ -109,5 +109,10 @@ describe('worktree/chunk-threads: a big file cut along its previous version, in 
     const batches = await batchesOf(small, previousOf(small, chunkLengths(small)), all(true))
     assertPlainCut(chunksIn(batches), small)
     assert.ok(batches.every((b) => b.half === 1))
+    // Its first half kept, its second half other bytes: the second worker gives up, and the first cuts it all.
+    const replaced = Buffer.concat([old.subarray(0, SIZE / 2), seededBytes('other half', SIZE / 2)])
+    const whole = await batchesOf(replaced, previousOf(old, chunkLengths(old)), all(true))
+    assertPlainCut(chunksIn(whole), replaced)
+    assert.ok(whole.every((b) => b.half === 1))
   })
 })
