@@ -2,14 +2,16 @@
  * The main thread's side of the chunk workers (chunk-worker.ts). One worker
  * reads and cuts a big file while this thread hashes and stores it. A file
  * cut along its previous version is mostly hashing, which one core does at
- * one speed: so it is split in two at a boundary of that version near its
- * middle, and a second worker hashes the second half at the same time,
- * sending lengths and digests only. The first worker's chunks are taken
- * until one ends where a chunk of the second half starts; every chunk is a
- * chunk a single cut would make (a chunk's end depends only on its bytes),
- * so from that offset on both cuts agree, and the second half's are taken.
- * Its chunks that the store lacks are read again from the file, and checked
- * against their digests.
+ * one speed: so it is split at the first boundary of that version past its
+ * middle, and a second worker hashes the second half at the same time. The
+ * first worker's chunks are taken until one ends where a chunk of the
+ * second half starts; every chunk is one a single cut would make (a
+ * chunk's end depends only on its bytes), so from that offset on both cuts
+ * agree, and the second half's are taken. A second half that is mostly new
+ * bytes is given up at once (DECIDE_BYTES). The second half, and each batch
+ * of the first that the previous version gave whole, come as lengths and
+ * digests without bytes: the chunks the store lacks are read again from
+ * the file, and checked against their digests.
  */
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
@@ -70,8 +72,8 @@ function newWorker(): Worker {
 /**
  * The chunks of the file at `abs`, from the workers, in batches. With a
  * `previous` version, a file of SPLIT_MIN_BYTES or more is hashed in two
- * halves (see above); `has` says which chunks the store holds, and `fh`
- * reads again those of the second half that it lacks. Call only when
+ * halves (see above). `has` says which chunks the store holds; `fh` reads
+ * again those that came without bytes and that it lacks. Call only when
  * workersFree().
  */
 export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number, previous: PreviousChunks | undefined, has: (cids: readonly CID[]) => Promise<boolean[]>): AsyncGenerator<ChunkBatch> {
@@ -116,7 +118,7 @@ export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number
   }
 }
 
-/** The previous version's boundary nearest the middle of a file of `size` bytes, past its first chunk. */
+/** The previous version's first boundary at or past the middle of a file of `size` bytes, and inside it. */
 function splitAt(previous: PreviousChunks, size: number): { position: number; next: number } | undefined {
   let position = 0
   for (let j = 0; j < previous.lengths.length; j++) {
