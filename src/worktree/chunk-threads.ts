@@ -37,9 +37,6 @@ export interface ChunkBatch {
 /** Thrown when a chunk read again no longer matches its digest: the file changed while it was read. */
 export class ChangedWhileRead extends Error {}
 
-/** Chunks of the second half taken at once: at most 16 MiB read again. */
-const TAIL_BATCH = 64
-
 /** Files at least this big, cut along a previous version, are hashed in two halves. */
 export const SPLIT_MIN_BYTES = 8 * 1024 * 1024
 
@@ -109,7 +106,7 @@ export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number
         // Leaving the loop stops the first worker mid-file.
         if (joined) break
       }
-      if (joined) for await (const chunks of tail.chunksFrom(at, fh, has)) yield { chunks, half: 2 }
+      if (joined) for await (const chunks of tail.chunksFrom(fh, has)) yield { chunks, half: 2 }
     } finally {
       tail.stop()
     }
@@ -240,21 +237,17 @@ class SecondHalf {
   private cut = 0
   private decided = false
   private abandoned = false
-  private readonly lengths: number[] = []
-  private readonly cids: CID[] = []
-  private readonly start: number
-  /** Offset just past the chunks collected so far. */
-  private end: number
-  private readonly starts = new Set<number>()
+  /** The batches collected, each taken (and dropped) once the first half has joined. */
+  private readonly got: Array<WorkerBatch | undefined> = []
+  /** Where the next chunk starts: batch `got[batch]`, its chunk `chunk`, at byte `at`. */
+  private readonly cursor: { batch: number; chunk: number; at: number }
   private done = false
   private failure: unknown
   private wake: (() => void) | undefined
   private readonly batches: AsyncGenerator<WorkerBatch>
 
   constructor(abs: string, previous: PreviousChunks, from: { position: number; next: number }) {
-    this.start = from.position
-    this.end = from.position
-    this.starts.add(from.position)
+    this.cursor = { batch: 0, chunk: 0, at: from.position }
     this.batches = jobBatches('second', { path: abs, previous, from, digestsOnly: true })
     void this.collect()
   }
@@ -262,15 +255,9 @@ class SecondHalf {
   private async collect(): Promise<void> {
     try {
       for await (const batch of this.batches) {
-        let bytes = 0
-        batch.lengths.forEach((n, i) => {
-          this.lengths.push(n)
-          this.cids.push(digestAt(batch, i)!)
-          this.end += n
-          this.starts.add(this.end)
-          bytes += n
-        })
+        this.got.push(batch)
         if (!this.decided) {
+          const bytes = batch.lengths.reduce((sum, n) => sum + n, 0)
           this.seen += bytes
           if (batch.followed !== true) this.cut += bytes
           this.decided = this.seen >= DECIDE_BYTES
@@ -296,29 +283,43 @@ class SecondHalf {
   /**
    * Whether a chunk of this half starts at `offset` (or the half ends
    * there); waits until it is known, and never once the half is abandoned.
+   * Asked with offsets that only grow, so it walks the chunks once.
    */
   async startsAt(offset: number): Promise<boolean> {
-    while (!this.done && (this.end < offset || !this.decided)) await this.more()
-    return !this.abandoned && this.starts.has(offset)
+    while (!this.decided) await this.more()
+    if (this.abandoned) return false
+    const c = this.cursor
+    while (c.at < offset) {
+      const batch = this.got[c.batch]
+      if (batch === undefined) {
+        if (this.done) break
+        await this.more()
+      } else if (c.chunk === batch.lengths.length) {
+        c.batch++
+        c.chunk = 0
+      } else {
+        c.at += batch.lengths[c.chunk++]!
+      }
+    }
+    return c.at === offset
   }
 
   /**
-   * This half's chunks from `offset` (where one starts) to the end: those
-   * the store lacks are read from `fh` and checked against their digests.
+   * This half's chunks from where startsAt last said one starts, to the
+   * end: those the store lacks are read from `fh` and checked against
+   * their digests, a batch at a time.
    */
-  async *chunksFrom(offset: number, fh: FileHandle, has: (cids: readonly CID[]) => Promise<boolean[]>): AsyncGenerator<FileChunk[]> {
-    let i = 0
-    let at = this.start
-    for (; at < offset; i++) at += this.lengths[i]!
-    for (;;) {
-      while (!this.done && i >= this.lengths.length) await this.more()
-      if (i >= this.lengths.length) break
-      // A few at a time: those read again are held until taken.
-      const count = Math.min(this.lengths.length - i, TAIL_BATCH)
-      const lengths = this.lengths.slice(i, i + count)
-      yield await readMissing(this.cids.slice(i, i + count), lengths, at, fh, has)
+  async *chunksFrom(fh: FileHandle, has: (cids: readonly CID[]) => Promise<boolean[]>): AsyncGenerator<FileChunk[]> {
+    let { batch: b, chunk: first, at } = this.cursor
+    for (;; b++, first = 0) {
+      while (!this.done && b >= this.got.length) await this.more()
+      const batch = this.got[b]
+      if (batch === undefined) break
+      this.got[b] = undefined
+      const lengths = batch.lengths.slice(first)
+      if (lengths.length === 0) continue
+      yield await readMissing(lengths.map((_, i) => digestAt(batch, first + i)!), lengths, at, fh, has)
       for (const n of lengths) at += n
-      i += count
     }
     if (this.failure !== undefined) throw this.failure
   }
