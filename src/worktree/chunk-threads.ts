@@ -79,7 +79,7 @@ export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number
     const split = previous === undefined || size < SPLIT_MIN_BYTES ? undefined : splitAt(previous, size)
     if (split === undefined) {
       let at = 0
-      for await (const batch of jobBatches('first', { path: abs, previous })) {
+      for await (const batch of jobBatches((first ??= newWorker()), { path: abs, previous })) {
         const chunks = await chunksOf(batch, at, fh, has)
         for (const c of chunks) at += c.size
         yield { chunks, half: 1 }
@@ -90,7 +90,7 @@ export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number
     try {
       let at = 0
       let joined = false
-      for await (const batch of jobBatches('first', { path: abs, previous })) {
+      for await (const batch of jobBatches((first ??= newWorker()), { path: abs, previous })) {
         let take = batch.lengths.length
         let end = at
         for (let i = 0; i < batch.lengths.length; i++) {
@@ -131,11 +131,11 @@ interface WorkerBatch {
   readonly lengths: number[]
   readonly digests?: Uint8Array
   readonly hashed?: Uint8Array
-  /** Sent without bytes: true when every chunk was taken from the previous version. */
-  readonly followed?: boolean
+  /** Sent without bytes: the bytes of the chunks that were not taken from the previous version. */
+  readonly cutBytes?: number
 }
 
-type WorkerMessage = WorkerBatch | { done: true } | { error: { code?: string; message: string } }
+type WorkerMessage = { readonly id: number } & (WorkerBatch | { done: true } | { error: { code?: string; message: string } })
 
 /**
  * The first `count` chunks of a batch that starts at byte `at` of the file.
@@ -169,12 +169,15 @@ function digestAt(batch: WorkerBatch, i: number): CID | undefined {
   return batch.hashed?.[i] === 1 ? cidFromDigest(RAW, batch.digests!.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)) : undefined
 }
 
-/** Runs `job` on the named worker; yields its batches, acknowledging each as it is taken. */
-async function* jobBatches(which: 'first' | 'second', job: ChunkJob): AsyncGenerator<WorkerBatch> {
-  const w = which === 'first' ? (first ??= newWorker()) : (second ??= newWorker())
+let jobs = 0
+
+/** Runs `job` on worker `w`; yields its batches, acknowledging each as it is taken. */
+async function* jobBatches(w: Worker, job: Omit<ChunkJob, 'id'>): AsyncGenerator<WorkerBatch> {
+  const id = ++jobs
   const inbox: WorkerMessage[] = []
   let wake: (() => void) | undefined
   const onMessage = (m: WorkerMessage): void => {
+    if (m.id !== id) return
     inbox.push(m)
     wake?.()
   }
@@ -182,7 +185,7 @@ async function* jobBatches(which: 'first' | 'second', job: ChunkJob): AsyncGener
   let dead = false
   const onError = (err: Error): void => {
     dead = true
-    onMessage({ error: { message: err.message } })
+    onMessage({ id, error: { message: err.message } })
   }
   const onExit = (): void => onError(new Error('the chunk worker stopped'))
   w.on('message', onMessage)
@@ -190,7 +193,7 @@ async function* jobBatches(which: 'first' | 'second', job: ChunkJob): AsyncGener
   w.on('exit', onExit)
   let finished = false
   try {
-    w.postMessage(job)
+    w.postMessage({ ...job, id })
     for (;;) {
       if (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve })
       wake = undefined
@@ -244,11 +247,13 @@ class SecondHalf {
   private done = false
   private failure: unknown
   private wake: (() => void) | undefined
+  private readonly worker: Worker
   private readonly batches: AsyncGenerator<WorkerBatch>
 
   constructor(abs: string, previous: PreviousChunks, from: { position: number; next: number }) {
     this.cursor = { batch: 0, chunk: 0, at: from.position }
-    this.batches = jobBatches('second', { path: abs, previous, from, digestsOnly: true })
+    this.worker = second ??= newWorker()
+    this.batches = jobBatches(this.worker, { path: abs, previous, from, digestsOnly: true })
     void this.collect()
   }
 
@@ -259,7 +264,7 @@ class SecondHalf {
         if (!this.decided) {
           const bytes = batch.lengths.reduce((sum, n) => sum + n, 0)
           this.seen += bytes
-          if (batch.followed !== true) this.cut += bytes
+          this.cut += batch.cutBytes ?? bytes
           this.decided = this.seen >= DECIDE_BYTES
           this.abandoned = this.decided && this.cut * 2 > this.seen
         }
@@ -287,7 +292,8 @@ class SecondHalf {
    */
   async startsAt(offset: number): Promise<boolean> {
     while (!this.decided) await this.more()
-    if (this.abandoned) return false
+    // Without this half the first worker cuts the rest of the file itself.
+    if (this.abandoned || this.failure !== undefined) return false
     const c = this.cursor
     while (c.at < offset) {
       const batch = this.got[c.batch]
@@ -324,8 +330,15 @@ class SecondHalf {
     if (this.failure !== undefined) throw this.failure
   }
 
+  /**
+   * Stops the worker at once if it is still at this half, and lets no
+   * other file have it: a generator's return() would wait for its next
+   * message, while the worker went on with this file.
+   */
   stop(): void {
-    void this.batches.return(undefined)
+    if (this.done) return
+    if (second === this.worker) second = undefined
+    void this.worker.terminate()
   }
 }
 

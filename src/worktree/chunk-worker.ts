@@ -11,8 +11,9 @@
  * memory whatever the file size.
  *
  * Messages in:  a ChunkJob to start, 'ack' after each batch is consumed.
- * Messages out: { bytes?, lengths, digests?, hashed?, followed? } per batch, then { done: true }
- *               or { error: { code, message } }.
+ * Messages out: { id, bytes?, lengths, digests?, hashed?, cutBytes? } per
+ *               batch, then { id, done: true } or { id, error: { code, message } },
+ *               `id` being the job's.
  */
 import { createHash } from 'node:crypto'
 import { type FileHandle, open } from 'node:fs/promises'
@@ -41,6 +42,8 @@ port.on('message', (m: unknown) => {
 
 /** What to cut. */
 export interface ChunkJob {
+  /** Echoed in every message about this job, so none is taken for another's. */
+  readonly id: number
   readonly path: string
   /** The file's previous version, to cut along. */
   readonly previous?: PreviousChunks
@@ -59,10 +62,10 @@ export interface ChunkJob {
 
 /**
  * Cuts one buffer. With a previous version, `digests` holds the digest of
- * each chunk that `hashed` marks (1), and zeros for the others; `followed`
- * is true when every chunk was taken from that version.
+ * each chunk that `hashed` marks (1), and zeros for the others; `cutBytes`
+ * counts the bytes of the chunks that were not taken from that version.
  */
-type Cut = (buf: Uint8Array, ended: boolean) => { lengths: number[]; digests?: Uint8Array; hashed?: Uint8Array; followed?: boolean }
+type Cut = (buf: Uint8Array, ended: boolean) => { lengths: number[]; digests?: Uint8Array; hashed?: Uint8Array; cutBytes?: number }
 
 function cutterFor(job: ChunkJob): Cut {
   if (job.previous === undefined) {
@@ -80,7 +83,9 @@ function cutterFor(job: ChunkJob): Cut {
       digests.set(digest, i * DIGEST_BYTES)
       hashed[i] = 1
     })
-    return { lengths: chunks.map((c) => c.bytes.length), digests, hashed, followed: chunks.every((c) => c.reused) }
+    let cutBytes = 0
+    for (const c of chunks) if (!c.reused) cutBytes += c.bytes.length
+    return { lengths: chunks.map((c) => c.bytes.length), digests, hashed, cutBytes }
   }
 }
 
@@ -133,7 +138,7 @@ async function run(job: ChunkJob): Promise<void> {
         const start = CARRY_ROOM - carry.length
         raw.set(carry, start)
         const buf = raw.subarray(start, CARRY_ROOM + length)
-        const { lengths, digests, hashed, followed } = cut(buf, ended)
+        const { lengths, digests, hashed, cutBytes } = cut(buf, ended)
         let used = 0
         for (const n of lengths) used += n
         carry = buf.slice(used)
@@ -143,20 +148,20 @@ async function run(job: ChunkJob): Promise<void> {
         // Chunks all taken from the previous version are most likely stored
         // already: the main thread reads again any that are not, rather than
         // take in (and collect) a buffer for each batch.
-        if (job.digestsOnly === true || followed === true) {
-          port.postMessage({ lengths, digests, hashed, followed }, [digests!.buffer as ArrayBuffer])
+        if (job.digestsOnly === true || cutBytes === 0) {
+          port.postMessage({ id: job.id, lengths, digests, hashed, cutBytes }, [digests!.buffer as ArrayBuffer])
           continue
         }
         const transfer = [raw.buffer as ArrayBuffer]
         if (digests !== undefined) transfer.push(digests.buffer as ArrayBuffer)
-        port.postMessage({ bytes: buf.subarray(0, used), lengths, digests, hashed }, transfer)
+        port.postMessage({ id: job.id, bytes: buf.subarray(0, used), lengths, digests, hashed }, transfer)
       }
     } finally {
       await fh.close()
     }
-    port.postMessage({ done: true })
+    port.postMessage({ id: job.id, done: true })
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    port.postMessage({ error: { code: e.code, message: e.message } })
+    port.postMessage({ id: job.id, error: { code: e.code, message: e.message } })
   }
 }

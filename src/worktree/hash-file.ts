@@ -48,7 +48,8 @@ export interface PreviousVersion {
 
 /**
  * Hashes (and, through `writer`, stores) one file; returns its root and the
- * stat it matches. `previous` only saves work: the root is the same without it.
+ * stat it matches. `previous` only saves work: the root is the same without
+ * it, for a previous version that LEFT cut (see GuidedCutter).
  */
 export async function hashFile(abs: string, rel: string, writer: BlockWriter, previous?: PreviousVersion): Promise<{ root: FileRoot; stat: Stats }> {
   for (let attempt = 0; attempt < TRIES; attempt++) {

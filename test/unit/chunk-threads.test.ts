@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type PreviousChunks, chunkLengths } from '../../src/chunk/fastcdc.js'
@@ -63,6 +63,8 @@ describe('worktree/chunk-threads: a big file cut along its previous version, in 
       ['8 bytes inserted before the middle', Buffer.concat([old.subarray(0, 5 << 20), Buffer.from('inserted'), old.subarray(5 << 20)])],
       ['4 KiB overwritten after the middle', Buffer.concat([old.subarray(0, 17 << 20), seededBytes('patch', 4096), old.subarray((17 << 20) + 4096)])],
       ['1 MiB deleted at the middle', Buffer.concat([old.subarray(0, 12 << 20), old.subarray(13 << 20)])],
+      // Each of the second worker's batches holds a cut chunk, but most of its bytes are followed.
+      ['a byte changed in every 2 MiB of the second half', Buffer.from(old.map((b, i) => (i >= SIZE / 2 && i % (2 << 20) === 4096 ? b ^ 1 : b)))],
     ]
     const previous = previousOf(old, chunkLengths(old))
     for (const [what, bytes] of cases) {
@@ -99,6 +101,32 @@ describe('worktree/chunk-threads: a big file cut along its previous version, in 
       return cids.map(() => false)
     }
     await assert.rejects(batchesOf(old, previousOf(old, chunkLengths(old)), overwrite, (p) => { path = p }), ChangedWhileRead)
+  })
+
+  it('gives the next file workers of its own when one is left mid-file', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      // Big enough that the second worker is still hashing when the first batch is in.
+      const left = randomBytes(256 << 20)
+      await writeFile(join(dir, 'left.bin'), left)
+      await writeFile(join(dir, 'next.bin'), old)
+      const [leftFh, nextFh] = [await open(join(dir, 'left.bin')), await open(join(dir, 'next.bin'))]
+      try {
+        const abandoned = chunksInWorkers(join(dir, 'left.bin'), leftFh, left.length, previousOf(left, chunkLengths(left)), all(true))
+        assert.equal((await abandoned.next()).done, false)
+        // As a commit does when a write fails under it; the next file follows at once.
+        await abandoned.return(undefined)
+        const next: ChunkBatch[] = []
+        for await (const batch of chunksInWorkers(join(dir, 'next.bin'), nextFh, old.length, previousOf(old, chunkLengths(old)), all(true))) next.push(batch)
+        assertPlainCut(chunksIn(next), old)
+        assert.ok(next.some((b) => b.half === 2))
+      } finally {
+        await leftFh.close()
+        await nextFh.close()
+      }
+    } finally {
+      await cleanup()
+    }
   })
 
   it('does not split a file without a previous version, one under the size, or one whose second half is mostly new', async () => {
