@@ -13,13 +13,13 @@
  * digests without bytes: the chunks the store lacks are read again from
  * the file, and checked against their digests.
  */
-import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import type { CID } from 'multiformats/cid'
 import { DIGEST_BYTES, type PreviousChunks } from '../chunk/fastcdc.js'
-import { RAW, cidFromDigest, cidOf } from '../object/index.js'
+import { RAW, cidFromDigest, cidOf, verifyBytes } from '../object/index.js'
 import type { ChunkJob } from './chunk-worker.js'
+import { readRange } from './read-range.js'
 
 /** One chunk of a file, in order; `bytes` undefined when the store has it already. */
 export interface FileChunk {
@@ -77,28 +77,18 @@ export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number
   busy = true
   try {
     const split = previous === undefined || size < SPLIT_MIN_BYTES ? undefined : splitAt(previous, size)
-    if (split === undefined) {
-      let at = 0
-      for await (const batch of jobBatches((first ??= newWorker()), { path: abs, previous })) {
-        const chunks = await chunksOf(batch, at, fh, has)
-        for (const c of chunks) at += c.size
-        yield { chunks, half: 1 }
-      }
-      return
-    }
-    const tail = new SecondHalf(abs, previous!, split)
+    const tail = split === undefined ? undefined : new SecondHalf(abs, previous!, split)
     try {
       let at = 0
       let joined = false
       for await (const batch of jobBatches((first ??= newWorker()), { path: abs, previous })) {
         let take = batch.lengths.length
         let end = at
-        for (let i = 0; i < batch.lengths.length; i++) {
+        for (let i = 0; i < take; i++) {
           end += batch.lengths[i]!
-          if (end >= split.position && (await tail.startsAt(end))) {
+          if (tail !== undefined && end >= split!.position && (await tail.startsAt(end))) {
             take = i + 1
             joined = true
-            break
           }
         }
         yield { chunks: await chunksOf(batch, at, fh, has, take), half: 1 }
@@ -106,9 +96,9 @@ export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number
         // Leaving the loop stops the first worker mid-file.
         if (joined) break
       }
-      if (joined) for await (const chunks of tail.chunksFrom(fh, has)) yield { chunks, half: 2 }
+      if (joined) for await (const chunks of tail!.chunksFrom(fh, has)) yield { chunks, half: 2 }
     } finally {
-      tail.stop()
+      tail?.stop()
     }
   } finally {
     busy = false
@@ -343,14 +333,7 @@ class SecondHalf {
 }
 
 async function readChecked(fh: FileHandle, at: number, size: number, cid: CID): Promise<Uint8Array> {
-  const bytes = new Uint8Array(size)
-  let got = 0
-  while (got < size) {
-    const { bytesRead } = await fh.read(bytes, got, size - got, at + got)
-    if (bytesRead === 0) throw new ChangedWhileRead()
-    got += bytesRead
-  }
-  const digest = createHash('sha256').update(bytes).digest()
-  if (!digest.equals(cid.multihash.digest)) throw new ChangedWhileRead()
+  const bytes = await readRange(fh, at, new Uint8Array(size))
+  if (bytes === undefined || !verifyBytes(cid, bytes)) throw new ChangedWhileRead()
   return bytes
 }

@@ -28,6 +28,7 @@ import { type ObjectSource, mustGet } from '../tree/source.js'
 import { forEachLimit } from '../limit.js'
 import { READ_NOFOLLOW, sameStat } from './hash-file.js'
 import { type IgnoreRules, NO_RULES } from './ignore.js'
+import { readRange } from './read-range.js'
 import { toStatEntry } from './snapshot.js'
 
 /** One path that differs between what the folder has and what it should have. */
@@ -836,16 +837,6 @@ async function writeRuns(fh: FileHandle, from: FileHandle, runs: readonly Run[],
  * fails many was not the version it seemed.
  */
 const MAX_WRONG_CHUNKS = 16
-
-/** Fills `into` from `fh` at `at`; undefined when the file ends first. */
-async function readRange(fh: FileHandle, at: number, into: Buffer): Promise<Buffer | undefined> {
-  for (let done = 0; done < into.length;) {
-    const { bytesRead } = await fh.read(into, done, into.length - done, at + done)
-    if (bytesRead === 0) return undefined
-    done += bytesRead
-  }
-  return into
-}
 
 /** Writes all of `bytes` at `at`: a write may take fewer bytes than asked (a full disk) without failing. */
 async function writeAll(fh: FileHandle, bytes: Uint8Array, at: number): Promise<void> {
