@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
+import { createCipheriv, createHash } from 'node:crypto'
 import { open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
@@ -22,6 +22,12 @@ const V2 = Buffer.concat([V1.subarray(0, 1_500_000), seededBytes('delta-patch', 
 const V3 = Buffer.concat([V1.subarray(0, 500_000), Buffer.from('!'), V1.subarray(500_000)])
 /** V1 without its last 200 KiB: the rest stays in place, and the clone must be cut short. */
 const V4 = V1.subarray(0, SIZE - 200 * 1024)
+
+/** `length` bytes that look random, made fast (AES-CTR over zeros) and the same for the same seed. */
+function streamBytes(seed: string, length: number): Buffer {
+  const key = createHash('sha256').update(seed).digest().subarray(0, 16)
+  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length))
+}
 
 const digest = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex')
 
@@ -167,6 +173,30 @@ describe('worktree/materialize: a new version of a big file is written from its 
         assert.ok(reused > SIZE * 0.7 && reused <= SIZE - 8192, `reused ${reused}`)
       })
     }
+
+    // Bigger than the reads kept in flight (four of 4 MiB) and than the
+    // bytes written between early datasyncs (64 MiB): the old ranges are
+    // read ahead, written while hashed, and the ones that fail are
+    // written again from the store after their range, whatever is in
+    // flight meanwhile.
+    it('writes a big file shifted by a byte from the old one, run by run, and mends every chunk that changed', async () => {
+      const big = streamBytes('delta-big', 80 * 1024 * 1024)
+      const shifted = Buffer.concat([Buffer.from('!'), big])
+      const repo = await suite.repo('many-runs')
+      const want = await entryAt(repo, await commitVersion(repo, big, 'big'))
+      const now = await entryAt(repo, await commitVersion(repo, shifted, 'shifted'))
+      const path = join(repo.share, 'big.bin')
+      const before = await stat(path)
+      const fh = await open(path, 'r+')
+      for (const at of [9, 30, 50, 71].map((mib) => mib * 1024 * 1024)) await fh.write(Buffer.alloc(4096, 'X'), 0, 4096, at)
+      await fh.close()
+      await utimes(path, before.atime, before.mtime)
+      const st = await stat(path)
+      await storeOf(repo).write({ stat: new Map([['big.bin', { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, cid: now.cid.toString() }]]) })
+      const reused = await applyV1(repo, want, now)
+      assert.equal(await fileDigest(path), digest(big))
+      assert.ok(reused > big.length * 0.95 && reused <= big.length - 4 * 4096, `reused ${reused}`)
+    })
 
     it('gives the old file up for the store when the stat cache vouches for a file that is wholly other', async () => {
       const { repo, v1, now } = await holding('lying-wholly', V2)
