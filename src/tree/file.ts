@@ -21,15 +21,34 @@ const READ_AHEAD = 16
  * InvalidObjectError when the tree does not hold together.
  */
 export async function* fileChunks(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Uint8Array> {
+  for await (const group of fileChunkGroups(src, cid, size)) yield* group
+}
+
+/**
+ * fileChunks, READ_AHEAD chunks at a time: while the caller handles one
+ * group (writes it out), the next is read from the store. Reading a group
+ * only once the one before was written took a 1 GiB file 5 s to write out.
+ */
+export async function* fileChunkGroups(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Uint8Array[]> {
   let group: Leaf[] = []
+  let reading: Promise<Uint8Array[]> | undefined
+  const startReading = (leaves: Leaf[]): Promise<Uint8Array[]> => {
+    const read = readLeaves(src, leaves)
+    // Handled when awaited below; until then, and if the caller stops
+    // first, its failure must not count as unhandled.
+    read.catch(() => {})
+    return read
+  }
   for await (const leaf of fileLeaves(src, cid, size)) {
     group.push(leaf)
-    if (group.length === READ_AHEAD) {
-      yield* await readLeaves(src, group)
-      group = []
-    }
+    if (group.length < READ_AHEAD) continue
+    const next = startReading(group)
+    group = []
+    if (reading !== undefined) yield await reading
+    reading = next
   }
-  if (group.length > 0) yield* await readLeaves(src, group)
+  if (reading !== undefined) yield await reading
+  if (group.length > 0) yield await readLeaves(src, group)
 }
 
 /**

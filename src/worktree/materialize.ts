@@ -22,7 +22,7 @@ import { promisify } from 'node:util'
 import { FileAccessError, NoSpaceError } from '../errors.js'
 import { type DirEntry, parentPath, verifyBytes } from '../object/index.js'
 import type { StatEntry } from '../store/index.js'
-import { type Leaf, fileChunks, fileLeaves, readLeaves } from '../tree/file.js'
+import { type Leaf, fileChunkGroups, fileLeaves, readLeaves } from '../tree/file.js'
 import { OLD_RUN_BYTES, type Run, fileRuns, indexChunks } from '../tree/file-delta.js'
 import { type ObjectSource, mustGet } from '../tree/source.js'
 import { forEachLimit } from '../limit.js'
@@ -688,10 +688,10 @@ async function writeFileTo(tmp: string, entry: DirEntry, src: ObjectSource, base
     if (fh === undefined) {
       fh = await open(tmp, 'wx', mode)
       let at = 0
-      for await (const chunk of fileChunks(src, entry.cid, entry.size)) {
-        await writeAll(fh, chunk, at)
-        at += chunk.length
-        flush?.wrote(fh, chunk.length)
+      for await (const chunks of fileChunkGroups(src, entry.cid, entry.size)) {
+        const bytes = await writeAllOf(fh, chunks, at)
+        at += bytes
+        flush?.wrote(fh, bytes)
       }
     }
     // Before the metadata changes, not after: a sync that must also carry
@@ -920,6 +920,15 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array, at: number): Promise<
     if (bytesWritten === 0) throw new Error('the disk took no more bytes')
     done += bytesWritten
   }
+}
+
+/** Writes all of `chunks`, one after another, from `at`, in one call where it takes them all; returns their length. */
+async function writeAllOf(fh: FileHandle, chunks: Uint8Array[], at: number): Promise<number> {
+  let total = 0
+  for (const c of chunks) total += c.length
+  const { bytesWritten } = await fh.writev(chunks, at)
+  if (bytesWritten < total) await writeAll(fh, Buffer.concat(chunks).subarray(bytesWritten), at + bytesWritten)
+  return total
 }
 
 /** This process's prefix for temp names, and a counter: unique without asking the random source per file. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
 import { RAW, cidOf, encodeNode } from '../../src/object/index.js'
 import type { Block } from '../../src/object/index.js'
-import { fileChunks } from '../../src/tree/file.js'
+import { fileChunkGroups, fileChunks } from '../../src/tree/file.js'
 import type { ObjectSource } from '../../src/tree/source.js'
 
 /** An in-memory object source holding `blocks`. */
@@ -52,5 +52,31 @@ describe('tree/file: reading a file checks its tree as it goes (issue 8 item 9)'
     const damaged: Block = { cid: a.cid, bytes: Buffer.from('abd') }
     await assert.rejects(read(sourceOf([damaged, b, leaf]), leaf.cid, 5), (err: Error & { code?: string }) => err.code === 'LEFT_HASH_MISMATCH' && err.message.includes(a.cid.toString()))
     await assert.rejects(read(sourceOf([damaged]), a.cid, 3), (err: Error & { code?: string }) => err.code === 'LEFT_HASH_MISMATCH')
+  })
+
+  describe('reads the next group of chunks while the caller handles one', () => {
+    const chunks = Array.from({ length: 40 }, (_, i) => chunk(`chunk ${i};`))
+    const size = chunks.reduce((n, c) => n + c.bytes.length, 0)
+    const node = encodeNode({ type: 'file', height: 0, size, links: chunks.map((c) => ({ cid: c.cid, size: c.bytes.length })) })
+
+    it('yields the chunks in order, a group at a time', async () => {
+      const groups: Uint8Array[][] = []
+      for await (const group of fileChunkGroups(sourceOf([...chunks, node]), node.cid, size)) groups.push(group)
+      assert.deepEqual(groups.map((g) => g.length), [16, 16, 8])
+      assert.equal(Buffer.concat(groups.flat()).toString(), chunks.map((c) => c.bytes.toString()).join(''))
+    })
+
+    it('fails at the group a damaged chunk is in, and not before, even while the caller is slow', async () => {
+      const damaged = chunks.map((c, i) => (i === 20 ? { cid: c.cid, bytes: Buffer.from('damaged') } : c))
+      const taken: number[] = []
+      await assert.rejects(async () => {
+        for await (const group of fileChunkGroups(sourceOf([...damaged, node]), node.cid, size)) {
+          taken.push(group.length)
+          // The second group's read fails meanwhile: that must not go unhandled.
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      }, (err: Error & { code?: string }) => err.code === 'LEFT_HASH_MISMATCH')
+      assert.deepEqual(taken, [16])
+    })
   })
 })
