@@ -25,8 +25,9 @@ export function holdGrowth(live: number, held: boolean): boolean {
  * 200,000 files peaked anywhere from 170 to 510 MB of its own memory,
  * depending on when a collection came. Always held, a 1 GiB sync, whose
  * heap stays near 12 MB but whose chunks in flight count toward the
- * limit too, collected 180 times instead of 27: 1.2 s more
- * (docs/benchmarks.md, "Memory at a million files" and "Collecting less").
+ * limit too, collected 170–185 times where V8's rule collects 38–78
+ * times, and took about 1 s longer (docs/benchmarks.md, "Memory at a
+ * million files" and "Collecting less").
  * V8 reads the flag at each collection, so setting it after start takes
  * effect. Node 20, 22 and 24 know the flag; one that did not would print
  * two lines on stderr for every command, which a test would catch. A
