@@ -1,6 +1,6 @@
 /**
- * Reading a file back out of its chunk tree, in order, one chunk at a time,
- * so a 1 GiB file never sits in memory. Every node is checked against what
+ * Reading a file back out of its chunk tree, in order, a few chunks at a
+ * time, so a 1 GiB file never sits in memory. Every node is checked against what
  * its parent declared (height one less, size as linked), so a damaged or
  * crafted tree is refused instead of written out: its depth stays bounded
  * by MAX_FILE_HEIGHT, and the bytes yielded add up to the size asked for.
@@ -16,18 +16,12 @@ import { type ObjectSource, getAll, mustGet } from './source.js'
 const READ_AHEAD = 16
 
 /**
- * Yields the content of the file rooted at `cid`, chunk by chunk. With
- * `size` (a directory entry's), the file must be exactly that long. Throws
- * InvalidObjectError when the tree does not hold together.
- */
-export async function* fileChunks(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Uint8Array> {
-  for await (const group of fileChunkGroups(src, cid, size)) yield* group
-}
-
-/**
- * fileChunks, READ_AHEAD chunks at a time: while the caller handles one
- * group (writes it out), the next is read from the store. Reading a group
- * only once the one before was written took a 1 GiB file 5 s to write out.
+ * Yields the content of the file rooted at `cid`, READ_AHEAD chunks at a
+ * time: while the caller handles one group (writes it out), the next is
+ * read from the store. Reading a group only once the one before was
+ * written took a 1 GiB file 5 s to write out. With `size` (a directory
+ * entry's), the file must be exactly that long. Throws InvalidObjectError
+ * when the tree does not hold together.
  */
 export async function* fileChunkGroups(src: ObjectSource, cid: CID, size?: number): AsyncGenerator<Uint8Array[]> {
   let group: Leaf[] = []
@@ -76,7 +70,7 @@ export interface Leaf {
  * Yields the raw objects of the file rooted at `cid`, in file order,
  * reading only its file nodes (which the store always has; see
  * store/interface.ts), so it works whether or not the content is here.
- * Checks every node as fileChunks does. With `seen`, it skips every node
+ * Checks every node as fileChunkGroups does. With `seen`, it skips every node
  * and chunk already in it and adds what it visits: a file may link one node
  * many times, and five objects can declare a 1 PiB file, whose leaves must
  * then not be listed one by one.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
 import { RAW, cidOf, encodeNode } from '../../src/object/index.js'
 import type { Block } from '../../src/object/index.js'
-import { fileChunkGroups, fileChunks } from '../../src/tree/file.js'
+import { fileChunkGroups } from '../../src/tree/file.js'
 import type { ObjectSource } from '../../src/tree/source.js'
 
 /** An in-memory object source holding `blocks`. */
@@ -14,7 +14,7 @@ function sourceOf(blocks: readonly Block[]): ObjectSource {
 
 async function read(src: ObjectSource, cid: CID, size?: number): Promise<string> {
   const parts: Uint8Array[] = []
-  for await (const chunk of fileChunks(src, cid, size)) parts.push(chunk)
+  for await (const group of fileChunkGroups(src, cid, size)) parts.push(...group)
   return Buffer.concat(parts).toString()
 }
 
