@@ -20,6 +20,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import { parentPort } from 'node:worker_threads'
 import { Cutter, DEFAULT_PARAMS, DIGEST_BYTES, GuidedCutter, type PreviousChunks } from '../chunk/fastcdc.js'
 import { READ_NOFOLLOW } from './hash-file.js'
+import { readUpTo } from './read-range.js'
 
 /** Bytes read into each batch's buffer, after what the one before left over. */
 export const BATCH_BYTES = 2 * 1024 * 1024
@@ -102,13 +103,7 @@ async function readAt(fh: FileHandle, position: number): Promise<Read> {
   // Not zeroed first: every byte sent is read into it.
   const b = Buffer.allocUnsafeSlow(CARRY_ROOM + BATCH_BYTES)
   const raw = new Uint8Array(b.buffer, b.byteOffset, b.length)
-  let length = 0
-  while (length < BATCH_BYTES) {
-    const { bytesRead } = await fh.read(raw, CARRY_ROOM + length, BATCH_BYTES - length, position + length)
-    if (bytesRead === 0) break
-    length += bytesRead
-  }
-  return { raw, length }
+  return { raw, length: await readUpTo(fh, position, raw, CARRY_ROOM, BATCH_BYTES) }
 }
 
 /**
