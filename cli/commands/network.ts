@@ -49,11 +49,13 @@ export function registerNetworkCommands(program: Command, rt: Runtime): void {
         let conflicts = 0
         let stopCounting = (): void => {}
         try {
-          service ??= await FolderService.start({ repo, ...events(progress, opts.quiet === true), ...timeout(opts) })
+          service ??= await FolderService.start({ repo, unwatched: true, ...events(progress, opts.quiet === true), ...timeout(opts) })
           // Conflicts kept while this sync runs end it with EXIT_CONFLICT_KEPT, so a script knows to look.
           stopCounting = service.events.subscribe((e) => { if (e.type === 'conflict') conflicts++ })
-          // Beside a running watch, only what it saw change: as integrate does.
-          await service.commitAndAnnounce(undefined, { changedOnly: true })
+          // Beside a running watch, only what it saw change; else the whole
+          // folder, once: the integrates after it look only at what they
+          // find edited (see ServiceOptions.unwatched).
+          await service.commitAndAnnounce(undefined, { changedOnly: service.watching })
           const failures: unknown[] = []
           for (const address of addresses) {
             try {
@@ -123,7 +125,7 @@ async function runService(io: Io, repo: Repo, opts: NetworkFlags, listen: PeerAd
   const progress = new ProgressLine(io, !opts.quiet)
   let service: FolderService | undefined
   try {
-    service = await FolderService.start({ repo, listen, peers, commitOnConnect: !watch, ...events(progress, false), ...timeout(opts) })
+    service = await FolderService.start({ repo, listen, peers, commitOnConnect: !watch, unwatched: !watch, ...events(progress, false), ...timeout(opts) })
     if (watch) await service.startWatch()
   } catch (err) {
     await service?.stop()

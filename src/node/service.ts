@@ -38,6 +38,16 @@ export interface ServiceOptions extends Omit<NetworkEvents, 'emit'> {
    * it is now. `left serve` sets this; watch commits on change instead.
    */
   readonly commitOnConnect?: boolean
+  /**
+   * For a service with no folder watch (`left serve`, and `left sync` with
+   * no daemon): once a commit has scanned the whole folder, an integrate
+   * commits only the paths its apply found edited, where it would scan the
+   * whole folder again. The apply's guard finds every edit to a path it
+   * writes (the edit is committed and merged in another round); an edit
+   * elsewhere stays in the folder for the next whole commit: the next
+   * connection's, or the next command's.
+   */
+  readonly unwatched?: boolean
   /** Session stall timeout in ms. */
   readonly timeoutMs?: number
   /** Redial delays: the first retry waits `minRetryMs`, doubling up to `maxRetryMs`. */
@@ -156,6 +166,7 @@ export class FolderService {
   /** Starts listening (if asked) and dialling every configured peer. */
   static async start(options: ServiceOptions): Promise<FolderService> {
     const service = new FolderService(options)
+    if (options.unwatched === true) options.repo.followChanges(new ChangedPaths())
     if (options.listen !== undefined) {
       service.listener = await listen({
         address: options.listen,
@@ -170,6 +181,11 @@ export class FolderService {
     }
     for (const peer of options.peers ?? []) service.dialers.push(service.dial(peer))
     return service
+  }
+
+  /** True once the folder watch has started: its commits asked for `changedOnly` look only where the watcher saw changes. */
+  get watching(): boolean {
+    return this.watch !== undefined
   }
 
   /** The bound listen address (with the real port), if listening. */
@@ -451,7 +467,7 @@ export class FolderService {
       peers.push({ id: undefined, address, online: false, paused: this.isPaused(undefined, address), since: this.startedAt, lastSeen: undefined, head: null, transfer: undefined, received: 0, sent: 0, sync: 'unknown' })
     }
     return {
-      mode: this.watch === undefined ? 'serve' : 'watch',
+      mode: this.watching ? 'watch' : 'serve',
       activity: this.network.activity.state,
       startedAt: this.startedAt,
       listen: this.listener === undefined ? undefined : formatAddress(this.listener.address),

@@ -208,9 +208,12 @@ export class Repo {
   /**
    * From now on, commits asked for `changedOnly` and the commit of local
    * edits before an integrate scan only the paths `changes` holds, and the
-   * directories above them (worktree/changed-paths.ts). Only a watcher whose
-   * events are live may feed it. Undefined: every commit scans the whole
-   * folder again.
+   * directories above them (worktree/changed-paths.ts). A watcher whose
+   * events are live may feed it. So may no one, when an edit elsewhere may
+   * wait for the next whole commit (a `left serve` or a one-shot `left
+   * sync`): the apply's guard still finds every edit to a path it writes,
+   * and adds it here for the next round. Undefined: every commit scans the
+   * whole folder again.
    */
   followChanges(changes: ChangedPaths | undefined): void {
     this.changes = changes
