@@ -1,8 +1,9 @@
 /**
  * Scale benchmarks (issue 12): a folder of a million small files (0–4 KiB,
  * 100 to a directory, three levels deep) plus one directory of 200,000
- * one-line files. LEFT's commit, no-op commit, status, a one-file commit, a
- * first sync to a new peer and a one-file sync, against git (add + commit,
+ * one-line files and one file 2,000 directories deep. LEFT's commit, no-op
+ * commit, status, a one-file commit, a first sync to a new peer (which must
+ * end with every file there) and a one-file sync, against git (add + commit,
  * status), restic (backup, unchanged backup) and rsync over loopback (first
  * copy, no-op) on the same tree in the same run. Every tool reads the one
  * tree in place: LEFT through `init --share`, git through GIT_WORK_TREE.
@@ -13,7 +14,7 @@
 import { execFileSync } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { rm, writeFile } from 'node:fs/promises'
+import { opendir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Peer, type Timed, fmt, left, printTable, propagation, receivedBytes, rsyncDaemon, scratch, sleep, step, timed } from './lib.js'
 
@@ -21,6 +22,10 @@ const LEFT_PORT = 24430
 const RSYNC_PORT = 24431
 const GIT_ID = ['-c', 'user.name=bench', '-c', 'user.email=bench@example.com']
 const RESTIC_ENV = { RESTIC_PASSWORD: 'bench-password', RESTIC_CACHE_DIR: '' }
+/** A path 2,000 directories deep, as issue 12's black-box run asks: 4,000 bytes, inside PATH_MAX. */
+const DEEP = Array.from({ length: 2000 }, () => 'd').join('/')
+const DEEP_FILE = join(DEEP, 'f')
+const DEEP_TEXT = 'the deepest file\n'
 /** Own memory every LEFT operation should stay under (issue 12). */
 const OWN_LIMIT = 300e6
 
@@ -36,7 +41,11 @@ function shape(files: number): { dirs: number; bigDir: number } {
  */
 function writeTree(root: string, files: number): void {
   const marker = join(root, '..', `complete-${files}`)
-  if (existsSync(marker)) return
+  if (existsSync(marker)) {
+    // Trees written before the deep file was part of them get it now.
+    if (!existsSync(join(root, DEEP_FILE))) writeDeep(root)
+    return
+  }
   execFileSync('rm', ['-rf', root])
   const pool = Buffer.allocUnsafe(8 * 1024 * 1024)
   randomFillSync(pool)
@@ -54,7 +63,27 @@ function writeTree(root: string, files: number): void {
   }
   mkdirSync(join(root, 'big'))
   for (let i = 0; i < bigDir; i++) writeFileSync(join(root, 'big', `line-${i}.txt`), `line ${i}\n`)
+  writeDeep(root)
   writeFileSync(marker, '')
+}
+
+function writeDeep(root: string): void {
+  mkdirSync(join(root, DEEP), { recursive: true })
+  writeFileSync(join(root, DEEP_FILE), DEEP_TEXT)
+}
+
+/** The regular files under `root`, all the way down, walked without recursion. */
+async function countFiles(root: string): Promise<number> {
+  let count = 0
+  const pending = [root]
+  while (pending.length > 0) {
+    const dir = pending.pop()!
+    for await (const e of await opendir(dir)) {
+      if (e.isDirectory()) pending.push(join(dir, e.name))
+      else if (e.isFile()) count++
+    }
+  }
+  return count
 }
 
 /** A row: what, time, memory, and the comparison. */
@@ -72,7 +101,8 @@ export async function benchScale(base: string, dataDir: string, files: number, t
   const tree = join(dataDir, `scale-${files}`, 'tree')
   step(`scale: writing ${files} files and a directory of ${shape(files).bigDir}`)
   writeTree(tree, files)
-  const total = files + shape(files).bigDir
+  // The deep file included.
+  const total = files + shape(files).bigDir + 1
   const a = await scratch(base, 'scale-a')
   const b = await scratch(base, 'scale-b')
   await left(a, ['init', '--share', tree])
@@ -116,8 +146,10 @@ export async function benchScale(base: string, dataDir: string, files: number, t
   } finally {
     await server.stop()
   }
-  const onB = join(b, 'share', 'd-0', 'd-0', 'f-7.dat')
-  if (!existsSync(join(b, 'share', 'big', `line-${shape(files).bigDir - 1}.txt`)) || !existsSync(onB)) throw new Error('the new peer lacks files after sync')
+  // Issue 12's black-box run: every file, the deep one included, is on the new peer.
+  const onB = await countFiles(join(b, 'share'))
+  if (onB !== total) throw new Error(`the new peer holds ${onB} files after sync, not ${total}`)
+  if (await readFile(join(b, 'share', DEEP_FILE), 'utf8') !== DEEP_TEXT) throw new Error('the new peer lacks the deep file')
   const watchNote = await watchedChanges(a, b, tree, files)
   await rm(b, { recursive: true, force: true })
 
@@ -174,7 +206,7 @@ export async function benchScale(base: string, dataDir: string, files: number, t
   }
   await rm(a, { recursive: true, force: true })
 
-  printTable(`${total.toLocaleString('en')} files: ${files.toLocaleString('en')} of 0–4 KiB in directories of 100, and one directory of ${shape(files).bigDir.toLocaleString('en')}`, ['step', 'time', 'peak RSS', 'notes'], rows)
+  printTable(`${total.toLocaleString('en')} files: ${files.toLocaleString('en')} of 0–4 KiB in directories of 100, one directory of ${shape(files).bigDir.toLocaleString('en')}, and one file 2,000 directories deep; all ${total.toLocaleString('en')} on the new peer after its first sync`, ['step', 'time', 'peak RSS', 'notes'], rows)
   const worst = own.reduce((w, x) => (x[1] > w[1] ? x : w))
   printTable('Issue 12 targets at this size', ['target', 'figure', ''], [
     [`own memory under ${fmt.mb(OWN_LIMIT)} for every operation`, `highest: ${worst[0]}, ${fmt.mb(worst[1])}`, mark(worst[1] < OWN_LIMIT)],
@@ -192,8 +224,8 @@ export async function benchScale(base: string, dataDir: string, files: number, t
  * watch both trees within the system's limit.
  */
 async function watchedChanges(a: string, b: string, tree: string, files: number): Promise<{ row?: string[]; figure: string; median?: number; anon?: number }> {
-  // The leaf folders, the d-A folders above them, big/ and the share.
-  const needed = 2 * (shape(files).dirs + Math.ceil(shape(files).dirs / 100) + 2)
+  // The leaf folders, the d-A folders above them, big/, the share and the 2,000 deep ones.
+  const needed = 2 * (shape(files).dirs + Math.ceil(shape(files).dirs / 100) + 2 + 2000)
   let limit = Infinity
   try {
     limit = Number(readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8'))
@@ -216,7 +248,7 @@ async function watchedChanges(a: string, b: string, tree: string, files: number)
     // Let both settle after their first whole scans.
     await sleep(5_000)
     for (let i = 0; i < 5; i++) {
-      const rel = join(`d-${i % Math.max(1, Math.floor(shape(files).dirs / 100))}`, `d-${(i * 37) % 100}`, `watched-${i}.dat`)
+      const rel = join(`d-${i % Math.max(1, Math.floor(shape(files).dirs / 100))}`, `d-${(i * 37) % Math.min(100, shape(files).dirs)}`, `watched-${i}.dat`)
       const started = process.hrtime.bigint()
       written.push(join(tree, rel))
       await writeFile(join(tree, rel), `watched change ${i}\n`)
