@@ -160,7 +160,9 @@ export async function benchScale(base: string, dataDir: string, files: number, t
     const dest = await scratch(base, 'scale-rsync')
     const rsyncd = await rsyncDaemon(base, dest, RSYNC_PORT)
     try {
-      const rsync = (): Promise<Timed> => timed('rsync', ['-a', `${tree}/`, `rsync://127.0.0.1:${RSYNC_PORT}/bench/`])
+      // rsync refuses the 2,000-deep path (its receiver's path limit:
+      // "Cannot allocate memory"), so it copies the tree without that one file.
+      const rsync = (): Promise<Timed> => timed('rsync', ['-a', `--exclude=/${DEEP.slice(0, 1)}/`, `${tree}/`, `rsync://127.0.0.1:${RSYNC_PORT}/bench/`])
       rsyncFirst = await rsync()
       rsyncNoop = await rsync()
     } finally {
@@ -175,7 +177,7 @@ export async function benchScale(base: string, dataDir: string, files: number, t
   if (watchNote.anon !== undefined) own.push(['two watch peers', watchNote.anon])
   own.push(['serving the first sync (sender)', sender.anon])
   if (rsyncFirst && rsyncNoop) {
-    rows.push(row('rsync first copy (daemon on loopback)', rsyncFirst))
+    rows.push(row('rsync first copy (daemon on loopback)', rsyncFirst, 'without the 2,000-deep file, which it refuses'))
     rows.push(row('rsync again, nothing changed', rsyncNoop))
   }
 
