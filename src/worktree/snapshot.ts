@@ -155,12 +155,12 @@ const NO_ENTRIES: ReadonlyMap<string, DirEntry> = new Map()
 /**
  * The absolute path of `name` in the folder at `abs`. Not path.join: it
  * normalizes the whole path again, building the result a segment at a
- * time, and each level of the walk keeps its folder's path: at 2,000
- * folders deep that was two million string pieces, 60 MB of live heap,
- * for one file. Here each level adds one piece to its parent's path. A
- * name is never `.` or `..` and holds no separator (isSyncableName is
- * checked before any of these paths is used), so there is nothing to
- * normalize.
+ * time, and each level of the walk keeps its folder's path: 1,500
+ * folders down a single file's path, a heap snapshot found 1.1 million
+ * string pieces, 64 MB. Here each level adds one piece to its parent's
+ * path. A name is never `.` or `..` and holds no separator
+ * (isSyncableName is checked before any of these paths is used), so
+ * there is nothing to normalize.
  */
 function below(abs: string, name: string): string {
   return abs + sep + name
