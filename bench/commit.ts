@@ -8,6 +8,7 @@ import { randomFillSync } from 'node:crypto'
 import { copyFile, link, mkdir, open, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MiB, type Timed, fmt, left, printTable, scratch, sha256Speed, step, timed } from './lib.js'
+import type { Targets } from './targets.js'
 
 /** The shared data set. */
 export interface CommitData {
@@ -52,7 +53,7 @@ async function resticCase(base: string, name: string, source: string): Promise<{
 }
 
 /** Runs the commit benchmarks and prints their tables. */
-export async function benchCommit(base: string, data: CommitData, tools: { git: boolean; restic: boolean }): Promise<void> {
+export async function benchCommit(base: string, data: CommitData, tools: { git: boolean; restic: boolean }, targets: Targets): Promise<void> {
   const sha = sha256Speed()
   console.log(`raw SHA-256 (node:crypto, one core): ${fmt.rate(sha, 1)}`)
 
@@ -61,6 +62,9 @@ export async function benchCommit(base: string, data: CommitData, tools: { git: 
   const bigRows: string[][] = []
   const leftRate = data.bigSize / big.commit.seconds
   bigRows.push(['LEFT commit', fmt.s(big.commit.seconds), fmt.rate(data.bigSize, big.commit.seconds), fmt.mem(big.commit), `${(leftRate / sha).toFixed(2)} of raw SHA-256`])
+  targets.add(5, 'a commit of 1 GiB of new data at 0.3 of raw SHA-256 or more (0.5: stretch)', `${(leftRate / sha).toFixed(2)} (${fmt.s(big.commit.seconds)})`, leftRate / sha >= 0.3)
+  targets.ownMemory('commit of 1 GiB', big.commit.anon)
+  targets.set('commit of 1 GiB', big.commit.seconds)
   if (tools.restic) {
     step('restic: 1 GiB file')
     const r = await resticCase(base, 'restic-big', join(big.dir, 'share'))
@@ -85,11 +89,14 @@ export async function benchCommit(base: string, data: CommitData, tools: { git: 
   const again = await left(big.dir, ['commit', '-m', 'edited'])
   const againRate = data.bigSize / again.seconds
   bigRows.push(['LEFT re-commit, 1 MiB overwritten', fmt.s(again.seconds), fmt.rate(data.bigSize, again.seconds), fmt.mem(again), `${(againRate / sha).toFixed(2)} of raw SHA-256`])
+  targets.add(3, 'the re-commit of 1 GiB with 1 MiB overwritten at 0.5 of raw SHA-256 or more', `${(againRate / sha).toFixed(2)} (${fmt.s(again.seconds)})`, againRate / sha >= 0.5)
+  targets.ownMemory('re-commit of 1 GiB', again.anon)
   // Checkout of the 1 GiB file: away to an empty commit and back.
   await rm(join(big.dir, 'share', 'big.bin'))
   await left(big.dir, ['commit', '-m', 'empty'])
   const bigCheckout = await left(big.dir, ['checkout', 'HEAD~1'])
   bigRows.push(['LEFT checkout (writes 1 GiB)', fmt.s(bigCheckout.seconds), fmt.rate(data.bigSize, bigCheckout.seconds), fmt.mem(bigCheckout), ''])
+  targets.ownMemory('checkout of 1 GiB', bigCheckout.anon)
   printTable(`Commit of one 1 GiB random file (SHA-256 ${fmt.rate(sha, 1)})`, ['tool', 'time', 'throughput', 'peak RSS', 'ratio'], bigRows)
   await rm(big.dir, { recursive: true, force: true })
 
@@ -98,10 +105,13 @@ export async function benchCommit(base: string, data: CommitData, tools: { git: 
   const noop = await left(small.dir, ['commit'])
   if (!noop.stdout.includes('nothing to commit')) throw new Error(`no-op commit committed: ${noop.stdout}`)
   const rows: string[][] = [['LEFT commit', fmt.s(small.commit.seconds), fmt.mem(small.commit), ''], ['LEFT no-op commit', fmt.s(noop.seconds), fmt.mem(noop), '']]
+  targets.add(5, 'a no-op commit of 10,000 files under 0.3 s', fmt.s(noop.seconds), noop.seconds < 0.3)
+  targets.ownMemory('commit of 10,000 files', small.commit.anon)
   if (tools.restic) {
     const r = await resticCase(base, 'restic-small', join(small.dir, 'share'))
     const again = await timed('restic', ['-r', r.repo, 'backup', '-q', '.'], { cwd: join(small.dir, 'share'), env: RESTIC_ENV })
     rows.push(['restic backup', fmt.s(r.backup.seconds), fmt.mem(r.backup), `LEFT is ${fmt.ratio(r.backup.seconds, small.commit.seconds)} faster`])
+    targets.add(5, 'a commit of 10,000 files faster than restic backs them up', `${fmt.s(small.commit.seconds)} against ${fmt.s(r.backup.seconds)}`, small.commit.seconds < r.backup.seconds)
     rows.push(['restic backup, unchanged', fmt.s(again.seconds), fmt.mem(again), `LEFT no-op is ${fmt.ratio(again.seconds, noop.seconds)} faster`])
     const target = await scratch(base, 'restic-restore')
     const restore = await timed('restic', ['-r', r.repo, 'restore', 'latest', '-q', '--target', target], { env: RESTIC_ENV })
@@ -114,6 +124,7 @@ export async function benchCommit(base: string, data: CommitData, tools: { git: 
   await left(small.dir, ['commit', '-m', 'empty'])
   const checkout = await left(small.dir, ['checkout', 'HEAD~1'])
   rows.push(['LEFT checkout (writes 10,000 files)', fmt.s(checkout.seconds), fmt.mem(checkout), ''])
+  targets.ownMemory('checkout of 10,000 files', checkout.anon)
   if (tools.git) {
     const g = await gitCase(base, 'git-small', (dir) => linkTree(data.smallDir, dir))
     const status = await timed('git', ['status', '--porcelain'], { cwd: g.dir })
@@ -122,6 +133,7 @@ export async function benchCommit(base: string, data: CommitData, tools: { git: 
     execFileSync('sh', ['-c', `git rm -rq . && git ${GIT_ID.join(' ')} commit -qm empty`], { cwd: g.dir })
     const gco = await timed('git', ['checkout', '-q', 'HEAD~1'], { cwd: g.dir })
     rows.push(['git checkout (writes 10,000 files)', fmt.s(gco.seconds), fmt.mem(gco), `LEFT is ${fmt.ratio(gco.seconds, checkout.seconds)} faster`])
+    targets.add(7, 'a checkout of 10,000 files no slower than git checkout', `${fmt.s(checkout.seconds)} against ${fmt.s(gco.seconds)}`, checkout.seconds <= gco.seconds)
     await rm(g.dir, { recursive: true, force: true })
   }
   printTable(`10,000 files of 4–64 KiB in nested dirs (${fmt.mb(data.smallSize)})`, ['tool', 'time', 'peak RSS', 'ratio'], rows)

@@ -5,7 +5,8 @@
  * N/5) under DIR (default $TMPDIR/left-bench), runs the chosen sections (all
  * but `scale` by default: its tree alone takes minutes to write) and prints
  * markdown tables with ratios against git, restic, rsync and Syncthing
- * measured in the same run. docs/benchmarks.md records the figures.
+ * measured in the same run, then issue 9's targets, each met or missed in
+ * this run (targets.ts). docs/benchmarks.md records the figures.
  */
 import { existsSync } from 'node:fs'
 import { mkdir, rm, stat } from 'node:fs/promises'
@@ -17,6 +18,7 @@ import { benchScale } from './scale.js'
 import { GiB, dirSize, ensureTool, writeRandomFile, writeSmallFiles } from './lib.js'
 import { benchSync } from './sync.js'
 import { benchSyncthing } from './syncthing.js'
+import { Targets } from './targets.js'
 import { benchWatch } from './watch.js'
 
 const SECTIONS = ['commit', 'sync', 'watch', 'history', 'syncthing', 'scale'] as const
@@ -61,14 +63,16 @@ async function main(): Promise<void> {
   const smallSize = shared ? await dirSize(smallDir) : 0
   const work = join(base, 'work')
 
-  if (run('commit')) await benchCommit(work, { bigFile, bigSize: GiB, smallDir, smallSize }, tools)
-  if (run('sync')) await benchSync(work, bigFile, tools)
-  if (run('watch')) await benchWatch(work, bigFile, smallDir)
+  const targets = new Targets()
+  if (run('commit')) await benchCommit(work, { bigFile, bigSize: GiB, smallDir, smallSize }, tools, targets)
+  if (run('sync')) await benchSync(work, bigFile, tools, targets)
+  if (run('watch')) await benchWatch(work, bigFile, smallDir, targets)
   if (run('history')) {
     await benchLongHistory(work)
     await benchHistory(work, tools)
   }
-  if (run('syncthing') && tools.syncthing) await benchSyncthing(work, bigFile, smallDir)
+  if (run('syncthing') && tools.syncthing) await benchSyncthing(work, bigFile, smallDir, targets)
+  targets.print()
   if (run('scale')) await benchScale(work, join(base, 'data'), files, tools)
   await rm(work, { recursive: true, force: true })
 }

@@ -9,6 +9,7 @@ import { randomFillSync } from 'node:crypto'
 import { copyFile, open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { GiB, MiB, Peer, type Timed, fmt, left, printTable, receivedBytes, sameFile, rsyncDaemon, scratch, step, timed, writeCompressibleFile } from './lib.js'
+import type { Targets } from './targets.js'
 
 const LEFT_PORT = 24400
 const RSYNC_PORT = 24401
@@ -20,7 +21,7 @@ function rsyncSent(t: Timed): number {
 }
 
 /** Runs the sync benchmarks and prints their tables. */
-export async function benchSync(base: string, bigFile: string, tools: { rsync: boolean }): Promise<void> {
+export async function benchSync(base: string, bigFile: string, tools: { rsync: boolean }, targets: Targets): Promise<void> {
   const a = await scratch(base, 'sync-a')
   const b = await scratch(base, 'sync-b')
   await left(a, ['init'])
@@ -51,6 +52,15 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
       await server.stop()
     }
   }
+  /** Both peers' memory in a sync of `what`; with `big`, a 1 GiB file moved. */
+  const memory = (what: string, receiver: Timed, big: boolean): void => {
+    const sender = peakA.at(-1)!
+    targets.ownMemory(`left sync receiving ${what}`, receiver.anon)
+    targets.ownMemory(`left serve sending ${what}`, sender.anon)
+    if (!big) return
+    targets.totalMemory(`left sync receiving ${what}`, receiver.rss)
+    targets.totalMemory(`left serve sending ${what}`, sender.rss)
+  }
   const check = async (): Promise<void> => {
     if (!(await sameFile(file, join(b, 'share', 'big.bin')))) throw new Error('LEFT peers differ after sync')
   }
@@ -60,8 +70,11 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     const full = await syncOnce()
     await check()
     const fullRow = ['1 GiB random file, first sync', fmt.s(full.seconds), fmt.mb(receivedBytes(full)), fmt.mem(full), fmt.mem(peakA.at(-1)!)]
+    memory('1 GiB', full, true)
+    targets.set('left sync of 1 GiB', full.seconds)
     if (tools.rsync) {
       const r = await rsync()
+      targets.set('rsync of 1 GiB', r.seconds)
       rows.push([...fullRow, fmt.s(r.seconds), fmt.mb(rsyncSent(r)), `LEFT takes ${fmt.ratio(full.seconds, r.seconds)} rsync's time`])
     } else rows.push([...fullRow, '', '', ''])
 
@@ -87,7 +100,7 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     await src.close()
     await out.close()
     await rename(shifted, file)
-    await deltaRow('1 byte inserted at the start', 1)
+    await deltaRow('1 byte inserted at the start', 1, true)
 
     // The coursework's kind of file: 1 GiB of compressible text, new to both.
     step('sync: 1 GiB compressible text')
@@ -97,6 +110,8 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     const t = await syncOnce()
     if (!(await sameFile(text, join(b, 'share', 'log.txt')))) throw new Error('LEFT peers differ after the text sync')
     const textRow = ['1 GiB compressible text, new', fmt.s(t.seconds), fmt.mb(receivedBytes(t)), fmt.mem(t), fmt.mem(peakA.at(-1)!)]
+    memory('1 GiB of text', t, true)
+    targets.add(2, 'compressible data no slower than random data of the same size (left sync of 1 GiB)', `${fmt.s(t.seconds)} against ${fmt.s(full.seconds)}`, t.seconds <= full.seconds)
     if (tools.rsync) {
       const r = await timed('rsync', ['-a', '-z', '--stats', `${join(a, 'share')}/`, `rsync://127.0.0.1:${RSYNC_PORT}/bench/`])
       rows.push([...textRow, `${fmt.s(r.seconds)} (with -z)`, fmt.mb(rsyncSent(r)), `LEFT sends ${fmt.ratio(receivedBytes(t), rsyncSent(r))} rsync -z's bytes`])
@@ -108,16 +123,19 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     'case', 'LEFT time', 'LEFT wire bytes', 'LEFT peak RSS (receiver)', 'LEFT peak RSS (sender)', 'rsync time', 'rsync bytes sent', 'ratio'
   ], rows)
 
-  async function deltaRow(what: string, changed: number): Promise<void> {
+  /** With `againstRsync`, marks issue 9's "applied faster than rsync applies it". */
+  async function deltaRow(what: string, changed: number, againstRsync = false): Promise<void> {
     step(`sync: ${what}`)
     const commit = await left(a, ['commit', '-m', what])
     const t = await syncOnce()
     await check()
+    memory(`the change "${what}"`, t, false)
     const bytes = receivedBytes(t)
     const budget = 1.2 * changed + 64 * 1024
     const row = [`${what} (sender's commit: ${fmt.s(commit.seconds)})`, fmt.s(t.seconds), `${fmt.kb(bytes)} (target ≤ ${fmt.kb(budget)})`, fmt.mem(t), fmt.mem(peakA.at(-1)!)]
     if (tools.rsync) {
       const r = await rsync()
+      if (againstRsync) targets.add(3, `${what} of 1 GiB applied faster than rsync applies it (left sync against the rsync daemon)`, `${fmt.s(t.seconds)} against ${fmt.s(r.seconds)}`, t.seconds < r.seconds)
       rows.push([...row, fmt.s(r.seconds), fmt.kb(rsyncSent(r)), `LEFT sends ${fmt.ratio(bytes, rsyncSent(r))} rsync's bytes`])
     } else rows.push([...row, '', '', ''])
   }

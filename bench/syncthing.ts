@@ -4,7 +4,10 @@
  * the moment the change is in the sender's folder until the receiver has it
  * byte for byte. LEFT's time includes its commit, as Syncthing's includes
  * its hashing. Each change lands at once (written beside the folder, then
- * renamed in), so neither tool sees a half-written file.
+ * renamed in), so neither tool sees a half-written file; but for issue
+ * 9's "done when" the first 0.1% of a 200 MB file is overwritten in
+ * place, as the CAN201 run does, and 50 small files are moved in with a
+ * new 1 GiB file (its TC_FC case).
  *
  * Syncthing runs as shipped, with what would reach the Internet turned off
  * (discovery, relays, NAT, usage reports, upgrades) and its folder watcher
@@ -16,9 +19,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { randomFillSync } from 'node:crypto'
-import { copyFile, cp, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { copyFile, cp, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { GiB, MiB, Peer, fmt, left, printTable, propagation, scratch, sleep, step, writeCompressibleFile } from './lib.js'
+import { GiB, MiB, Peer, fmt, left, printTable, propagation, scratch, sleep, step, writeCompressibleFile, writeRandomFile } from './lib.js'
+import type { Targets } from './targets.js'
 
 const LEFT_PORT = 24420
 const ST_PORT = 24421
@@ -147,7 +151,7 @@ async function treeArrival(source: string, copy: string, started: bigint): Promi
 }
 
 /** Runs the LEFT–Syncthing comparison and prints its table. */
-export async function benchSyncthing(base: string, bigFile: string, smallDir: string): Promise<void> {
+export async function benchSyncthing(base: string, bigFile: string, smallDir: string, targets: Targets): Promise<void> {
   const staging = await scratch(base, 'st-staging')
   const leftDirs = await Promise.all([scratch(base, 'st-left-a'), scratch(base, 'st-left-b')])
   await left(leftDirs[0]!, ['init'])
@@ -173,7 +177,7 @@ export async function benchSyncthing(base: string, bigFile: string, smallDir: st
      * `name`, for an edit), renames it in, and times each tool until its
      * receiver has it.
      */
-    const both = async (what: string, name: string, make: (staged: string, current: string) => Promise<void>, tree = false): Promise<void> => {
+    const both = async (what: string, name: string, make: (staged: string, current: string) => Promise<void>, tree = false): Promise<number[]> => {
       step(`syncthing: ${what}`)
       const seconds: number[] = []
       for (const tool of ['left', 'syncthing'] as const) {
@@ -190,17 +194,81 @@ export async function benchSyncthing(base: string, bigFile: string, smallDir: st
           : await propagation(join(sender, name), [join(receiver, name)], started))
       }
       rows.push(row(what, seconds))
+      return seconds
+    }
+    /**
+     * Issue 9's "done when", between two peers: the first 0.1% of a 200 MB
+     * file overwritten in place, as the CAN201 run does, timed from the
+     * write.
+     */
+    const partial = async (): Promise<number[]> => {
+      const what = 'first 0.1% of a 200 MB file overwritten in place'
+      step(`syncthing: ${what}`)
+      const seconds: number[] = []
+      for (const tool of ['left', 'syncthing'] as const) {
+        const sender = tool === 'left' ? leftShare(0) : stShares[0]!
+        const receiver = tool === 'left' ? leftShare(1) : stShares[1]!
+        const file = join(sender, 'video.bin')
+        const fh = await open(file, 'r+')
+        const patch = randomFillSync(Buffer.allocUnsafe(200 * 1000))
+        const started = process.hrtime.bigint()
+        await fh.write(patch, 0, patch.length, 0)
+        await fh.close()
+        if (tool === 'syncthing') void st[0]!.scan()
+        seconds.push(await propagation(file, [join(receiver, 'video.bin')], started))
+      }
+      rows.push(row(what, seconds))
+      return seconds
+    }
+    /**
+     * CAN201's TC_FC between two peers: 50 small files and a new 1 GiB
+     * file moved in together; timed until all 50 are on the receiver, then
+     * until the big one is. Returns [small, big] for LEFT, then Syncthing.
+     */
+    const smallBeside = async (): Promise<Array<[number, number]>> => {
+      const what = '50 small files moved in beside a new 1 GiB file: all 50 small ones (the 1 GiB file)'
+      step(`syncthing: ${what}`)
+      const out: Array<[number, number]> = []
+      for (const tool of ['left', 'syncthing'] as const) {
+        const sender = tool === 'left' ? leftShare(0) : stShares[0]!
+        const receiver = tool === 'left' ? leftShare(1) : stShares[1]!
+        const staged = join(staging, 'fc')
+        await rm(staged, { recursive: true, force: true })
+        await mkdir(staged)
+        // New random bytes for each tool: neither may have any chunk of it.
+        await writeRandomFile(join(staged, 'big.bin'), GiB)
+        const small: string[] = []
+        for (let i = 0; i < 50; i++) {
+          const name = `small-${String(i).padStart(2, '0')}.bin`
+          await writeFile(join(staged, name), randomFillSync(Buffer.allocUnsafe(1024 + ((i * 7919) % 100) * 1024)))
+          small.push(name)
+        }
+        await sleep(1_000)
+        const started = process.hrtime.bigint()
+        await rename(staged, join(sender, 'fc'))
+        if (tool === 'syncthing') void st[0]!.scan()
+        let smallSeconds = 0
+        for (const name of small) smallSeconds = Math.max(smallSeconds, await propagation(join(sender, 'fc', name), [join(receiver, 'fc', name)], started))
+        out.push([smallSeconds, await propagation(join(sender, 'fc', 'big.bin'), [join(receiver, 'fc', 'big.bin')], started)])
+      }
+      const [[l, lb], [s, sb]] = out as [[number, number], [number, number]]
+      rows.push([what, `${fmt.s(l)} (${fmt.s(lb)})`, `${fmt.s(s)} (${fmt.s(sb)})`, l <= s ? `LEFT ${fmt.ratio(s, l)} faster` : `LEFT takes ${fmt.ratio(l, s)} Syncthing's time`])
+      return out
     }
 
-    await both('1 GiB random file, new', 'big.bin', (p) => copyFile(bigFile, p))
-    await both('1 MiB overwritten in the middle', 'big.bin', async (to, from) => {
+    const [newLeft, newSyncthing] = (await both('1 GiB random file, new', 'big.bin', (p) => copyFile(bigFile, p))) as [number, number]
+    targets.add(2, 'a new 1 GiB file on the other peer faster than Syncthing, LEFT\'s commit counted (two watch peers)', `${fmt.s(newLeft)} against ${fmt.s(newSyncthing)} (${fmt.ratio(newLeft, newSyncthing)})`, newLeft < newSyncthing)
+    const rsyncSeconds = targets.get('rsync of 1 GiB')
+    if (rsyncSeconds !== undefined) targets.add(2, 'the same within 2× of the rsync daemon (moonshot)', `${fmt.s(newLeft)} against ${fmt.s(rsyncSeconds)} (${fmt.ratio(newLeft, rsyncSeconds)})`, newLeft <= 2 * rsyncSeconds)
+    const [overwrite] = (await both('1 MiB overwritten in the middle', 'big.bin', async (to, from) => {
       await copyFile(from, to)
       const fh = await open(to, 'r+')
       const patch = Buffer.allocUnsafe(MiB)
       randomFillSync(patch)
       await fh.write(patch, 0, patch.length, GiB / 2)
       await fh.close()
-    })
+    })) as [number, number]
+    targets.add(3, 'a 1 MiB overwrite of a 1 GiB file, from save to the other watch peer, in under 1 s', fmt.s(overwrite), overwrite < 1)
     await both('1 byte inserted at the start', 'big.bin', async (to, from) => {
       const out = await open(to, 'w')
       const src = await open(from)
@@ -217,8 +285,19 @@ export async function benchSyncthing(base: string, bigFile: string, smallDir: st
         await out.close()
       }
     })
-    await both('1 GiB compressible text, new', 'log.txt', (p) => writeCompressibleFile(p, GiB))
+    const [text] = (await both('1 GiB compressible text, new', 'log.txt', (p) => writeCompressibleFile(p, GiB))) as [number, number]
+    targets.add(2, 'compressible data no slower than random data of the same size (two watch peers)', `${fmt.s(text)} against ${fmt.s(newLeft)}`, text <= newLeft)
     await both('10,000 files of 4–64 KiB (348 MB), new', 'small', (p) => cp(smallDir, p, { recursive: true }), true)
+    await both('200 MB random file, new', 'video.bin', (p) => writeRandomFile(p, 200 * 1000 * 1000))
+    const [partialLeft] = (await partial()) as [number, number]
+    targets.add('done when', 'the 0.1% overwrite of a 200 MB file on the other of two watch peers in under 1.5 s', fmt.s(partialLeft), partialLeft < 1.5)
+    const [[smallLeft, bigLeft]] = (await smallBeside()) as [[number, number]]
+    targets.add('done when', '50 small files added with a 1 GiB file on the other of two watch peers in under 15 s', `${fmt.s(smallLeft)} (the 1 GiB file: ${fmt.s(bigLeft)})`, smallLeft < 15)
+    const memory = await Promise.all(peers.map((p) => p.memory()))
+    memory.forEach((m, i) => {
+      targets.ownMemory(`watch peer ${'AB'[i]} of two`, m.anon)
+      targets.totalMemory(`watch peer ${'AB'[i]} of two`, m.rss)
+    })
   } finally {
     for (const p of peers) await p.stop()
     for (const s of st) await s.stop()

@@ -12,12 +12,13 @@ import { randomFillSync } from 'node:crypto'
 import { copyFile, mkdir, open, readdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Peer, fmt, left, printTable, propagation, scratch, sleep, step, writeRandomFile } from './lib.js'
+import type { Targets } from './targets.js'
 
 const PORT = 24410
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3']
 
 /** Runs the watch benchmarks and prints their tables. */
-export async function benchWatch(base: string, bigFile: string, smallDir: string): Promise<void> {
+export async function benchWatch(base: string, bigFile: string, smallDir: string, targets: Targets): Promise<void> {
   const dirs = await Promise.all(HOSTS.map((_h, i) => scratch(base, `watch-${'abc'[i]}`)))
   await left(dirs[0]!, ['init'])
   const key = (await left(dirs[0]!, ['key'])).stdout.trim()
@@ -57,7 +58,9 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
     started = process.hrtime.bigint()
     await fh.write(patch, 0, patch.length, 0)
     await fh.close()
-    rows.push(['first 0.1% of it overwritten on C reaches A and B', fmt.s(await propagation(file, others(2, 'video.bin'), started)), ''])
+    const partial = await propagation(file, others(2, 'video.bin'), started)
+    rows.push(['first 0.1% of it overwritten on C reaches A and B', fmt.s(partial), ''])
+    targets.add(3, 'the CAN201 partial update (the first 0.1% of a 200 MB file overwritten) on both other watch peers in under 1 s', fmt.s(partial), partial < 1)
 
     step('watch: 1 GiB file')
     await sleep(500)
@@ -79,6 +82,16 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
     await probe
     const rss = await Promise.all(peers.map((p) => p.memory()))
     rows.push(['1 GiB random file copied into A reaches B and C (copy included)', fmt.s(bigSeconds), `peak RSS A/B/C: ${rss.map(fmt.mem).join(' / ')} (before it: ${before.map(fmt.mem).join(' / ')})`])
+    rss.forEach((m, i) => {
+      targets.ownMemory(`watch peer ${'ABC'[i]} of three while 1 GiB moves`, m.anon)
+      targets.totalMemory(`watch peer ${'ABC'[i]} of three`, m.rss)
+    })
+    const commitSeconds = targets.get('commit of 1 GiB')
+    const syncSeconds = targets.get('left sync of 1 GiB')
+    if (commitSeconds !== undefined && syncSeconds !== undefined) {
+      const one = commitSeconds + syncSeconds
+      targets.add(6, 'a 1 GiB file on both other watch peers in at most 1.5× one commit and sync of it', `${fmt.s(bigSeconds)} (copy included) against ${fmt.s(one)} (${fmt.ratio(bigSeconds, one)})`, bigSeconds <= 1.5 * one)
+    }
     rows.push(['`left log -n 1` on B while that file arrives, once a second', `median ${fmt.s(median(during))}`, `max ${fmt.s(Math.max(...during))} over ${during.length} runs`])
 
     step('watch: 50 small files moved in beside a new 1 GiB file (CAN201 TC_FC)')
@@ -102,6 +115,7 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
     for (const name of small) smallSeconds = Math.max(smallSeconds, await propagation(share(0, 'fc', name), others(0, 'fc', name), started))
     const fcBigSeconds = await propagation(share(0, 'fc', 'big.bin'), others(0, 'fc', 'big.bin'), started)
     rows.push(['50 small files moved into A beside a new 1 GiB file: all 50 on B and C', fmt.s(smallSeconds), `the 1 GiB file on both: ${fmt.s(fcBigSeconds)}`])
+    targets.add(4, 'the 50 small files of CAN201\'s TC_FC on the third peer in under 5 s, while their 1 GiB file still moves', `${fmt.s(smallSeconds)}; the 1 GiB file ${fmt.s(fcBigSeconds)}`, smallSeconds < 5 && smallSeconds < fcBigSeconds)
 
     step('watch: 10,000 files, then idle')
     started = process.hrtime.bigint()
@@ -109,6 +123,7 @@ export async function benchWatch(base: string, bigFile: string, smallDir: string
     const lastFile = (await readdir(join(smallDir, 'group-9', 'dir-99'))).sort().at(-1)!
     const treeSeconds = await propagation(share(1, 'small', 'group-9', 'dir-99', lastFile), others(1, 'small', 'group-9', 'dir-99', lastFile), started)
     rows.push(['10,000 small files copied into B reach A and C (copy included)', fmt.s(treeSeconds), ''])
+    targets.add(6, '10,000 small files copied into one watch peer on both others in under 10 s', `${fmt.s(treeSeconds)} (copy included)`, treeSeconds < 10)
     await sleep(3000)
     const cpu0 = await Promise.all(peers.map((p) => p.cpuSeconds()))
     const idle = 20
