@@ -64,17 +64,23 @@ async function main(): Promise<void> {
   const work = join(base, 'work')
 
   const targets = new Targets()
-  if (run('commit')) await benchCommit(work, { bigFile, bigSize: GiB, smallDir, smallSize }, tools, targets)
-  if (run('sync')) await benchSync(work, bigFile, tools, targets)
-  if (run('watch')) await benchWatch(work, bigFile, smallDir, targets)
-  if (run('history')) {
+  // Each section's folders go when it ends: kept to the end, a whole run's
+  // took about 40 GB.
+  const section = async (name: string, body: () => Promise<void>): Promise<void> => {
+    if (!run(name)) return
+    await body()
+    await rm(work, { recursive: true, force: true })
+  }
+  await section('commit', () => benchCommit(work, { bigFile, bigSize: GiB, smallDir, smallSize }, tools, targets))
+  await section('sync', () => benchSync(work, bigFile, tools, targets))
+  await section('watch', () => benchWatch(work, bigFile, smallDir, targets))
+  await section('history', async () => {
     await benchLongHistory(work)
     await benchHistory(work, tools)
-  }
-  if (run('syncthing') && tools.syncthing) await benchSyncthing(work, bigFile, smallDir, targets)
+  })
+  if (tools.syncthing) await section('syncthing', () => benchSyncthing(work, bigFile, smallDir, targets))
   targets.print()
-  if (run('scale')) await benchScale(work, join(base, 'data'), files, tools)
-  await rm(work, { recursive: true, force: true })
+  await section('scale', () => benchScale(work, join(base, 'data'), files, tools))
 }
 
 await main()
