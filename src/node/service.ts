@@ -42,8 +42,9 @@ export interface ServiceOptions extends Omit<NetworkEvents, 'emit'> {
    * For a service with no folder watch (`left serve`, and `left sync` with
    * no daemon): once a commit has scanned the whole folder, an integrate
    * commits only the paths its apply found edited, where it would scan the
-   * whole folder again. The apply's guard finds every edit to a path it
-   * writes (the edit is committed and merged in another round); an edit
+   * whole folder again. The apply's guard finds an edit to a path it
+   * writes by its stat (the edit is committed and merged in another
+   * round; docs/architecture.md says what the guard misses); an edit
    * elsewhere stays in the folder for the next whole commit: the next
    * connection's, or the next command's.
    */

@@ -211,8 +211,8 @@ export class Repo {
    * directories above them (worktree/changed-paths.ts). A watcher whose
    * events are live may feed it. So may no one, when an edit elsewhere may
    * wait for the next whole commit (a `left serve` or a one-shot `left
-   * sync`): the apply's guard still finds every edit to a path it writes,
-   * and adds it here for the next round. Undefined: every commit scans the
+   * sync`): the apply's guard still finds an edit to a path it writes by
+   * its stat, and adds it here for the next round. Undefined: every commit scans the
    * whole folder again.
    */
   followChanges(changes: ChangedPaths | undefined): void {
