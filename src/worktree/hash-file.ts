@@ -39,6 +39,11 @@ export function sameStat(a: StatKey, b: StatKey): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino
 }
 
+/** The exec bit a file entry records: the owner's. */
+export function isExec(st: { readonly mode: number }): boolean {
+  return (st.mode & 0o100) !== 0
+}
+
 /** The version of a file that its last commit or checkout saw: its content root, and where its file nodes are. */
 export interface PreviousVersion {
   readonly src: ObjectSource

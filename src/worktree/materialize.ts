@@ -15,18 +15,18 @@
  */
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, fchmodSync, fdatasync as fdatasyncCallback, fstatSync, futimesSync, lstatSync, openSync, renameSync, writeSync } from 'node:fs'
-import { chmod, copyFile, type FileHandle, lstat, mkdir, open, readdir, rename, rm, rmdir, statfs, symlink, unlink } from 'node:fs/promises'
+import { chmod, copyFile, type FileHandle, lstat, mkdir, open, readdir, readlink, rename, rm, rmdir, statfs, symlink, unlink } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { FileAccessError, NoSpaceError } from '../errors.js'
-import { type DirEntry, parentPath, verifyBytes } from '../object/index.js'
+import { type DirEntry, RAW, cidOf, parentPath, verifyBytes } from '../object/index.js'
 import type { StatEntry } from '../store/index.js'
 import { type Leaf, fileChunkGroups, fileLeaves, readLeaves } from '../tree/file.js'
 import { OLD_RUN_BYTES, type Run, fileRuns, indexChunks } from '../tree/file-delta.js'
 import { type ObjectSource, mustGet } from '../tree/source.js'
 import { forEachLimit } from '../limit.js'
-import { READ_NOFOLLOW, sameStat } from './hash-file.js'
+import { READ_NOFOLLOW, isExec, sameStat } from './hash-file.js'
 import { type IgnoreRules, NO_RULES } from './ignore.js'
 import { readRange } from './read-range.js'
 import { toStatEntry } from './snapshot.js'
@@ -378,7 +378,7 @@ async function removeOne(c: PathChange, opts: ApplyOptions, result: ApplyResult,
     result.ignored.push(c.path)
     return
   }
-  if (opts.guard && !matches(st, c.before)) {
+  if (opts.guard && !(await holds(abs, st, c.before))) {
     result.skipped.push(c.path)
     return
   }
@@ -467,7 +467,7 @@ async function stageOne(c: PathChange, opts: ApplyOptions, result: ApplyResult, 
     result.stat.set(c.path, there)
     return undefined
   }
-  if (opts.guard && (!matches(st, expected) || (opts.vouched === true && expected !== undefined && (await vouchedFor(c.path, st, expected, opts)) === undefined))) {
+  if (opts.guard && (!(await holds(abs, st, expected)) || (opts.vouched === true && expected !== undefined && (await vouchedFor(c.path, st, expected, opts)) === undefined))) {
     result.skipped.push(c.path)
     return undefined
   }
@@ -537,7 +537,7 @@ async function placeOne(staged: Staged, opts: ApplyOptions, result: ApplyResult,
  * would take it for an edit, since it is not the version it replaces.
  */
 async function holdsAlready(path: string, st: Stats | undefined, after: DirEntry, opts: ApplyOptions): Promise<StatEntry | undefined> {
-  if (after.kind !== 'file' || !matches(st, after) || ((st!.mode & 0o100) !== 0) !== after.exec) return undefined
+  if (after.kind !== 'file' || !matches(st, after)) return undefined
   return vouchedFor(path, st, after, opts)
 }
 
@@ -1016,15 +1016,32 @@ async function holdsOnlyIgnored(abs: string, rel: string, rules: IgnoreRules): P
   return true
 }
 
-/** True when what is on disk is what `entry` describes (undefined: nothing there). */
+/**
+ * True when the stat of what is on disk is what `entry` describes
+ * (undefined: nothing there). A file's content is taken on its size and
+ * mtime; its exec bit is compared, since a chmod keeps both.
+ */
 function matches(st: Stats | undefined, entry: DirEntry | undefined): boolean {
   if (entry === undefined) return st === undefined
   if (st === undefined) return false
   switch (entry.kind) {
     case 'dir': return st.isDirectory()
     case 'link': return st.isSymbolicLink()
-    case 'file': return st.isFile() && st.size === entry.size && Math.floor(st.mtimeMs) === entry.mtime
+    case 'file': return st.isFile() && st.size === entry.size && Math.floor(st.mtimeMs) === entry.mtime && isExec(st) === entry.exec
   }
+}
+
+/**
+ * The guard's check that the path `abs` still holds `entry`, the version
+ * being replaced: `matches`, and for a link its target, read again. A link
+ * pointed elsewhere may keep its target's length, and its mtime is no
+ * part of its entry.
+ */
+async function holds(abs: string, st: Stats | undefined, entry: DirEntry | undefined): Promise<boolean> {
+  if (!matches(st, entry)) return false
+  if (entry?.kind !== 'link') return true
+  const target = await readlink(abs, { encoding: 'buffer' }).catch(() => undefined)
+  return target !== undefined && cidOf(RAW, target).equals(entry.cid)
 }
 
 /** lstatOrUndefined without a round trip through the thread pool. */

@@ -29,7 +29,7 @@ import { sameEntryOrAbsent } from '../tree/diff.js'
 import { editDir, findEntry, readDir, sortByName } from '../tree/directory.js'
 import type { ObjectSource } from '../tree/source.js'
 import { BlockWriter } from './block-writer.js'
-import { hashFile, sameStat } from './hash-file.js'
+import { hashFile, isExec, sameStat } from './hash-file.js'
 import type { IgnoreRules } from './ignore.js'
 
 /**
@@ -632,10 +632,6 @@ interface Unchanged {
   readonly name: string
   readonly cached: StatEntry
   readonly exec: boolean
-}
-
-function isExec(st: Stats): boolean {
-  return (st.mode & 0o100) !== 0
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile, readdir, readlink, realpath, rm, writeFile } from 'node:fs/promises'
+import { chmod, lstat, readFile, readdir, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -255,4 +255,63 @@ describe('worktree/materialize: a batch of small and big files that fails', () =
       assert.deepEqual(await readdir(tmp), [])
     })
   }
+})
+
+describe('repo/integrate: a local edit that keeps the size and mtime the guard compares', () => {
+  const suite = suiteRepos('left-race-stat-')
+  let n = 0
+
+  /**
+   * A source and a destination that both hold run.sh (not executable) and
+   * a link `current` to `build-a`; the source then changes both. Before the
+   * incoming change is applied, the destination makes run.sh executable,
+   * or points `current` at `build-c` (a target of the same length): edits
+   * that leave size and mtime as they were. No watcher has reported them.
+   */
+  async function scenario(edit: (share: string) => Promise<void>): Promise<{ dest: Repo; result: Awaited<ReturnType<Repo['integrate']>> }> {
+    const source = await suite.repo(`source-${n}`)
+    const dest = await suite.repo(`dest-${n++}`)
+    await writeFile(join(source.share, 'run.sh'), 'echo v0\n')
+    await symlink('build-a', join(source.share, 'current'))
+    await suite.bring(source, dest, (await source.commit('v0'))!.cid)
+    await writeFile(join(source.share, 'run.sh'), 'echo v1, from the peer\n')
+    await rm(join(source.share, 'current'))
+    await symlink('build-b', join(source.share, 'current'))
+    const remote = (await source.commit('v1'))!
+    await suite.fetch(source, dest, remote.cid)
+    const changes = new ChangedPaths()
+    dest.followChanges(changes)
+    assert.equal(await dest.commit(undefined, { changedOnly: true }), undefined)
+    await edit(dest.share)
+    return { dest, result: await dest.integrate(remote.cid) }
+  }
+
+  /** Every version of `path` in the folder and in history: its content, or a link's target, with the exec bit. */
+  async function versions(dest: Repo, path: string): Promise<string[]> {
+    const seen = new Set<string>()
+    const describe = async (abs: string): Promise<string> => {
+      const st = await lstat(abs)
+      return st.isSymbolicLink() ? `-> ${await readlink(abs)}` : `${await readFile(abs, 'utf8')}${(st.mode & 0o100) !== 0 ? ' (exec)' : ''}`
+    }
+    const stem = path.replace(/\.[^.]*$/, '')
+    for (const name of await readdir(dest.share)) if (name === path || name.startsWith(`${stem}.sync-conflict-`)) seen.add(await describe(join(dest.share, name)))
+    return [...seen].sort()
+  }
+
+  it('keeps a mode change made beside the incoming content', async () => {
+    const { dest, result } = await scenario((share) => chmod(join(share, 'run.sh'), 0o755))
+    assert.deepEqual(result.skipped, [])
+    assert.deepEqual(await versions(dest, 'run.sh'), ['echo v0\n (exec)', 'echo v1, from the peer\n'])
+    assert.deepEqual(await dest.status(), [])
+  })
+
+  it('keeps a link pointed elsewhere beside the incoming target', async () => {
+    const { dest, result } = await scenario(async (share) => {
+      await rm(join(share, 'current'))
+      await symlink('build-c', join(share, 'current'))
+    })
+    assert.deepEqual(result.skipped, [])
+    assert.deepEqual(await versions(dest, 'current'), ['-> build-b', '-> build-c'])
+    assert.deepEqual(await dest.status(), [])
+  })
 })
