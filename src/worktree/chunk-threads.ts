@@ -93,7 +93,7 @@ export async function* chunksInWorkers(abs: string, fh: FileHandle, size: number
         }
         yield { chunks: await chunksOf(batch, at, fh, has, take), half: 1 }
         at = end
-        // Leaving the loop stops the first worker mid-file.
+        // Leaving the loop stops the first worker's job mid-file.
         if (joined) break
       }
       if (joined) for await (const chunks of tail!.chunksFrom(fh, has)) yield { chunks, half: 2 }
@@ -203,11 +203,15 @@ async function* jobBatches(w: Worker, job: Omit<ChunkJob, 'id'>): AsyncGenerator
     w.off('message', onMessage)
     w.off('error', onError)
     w.off('exit', onExit)
-    // Abandoned mid-file, the worker would keep sending this file's chunks.
-    if (!finished || dead) {
+    if (dead) {
       if (first === w) first = undefined
       if (second === w) second = undefined
       void w.terminate()
+    } else if (!finished) {
+      // Left mid-file, the worker would keep sending this file's chunks:
+      // it stops at its next step, and stays for the next file. What it
+      // sent meanwhile carries this job's id, which no one listens for.
+      w.postMessage({ stop: id })
     }
   }
 }

@@ -10,7 +10,11 @@
  * credit scheme: at most CREDITS batches are unacknowledged, which bounds
  * memory whatever the file size.
  *
- * Messages in:  a ChunkJob to start, 'ack' after each batch is consumed.
+ * Messages in:  a ChunkJob to start, 'ack' after each batch is consumed,
+ *               { stop: id } when the main thread wants no more of a job
+ *               (the first half of a split file, once the halves meet): the
+ *               worker stays for the next file, where terminating it cost
+ *               the next commit a new thread's start (about 40 ms of CPU).
  * Messages out: { id, bytes?, lengths, digests?, hashed?, cutBytes? } per
  *               batch, then { id, done: true } or { id, error: { code, message } },
  *               `id` being the job's.
@@ -30,16 +34,29 @@ export const CREDITS = 2
 const port = parentPort!
 let credits = CREDITS
 let waiting: (() => void) | undefined
+/** Jobs under way, by id, and those of them the main thread has stopped: each ends at its next step, sending nothing more. */
+const running = new Set<number>()
+const stopped = new Set<number>()
 
 port.on('message', (m: unknown) => {
   if (m === 'ack') {
     credits++
-    waiting?.()
-    waiting = undefined
+    wake()
+    return
+  }
+  if (typeof m === 'object' && m !== null && 'stop' in m) {
+    const id = (m as { stop: number }).stop
+    if (running.has(id)) stopped.add(id)
+    wake()
     return
   }
   void run(m as ChunkJob)
 })
+
+function wake(): void {
+  waiting?.()
+  waiting = undefined
+}
 
 /** What to cut. */
 export interface ChunkJob {
@@ -114,6 +131,9 @@ async function readAt(fh: FileHandle, position: number): Promise<Read> {
  * while this one is cut and hashed: waiting for each read took a third.
  */
 async function run(job: ChunkJob): Promise<void> {
+  // Batches of a job stopped before are never acknowledged: this one starts with every credit.
+  credits = CREDITS
+  running.add(job.id)
   try {
     const cut = cutterFor(job)
     const fh = await open(job.path, READ_NOFOLLOW)
@@ -123,6 +143,7 @@ async function run(job: ChunkJob): Promise<void> {
       let next = readAt(fh, position)
       for (let ended = false; !ended;) {
         const { raw, length } = await next
+        if (stopped.has(job.id)) return
         position += length
         ended = length < BATCH_BYTES
         if (!ended) {
@@ -139,6 +160,7 @@ async function run(job: ChunkJob): Promise<void> {
         carry = buf.slice(used)
         if (lengths.length === 0) continue
         if (credits === 0) await new Promise<void>((resolve) => { waiting = resolve })
+        if (stopped.has(job.id)) return
         credits--
         // Chunks all taken from the previous version are most likely stored
         // already: the main thread reads again any that are not, rather than
@@ -157,6 +179,9 @@ async function run(job: ChunkJob): Promise<void> {
     port.postMessage({ id: job.id, done: true })
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    port.postMessage({ id: job.id, error: { code: e.code, message: e.message } })
+    if (!stopped.has(job.id)) port.postMessage({ id: job.id, error: { code: e.code, message: e.message } })
+  } finally {
+    running.delete(job.id)
+    stopped.delete(job.id)
   }
 }

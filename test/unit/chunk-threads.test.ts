@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { type PreviousChunks, chunkLengths } from '../../src/chunk/fastcdc.js'
 import type { CID } from '../../src/object/index.js'
 import { ChangedWhileRead, type ChunkBatch, type FileChunk, SPLIT_MIN_BYTES, chunksInWorkers } from '../../src/worktree/chunk-threads.js'
@@ -29,6 +30,14 @@ async function batchesOf(bytes: Uint8Array, previous: PreviousChunks | undefined
   } finally {
     await cleanup()
   }
+}
+
+/** The thread id of a new worker, which is then ended. */
+async function probeThreadId(): Promise<number> {
+  const w = new Worker('', { eval: true })
+  const id = w.threadId
+  await w.terminate()
+  return id
 }
 
 const chunksIn = (batches: readonly ChunkBatch[]): FileChunk[] => batches.flatMap((b) => b.chunks)
@@ -103,7 +112,22 @@ describe('worktree/chunk-threads: a big file cut along its previous version, in 
     await assert.rejects(batchesOf(old, previousOf(old, chunkLengths(old)), overwrite, (p) => { path = p }), ChangedWhileRead)
   })
 
-  it('gives the next file workers of its own when one is left mid-file', async () => {
+  it('keeps both workers for the next file once the halves meet', async () => {
+    const bytes = Buffer.concat([old.subarray(0, 17 << 20), seededBytes('kept', 4096), old.subarray((17 << 20) + 4096)])
+    const previous = previousOf(old, chunkLengths(old))
+    assert.ok((await batchesOf(bytes, previous, all(true))).some((b) => b.half === 2))
+    // Thread ids count up with every worker this process starts: a probe's
+    // tells how many started since the one before it.
+    const before = await probeThreadId()
+    for (let i = 0; i < 3; i++) {
+      const batches = await batchesOf(bytes, previous, all(true))
+      assertPlainCut(chunksIn(batches), bytes)
+      assert.ok(batches.some((b) => b.half === 2))
+    }
+    assert.equal(await probeThreadId(), before + 1, 'no chunk worker was started for the three files')
+  })
+
+  it('gives the next file the right chunks when one is left mid-file', async () => {
     const { dir, cleanup } = await tempDir()
     try {
       // Big enough that the second worker is still hashing when the first batch is in.
