@@ -499,6 +499,33 @@ async function failedWrite(path: string, tmp: string, err: unknown): Promise<nev
  * was checked (guarded), and records the stat cache entry of what it wrote.
  */
 async function placeOne(staged: Staged, opts: ApplyOptions, result: ApplyResult, written?: string[]): Promise<void> {
+  const old = staged.small ? undefined : await holdOpen(staged.abs, staged.st)
+  try {
+    await placeStaged(staged, opts, result, written)
+  } finally {
+    await old?.close().catch(() => {})
+  }
+}
+
+/**
+ * The file at `abs`, opened to be held while a new version is renamed
+ * over it, when it is a file of HOLD_OLD_BYTES or more. Renaming over the
+ * last link of a file frees its blocks and cached pages inside the rename
+ * (40 ms for 200 MB on ext4 here, 0.2 s per GiB), so the new version
+ * appeared that much later; while the old file is held open, that work
+ * moves to its close, after the new version is in place. Undefined when
+ * there is nothing to hold or it cannot be opened: then the rename pays.
+ */
+async function holdOpen(abs: string, st: Stats | undefined): Promise<FileHandle | undefined> {
+  if (st === undefined || !st.isFile() || st.size < HOLD_OLD_BYTES) return undefined
+  // Non-blocking: a FIFO put at the path since the lstat must not stall the open.
+  return open(abs, READ_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined)
+}
+
+/** Files of this size and up are held open while they are replaced (holdOpen): below it, freeing costs less than the open. */
+const HOLD_OLD_BYTES = 16 * 1024 * 1024
+
+async function placeStaged(staged: Staged, opts: ApplyOptions, result: ApplyResult, written?: string[]): Promise<void> {
   const { c, abs, st, tmp, ours, small } = staged
   const after = c.after!
   try {

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createCipheriv, createHash } from 'node:crypto'
-import { open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { open, readFile, readdir, readlink, realpath, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { type Repo, storeOf } from '../../src/repo/repo.js'
@@ -27,6 +28,11 @@ const V4 = V1.subarray(0, SIZE - 200 * 1024)
 function streamBytes(seed: string, length: number): Buffer {
   const key = createHash('sha256').update(seed).digest().subarray(0, 16)
   return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length))
+}
+
+/** What this process's open descriptors point at, as /proc shows it (a deleted file's path ends in " (deleted)"). */
+async function openFiles(): Promise<string[]> {
+  return Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))
 }
 
 const digest = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex')
@@ -173,6 +179,22 @@ describe('worktree/materialize: a new version of a big file is written from its 
         assert.ok(reused > SIZE * 0.7 && reused <= SIZE - 8192, `reused ${reused}`)
       })
     }
+
+    it('holds the old file open across the rename, and closes it once the new one is in place', { skip: !existsSync('/proc/self/fd') && 'no /proc/self/fd here' }, async () => {
+      // Big enough to be held (16 MiB and up): freeing it would slow the rename.
+      const big = streamBytes('delta-held', 20 * 1024 * 1024)
+      const repo = await suite.repo('held')
+      const want = await entryAt(repo, await commitVersion(repo, big, 'big'))
+      const now = await entryAt(repo, await commitVersion(repo, Buffer.concat([seededBytes('held-patch', 4096), big.subarray(4096)]), 'patched'))
+      const old = `${await realpath(join(repo.share, 'big.bin'))} (deleted)`
+      const heldAt: string[][] = []
+      const afterRename = async (): Promise<void> => { heldAt.push(await openFiles()) }
+      assert.ok(await applyV1(repo, want, now, { afterRename }) > 0)
+      assert.equal(heldAt.length, 1)
+      assert.ok(heldAt[0]!.includes(old), `open after the rename: ${heldAt[0]!.join(', ')}`)
+      assert.ok(!(await openFiles()).includes(old), 'closed by the end of the apply')
+      assert.equal(await fileDigest(join(repo.share, 'big.bin')), digest(big))
+    })
 
     // Bigger than the reads kept in flight (four of 4 MiB) and than the
     // bytes written between early datasyncs (64 MiB): the old ranges are
