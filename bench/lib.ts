@@ -225,19 +225,35 @@ export async function dirSize(dir: string): Promise<number> {
   return total
 }
 
-/** Waits until `path` under each of `dirs` matches `source` (size and mtime, then content); returns seconds. */
+/**
+ * Waits until each of `copies` matches `source`; returns the seconds from
+ * `started` until the last one did. A copy counts from the moment its size
+ * and mtime match (LEFT, rsync and Syncthing all rename a finished file
+ * into place); contents are compared once every copy has arrived, so that
+ * this process's own hashing (two reads of a 200 MB file per copy) takes no
+ * CPU from the peers still at work. A copy whose content differs is waited
+ * for again.
+ */
 export async function propagation(source: string, copies: readonly string[], started: bigint): Promise<number> {
   const want = await stat(source)
+  const arrived = new Map<string, bigint>()
   const pending = new Set(copies)
   let last = started
   const deadline = Date.now() + 600_000
   while (pending.size > 0) {
-    for (const p of [...pending]) {
+    for (const p of pending) {
       const s = await stat(p).catch(() => undefined)
       if (s !== undefined && s.size === want.size && Math.floor(s.mtimeMs) === Math.floor(want.mtimeMs)) {
-        last = process.hrtime.bigint()
-        if (await sameFile(source, p)) pending.delete(p)
+        if (!arrived.has(p)) arrived.set(p, process.hrtime.bigint())
+      } else arrived.delete(p)
+    }
+    if (arrived.size === pending.size) {
+      for (const [p, at] of arrived) {
+        if (!(await sameFile(source, p))) continue
+        pending.delete(p)
+        if (at > last) last = at
       }
+      arrived.clear()
     }
     if (Date.now() > deadline) throw new Error(`${source} did not reach ${[...pending].join(', ')}`)
     await sleep(5)
