@@ -6,7 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
-import { copyFile, open, rename } from 'node:fs/promises'
+import { copyFile, open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { GiB, MiB, Peer, type Timed, fmt, left, printTable, receivedBytes, sameFile, rsyncDaemon, scratch, step, timed, writeCompressibleFile } from './lib.js'
 import type { Targets } from './targets.js'
@@ -105,6 +105,8 @@ export async function benchSync(base: string, bigFile: string, tools: { rsync: b
     // The coursework's kind of file: 1 GiB of compressible text, new to both.
     step('sync: 1 GiB compressible text')
     const text = join(a, 'share', 'log.txt')
+    // The only file of the folder, so the new peer below fetches the text alone.
+    await rm(file)
     await writeCompressibleFile(text, GiB)
     await left(a, ['commit', '-m', 'text'])
     // Into a new peer, as the random file went: into a store that holds
