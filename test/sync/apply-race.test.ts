@@ -286,15 +286,15 @@ describe('repo/integrate: a local edit that keeps the size and mtime the guard c
     return { dest, result: await dest.integrate(remote.cid) }
   }
 
-  /** Every version of `path` in the folder and in history: its content, or a link's target, with the exec bit. */
+  /** What the folder holds at `path` and in its conflict copies: each file's content and exec bit, or a link's target. */
   async function versions(dest: Repo, path: string): Promise<string[]> {
     const seen = new Set<string>()
-    const describe = async (abs: string): Promise<string> => {
+    const show = async (abs: string): Promise<string> => {
       const st = await lstat(abs)
       return st.isSymbolicLink() ? `-> ${await readlink(abs)}` : `${await readFile(abs, 'utf8')}${(st.mode & 0o100) !== 0 ? ' (exec)' : ''}`
     }
     const stem = path.replace(/\.[^.]*$/, '')
-    for (const name of await readdir(dest.share)) if (name === path || name.startsWith(`${stem}.sync-conflict-`)) seen.add(await describe(join(dest.share, name)))
+    for (const name of await readdir(dest.share)) if (name === path || name.startsWith(`${stem}.sync-conflict-`)) seen.add(await show(join(dest.share, name)))
     return [...seen].sort()
   }
 
