@@ -499,7 +499,8 @@ async function failedWrite(path: string, tmp: string, err: unknown): Promise<nev
  * was checked (guarded), and records the stat cache entry of what it wrote.
  */
 async function placeOne(staged: Staged, opts: ApplyOptions, result: ApplyResult, written?: string[]): Promise<void> {
-  const old = staged.small ? undefined : await holdOpen(staged.abs, staged.st)
+  // Whatever the new version's size: a small file may replace a big one.
+  const old = await holdOpen(staged.abs, staged.st)
   try {
     await placeStaged(staged, opts, result, written)
   } finally {

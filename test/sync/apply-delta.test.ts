@@ -180,21 +180,25 @@ describe('worktree/materialize: a new version of a big file is written from its 
       })
     }
 
-    it('holds the old file open across the rename, and closes it once the new one is in place', { skip: !existsSync('/proc/self/fd') && 'no /proc/self/fd here' }, async () => {
-      // Big enough to be held (16 MiB and up): freeing it would slow the rename.
-      const big = streamBytes('delta-held', 20 * 1024 * 1024)
-      const repo = await suite.repo('held')
-      const want = await entryAt(repo, await commitVersion(repo, big, 'big'))
-      const now = await entryAt(repo, await commitVersion(repo, Buffer.concat([seededBytes('held-patch', 4096), big.subarray(4096)]), 'patched'))
-      const old = `${await realpath(join(repo.share, 'big.bin'))} (deleted)`
-      const heldAt: string[][] = []
-      const afterRename = async (): Promise<void> => { heldAt.push(await openFiles()) }
-      assert.ok(await applyV1(repo, want, now, { afterRename }) > 0)
-      assert.equal(heldAt.length, 1)
-      assert.ok(heldAt[0]!.includes(old), `open after the rename: ${heldAt[0]!.join(', ')}`)
-      assert.ok(!(await openFiles()).includes(old), 'closed by the end of the apply')
-      assert.equal(await fileDigest(join(repo.share, 'big.bin')), digest(big))
-    })
+    // Big enough to be held (16 MiB and up): freeing it would slow the rename.
+    const held = streamBytes('delta-held', 20 * 1024 * 1024)
+    for (const [what, next] of [['a big new version', held], ['a small new version', Buffer.from('small now\n')]] as const) {
+      it(`holds the old file open across the rename, and closes it once ${what} is in place`, { skip: !existsSync('/proc/self/fd') && 'no /proc/self/fd here' }, async () => {
+        const repo = await suite.repo(`held-${next.length}`)
+        const want = await entryAt(repo, await commitVersion(repo, next, 'next'))
+        const now = await entryAt(repo, await commitVersion(repo, Buffer.concat([seededBytes('held-patch', 4096), held.subarray(4096)]), 'patched'))
+        const old = `${await realpath(join(repo.share, 'big.bin'))} (deleted)`
+        const heldAt: string[][] = []
+        const afterRename = async (): Promise<void> => { heldAt.push(await openFiles()) }
+        const reused = await applyV1(repo, want, now, { afterRename })
+        // The big one is written from the old file, as before it is freed.
+        if (next === held) assert.ok(reused > 0)
+        assert.equal(heldAt.length, 1)
+        assert.ok(heldAt[0]!.includes(old), `open after the rename: ${heldAt[0]!.join(', ')}`)
+        assert.ok(!(await openFiles()).includes(old), 'closed by the end of the apply')
+        assert.equal(await fileDigest(join(repo.share, 'big.bin')), digest(next))
+      })
+    }
 
     // Bigger than the reads kept in flight (four of 4 MiB) and than the
     // bytes written between early datasyncs (64 MiB): the old ranges are
